@@ -1,0 +1,375 @@
+//! Command-line templates: `{placeholder}` substitution inside single argv
+//! elements, conditional groups and per-image groups. Pure; no shell is ever
+//! involved, so a value can never become more than the one element it is in.
+//!
+//! Placeholders are a closed set checked when the config loads: the
+//! built-ins below plus the template's own `vars`. The prompt is never a
+//! placeholder: it goes on stdin, or last after `--` (see `PromptVia`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::config::error::{FieldError, KeyPath};
+use crate::config::raw::RawArg;
+
+/// Built-in placeholders that always have a value.
+pub const ALWAYS_SET: &[&str] = &["model", "workspace", "request_id"];
+/// Built-in placeholders that may be empty: only usable inside a `when` group.
+pub const OPTIONAL: &[&str] = &["system", "session", "effort"];
+/// The list a group can repeat over, and the placeholder it binds.
+pub const IMAGES: (&str, &str) = ("images", "image");
+
+/// A compiled argv template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArgvTemplate {
+    items: Vec<Item>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Item {
+    Arg(Piece),
+    When { var: String, args: Vec<Piece> },
+    EachImage(Vec<Piece>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Piece(Vec<Segment>);
+
+#[derive(Debug, Clone, PartialEq)]
+enum Segment {
+    Literal(String),
+    Var(String),
+}
+
+/// The values a template is rendered with.
+#[derive(Debug, Clone, Default)]
+pub struct ArgValues {
+    /// Scalar placeholders; a missing or empty value counts as unset.
+    pub scalars: BTreeMap<String, String>,
+    /// Paths of the request's image files, for `each = "images"` groups.
+    pub images: Vec<String>,
+}
+
+impl ArgValues {
+    fn get(&self, name: &str) -> &str {
+        self.scalars.get(name).map(String::as_str).unwrap_or("")
+    }
+}
+
+impl ArgvTemplate {
+    /// Compiles `raw`, checking every placeholder against the built-ins and
+    /// the template's `vars`.
+    pub fn compile(raw: &[RawArg], vars: &BTreeSet<String>) -> Result<ArgvTemplate, FieldError> {
+        let items = raw
+            .iter()
+            .enumerate()
+            .map(|(i, arg)| {
+                compile_item(arg, vars).map_err(|e| e.under(&KeyPath::default().index(i)))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(ArgvTemplate { items })
+    }
+
+    /// Renders the argv elements (without the program name).
+    pub fn render(&self, values: &ArgValues) -> Vec<String> {
+        let mut out = Vec::new();
+        for item in &self.items {
+            match item {
+                Item::Arg(piece) => out.push(piece.render(values, None)),
+                Item::When { var, args } => {
+                    if !values.get(var).is_empty() {
+                        out.extend(args.iter().map(|p| p.render(values, None)));
+                    }
+                }
+                Item::EachImage(args) => {
+                    for image in &values.images {
+                        out.extend(args.iter().map(|p| p.render(values, Some(image))));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether any element uses `{name}`.
+    pub fn uses(&self, name: &str) -> bool {
+        let in_piece = |p: &Piece| {
+            p.0.iter()
+                .any(|s| matches!(s, Segment::Var(v) if v == name))
+        };
+        self.items.iter().any(|item| match item {
+            Item::Arg(p) => in_piece(p),
+            Item::When { var, args } => var == name || args.iter().any(in_piece),
+            Item::EachImage(args) => args.iter().any(in_piece),
+        })
+    }
+
+    /// Whether the template passes image files to the CLI.
+    pub fn takes_images(&self) -> bool {
+        self.items.iter().any(|i| matches!(i, Item::EachImage(_)))
+    }
+}
+
+impl Piece {
+    fn render(&self, values: &ArgValues, image: Option<&str>) -> String {
+        let mut out = String::new();
+        for segment in &self.0 {
+            match segment {
+                Segment::Literal(text) => out.push_str(text),
+                Segment::Var(name) if name == IMAGES.1 => out.push_str(image.unwrap_or("")),
+                Segment::Var(name) => out.push_str(values.get(name)),
+            }
+        }
+        out
+    }
+}
+
+fn compile_item(arg: &RawArg, vars: &BTreeSet<String>) -> Result<Item, FieldError> {
+    let here = KeyPath::default();
+    match arg {
+        RawArg::Plain(text) => {
+            let piece = parse_piece(text).map_err(|m| FieldError::new(here.clone(), m))?;
+            check_vars(&piece, vars, Scope::Plain).map_err(|m| FieldError::new(here, m))?;
+            Ok(Item::Arg(piece))
+        }
+        RawArg::Group(group) => {
+            let pieces = group
+                .args
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    parse_piece(a).map_err(|m| FieldError::new(here.key("args").index(i), m))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let scope = match (&group.when, &group.each) {
+                (Some(var), None) => {
+                    if !is_known(var, vars) || var == IMAGES.1 {
+                        return Err(FieldError::new(
+                            here.key("when"),
+                            format!("unknown variable `{var}`; {}", known_list(vars)),
+                        ));
+                    }
+                    Scope::When(var.clone())
+                }
+                (None, Some(list)) if list == IMAGES.0 => Scope::EachImage,
+                (None, Some(list)) => {
+                    return Err(FieldError::new(
+                        here.key("each"),
+                        format!("unknown list `{list}`; the only list is `{}`", IMAGES.0),
+                    ));
+                }
+                _ => {
+                    return Err(FieldError::new(
+                        here,
+                        "a group needs exactly one of `when = \"var\"` or `each = \"images\"`",
+                    ));
+                }
+            };
+            for (i, piece) in pieces.iter().enumerate() {
+                check_vars(piece, vars, scope.clone())
+                    .map_err(|m| FieldError::new(here.key("args").index(i), m))?;
+            }
+            Ok(match scope {
+                Scope::When(var) => Item::When { var, args: pieces },
+                _ => Item::EachImage(pieces),
+            })
+        }
+    }
+}
+
+#[derive(Clone)]
+enum Scope {
+    Plain,
+    When(String),
+    EachImage,
+}
+
+fn is_known(name: &str, vars: &BTreeSet<String>) -> bool {
+    ALWAYS_SET.contains(&name) || OPTIONAL.contains(&name) || vars.contains(name)
+}
+
+fn known_list(vars: &BTreeSet<String>) -> String {
+    let mut names: Vec<&str> = ALWAYS_SET.iter().chain(OPTIONAL).copied().collect();
+    names.extend(vars.iter().map(String::as_str));
+    format!(
+        "known: {} (and {{image}} inside `each = \"images\"`)",
+        names.join(", ")
+    )
+}
+
+fn check_vars(piece: &Piece, vars: &BTreeSet<String>, scope: Scope) -> Result<(), String> {
+    for segment in &piece.0 {
+        let Segment::Var(name) = segment else {
+            continue;
+        };
+        if name == "prompt" {
+            return Err(
+                "`{prompt}` cannot appear in args: the prompt goes on stdin \
+                        (`prompt = \"stdin\"`) or last after `--` (`prompt = \"arg\"`)"
+                    .to_owned(),
+            );
+        }
+        if name == IMAGES.1 {
+            if matches!(scope, Scope::EachImage) {
+                continue;
+            }
+            return Err(
+                "`{image}` is only defined inside `{ each = \"images\", args = [...] }`".to_owned(),
+            );
+        }
+        if !is_known(name, vars) {
+            return Err(format!(
+                "unknown placeholder `{{{name}}}`; {}",
+                known_list(vars)
+            ));
+        }
+        let guarded = matches!(&scope, Scope::When(var) if var == name);
+        if OPTIONAL.contains(&name.as_str()) && !guarded {
+            return Err(format!(
+                "`{{{name}}}` may be empty: use it inside `{{ when = \"{name}\", args = [...] }}`"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn parse_piece(text: &str) -> Result<Piece, String> {
+    let mut segments = Vec::new();
+    let mut literal = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                literal.push('{');
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                literal.push('}');
+            }
+            '{' => {
+                let mut name = String::new();
+                loop {
+                    match chars.next() {
+                        Some('}') => break,
+                        Some(c) if c.is_ascii_alphanumeric() || c == '_' => name.push(c),
+                        _ => {
+                            return Err(format!(
+                                "bad placeholder in `{text}`: write {{name}} with letters, digits and _, or {{{{ for a literal brace"
+                            ));
+                        }
+                    }
+                }
+                if name.is_empty() {
+                    return Err(format!("empty placeholder `{{}}` in `{text}`"));
+                }
+                if !literal.is_empty() {
+                    segments.push(Segment::Literal(std::mem::take(&mut literal)));
+                }
+                segments.push(Segment::Var(name));
+            }
+            '}' => {
+                return Err(format!(
+                    "unmatched `}}` in `{text}` (write }}}} for a literal brace)"
+                ));
+            }
+            c => literal.push(c),
+        }
+    }
+    if !literal.is_empty() {
+        segments.push(Segment::Literal(literal));
+    }
+    Ok(Piece(segments))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::raw::RawArgGroup;
+
+    fn plain(s: &str) -> RawArg {
+        RawArg::Plain(s.to_owned())
+    }
+
+    fn when(var: &str, args: &[&str]) -> RawArg {
+        RawArg::Group(RawArgGroup {
+            when: Some(var.to_owned()),
+            each: None,
+            args: args.iter().map(|s| (*s).to_owned()).collect(),
+        })
+    }
+
+    fn vars(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn renders_placeholders_inside_one_element() {
+        let t = ArgvTemplate::compile(
+            &[
+                plain("--model"),
+                plain("{model}"),
+                plain("-c=x={sandbox}"),
+                plain("{{lit}}"),
+            ],
+            &vars(&["sandbox"]),
+        )
+        .unwrap();
+        let mut values = ArgValues::default();
+        values
+            .scalars
+            .insert("model".into(), "a b; rm -rf /".into());
+        values.scalars.insert("sandbox".into(), "read-only".into());
+        assert_eq!(
+            t.render(&values),
+            ["--model", "a b; rm -rf /", "-c=x=read-only", "{lit}"]
+        );
+    }
+
+    #[test]
+    fn groups_are_conditional_or_repeated() {
+        let t = ArgvTemplate::compile(
+            &[
+                when("session", &["--resume", "{session}"]),
+                RawArg::Group(RawArgGroup {
+                    when: None,
+                    each: Some("images".into()),
+                    args: vec!["-i".into(), "{image}".into()],
+                }),
+            ],
+            &vars(&[]),
+        )
+        .unwrap();
+        assert!(t.takes_images());
+        assert!(t.uses("session"));
+        let mut values = ArgValues::default();
+        assert!(t.render(&values).is_empty());
+        values.scalars.insert("session".into(), "abc".into());
+        values.images = vec!["/tmp/a.png".into(), "/tmp/b.png".into()];
+        assert_eq!(
+            t.render(&values),
+            ["--resume", "abc", "-i", "/tmp/a.png", "-i", "/tmp/b.png"]
+        );
+    }
+
+    #[test]
+    fn bad_templates_are_rejected_with_their_place() {
+        let err = |args: &[RawArg]| ArgvTemplate::compile(args, &vars(&[])).unwrap_err();
+        let e = err(&[plain("ok"), plain("{nope}")]);
+        assert_eq!(e.at.to_string(), "[1]");
+        assert!(
+            e.message.starts_with("unknown placeholder `{nope}`"),
+            "{}",
+            e.message
+        );
+        assert!(
+            err(&[plain("{session}")])
+                .message
+                .contains("when = \"session\"")
+        );
+        assert!(err(&[plain("{prompt}")]).message.contains("stdin"));
+        assert!(err(&[plain("{image}")]).message.contains("each"));
+        assert!(err(&[plain("{model")]).message.contains("bad placeholder"));
+        let e = err(&[when("nope", &["x"])]);
+        assert_eq!(e.at.to_string(), "[0].when");
+    }
+}

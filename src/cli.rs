@@ -1,0 +1,111 @@
+//! The command line (clap). With no subcommand the gateway serves; the
+//! optional PROVIDER fixes the backend like the original's positional
+//! argument (`agent-cli-to-api claude`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Flags, LoadOptions};
+
+/// One OpenAI-compatible API in front of agent CLIs.
+#[derive(Debug, Parser)]
+#[command(
+    name = "agent-cli-to-api",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// What to do; serving is the default.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Serve options.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate the configuration and print the resolved routes (exit 2 on error).
+    Check(ConfigArgs),
+    /// List which model strings go to which backend, and why; with MODEL, resolve it.
+    Routes {
+        /// A model string to resolve.
+        model: Option<String>,
+        /// Config options.
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Check every backend: binary, version, login (exit 1 on FAIL).
+    Doctor(ConfigArgs),
+}
+
+/// `serve` arguments.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Fixed provider: codex, claude, gemini, cursor-agent (or an alias, or any
+    /// backend name), or `auto` to route by model prefix.
+    pub provider: Option<String>,
+    /// `curl` logs a replayable curl command per request (same as --log-curl).
+    #[arg(value_parser = ["curl"])]
+    pub mode: Option<String>,
+    /// Address to listen on.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Port to listen on.
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Log a replayable curl command per request (token redacted).
+    #[arg(long)]
+    pub log_curl: bool,
+    /// Log level (or set RUST_LOG).
+    #[arg(long, env = "CODEX_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// Config options.
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+/// Where the configuration comes from.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    /// Routing file (default: ./routes.toml if it exists).
+    #[arg(long, short = 'c', env = "AGENT_CLI_TO_API_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Directory of preset files (default: presets/ beside the config).
+    #[arg(long)]
+    pub presets: Option<PathBuf>,
+    /// Preset to load (built-in or from the presets directory).
+    #[arg(long)]
+    pub preset: Option<String>,
+}
+
+impl ConfigArgs {
+    /// Load options for these arguments and the process environment.
+    pub fn load_options(&self, flags: Flags) -> LoadOptions {
+        LoadOptions {
+            config: self.config.clone(),
+            presets_dir: self.presets.clone(),
+            flags: Flags {
+                preset: self.preset.clone(),
+                ..flags
+            },
+            env: std::env::vars().collect(),
+        }
+    }
+}
+
+impl ServeArgs {
+    /// The command-line layer of the configuration.
+    pub fn flags(&self) -> Flags {
+        Flags {
+            provider: self.provider.clone(),
+            preset: None,
+            host: self.host.clone(),
+            port: self.port,
+            log_curl: self.log_curl || self.mode.is_some(),
+        }
+    }
+}

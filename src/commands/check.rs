@@ -1,0 +1,88 @@
+//! `check`: validate the configuration and print what it resolves to.
+//! Errors print as `file:line:col key.path: message` and exit 2.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use crate::backend::Backend;
+use crate::backend::cli::find_program;
+use crate::config::{LoadOptions, load};
+
+/// Exit code of an invalid configuration.
+pub const INVALID: u8 = 2;
+
+/// Runs `check`.
+pub fn check(options: &LoadOptions) -> ExitCode {
+    let config = match load(options, None) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(INVALID);
+        }
+    };
+    let mut out = String::new();
+    let _ = writeln!(out, "config OK");
+    let _ = writeln!(
+        out,
+        "files (lowest layer first): {}",
+        if config.report.files.is_empty() {
+            "(built-in defaults only)".to_owned()
+        } else {
+            config.report.files.join(", ")
+        }
+    );
+    let _ = writeln!(
+        out,
+        "listen: {}:{}",
+        config.settings.host, config.settings.port
+    );
+    let _ = writeln!(out, "backends:");
+    for (name, backend) in &config.routes.backends {
+        let Backend::Cli(cli) = backend;
+        let found = find_program(&cli.command, &options.env).map_or_else(
+            || "NOT FOUND on PATH".to_owned(),
+            |p| p.display().to_string(),
+        );
+        let _ = writeln!(
+            out,
+            "  {name:<14} cli `{}` ({found}); default model {}; max {} at once",
+            cli.command,
+            cli.default_model.as_deref().unwrap_or("(none)"),
+            cli.limiter.shape().max
+        );
+    }
+    out.push_str(&super::routes_table(&config));
+    out.push_str(&super::notes(&config));
+    print!("{out}");
+    ExitCode::SUCCESS
+}
+
+/// Runs `routes`: the table, or how one model string resolves.
+pub fn routes(options: &LoadOptions, model: Option<&str>) -> ExitCode {
+    let config = match load(options, None) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(INVALID);
+        }
+    };
+    let Some(model) = model else {
+        print!("{}{}", super::routes_table(&config), super::notes(&config));
+        return ExitCode::SUCCESS;
+    };
+    match config.routes.resolve(model) {
+        Ok(resolved) => {
+            println!(
+                "{model:?} → backend `{}` with model {:?}\n  because: {}",
+                resolved.backend.name(),
+                resolved.model,
+                resolved.reason
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            println!("{model:?} → {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

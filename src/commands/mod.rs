@@ -1,0 +1,79 @@
+//! The binary's commands: serve (default), check, routes, doctor. Each
+//! returns the process exit code.
+
+pub mod check;
+pub mod doctor;
+pub mod serve;
+
+use std::fmt::Write as _;
+
+use crate::config::Config;
+use crate::routes::Provider;
+
+/// Renders the routing table: what each route matches, where it sends it, and why.
+pub fn routes_table(config: &Config) -> String {
+    let routes = &config.routes;
+    let mut out = String::new();
+    match &routes.provider {
+        Some(Provider::Fixed(name)) => {
+            let _ = writeln!(
+                out,
+                "provider: {name} (fixed) — every model goes to `{name}`{}{}",
+                if routes.allow_model_override {
+                    "; the client's model is passed on"
+                } else {
+                    "; the client's model is ignored"
+                },
+                if routes.allow_provider_override {
+                    "; routes below may pick another backend"
+                } else {
+                    ""
+                },
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                out,
+                "provider: auto — routes below decide (exact model, longest prefix, pattern, default)"
+            );
+        }
+    }
+    if !routes.aliases.is_empty() {
+        let _ = writeln!(out, "aliases (applied first):");
+        for (from, to) in &routes.aliases {
+            let _ = writeln!(out, "  {from:?} → {to:?}");
+        }
+    }
+    let _ = writeln!(out, "routes:");
+    if routes.routes.is_empty() {
+        let _ = writeln!(out, "  (none)");
+    }
+    for route in &routes.routes {
+        let target = match &route.rewrite {
+            Some(rewrite) => format!("{} as {rewrite:?}", route.backend),
+            None => route.backend.clone(),
+        };
+        let _ = writeln!(
+            out,
+            "  {:<28} → {:<24} {}",
+            route.matcher.to_string(),
+            target,
+            route.origin
+        );
+    }
+    let _ = writeln!(
+        out,
+        "models advertised by /v1/models: {}",
+        routes.models().join(", ")
+    );
+    out
+}
+
+/// Renders the notes of a loaded config.
+pub fn notes(config: &Config) -> String {
+    let mut out = String::new();
+    for note in &config.report.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
+    out
+}

@@ -1,0 +1,93 @@
+//! The default command: load the config, bind, serve until SIGINT/SIGTERM,
+//! reload on file change or SIGHUP.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::watch::Reloader;
+use crate::config::{LoadOptions, load};
+use crate::state::AppState;
+
+/// How long in-flight requests get to finish after a shutdown signal.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// Runs the gateway.
+pub async fn serve(options: LoadOptions) -> ExitCode {
+    let config = match load(&options, None) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(super::check::INVALID);
+        }
+    };
+    for note in &config.report.notes {
+        tracing::warn!("{note}");
+    }
+    let address = format!("{}:{}", config.settings.host, config.settings.port);
+    let listener = match tokio::net::TcpListener::bind(&address).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("cannot listen on {address}: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let local = listener.local_addr().map_or(address, |a| a.to_string());
+    let loopback = listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
+    if !loopback && config.settings.token.is_none() {
+        tracing::warn!(
+            "listening on {local} without a token: anyone who can reach it can make the CLIs run on this machine; set CODEX_GATEWAY_TOKEN or server.token"
+        );
+    }
+    let models = config.routes.models();
+    tracing::info!(
+        "agent-cli-to-api {} listening on http://{local} — {} model(s): {}",
+        env!("CARGO_PKG_VERSION"),
+        models.len(),
+        models.join(", ")
+    );
+    let shutdown = CancellationToken::new();
+    let live = Arc::new(ArcSwap::from_pointee(config));
+    let reloader = Arc::new(Reloader::new(options, live));
+    if let Err(error) = reloader.spawn(shutdown.clone()) {
+        tracing::warn!("hot reload is off: cannot watch the config: {error}");
+    }
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    let state = AppState::new(reloader, shutdown.clone());
+    let served = crate::serve(listener, state);
+    tokio::pin!(served);
+    let result = tokio::select! {
+        result = &mut served => result,
+        () = async { shutdown.cancelled().await; tokio::time::sleep(DRAIN).await } => {
+            tracing::warn!("requests still running after {}s; exiting", DRAIN.as_secs());
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("server error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+    shutdown.cancel();
+}

@@ -1,0 +1,394 @@
+//! Raw layers → runtime `Config`: merges the layers with figment, validates
+//! every value, compiles backend templates and routes, and records where
+//! each effective value came from. Every failure names file, line, column
+//! and key.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use regex::Regex;
+
+use crate::backend::Backend;
+use crate::backend::cli::{BackendDefaults, CliBackend, expand_home, find_program};
+use crate::config::error::{ConfigError, FieldError, KeyPath};
+use crate::config::layers::Layers;
+use crate::config::raw::{RawRoute, RawServer, RawSettings};
+use crate::config::settings::{ImageLimits, LogMode, LogSettings, Settings, Token};
+use crate::config::source::SourceFile;
+use crate::config::{Config, Report};
+use crate::routes::{Matcher, Provider, Route, Routes};
+use crate::turn::Effort;
+
+/// A route and the file that defines it.
+#[derive(Debug, Clone)]
+pub struct LayeredRoute {
+    /// Index of the file in `Layers::files`.
+    pub layer: usize,
+    /// Index within that file's `[[routes]]`.
+    pub index: usize,
+    /// The route.
+    pub raw: RawRoute,
+}
+
+/// Everything `build` needs.
+#[derive(Debug)]
+pub struct BuildInput<'a> {
+    /// The merged layers.
+    pub layers: Layers,
+    /// Routes of every file, lowest layer first.
+    pub routes: Vec<LayeredRoute>,
+    /// Backends that came from the implicit default presets: dropped (with
+    /// their routes) when their CLI is not installed.
+    pub optional_backends: BTreeSet<String>,
+    /// The gateway's environment.
+    pub env: &'a BTreeMap<String, String>,
+    /// The config being replaced, whose limiters are kept.
+    pub previous: Option<&'a Config>,
+    /// Notes collected while loading (unused variables…).
+    pub notes: Vec<String>,
+}
+
+/// Validates and compiles.
+pub fn build(input: BuildInput<'_>) -> Result<Config, ConfigError> {
+    let figment = input.layers.figment();
+    let raw: RawSettings = figment
+        .extract()
+        .map_err(|e| figment_error(&input.layers, &figment, &e))?;
+    let at = |key: KeyPath, message: String| ConfigError {
+        origin: input.layers.origin(&figment, &key),
+        key,
+        message,
+    };
+    let server = raw.server.clone();
+    let settings = settings(&server, input.env, &at)?;
+    let defaults = backend_defaults(&server, input.env);
+    let mut notes = input.notes;
+
+    let gateway_secrets: Vec<String> = settings
+        .token
+        .iter()
+        .map(|t| t.expose().to_owned())
+        .collect();
+    let mut backends = BTreeMap::new();
+    for (name, raw_backend) in &raw.backends {
+        let here = KeyPath::keys(["backends", name.as_str()]);
+        if !valid_name(name) {
+            return Err(at(
+                here,
+                "backend names use lowercase letters, digits, - and _".into(),
+            ));
+        }
+        match raw_backend.kind.as_deref().unwrap_or("cli") {
+            "cli" => {}
+            "http" => return Err(at(here.key("kind"), http_not_available(raw_backend))),
+            other => {
+                return Err(at(
+                    here.key("kind"),
+                    format!(
+                        "unknown backend kind `{other}`: use \"cli\" (\"http\" comes with HTTP upstream backends)"
+                    ),
+                ));
+            }
+        }
+        let previous = input.previous.and_then(|c| {
+            c.routes
+                .backends
+                .get(name)
+                .map(|Backend::Cli(cli)| &cli.limiter)
+        });
+        let cli = CliBackend::compile(
+            name,
+            raw_backend,
+            &defaults,
+            input.env,
+            &gateway_secrets,
+            previous,
+        )
+        .map_err(|e: FieldError| at(here.join(&e.at), e.message))?;
+        if input.optional_backends.contains(name) && find_program(&cli.command, input.env).is_none()
+        {
+            notes.push(format!(
+                "backend `{name}` is off: `{}` was not found on PATH (install it, or set backends.{name}.command)",
+                cli.command
+            ));
+            continue;
+        }
+        backends.insert(name.clone(), Backend::Cli(Arc::new(cli)));
+    }
+
+    let routes = compile_routes(
+        &input.layers,
+        &input.routes,
+        &raw,
+        &backends,
+        &input.optional_backends,
+    )?;
+    let mut routes = Routes::new(backends, routes);
+    routes.aliases = raw.aliases.clone();
+    routes.allow_model_override = server.allow_client_model_override.unwrap_or(false);
+    routes.allow_provider_override = server.allow_client_provider_override.unwrap_or(false);
+    routes.advertised = server.advertised_models.clone().unwrap_or_default();
+    let provider = normalize_provider(server.provider.as_deref().unwrap_or("auto"));
+    routes.provider = Some(if provider == "auto" {
+        Provider::Auto
+    } else if routes.backends.contains_key(&provider) {
+        Provider::Fixed(provider)
+    } else {
+        let known: Vec<&String> = raw.backends.keys().collect();
+        return Err(at(
+            KeyPath::keys(["server", "provider"]),
+            format!(
+                "provider `{provider}` is not a loaded backend; use \"auto\" or one of {known:?}"
+            ),
+        ));
+    });
+
+    let report = Report::new(&input.layers, &figment, &raw, notes);
+    Ok(Config {
+        settings,
+        routes,
+        report,
+    })
+}
+
+fn http_not_available(raw: &crate::config::raw::RawBackend) -> String {
+    let mut needs = Vec::new();
+    if let Some(dialect) = &raw.dialect {
+        needs.push(format!("a `{dialect}` upstream"));
+    }
+    if let Some(url) = &raw.url {
+        needs.push(format!("at {url}"));
+    }
+    if let Some(auth) = &raw.auth {
+        if let Some(file) = &auth.file {
+            needs.push(format!("with credentials from {file}"));
+        } else if let Some(var) = &auth.env {
+            needs.push(format!("with credentials from ${var}"));
+        }
+    }
+    format!(
+        "HTTP upstream backends are not available in this version yet; this backend needs {}. \
+         Use a CLI preset instead (claude, codex, gemini, cursor-agent)",
+        if needs.is_empty() {
+            "an HTTP upstream".to_owned()
+        } else {
+            needs.join(" ")
+        }
+    )
+}
+
+fn settings(
+    server: &RawServer,
+    env: &BTreeMap<String, String>,
+    at: &dyn Fn(KeyPath, String) -> ConfigError,
+) -> Result<Settings, ConfigError> {
+    let key = |k: &str| KeyPath::keys(["server", k]);
+    let token = match server.token.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(value) => match value.strip_prefix("env:") {
+            Some(var) => Some(Token::new(
+                env.get(var)
+                    .cloned()
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| {
+                        at(
+                            key("token"),
+                            format!("the environment variable {var} is not set"),
+                        )
+                    })?,
+            )),
+            None => Some(Token::new(value.to_owned())),
+        },
+    };
+    let log_mode = server.log_mode.as_deref().unwrap_or("summary");
+    let force_effort = match server.force_effort.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(e) => Some(Effort::parse(e).ok_or_else(|| {
+            at(
+                key("force_effort"),
+                format!("unknown effort `{e}`: use low, medium, high, xhigh or max"),
+            )
+        })?),
+    };
+    Ok(Settings {
+        host: server.host.clone().unwrap_or_else(|| "127.0.0.1".into()),
+        port: server.port.unwrap_or(8000),
+        token,
+        max_body_bytes: to_usize(server.max_body_bytes.unwrap_or(32 << 20)),
+        max_prompt_chars: to_usize(server.max_prompt_chars.unwrap_or(1_000_000)),
+        sse_keepalive: server
+            .sse_keepalive_seconds
+            .filter(|s| *s > 0)
+            .map(Duration::from_secs),
+        images: ImageLimits {
+            enabled: server.images.unwrap_or(true),
+            max_count: to_usize(server.max_images.unwrap_or(8)),
+            max_bytes: to_usize(server.max_image_bytes.unwrap_or(8 << 20)),
+        },
+        force_effort,
+        log: LogSettings {
+            mode: LogMode::parse(log_mode).ok_or_else(|| {
+                at(
+                    key("log_mode"),
+                    format!("unknown log mode `{log_mode}`: use summary, qa or full"),
+                )
+            })?,
+            curl: server.log_curl.unwrap_or(false),
+            max_chars: to_usize(server.log_max_chars.unwrap_or(4000)),
+            events: server.log_events.unwrap_or(false),
+        },
+        cors_origins: server.cors_origins.clone().unwrap_or_default(),
+    })
+}
+
+fn backend_defaults(server: &RawServer, env: &BTreeMap<String, String>) -> BackendDefaults {
+    BackendDefaults {
+        timeout: Duration::from_secs(server.timeout_seconds.unwrap_or(600).max(1)),
+        max_concurrency: to_usize(server.max_concurrency.unwrap_or(8).max(1)),
+        queue_size: to_usize(server.queue_size.unwrap_or(64)),
+        queue_timeout: Duration::from_secs(server.queue_timeout_seconds.unwrap_or(120)),
+        workspace: server
+            .workspace
+            .as_deref()
+            .filter(|w| !w.is_empty())
+            .map(|w| PathBuf::from(expand_home(w, env))),
+        max_line_bytes: to_usize(server.max_line_bytes.unwrap_or(16 << 20)),
+    }
+}
+
+fn compile_routes(
+    layers: &Layers,
+    raw_routes: &[LayeredRoute],
+    raw: &RawSettings,
+    backends: &BTreeMap<String, Backend>,
+    optional: &BTreeSet<String>,
+) -> Result<Vec<Route>, ConfigError> {
+    let mut out = Vec::new();
+    let mut seen: BTreeMap<(usize, String), KeyPath> = BTreeMap::new();
+    for route in raw_routes {
+        let source: &SourceFile = &layers.files[route.layer].source;
+        let here = KeyPath::keys(["routes"]).index(route.index);
+        let fail = |key: KeyPath, message: String| Err(source.error(&key, message));
+        let r = &route.raw;
+        let matcher = match (&r.model, &r.prefix, &r.pattern, r.default.unwrap_or(false)) {
+            (Some(model), None, None, false) if !model.is_empty() => Matcher::Exact(model.clone()),
+            (None, Some(prefix), None, false) if !prefix.is_empty() => {
+                Matcher::Prefix(prefix.clone())
+            }
+            (None, None, Some(pattern), false) => match Regex::new(pattern) {
+                Ok(regex) => Matcher::Pattern(regex),
+                Err(e) => {
+                    return fail(
+                        here.key("pattern"),
+                        format!("invalid regular expression: {e}"),
+                    );
+                }
+            },
+            (None, None, None, true) => Matcher::Default,
+            _ => {
+                return fail(
+                    here,
+                    "a route needs exactly one of `model = \"…\"`, `prefix = \"…\"`, `pattern = \"…\"` or `default = true`"
+                        .into(),
+                );
+            }
+        };
+        let identity = match &matcher {
+            Matcher::Exact(m) => format!("model {m:?}"),
+            Matcher::Prefix(p) => format!("prefix {p:?}"),
+            Matcher::Pattern(p) => format!("pattern {:?}", p.as_str()),
+            Matcher::Default => "default".to_owned(),
+        };
+        if let Some(first) = seen.insert((route.layer, identity.clone()), here.clone()) {
+            return fail(
+                here,
+                format!("{identity} is already routed by {first} in this file"),
+            );
+        }
+        let Some(backend) = r.backend.clone() else {
+            return fail(
+                here.key("backend"),
+                "a route needs `backend = \"name\"`".into(),
+            );
+        };
+        if !backends.contains_key(&backend) {
+            if optional.contains(&backend) {
+                continue; // its CLI is not installed; noted by `build`
+            }
+            let known: Vec<&String> = raw.backends.keys().collect();
+            return fail(
+                here.key("backend"),
+                format!("unknown backend `{backend}`; defined backends: {known:?}"),
+            );
+        }
+        if let Some(rewrite) = &r.rewrite
+            && rewrite.replace("{model}", "").contains(['{', '}'])
+        {
+            return fail(
+                here.key("rewrite"),
+                "only `{model}` can be used in `rewrite`".into(),
+            );
+        }
+        if let Some(Backend::Cli(cli)) = backends.get(&backend)
+            && let Some(var) = r
+                .vars
+                .iter()
+                .flatten()
+                .map(|(k, _)| k)
+                .find(|k| !cli.vars.contains_key(*k))
+        {
+            return fail(
+                here.key("vars").key(var.clone()),
+                format!(
+                    "backend `{backend}` has no variable `{var}`; its variables: {:?}",
+                    cli.vars.keys().collect::<Vec<_>>()
+                ),
+            );
+        }
+        out.push(Route {
+            matcher,
+            backend,
+            rewrite: r.rewrite.clone(),
+            vars: r.vars.clone().unwrap_or_default(),
+            origin: source.origin_of(&here),
+            description: r.description.clone(),
+        });
+    }
+    Ok(out)
+}
+
+fn figment_error(
+    layers: &Layers,
+    figment: &figment::Figment,
+    error: &figment::Error,
+) -> ConfigError {
+    let key = KeyPath::keys(error.path.iter().cloned());
+    ConfigError {
+        origin: layers.origin(figment, &key),
+        key,
+        message: error.kind.to_string(),
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+fn to_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+/// The original's provider aliases.
+pub fn normalize_provider(name: &str) -> String {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "" | "auto" => "auto".into(),
+        "cursor" | "cursor_agent" | "cursoragent" | "cursor-agent" => "cursor-agent".into(),
+        "claude" | "claude-code" | "claude_code" | "claudecode" => "claude".into(),
+        other => other.to_owned(),
+    }
+}

@@ -1,0 +1,414 @@
+//! The environment variables documented by the Python original, mapped onto
+//! configuration keys so an existing setup keeps working. Values are checked
+//! here (a typo in a boolean is an error, not `false`), and variables the
+//! original knew but this version does not use are reported, never ignored
+//! silently.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use figment::value::Value;
+
+use crate::config::error::{ConfigError, KeyPath, Origin};
+use crate::config::layers::{ENVIRONMENT, KeyedLayer};
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Text,
+    Bool,
+    Number,
+    /// Comma-separated list.
+    List,
+    /// JSON object of strings.
+    JsonMap,
+    /// POSIX-shell-like words.
+    Words,
+    /// A boolean stored as a template variable: "1" or "".
+    FlagVar,
+}
+
+/// Server-wide variables.
+const SERVER: &[(&str, &str, Kind)] = &[
+    ("CODEX_GATEWAY_TOKEN", "server.token", Kind::Text),
+    ("CODEX_HOST", "server.host", Kind::Text),
+    ("CODEX_PORT", "server.port", Kind::Number),
+    ("CODEX_PROVIDER", "server.provider", Kind::Text),
+    (
+        "CODEX_ALLOW_CLIENT_PROVIDER_OVERRIDE",
+        "server.allow_client_provider_override",
+        Kind::Bool,
+    ),
+    (
+        "CODEX_ALLOW_CLIENT_MODEL_OVERRIDE",
+        "server.allow_client_model_override",
+        Kind::Bool,
+    ),
+    ("CODEX_MODEL_ALIASES", "aliases", Kind::JsonMap),
+    (
+        "CODEX_ADVERTISED_MODELS",
+        "server.advertised_models",
+        Kind::List,
+    ),
+    ("CODEX_WORKSPACE", "server.workspace", Kind::Text),
+    (
+        "CODEX_MAX_CONCURRENCY",
+        "server.max_concurrency",
+        Kind::Number,
+    ),
+    (
+        "CODEX_TIMEOUT_SECONDS",
+        "server.timeout_seconds",
+        Kind::Number,
+    ),
+    (
+        "CODEX_SSE_KEEPALIVE_SECONDS",
+        "server.sse_keepalive_seconds",
+        Kind::Number,
+    ),
+    (
+        "CODEX_MAX_PROMPT_CHARS",
+        "server.max_prompt_chars",
+        Kind::Number,
+    ),
+    (
+        "CODEX_SUBPROCESS_STREAM_LIMIT",
+        "server.max_line_bytes",
+        Kind::Number,
+    ),
+    ("CODEX_ENABLE_IMAGE_INPUT", "server.images", Kind::Bool),
+    ("CODEX_MAX_IMAGE_COUNT", "server.max_images", Kind::Number),
+    (
+        "CODEX_MAX_IMAGE_BYTES",
+        "server.max_image_bytes",
+        Kind::Number,
+    ),
+    (
+        "CODEX_FORCE_REASONING_EFFORT",
+        "server.force_effort",
+        Kind::Text,
+    ),
+    ("CODEX_LOG_MODE", "server.log_mode", Kind::Text),
+    ("CODEX_LOG_REQUEST_CURL", "server.log_curl", Kind::Bool),
+    ("CODEX_LOG_MAX_CHARS", "server.log_max_chars", Kind::Number),
+    ("CODEX_LOG_EVENTS", "server.log_events", Kind::Bool),
+    ("CODEX_CORS_ORIGINS", "server.cors_origins", Kind::List),
+];
+
+/// Per-backend variables: (variable, backend, key under `backends.NAME`).
+const BACKEND: &[(&str, &str, &str, Kind)] = &[
+    ("CODEX_BIN", "codex", "command", Kind::Text),
+    ("CODEX_MODEL", "codex", "default_model", Kind::Text),
+    (
+        "CODEX_MODEL_REASONING_EFFORT",
+        "codex",
+        "default_effort",
+        Kind::Text,
+    ),
+    ("CODEX_SANDBOX", "codex", "vars.sandbox", Kind::Text),
+    ("CODEX_EXTRA_ARGS", "codex", "extra_args", Kind::Words),
+    ("CLAUDE_BIN", "claude", "command", Kind::Text),
+    ("CLAUDE_MODEL", "claude", "default_model", Kind::Text),
+    ("CLAUDE_EXTRA_ARGS", "claude", "extra_args", Kind::Words),
+    ("GEMINI_BIN", "gemini", "command", Kind::Text),
+    ("GEMINI_MODEL", "gemini", "default_model", Kind::Text),
+    ("GEMINI_EXTRA_ARGS", "gemini", "extra_args", Kind::Words),
+    ("CURSOR_AGENT_BIN", "cursor-agent", "command", Kind::Text),
+    (
+        "CURSOR_AGENT_MODEL",
+        "cursor-agent",
+        "default_model",
+        Kind::Text,
+    ),
+    (
+        "CURSOR_AGENT_WORKSPACE",
+        "cursor-agent",
+        "workspace",
+        Kind::Text,
+    ),
+    (
+        "CURSOR_AGENT_API_KEY",
+        "cursor-agent",
+        "env.CURSOR_API_KEY",
+        Kind::Text,
+    ),
+    (
+        "CURSOR_AGENT_EXTRA_ARGS",
+        "cursor-agent",
+        "extra_args",
+        Kind::Words,
+    ),
+    (
+        "CURSOR_AGENT_STREAM_PARTIAL_OUTPUT",
+        "cursor-agent",
+        "vars.stream_partial_output",
+        Kind::FlagVar,
+    ),
+    (
+        "CURSOR_AGENT_DISABLE_INDEXING",
+        "cursor-agent",
+        "vars.disable_indexing",
+        Kind::FlagVar,
+    ),
+];
+
+/// Variables of the original that this version recognises but does not use.
+const NOT_USED: &[(&str, &str)] = &[
+    (
+        "CODEX_USE_CODEX_RESPONSES_API",
+        "HTTP upstream backends are not available in this version; codex runs as `codex exec`",
+    ),
+    (
+        "CODEX_CODEX_BASE_URL",
+        "HTTP upstream backends are not available in this version",
+    ),
+    (
+        "CODEX_CODEX_ALLOW_TOOLS",
+        "HTTP upstream backends are not available in this version",
+    ),
+    (
+        "CLAUDE_USE_OAUTH_API",
+        "HTTP upstream backends are not available in this version; claude runs as the CLI",
+    ),
+    (
+        "CLAUDE_OAUTH_CREDS_PATH",
+        "HTTP upstream backends are not available in this version",
+    ),
+    (
+        "GEMINI_USE_CLOUDCODE_API",
+        "HTTP upstream backends are not available in this version; gemini runs as the CLI",
+    ),
+    (
+        "GEMINI_OAUTH_CREDS_PATH",
+        "HTTP upstream backends are not available in this version",
+    ),
+    (
+        "GEMINI_PROJECT_ID",
+        "HTTP upstream backends are not available in this version",
+    ),
+    (
+        "CODEX_APPROVAL_POLICY",
+        "`codex exec` always runs with approval policy `never`",
+    ),
+    (
+        "CODEX_CLI_HOME",
+        "set CODEX_HOME in backends.codex.env instead",
+    ),
+    (
+        "CODEX_ADD_DIRS",
+        "add `--add-dir` to backends.NAME.extra_args instead",
+    ),
+    (
+        "CODEX_STRIP_ANSWER_TAGS",
+        "answers are passed through unchanged",
+    ),
+    (
+        "CODEX_STRICT_MODELS",
+        "routing is always explicit: unknown models get 404",
+    ),
+    ("CODEX_MODEL_FALLBACK", "models are never silently replaced"),
+    (
+        "CODEX_ENABLE_SEARCH",
+        "web search needs HTTP upstream backends",
+    ),
+    (
+        "CODEX_ENABLE_IMAGE_GEN",
+        "image generation needs HTTP upstream backends",
+    ),
+    (
+        "CODEX_DISABLE_SHELL_TOOL",
+        "edit backends.codex.args to change codex features",
+    ),
+    (
+        "CODEX_DISABLE_VIEW_IMAGE_TOOL",
+        "edit backends.codex.args to change codex features",
+    ),
+    (
+        "CODEX_SKIP_GIT_REPO_CHECK",
+        "codex always runs with --skip-git-repo-check",
+    ),
+    (
+        "CODEX_RICH_LOGS",
+        "logs are plain lines; use RUST_LOG to filter",
+    ),
+    ("CODEX_LOG_RENDER_MARKDOWN", "logs are plain lines"),
+    ("CODEX_LOG_STREAM_INLINE", "logs are plain lines"),
+    (
+        "CODEX_LOG_STREAM_DELTAS",
+        "use RUST_LOG=agent_cli_to_api=trace",
+    ),
+    ("CODEX_DEBUG_LOG", "use RUST_LOG=debug"),
+    ("CODEX_TMP_ROOT", "set TMPDIR instead"),
+    (
+        "CODEX_BAN_SUSPICIOUS_PATHS",
+        "IP bans are not implemented; bind 127.0.0.1 and use a token",
+    ),
+    (
+        "CLAUDE_ISOLATED",
+        "edit backends.claude.args to change Claude Code's tools",
+    ),
+];
+
+/// Values taken from the environment.
+#[derive(Debug, Default)]
+pub struct EnvSettings {
+    /// The figment layer.
+    pub layer: KeyedLayer,
+    /// `CODEX_PRESET`.
+    pub preset: Option<String>,
+    /// Variables that were set but are not used, with the reason.
+    pub not_used: Vec<String>,
+}
+
+/// Reads the environment. Backend variables apply only to backends that exist.
+pub fn read(
+    env: &BTreeMap<String, String>,
+    backends: &BTreeSet<String>,
+) -> Result<EnvSettings, ConfigError> {
+    let mut out = EnvSettings {
+        layer: KeyedLayer::new(ENVIRONMENT),
+        ..EnvSettings::default()
+    };
+    for (var, key, kind) in SERVER {
+        if let Some(raw) = env.get(*var) {
+            out.layer.set(key, parse(var, key, raw, *kind)?, var);
+        }
+    }
+    for (var, backend, key, kind) in BACKEND {
+        if let Some(raw) = env.get(*var) {
+            let full = format!("backends.{backend}.{key}");
+            if backends.contains(*backend) {
+                out.layer.set(&full, parse(var, &full, raw, *kind)?, var);
+            } else {
+                out.not_used
+                    .push(format!("{var} is set but no `{backend}` backend is loaded"));
+            }
+        }
+    }
+    out.preset = env
+        .get("CODEX_PRESET")
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty());
+    for (var, reason) in NOT_USED {
+        if env.contains_key(*var) {
+            out.not_used
+                .push(format!("{var} is set but not used: {reason}"));
+        }
+    }
+    Ok(out)
+}
+
+fn parse(var: &str, key: &str, raw: &str, kind: Kind) -> Result<Value, ConfigError> {
+    let fail = |message: String| ConfigError {
+        origin: Origin::Env(var.to_owned()),
+        key: KeyPath::keys(key.split('.')),
+        message,
+    };
+    Ok(match kind {
+        Kind::Text => Value::from(raw.to_owned()),
+        Kind::Bool => Value::from(parse_bool(raw).ok_or_else(|| {
+            fail(format!(
+                "{raw:?} is not a boolean: use 1/0, true/false, yes/no or on/off"
+            ))
+        })?),
+        Kind::FlagVar => Value::from(
+            if parse_bool(raw).ok_or_else(|| {
+                fail(format!(
+                    "{raw:?} is not a boolean: use 1/0, true/false, yes/no or on/off"
+                ))
+            })? {
+                "1"
+            } else {
+                ""
+            }
+            .to_owned(),
+        ),
+        Kind::Number => Value::from(
+            raw.trim()
+                .parse::<u64>()
+                .map_err(|_| fail(format!("{raw:?} is not a whole number")))?,
+        ),
+        Kind::List => Value::from(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::from(s.to_owned()))
+                .collect::<Vec<_>>(),
+        ),
+        Kind::JsonMap => {
+            let map: BTreeMap<String, String> = serde_json::from_str(raw).map_err(|e| {
+                fail(format!(
+                    "expected a JSON object of strings like {{\"gpt-4\": \"claude:sonnet\"}}: {e}"
+                ))
+            })?;
+            let mut dict = figment::value::Dict::new();
+            for (k, v) in map {
+                dict.insert(k, Value::from(v));
+            }
+            Value::from(dict)
+        }
+        Kind::Words => Value::from(
+            shlex::split(raw)
+                .ok_or_else(|| fail("unbalanced quotes".to_owned()))?
+                .into_iter()
+                .map(Value::from)
+                .collect::<Vec<_>>(),
+        ),
+    })
+}
+
+/// The original's booleans, but strict: anything else is an error.
+pub fn parse_bool(raw: &str) -> Option<bool> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "t" | "yes" | "y" | "on" => Some(true),
+        "0" | "false" | "f" | "no" | "n" | "off" | "" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn typos_in_booleans_are_errors_naming_the_variable() {
+        let err = read(&env(&[("CODEX_LOG_EVENTS", "ture")]), &BTreeSet::new()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment CODEX_LOG_EVENTS server.log_events: \"ture\" is not a boolean: use 1/0, true/false, yes/no or on/off"
+        );
+    }
+
+    #[test]
+    fn backend_variables_need_their_backend_and_unused_ones_are_reported() {
+        let backends: BTreeSet<String> = ["claude".to_owned()].into();
+        let out = read(
+            &env(&[
+                ("CLAUDE_BIN", "/opt/claude"),
+                ("GEMINI_MODEL", "x"),
+                ("CLAUDE_USE_OAUTH_API", "1"),
+            ]),
+            &backends,
+        )
+        .unwrap();
+        assert_eq!(
+            out.layer.source_of("backends.claude.command"),
+            Some("CLAUDE_BIN")
+        );
+        assert!(
+            out.not_used
+                .iter()
+                .any(|n| n.starts_with("GEMINI_MODEL is set but no `gemini` backend"))
+        );
+        assert!(
+            out.not_used
+                .iter()
+                .any(|n| n.starts_with("CLAUDE_USE_OAUTH_API is set but not used"))
+        );
+    }
+}

@@ -1,0 +1,349 @@
+//! Configuration: where it comes from, how the layers merge, and the
+//! validated snapshot the gateway serves from.
+//!
+//! `load` reads `routes.toml` (optional), the presets it uses (built-in or
+//! from a `presets/` directory), the environment and the command-line flags,
+//! and builds an immutable [`Config`]. `watch` reloads it on change. Nothing
+//! here runs on the request path.
+
+pub mod build;
+pub mod env;
+pub mod error;
+pub mod layers;
+pub mod raw;
+pub mod settings;
+pub mod source;
+pub mod watch;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::config::build::{BuildInput, LayeredRoute, normalize_provider};
+use crate::config::error::{ConfigError, KeyPath, Origin};
+use crate::config::layers::{FLAGS, FileLayer, KeyedLayer, Layers};
+use crate::config::raw::{RawFile, RawSettings};
+use crate::config::settings::Settings;
+use crate::config::source::{PresetLibrary, SourceFile};
+use crate::routes::Routes;
+
+/// The presets loaded when nothing names any: one per CLI, each kept only
+/// if its CLI is installed.
+pub const DEFAULT_PRESETS: &[&str] = &["codex", "claude", "gemini", "cursor-agent"];
+
+/// A validated configuration snapshot. Requests hold one for their lifetime,
+/// so a reload never changes a running request.
+#[derive(Debug)]
+pub struct Config {
+    /// Gateway settings.
+    pub settings: Settings,
+    /// Backends and routes.
+    pub routes: Routes,
+    /// Where everything came from.
+    pub report: Report,
+}
+
+/// What was loaded and from where, for `check`, `routes` and `/debug/config`.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Files, lowest layer first.
+    pub files: Vec<String>,
+    /// Things the operator should know (backends switched off, unused variables).
+    pub notes: Vec<String>,
+    /// Effective `server`, `backends` and `aliases`, secrets redacted.
+    pub effective: Value,
+    /// For each effective key, where its value came from.
+    pub sources: BTreeMap<String, String>,
+}
+
+/// Command-line values that override everything else.
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    /// `PROVIDER` positional argument.
+    pub provider: Option<String>,
+    /// `--preset`.
+    pub preset: Option<String>,
+    /// `--host`.
+    pub host: Option<String>,
+    /// `--port`.
+    pub port: Option<u16>,
+    /// `--log-curl`.
+    pub log_curl: bool,
+}
+
+/// Everything `load` reads besides files.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `--config`: must exist when given. Otherwise `./routes.toml` if present.
+    pub config: Option<PathBuf>,
+    /// `--presets`: overrides `<config dir>/presets`.
+    pub presets_dir: Option<PathBuf>,
+    /// Command-line values.
+    pub flags: Flags,
+    /// The process environment.
+    pub env: BTreeMap<String, String>,
+}
+
+impl LoadOptions {
+    /// The routes file that will be read, if any.
+    pub fn config_path(&self) -> Option<PathBuf> {
+        match &self.config {
+            Some(path) => Some(path.clone()),
+            None => Some(PathBuf::from("routes.toml")).filter(|p| p.is_file()),
+        }
+    }
+
+    fn presets(&self, config: Option<&Path>) -> PresetLibrary {
+        let beside = config
+            .and_then(Path::parent)
+            .map(|dir| {
+                if dir.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    dir
+                }
+            })
+            .map(|dir| dir.join("presets"))
+            .filter(|dir| dir.is_dir());
+        PresetLibrary {
+            dir: self.presets_dir.clone().or(beside),
+        }
+    }
+}
+
+/// Loads and validates the whole configuration.
+///
+/// # Errors
+/// The first problem found, located in its file.
+pub fn load(options: &LoadOptions, previous: Option<&Config>) -> Result<Config, ConfigError> {
+    let path = options.config_path();
+    let file = path.as_deref().map(SourceFile::read).transpose()?;
+    let parsed = file.as_ref().map(SourceFile::parse).transpose()?;
+    let library = options.presets(path.as_deref());
+    let env_preset = options
+        .env
+        .get("CODEX_PRESET")
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty());
+    let explicit = options.flags.preset.clone().or(env_preset);
+    let provider_hint = options
+        .flags
+        .provider
+        .clone()
+        .or_else(|| options.env.get("CODEX_PROVIDER").cloned())
+        .or_else(|| {
+            parsed
+                .as_ref()
+                .and_then(|(raw, _)| raw.server.as_ref()?.provider.clone())
+        })
+        .map(|p| normalize_provider(&p))
+        .filter(|p| p != "auto");
+
+    // Which presets, and who asked for them.
+    let mut wanted: Vec<(String, Option<(usize, KeyPath)>)> = Vec::new();
+    let mut auto_detect = false;
+    match parsed.as_ref().and_then(|(raw, _)| raw.use_presets.clone()) {
+        Some(list) => wanted.extend(
+            list.into_iter()
+                .enumerate()
+                .map(|(i, name)| (name, Some((usize::MAX, KeyPath::keys(["use"]).index(i))))),
+        ),
+        None if explicit.is_some() => {}
+        None => match &provider_hint {
+            Some(provider) => wanted.push((implicit_preset(provider).to_owned(), None)),
+            None => {
+                auto_detect = true;
+                wanted.extend(DEFAULT_PRESETS.iter().map(|p| ((*p).to_owned(), None)));
+            }
+        },
+    }
+    if let Some(preset) = explicit {
+        wanted.push((preset, None));
+    }
+
+    let mut files: Vec<(SourceFile, RawFile, toml::Table)> = Vec::new();
+    let mut loading = Vec::new();
+    for (name, asked_by) in wanted {
+        let asker = asked_by.map(|(_, key)| (file.clone(), key));
+        load_preset(&library, &name, asker, &mut files, &mut loading)?;
+    }
+    let optional_backends: BTreeSet<String> = if auto_detect {
+        files
+            .iter()
+            .flat_map(|(_, raw, _)| raw.backends.keys().cloned())
+            .collect()
+    } else {
+        BTreeSet::new()
+    };
+    if let (Some(source), Some((raw, table))) = (file, parsed) {
+        files.push((source, raw, table));
+    }
+
+    let mut routes = Vec::new();
+    let mut layer_files = Vec::new();
+    for (layer, (source, raw, table)) in files.into_iter().enumerate() {
+        routes.extend(
+            raw.routes
+                .into_iter()
+                .enumerate()
+                .map(|(index, raw)| LayeredRoute { layer, index, raw }),
+        );
+        layer_files.push(FileLayer::new(source, table));
+    }
+    let backend_names: BTreeSet<String> = layer_files
+        .iter()
+        .filter_map(|f| f.table.get("backends")?.as_table())
+        .flat_map(|t| t.keys().cloned())
+        .collect();
+    let env = env::read(&options.env, &backend_names)?;
+    let layers = Layers {
+        files: layer_files,
+        env: env.layer,
+        flags: flags_layer(&options.flags),
+    };
+    build::build(BuildInput {
+        layers,
+        routes,
+        optional_backends,
+        env: &options.env,
+        previous,
+        notes: env.not_used,
+    })
+}
+
+/// The preset a fixed provider implies, as in the original.
+fn implicit_preset(provider: &str) -> &str {
+    match provider {
+        "cursor-agent" => "cursor-auto",
+        other => other,
+    }
+}
+
+fn load_preset(
+    library: &PresetLibrary,
+    name: &str,
+    asked_by: Option<(Option<SourceFile>, KeyPath)>,
+    files: &mut Vec<(SourceFile, RawFile, toml::Table)>,
+    loading: &mut Vec<String>,
+) -> Result<(), ConfigError> {
+    let locate = |message: String| match &asked_by {
+        Some((Some(source), key)) => source.error(key, message),
+        _ => ConfigError {
+            origin: Origin::Flag("--preset / CODEX_PRESET / provider".into()),
+            key: KeyPath::default(),
+            message,
+        },
+    };
+    let source = library.get(name).map_err(&locate)?;
+    if files.iter().any(|(s, _, _)| s.name == source.name) {
+        return Ok(());
+    }
+    if loading.contains(&source.name) {
+        return Err(locate(format!(
+            "presets use each other in a cycle: {} → {}",
+            loading.join(" → "),
+            source.name
+        )));
+    }
+    let (raw, table) = source.parse()?;
+    loading.push(source.name.clone());
+    for (i, inner) in raw.use_presets.iter().flatten().enumerate() {
+        load_preset(
+            library,
+            inner,
+            Some((Some(source.clone()), KeyPath::keys(["use"]).index(i))),
+            files,
+            loading,
+        )?;
+    }
+    loading.pop();
+    files.push((source, raw, table));
+    Ok(())
+}
+
+fn flags_layer(flags: &Flags) -> KeyedLayer {
+    let mut layer = KeyedLayer::new(FLAGS);
+    if let Some(provider) = &flags.provider {
+        layer.set("server.provider", provider.clone().into(), "PROVIDER");
+    }
+    if let Some(host) = &flags.host {
+        layer.set("server.host", host.clone().into(), "--host");
+    }
+    if let Some(port) = flags.port {
+        layer.set("server.port", u64::from(port).into(), "--port");
+    }
+    if flags.log_curl {
+        layer.set("server.log_curl", true.into(), "--log-curl");
+    }
+    layer
+}
+
+impl Report {
+    fn new(
+        layers: &Layers,
+        figment: &figment::Figment,
+        raw: &RawSettings,
+        notes: Vec<String>,
+    ) -> Report {
+        let mut effective = serde_json::to_value(raw).unwrap_or(Value::Null);
+        prune_nulls(&mut effective);
+        redact_secrets(&mut effective, None);
+        let mut sources = BTreeMap::new();
+        collect_sources(&effective, &mut Vec::new(), layers, figment, &mut sources);
+        Report {
+            files: layers.files.iter().map(|f| f.source.name.clone()).collect(),
+            notes,
+            effective,
+            sources,
+        }
+    }
+}
+
+fn prune_nulls(value: &mut Value) {
+    if let Value::Object(map) = value {
+        map.retain(|_, v| !v.is_null());
+        map.values_mut().for_each(prune_nulls);
+    }
+}
+
+fn looks_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["token", "key", "secret", "password"]
+        .iter()
+        .any(|w| key.contains(w))
+}
+
+fn redact_secrets(value: &mut Value, key: Option<&str>) {
+    match value {
+        Value::Object(map) => map.iter_mut().for_each(|(k, v)| redact_secrets(v, Some(k))),
+        Value::String(s)
+            if key.is_some_and(looks_secret) && !s.is_empty() && !s.starts_with("env:") =>
+        {
+            *s = "[redacted]".to_owned();
+        }
+        _ => {}
+    }
+}
+
+fn collect_sources(
+    value: &Value,
+    path: &mut Vec<String>,
+    layers: &Layers,
+    figment: &figment::Figment,
+    out: &mut BTreeMap<String, String>,
+) {
+    match value {
+        Value::Object(map) if path.len() < 3 || path.first().is_some_and(|p| p == "aliases") => {
+            for (k, v) in map {
+                path.push(k.clone());
+                collect_sources(v, path, layers, figment, out);
+                path.pop();
+            }
+        }
+        _ => {
+            let key = KeyPath::keys(path.iter().cloned());
+            out.insert(key.to_string(), layers.origin(figment, &key).to_string());
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! The serde mirror of `routes.toml` and preset files. Every field is
+//! optional so that a file can override just one value of a lower layer;
+//! unknown keys are rejected. No logic lives here: `config::build` validates
+//! and compiles these into runtime types.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// One configuration file: `routes.toml` or a preset.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFile {
+    /// Presets to load below this file, in order.
+    #[serde(rename = "use")]
+    pub use_presets: Option<Vec<String>>,
+    /// What a preset is for (shown by `check`).
+    pub description: Option<String>,
+    /// Process and request-handling settings.
+    pub server: Option<RawServer>,
+    /// Backend templates by name.
+    #[serde(default)]
+    pub backends: BTreeMap<String, RawBackend>,
+    /// Model aliases, applied once before routing.
+    #[serde(default)]
+    pub aliases: BTreeMap<String, String>,
+    /// Routing rules.
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+}
+
+/// The layered part of the configuration (what figment merges).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct RawSettings {
+    /// Merged `[server]`.
+    #[serde(default)]
+    pub server: RawServer,
+    /// Merged `[backends.*]`.
+    #[serde(default)]
+    pub backends: BTreeMap<String, RawBackend>,
+    /// Merged `[aliases]`.
+    #[serde(default)]
+    pub aliases: BTreeMap<String, String>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // every key is documented in routes.example.toml
+pub struct RawServer {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub token: Option<String>,
+    pub provider: Option<String>,
+    pub allow_client_model_override: Option<bool>,
+    pub allow_client_provider_override: Option<bool>,
+    pub advertised_models: Option<Vec<String>>,
+    pub max_body_bytes: Option<u64>,
+    pub max_prompt_chars: Option<u64>,
+    pub sse_keepalive_seconds: Option<u64>,
+    pub timeout_seconds: Option<u64>,
+    pub max_concurrency: Option<u64>,
+    pub queue_size: Option<u64>,
+    pub queue_timeout_seconds: Option<u64>,
+    pub workspace: Option<String>,
+    pub max_line_bytes: Option<u64>,
+    pub images: Option<bool>,
+    pub max_images: Option<u64>,
+    pub max_image_bytes: Option<u64>,
+    pub force_effort: Option<String>,
+    pub log_mode: Option<String>,
+    pub log_curl: Option<bool>,
+    pub log_max_chars: Option<u64>,
+    pub log_events: Option<bool>,
+    pub cors_origins: Option<Vec<String>>,
+}
+
+/// `[backends.NAME]`: a backend template.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // every key is documented in routes.example.toml
+pub struct RawBackend {
+    pub kind: Option<String>,
+    pub description: Option<String>,
+    // `cli` backends
+    pub command: Option<String>,
+    pub args: Option<Vec<RawArg>>,
+    pub extra_args: Option<Vec<String>>,
+    pub prompt: Option<String>,
+    pub default_model: Option<String>,
+    pub default_effort: Option<String>,
+    pub models: Option<Vec<String>>,
+    pub vars: Option<BTreeMap<String, String>>,
+    pub env: Option<BTreeMap<String, String>>,
+    pub env_remove: Option<Vec<String>>,
+    pub workspace: Option<String>,
+    pub timeout_seconds: Option<u64>,
+    pub max_concurrency: Option<u64>,
+    pub queue_size: Option<u64>,
+    pub queue_timeout_seconds: Option<u64>,
+    pub max_line_bytes: Option<u64>,
+    pub exit_status: Option<BTreeMap<String, u16>>,
+    pub output: Option<Vec<RawRule>>,
+    pub doctor: Option<RawDoctor>,
+    // `http` backends (parsed now, served by a later version)
+    pub url: Option<String>,
+    pub dialect: Option<String>,
+    pub auth: Option<RawAuth>,
+    pub headers: Option<BTreeMap<String, String>>,
+}
+
+/// One argv element: a string, or a conditional/repeated group.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum RawArg {
+    /// A single argv element with `{placeholders}`.
+    Plain(String),
+    /// `{ when = "var", args = [...] }` or `{ each = "images", args = [...] }`.
+    Group(RawArgGroup),
+}
+
+/// A group of argv elements.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawArgGroup {
+    /// Include the group only when this variable is set and not empty.
+    pub when: Option<String>,
+    /// Repeat the group once per item of this list (`images`).
+    pub each: Option<String>,
+    /// The group's elements.
+    pub args: Vec<String>,
+}
+
+impl<'de> Deserialize<'de> for RawArg {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ArgVisitor;
+        impl<'de> serde::de::Visitor<'de> for ArgVisitor {
+            type Value = RawArg;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or a table like { when = \"var\", args = [...] }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawArg, E> {
+                Ok(RawArg::Plain(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawArg, A::Error> {
+                RawArgGroup::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawArg::Group)
+            }
+        }
+        deserializer.deserialize_any(ArgVisitor)
+    }
+}
+
+/// A JSON-pointer, or a list of pointers whose numbers are added.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum RawPointers {
+    /// One pointer.
+    One(String),
+    /// Several pointers, summed.
+    Sum(Vec<String>),
+}
+
+/// `[[backends.NAME.output]]`: one output rule for JSON-lines CLIs.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // every key is documented in routes.example.toml
+pub struct RawRule {
+    pub when: Option<BTreeMap<String, serde_json::Value>>,
+    pub present: Option<Vec<String>>,
+    pub absent: Option<Vec<String>>,
+    pub each: Option<String>,
+    #[serde(rename = "where")]
+    pub where_: Option<BTreeMap<String, serde_json::Value>>,
+    pub text: Option<String>,
+    pub snapshot: Option<String>,
+    pub reasoning: Option<String>,
+    pub session: Option<String>,
+    pub error: Option<String>,
+    pub status: Option<String>,
+    pub warning: Option<String>,
+    pub usage: Option<RawUsage>,
+    pub separator: Option<String>,
+    pub terminal: Option<bool>,
+}
+
+/// Where a rule finds token counts.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RawUsage {
+    pub input: Option<RawPointers>,
+    pub output: Option<RawPointers>,
+    pub cache_read: Option<RawPointers>,
+    pub cache_write: Option<RawPointers>,
+    pub reasoning: Option<RawPointers>,
+}
+
+/// `[backends.NAME.doctor]`: what `doctor` checks.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RawDoctor {
+    pub version_args: Option<Vec<String>>,
+    pub credentials: Option<Vec<String>>,
+    pub login_hint: Option<String>,
+}
+
+/// `auth` of an `http` backend.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RawAuth {
+    pub env: Option<String>,
+    pub file: Option<String>,
+    pub pointer: Option<String>,
+    pub header: Option<String>,
+    pub scheme: Option<String>,
+    pub oauth: Option<String>,
+}
+
+/// `[[routes]]`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // every key is documented in routes.example.toml
+pub struct RawRoute {
+    pub model: Option<String>,
+    pub prefix: Option<String>,
+    pub pattern: Option<String>,
+    pub default: Option<bool>,
+    pub backend: Option<String>,
+    pub rewrite: Option<String>,
+    pub vars: Option<BTreeMap<String, String>>,
+    pub description: Option<String>,
+}

@@ -1,0 +1,108 @@
+//! Runtime settings of the gateway itself (the `[server]` table after
+//! validation). Everything here is hot-reloadable except `host` and `port`.
+
+use std::fmt;
+use std::time::Duration;
+
+use subtle::ConstantTimeEq as _;
+
+use crate::turn::Effort;
+
+/// The gateway's settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Listen address (read once at startup).
+    pub host: String,
+    /// Listen port (read once at startup).
+    pub port: u16,
+    /// Required client token, if any.
+    pub token: Option<Token>,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Longest accepted flattened prompt, in characters.
+    pub max_prompt_chars: usize,
+    /// SSE keep-alive interval; `None` disables it.
+    pub sse_keepalive: Option<Duration>,
+    /// Image input limits.
+    pub images: ImageLimits,
+    /// Effort applied to every request, overriding the client's.
+    pub force_effort: Option<Effort>,
+    /// Logging.
+    pub log: LogSettings,
+    /// Allowed CORS origins (`*` for any); empty disables CORS.
+    pub cors_origins: Vec<String>,
+}
+
+/// Image input limits.
+#[derive(Debug, Clone, Copy)]
+pub struct ImageLimits {
+    /// Whether images are accepted at all.
+    pub enabled: bool,
+    /// Most images per request.
+    pub max_count: usize,
+    /// Largest decoded image.
+    pub max_bytes: usize,
+}
+
+/// What the request log shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogMode {
+    /// One line per request.
+    Summary,
+    /// Plus the user's question and the answer.
+    Qa,
+    /// Plus the whole prompt and answer.
+    Full,
+}
+
+impl LogMode {
+    /// Parses `summary`, `qa` or `full`.
+    pub fn parse(value: &str) -> Option<LogMode> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "summary" | "" => Some(LogMode::Summary),
+            "qa" => Some(LogMode::Qa),
+            "full" => Some(LogMode::Full),
+            _ => None,
+        }
+    }
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, Copy)]
+pub struct LogSettings {
+    /// Detail of request logs.
+    pub mode: LogMode,
+    /// Log a replayable curl command per request (token redacted).
+    pub curl: bool,
+    /// Longest logged text.
+    pub max_chars: usize,
+    /// Log CLI stderr and warnings at info level.
+    pub events: bool,
+}
+
+/// A secret compared in constant time and never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    /// Wraps a secret.
+    pub fn new(secret: String) -> Token {
+        Token(secret)
+    }
+
+    /// Constant-time comparison with what a client sent.
+    pub fn matches(&self, candidate: &[u8]) -> bool {
+        bool::from(self.0.as_bytes().ct_eq(candidate))
+    }
+
+    /// The secret, for redaction lists only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token([redacted])")
+    }
+}

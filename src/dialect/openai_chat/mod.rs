@@ -1,0 +1,9 @@
+//! OpenAI Chat Completions: request → `Turn`, events → chunks or one
+//! completion, errors → the OpenAI error envelope.
+
+pub mod request;
+pub mod response;
+pub mod wire;
+
+pub use request::to_turn;
+pub use response::{ChunkEncoder, Collector, error_body};

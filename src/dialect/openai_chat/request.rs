@@ -1,0 +1,321 @@
+//! Chat Completions request → `Turn`. Pure: validates and translates,
+//! naming the offending field in every error. Parameters a CLI cannot
+//! honour are listed in `Turn::ignored` so the client is told about them.
+
+use base64::Engine as _;
+use serde_json::{Map, Value};
+
+use crate::dialect::openai_chat::wire::{ChatMessage, ChatRequest};
+use crate::error::Error;
+use crate::turn::{Effort, Image, Message, Part, Role, Turn};
+
+/// Body fields that carry a session id to resume.
+const SESSION_FIELDS: &[&str] = &[
+    "session_id",
+    "sessionId",
+    "codex_session_id",
+    "codexSessionId",
+];
+
+/// Translates a request. `header_session` is a session id sent as a header.
+///
+/// # Errors
+/// [`Error::InvalidRequest`] naming the field at fault.
+pub fn to_turn(request: ChatRequest, header_session: Option<String>) -> Result<Turn, Error> {
+    let ChatRequest {
+        model,
+        messages,
+        input,
+        instructions,
+        stream,
+        stream_options,
+        reasoning_effort,
+        reasoning,
+        n,
+        tools,
+        tool_choice,
+        mut extra,
+    } = request;
+    let messages = match messages {
+        Some(list) if !list.is_empty() => list
+            .into_iter()
+            .enumerate()
+            .map(|(i, m)| message(m, i))
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(_) => return Err(invalid("`messages` must not be empty")),
+        None => responses_input(input, instructions)?,
+    };
+    if let Some(n) = n.filter(|n| *n > 1) {
+        return Err(invalid(format!(
+            "`n` = {n} is not supported: CLI backends give one answer"
+        )));
+    }
+    let effort = match (
+        reasoning_effort,
+        reasoning.as_ref().and_then(|r| r.get("effort")),
+    ) {
+        (Some(e), _) => Some(parse_effort(&e, "reasoning_effort")?),
+        (None, Some(Value::String(e))) => Some(parse_effort(e, "reasoning.effort")?),
+        (None, Some(other)) if !other.is_null() => {
+            return Err(invalid("`reasoning.effort` must be a string"));
+        }
+        _ => None,
+    };
+    let mut ignored = Vec::new();
+    if let Some(choice) = &tool_choice {
+        let forced = match choice {
+            Value::String(s) => s == "required",
+            Value::Object(_) => true,
+            _ => false,
+        };
+        if forced {
+            return Err(invalid(
+                "`tool_choice` forces a client tool call, but CLI backends run their own tools and answer in text",
+            ));
+        }
+        ignored.push("tool_choice".to_owned());
+    }
+    if tools.is_some_and(|t| !t.is_empty()) {
+        ignored.push("tools".to_owned());
+    }
+    let session = session(&mut extra, header_session)?;
+    if reasoning.is_some() {
+        // `reasoning` itself is consumed; only its `effort` has a meaning here.
+        extra.remove("reasoning");
+    }
+    ignored.extend(extra.keys().cloned());
+    ignored.sort();
+    Ok(Turn {
+        model: model.unwrap_or_default(),
+        messages,
+        stream: stream.unwrap_or(false),
+        include_usage: stream_options.is_some_and(|o| o.include_usage),
+        effort,
+        session,
+        ignored,
+    })
+}
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::InvalidRequest(message.into())
+}
+
+fn parse_effort(value: &str, field: &str) -> Result<Effort, Error> {
+    Effort::parse(value).ok_or_else(|| {
+        invalid(format!(
+            "`{field}` = {value:?} is not one of none, minimal, low, medium, high, xhigh, max"
+        ))
+    })
+}
+
+fn session(
+    extra: &mut Map<String, Value>,
+    header: Option<String>,
+) -> Result<Option<String>, Error> {
+    let mut found = header;
+    for field in SESSION_FIELDS {
+        match extra.remove(*field) {
+            Some(Value::String(id)) if found.is_none() => found = Some(id),
+            Some(Value::String(_) | Value::Null) | None => {}
+            Some(_) => return Err(invalid(format!("`{field}` must be a string"))),
+        }
+    }
+    let Some(id) = found.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let valid = id.len() <= 128
+        && id.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c));
+    if valid {
+        Ok(Some(id))
+    } else {
+        Err(invalid(
+            "a session id must be 1-128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit",
+        ))
+    }
+}
+
+fn role(name: &str, at: &str) -> Result<Role, Error> {
+    Ok(match name {
+        "system" => Role::System,
+        "developer" => Role::Developer,
+        "user" => Role::User,
+        "assistant" => Role::Assistant,
+        "tool" | "function" => Role::Tool,
+        other => {
+            return Err(invalid(format!(
+                "{at}.role = {other:?} is not one of system, developer, user, assistant, tool"
+            )));
+        }
+    })
+}
+
+fn message(m: ChatMessage, index: usize) -> Result<Message, Error> {
+    let at = format!("messages[{index}]");
+    let role = role(&m.role, &at)?;
+    let mut parts = content(m.content, &format!("{at}.content"))?;
+    for (i, call) in m.tool_calls.into_iter().flatten().enumerate() {
+        parts.push(Part::ToolCall {
+            id: if call.id.is_empty() {
+                format!("call_{i}")
+            } else {
+                call.id
+            },
+            name: call.function.name,
+            arguments: match call.function.arguments {
+                Value::String(s) => s,
+                Value::Null => "{}".to_owned(),
+                other => other.to_string(),
+            },
+        });
+    }
+    Ok(Message {
+        role,
+        parts,
+        tool_call_id: m.tool_call_id,
+        name: m.name,
+    })
+}
+
+/// Message content: a string, null, one part, or an array of parts.
+fn content(value: Value, at: &str) -> Result<Vec<Part>, Error> {
+    match value {
+        Value::Null => Ok(Vec::new()),
+        Value::String(text) => Ok(vec![Part::Text(text)]),
+        Value::Array(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| part(item, &format!("{at}[{i}]")))
+            .collect::<Result<Vec<_>, _>>()
+            .map(|parts| parts.into_iter().flatten().collect()),
+        Value::Object(_) => Ok(part(value, at)?.into_iter().collect()),
+        other => Err(invalid(format!(
+            "{at} must be a string or an array of parts, not {other}"
+        ))),
+    }
+}
+
+fn part(item: Value, at: &str) -> Result<Option<Part>, Error> {
+    let kind = item
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("text")
+        .to_owned();
+    match kind.as_str() {
+        "text" | "input_text" | "output_text" => match item.get("text") {
+            Some(Value::String(text)) => Ok(Some(Part::Text(text.clone()))),
+            _ => Err(invalid(format!("{at}.text must be a string"))),
+        },
+        "refusal" => Ok(item
+            .get("refusal")
+            .and_then(Value::as_str)
+            .map(|t| Part::Text(t.to_owned()))),
+        "image_url" | "input_image" => {
+            let url = match item.get("image_url") {
+                Some(Value::String(url)) => url.clone(),
+                Some(Value::Object(obj)) => obj
+                    .get("url")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                _ => String::new(),
+            };
+            if url.is_empty() {
+                return Err(invalid(format!("{at}.image_url.url is missing")));
+            }
+            image(&url, at).map(|i| Some(Part::Image(i)))
+        }
+        other => Err(invalid(format!(
+            "{at}.type = {other:?} is not supported: use text or image_url parts"
+        ))),
+    }
+}
+
+/// Decodes a `data:` URI; other URLs are kept for the backend to refuse or fetch.
+fn image(url: &str, at: &str) -> Result<Image, Error> {
+    let Some(rest) = url.strip_prefix("data:") else {
+        return Ok(Image::Url(url.to_owned()));
+    };
+    let Some((meta, data)) = rest.split_once(',') else {
+        return Err(invalid(format!("{at}: malformed data URI")));
+    };
+    let Some(media_type) = meta.strip_suffix(";base64") else {
+        return Err(invalid(format!(
+            "{at}: only base64 data URIs are supported"
+        )));
+    };
+    let cleaned: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(cleaned.as_bytes())
+        .map_err(|e| invalid(format!("{at}: the image is not valid base64: {e}")))?;
+    Ok(Image::Inline {
+        media_type: if media_type.is_empty() {
+            "application/octet-stream".to_owned()
+        } else {
+            media_type.to_owned()
+        },
+        data: bytes,
+    })
+}
+
+/// Responses-style `input` + `instructions`, accepted by the original here too.
+fn responses_input(
+    input: Option<Value>,
+    instructions: Option<String>,
+) -> Result<Vec<Message>, Error> {
+    let mut messages = Vec::new();
+    if let Some(text) = instructions.filter(|t| !t.trim().is_empty()) {
+        messages.push(Message {
+            role: Role::System,
+            parts: vec![Part::Text(text)],
+            tool_call_id: None,
+            name: None,
+        });
+    }
+    match input {
+        None | Some(Value::Null) => {}
+        Some(Value::String(text)) => {
+            messages.push(Message {
+                role: Role::User,
+                parts: vec![Part::Text(text)],
+                tool_call_id: None,
+                name: None,
+            });
+        }
+        Some(Value::Array(items)) => {
+            for (i, item) in items.into_iter().enumerate() {
+                let at = format!("input[{i}]");
+                let role_name = item
+                    .get("role")
+                    .and_then(Value::as_str)
+                    .unwrap_or("user")
+                    .to_owned();
+                let role = role(&role_name, &at)?;
+                let parts = match item.get("content") {
+                    Some(inner) => content(inner.clone(), &format!("{at}.content"))?,
+                    None => content(item, &at)?,
+                };
+                messages.push(Message {
+                    role,
+                    parts,
+                    tool_call_id: None,
+                    name: None,
+                });
+            }
+        }
+        Some(other) => {
+            return Err(invalid(format!(
+                "`input` must be a string or an array, not {other}"
+            )));
+        }
+    }
+    if messages.iter().all(|m| m.role != Role::User) {
+        return Err(invalid("`messages` is required: send at least one message"));
+    }
+    Ok(messages)
+}
+
+#[cfg(test)]
+mod tests;

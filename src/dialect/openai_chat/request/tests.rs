@@ -1,0 +1,108 @@
+//! Chat Completions request mapping.
+
+use serde_json::json;
+
+use super::*;
+
+fn turn(body: serde_json::Value) -> Result<Turn, Error> {
+    to_turn(serde_json::from_value(body).unwrap(), None)
+}
+
+#[test]
+fn messages_roles_and_parts_are_kept() {
+    let t = turn(json!({
+        "model": "claude:sonnet",
+        "stream": true,
+        "stream_options": {"include_usage": true},
+        "messages": [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": [
+                {"type": "text", "text": "what is "},
+                {"type": "text", "text": "this?"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,aGk="}}
+            ]},
+            {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+            ]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "42"}
+        ]
+    }))
+    .unwrap();
+    assert_eq!(t.model, "claude:sonnet");
+    assert!(t.stream && t.include_usage);
+    assert_eq!(t.messages.len(), 4);
+    assert_eq!(t.messages[1].text(), "what is this?");
+    assert_eq!(
+        t.messages[1].parts[2],
+        Part::Image(Image::Inline {
+            media_type: "image/png".into(),
+            data: b"hi".to_vec()
+        })
+    );
+    assert_eq!(t.messages[3].tool_call_id.as_deref(), Some("call_1"));
+    assert!(t.ignored.is_empty());
+}
+
+#[test]
+fn unsupported_parameters_are_reported_not_dropped() {
+    let t = turn(json!({
+        "messages": [{"role": "user", "content": "hi"}],
+        "temperature": 0.2,
+        "tools": [{"type": "function", "function": {"name": "f"}}],
+        "session_id": "abc-1",
+        "reasoning": {"effort": "high"}
+    }))
+    .unwrap();
+    assert_eq!(t.ignored, ["temperature", "tools"]);
+    assert_eq!(t.session.as_deref(), Some("abc-1"));
+    assert_eq!(t.effort, Some(Effort::High));
+}
+
+#[test]
+fn bad_input_names_the_field() {
+    let message = |body| turn(body).unwrap_err().to_string();
+    assert_eq!(
+        message(json!({"messages": []})),
+        "`messages` must not be empty"
+    );
+    assert!(message(json!({"model": "x"})).contains("`messages` is required"));
+    assert!(
+        message(json!({"messages": [{"role": "robot", "content": "x"}]}))
+            .contains("messages[0].role")
+    );
+    assert!(
+        message(json!({"messages": [{"role": "user", "content": [{"type": "audio"}]}]}))
+            .contains("messages[0].content[0].type")
+    );
+    assert!(
+        message(
+            json!({"messages": [{"role": "user", "content": "x"}], "reasoning_effort": "huge"})
+        )
+        .contains("reasoning_effort")
+    );
+    assert!(
+        message(json!({"messages": [{"role": "user", "content": "x"}], "n": 3})).contains("`n`")
+    );
+    assert!(
+        message(json!({"messages": [{"role": "user", "content": "x"}], "tool_choice": "required"}))
+            .contains("tool_choice")
+    );
+    assert!(
+        message(json!({"messages": [{"role": "user", "content": "x"}], "session_id": "-rf"}))
+            .contains("session id")
+    );
+    assert!(
+        message(json!({"messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,!!!"}}
+        ]}]}))
+        .contains("not valid base64")
+    );
+}
+
+#[test]
+fn responses_style_input_is_accepted() {
+    let t = turn(json!({"instructions": "be brief", "input": "hello"})).unwrap();
+    assert_eq!(t.messages.len(), 2);
+    assert_eq!(t.messages[0].role, Role::System);
+    assert_eq!(t.messages[1].text(), "hello");
+}

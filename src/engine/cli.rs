@@ -1,0 +1,410 @@
+//! Runs a `cli` backend for one request: prepares a private workspace and
+//! image files, spawns the CLI in its own process group with the template's
+//! argv and environment, feeds the prompt, and turns stdout lines into events
+//! through the output rules. Success is decided from the terminal event and
+//! the exit status together, never from the exit status alone.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use tokio::io::AsyncWriteExt as _;
+use tokio::time::Instant;
+use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::argv::ArgValues;
+use crate::backend::cli::{CliBackend, PromptVia};
+use crate::backend::decode::Decoder;
+use crate::engine::process::ChildGuard;
+use crate::engine::workspace::{ImageFiles, Workspace};
+use crate::error::{Error, redact, status_in_message};
+use crate::event::{Event, EventStream, FinishReason};
+use crate::prompt::Prompt;
+use crate::turn::Effort;
+
+/// After the terminal event, how long the CLI gets to exit on its own.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+/// After the leader exited, how long to keep reading output still buffered.
+const DRAIN_GRACE: Duration = Duration::from_millis(500);
+/// Linux refuses a single argv element longer than this (MAX_ARG_STRLEN).
+const MAX_ARG_BYTES: usize = 128 * 1024 - 1;
+/// How many stderr lines are kept for error messages.
+const STDERR_TAIL_LINES: usize = 20;
+
+/// What one run needs from the request.
+#[derive(Debug, Clone, Default)]
+pub struct RunRequest {
+    /// Id used in logs and the `{request_id}` placeholder.
+    pub request_id: String,
+    /// Model passed to the CLI.
+    pub model: String,
+    /// The flattened conversation.
+    pub prompt: Prompt,
+    /// Reasoning effort.
+    pub effort: Option<Effort>,
+    /// Session to resume.
+    pub session: Option<String>,
+    /// Decoded images: media type and bytes.
+    pub images: Vec<(String, Vec<u8>)>,
+    /// Route-level values for template variables.
+    pub vars: BTreeMap<String, String>,
+}
+
+/// What one run needs from the gateway.
+#[derive(Debug, Clone)]
+pub struct RunContext {
+    /// Cancelled when the gateway shuts down.
+    pub shutdown: CancellationToken,
+    /// Log the CLI's stderr and warnings at info level instead of debug.
+    pub log_events: bool,
+}
+
+/// Spawns the CLI and returns its events as they come.
+///
+/// # Errors
+/// A prompt too long for argv ([`Error::TooLarge`]), a workspace that cannot
+/// be created ([`Error::Internal`]) or a CLI that cannot be started
+/// ([`Error::Backend`]).
+pub async fn start(
+    backend: Arc<CliBackend>,
+    run: RunRequest,
+    ctx: RunContext,
+) -> Result<EventStream, Error> {
+    if backend.prompt_via == PromptVia::Arg && run.prompt.text.len() > MAX_ARG_BYTES {
+        return Err(Error::TooLarge(format!(
+            "the prompt is {} bytes, but backend `{}` takes it as one argument and Linux limits that to 128 KiB; \
+             use `prompt = \"stdin\"` for this backend",
+            run.prompt.text.len(),
+            backend.name
+        )));
+    }
+    let workspace = Workspace::prepare(backend.workspace.as_deref())
+        .map_err(|e| Error::Internal(format!("cannot prepare the workspace: {e}")))?;
+    let images = run.images.clone();
+    let images = tokio::task::spawn_blocking(move || ImageFiles::write(&images))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(|e| Error::Internal(format!("cannot write image files: {e}")))?;
+    let argv = render_argv(&backend, &run, &workspace, &images);
+
+    let mut command = tokio::process::Command::new(&backend.command);
+    command
+        .args(&argv)
+        .current_dir(workspace.path())
+        .env_clear()
+        .envs(backend.env.iter().map(|(k, v)| (k, v)))
+        .stdin(match backend.prompt_via {
+            PromptVia::Stdin => Stdio::piped(),
+            PromptVia::Arg => Stdio::null(),
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = command.spawn().map_err(|e| spawn_error(&backend, &e))?;
+    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(Error::Internal("the CLI's pipes are missing".to_owned()));
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        let prompt = run.prompt.text.clone().into_bytes();
+        tokio::spawn(async move {
+            // A CLI that exits early closes the pipe; its exit status tells why.
+            let _ = stdin.write_all(&prompt).await;
+            let _ = stdin.shutdown().await;
+        });
+    }
+    let guard = ChildGuard::new(child);
+    tracing::debug!(
+        request_id = %run.request_id,
+        backend = %backend.name,
+        pgid = guard.pgid(),
+        argv = ?argv,
+        "spawned"
+    );
+    let stderr_tail = tokio::spawn(collect_stderr(
+        stderr,
+        backend.name.clone(),
+        backend.secrets.clone(),
+        ctx.log_events,
+    ));
+    let lines = FramedRead::new(
+        stdout,
+        LinesCodec::new_with_max_length(backend.max_line_bytes),
+    );
+    Ok(events(
+        backend,
+        ctx,
+        guard,
+        lines,
+        stderr_tail,
+        (workspace, images),
+    ))
+}
+
+fn render_argv(
+    backend: &CliBackend,
+    run: &RunRequest,
+    workspace: &Workspace,
+    images: &ImageFiles,
+) -> Vec<String> {
+    let mut values = ArgValues::default();
+    values.scalars.extend(backend.vars.clone());
+    values.scalars.extend(run.vars.clone());
+    values.scalars.insert("model".into(), run.model.clone());
+    values.scalars.insert(
+        "workspace".into(),
+        workspace.path().to_string_lossy().into_owned(),
+    );
+    values
+        .scalars
+        .insert("request_id".into(), run.request_id.clone());
+    if let Some(system) = &run.prompt.system {
+        values.scalars.insert("system".into(), system.clone());
+    }
+    if let Some(session) = &run.session {
+        values.scalars.insert("session".into(), session.clone());
+    }
+    if let Some(effort) = run.effort {
+        values
+            .scalars
+            .insert("effort".into(), effort.as_str().into());
+    }
+    values.images = images.paths.clone();
+    let mut argv = backend.argv.render(&values);
+    argv.extend(backend.extra_args.iter().cloned());
+    if backend.prompt_via == PromptVia::Arg {
+        argv.push("--".to_owned());
+        argv.push(run.prompt.text.clone());
+    }
+    argv
+}
+
+fn spawn_error(backend: &CliBackend, error: &std::io::Error) -> Error {
+    let hint = if error.kind() == std::io::ErrorKind::NotFound {
+        format!(
+            " (is it installed and on PATH? set backends.{}.command to its path)",
+            backend.name
+        )
+    } else {
+        String::new()
+    };
+    Error::Backend {
+        backend: backend.name.clone(),
+        upstream_status: None,
+        message: format!("cannot start `{}`: {error}{hint}", backend.command),
+    }
+}
+
+enum Step {
+    Line(Option<Result<String, LinesCodecError>>),
+    Exited,
+    Deadline,
+    GraceOver,
+    Shutdown,
+}
+
+/// How the CLI's process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exit {
+    Status(Option<i32>),
+    /// Still running after its terminal event and grace period; it was killed.
+    KilledAfterTerminal,
+}
+
+fn events(
+    backend: Arc<CliBackend>,
+    ctx: RunContext,
+    mut guard: ChildGuard,
+    mut lines: FramedRead<tokio::process::ChildStdout, LinesCodec>,
+    stderr_tail: tokio::task::JoinHandle<Vec<String>>,
+    temp_files: (Workspace, ImageFiles),
+) -> EventStream {
+    Box::pin(async_stream::stream! {
+        // Dropped after `guard` (declared later), so the CLI dies before its files go.
+        let _temp_files = temp_files;
+        let deadline = Instant::now() + backend.timeout;
+        let mut decoder = Decoder::default();
+        let mut grace_until: Option<Instant> = None;
+        let mut exited = false;
+        loop {
+            let step = tokio::select! {
+                biased;
+                () = ctx.shutdown.cancelled() => Step::Shutdown,
+                () = tokio::time::sleep_until(deadline) => Step::Deadline,
+                () = sleep_until_opt(grace_until) => Step::GraceOver,
+                _ = guard.wait(), if !exited => Step::Exited,
+                line = lines.next() => Step::Line(line),
+            };
+            match step {
+                Step::Shutdown => {
+                    guard.terminate().await;
+                    yield Err(Error::ShuttingDown);
+                    return;
+                }
+                Step::Deadline => {
+                    guard.terminate().await;
+                    yield Err(Error::Timeout { backend: backend.name.clone(), after: backend.timeout });
+                    return;
+                }
+                Step::GraceOver => break,
+                Step::Exited => {
+                    exited = true;
+                    grace_until = Some(grace_until.map_or(Instant::now() + DRAIN_GRACE, |g| g.min(Instant::now() + DRAIN_GRACE)));
+                }
+                Step::Line(None) => break,
+                Step::Line(Some(Err(LinesCodecError::MaxLineLengthExceeded))) => {
+                    guard.terminate().await;
+                    yield Err(Error::Backend {
+                        backend: backend.name.clone(),
+                        upstream_status: None,
+                        message: format!(
+                            "an output line exceeded {} bytes; raise backends.{}.max_line_bytes",
+                            backend.max_line_bytes, backend.name
+                        ),
+                    });
+                    return;
+                }
+                Step::Line(Some(Err(LinesCodecError::Io(e)))) => {
+                    guard.terminate().await;
+                    yield Err(Error::Internal(format!("reading the CLI's output: {e}")));
+                    return;
+                }
+                Step::Line(Some(Ok(line))) => {
+                    for event in decoder.line(&backend.rules, &line) {
+                        yield Ok(event);
+                    }
+                    for warning in decoder.take_warnings() {
+                        log_cli_line(&backend.name, &redact(&warning, &backend.secrets), ctx.log_events);
+                    }
+                    if decoder.terminal() && grace_until.is_none() {
+                        grace_until = Some(Instant::now() + EXIT_GRACE);
+                    }
+                }
+            }
+        }
+        let exit = match tokio::time::timeout(EXIT_GRACE, guard.wait()).await {
+            Ok(status) => Exit::Status(status.and_then(|s| s.code())),
+            Err(_) => {
+                guard.terminate().await;
+                if decoder.terminal() {
+                    Exit::KilledAfterTerminal
+                } else {
+                    Exit::Status(guard.exit_status().and_then(|s| s.code()))
+                }
+            }
+        };
+        let stderr = tokio::time::timeout(DRAIN_GRACE, stderr_tail).await.ok().and_then(Result::ok).unwrap_or_default();
+        if decoder.non_json_lines() > 0 {
+            tracing::debug!(backend = %backend.name, lines = decoder.non_json_lines(), "ignored non-JSON output lines");
+        }
+        match verdict(&backend, &decoder, exit, &stderr) {
+            Ok(()) => {
+                let usage = decoder.usage();
+                if !usage.is_empty() {
+                    yield Ok(Event::Usage(usage));
+                }
+                yield Ok(Event::Finish(FinishReason::Stop));
+            }
+            Err(error) => yield Err(error),
+        }
+    })
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Decides how a finished run ended.
+fn verdict(
+    backend: &CliBackend,
+    decoder: &Decoder,
+    exit: Exit,
+    stderr: &[String],
+) -> Result<(), Error> {
+    let fail = |message: String, status: Option<u16>| Error::Backend {
+        backend: backend.name.clone(),
+        upstream_status: status.or_else(|| status_in_message(&message)),
+        message: redact(&message, &backend.secrets),
+    };
+    let exit_code = match exit {
+        Exit::Status(code) => code,
+        Exit::KilledAfterTerminal => Some(0),
+    };
+    let mapped = exit_code.and_then(|c| backend.exit_status.get(&c).copied());
+    if let Some(reported) = decoder.error() {
+        return Err(fail(reported.message.clone(), reported.status.or(mapped)));
+    }
+    let stderr_text = || {
+        if stderr.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", stderr.join("\n"))
+        }
+    };
+    let described = match exit_code {
+        Some(code) => format!("exit status {code}"),
+        None => "a signal".to_owned(),
+    };
+    if backend.rules.has_terminal() && !decoder.terminal() {
+        return Err(fail(
+            format!(
+                "`{}` ended with {described} before finishing its answer{}",
+                backend.command,
+                stderr_text()
+            ),
+            mapped,
+        ));
+    }
+    if exit_code != Some(0) {
+        return Err(fail(
+            format!(
+                "`{}` ended with {described}{}",
+                backend.command,
+                stderr_text()
+            ),
+            mapped,
+        ));
+    }
+    Ok(())
+}
+
+async fn collect_stderr(
+    stderr: tokio::process::ChildStderr,
+    backend: String,
+    secrets: Vec<String>,
+    log_events: bool,
+) -> Vec<String> {
+    let mut lines = FramedRead::new(stderr, LinesCodec::new_with_max_length(8 * 1024));
+    let mut tail = std::collections::VecDeque::with_capacity(STDERR_TAIL_LINES);
+    while let Some(line) = lines.next().await {
+        let line = match line {
+            Ok(line) => line,
+            Err(LinesCodecError::MaxLineLengthExceeded) => "[long stderr line omitted]".to_owned(),
+            Err(LinesCodecError::Io(_)) => break,
+        };
+        let line = redact(line.trim_end(), &secrets);
+        if line.is_empty() {
+            continue;
+        }
+        log_cli_line(&backend, &line, log_events);
+        if tail.len() == STDERR_TAIL_LINES {
+            tail.pop_front();
+        }
+        tail.push_back(line);
+    }
+    tail.into()
+}
+
+fn log_cli_line(backend: &str, line: &str, log_events: bool) {
+    if log_events {
+        tracing::info!(backend, "cli: {line}");
+    } else {
+        tracing::debug!(backend, "cli: {line}");
+    }
+}

@@ -1,0 +1,89 @@
+//! Private per-request directories: the CLI's working directory (unless one
+//! is configured) and the decoded image files. Both are removed when the
+//! request ends; temporary directories are created mode 0700, files 0600.
+
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+
+use tempfile::TempDir;
+
+/// Where a CLI runs.
+#[derive(Debug)]
+pub enum Workspace {
+    /// A configured directory, kept.
+    Fixed(PathBuf),
+    /// A fresh directory, removed on drop.
+    Temp(TempDir),
+}
+
+impl Workspace {
+    /// The configured directory (created if missing), or a fresh one.
+    pub fn prepare(fixed: Option<&Path>) -> std::io::Result<Workspace> {
+        match fixed {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)?;
+                Ok(Workspace::Fixed(dir.to_path_buf()))
+            }
+            None => tempfile::Builder::new()
+                .prefix("agent-cli-to-api-ws-")
+                .tempdir()
+                .map(Workspace::Temp),
+        }
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        match self {
+            Workspace::Fixed(dir) => dir,
+            Workspace::Temp(dir) => dir.path(),
+        }
+    }
+}
+
+/// Decoded images written to private files for the CLI to read.
+#[derive(Debug, Default)]
+pub struct ImageFiles {
+    _dir: Option<TempDir>,
+    /// The files, in request order.
+    pub paths: Vec<String>,
+}
+
+impl ImageFiles {
+    /// Writes each `(media type, bytes)` to its own file.
+    pub fn write(images: &[(String, Vec<u8>)]) -> std::io::Result<ImageFiles> {
+        if images.is_empty() {
+            return Ok(ImageFiles::default());
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("agent-cli-to-api-img-")
+            .tempdir()?;
+        let mut paths = Vec::with_capacity(images.len());
+        for (i, (media_type, data)) in images.iter().enumerate() {
+            let path = dir
+                .path()
+                .join(format!("image-{}.{}", i + 1, extension(media_type)));
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)?;
+            file.write_all(data)?;
+            paths.push(path.to_string_lossy().into_owned());
+        }
+        Ok(ImageFiles {
+            _dir: Some(dir),
+            paths,
+        })
+    }
+}
+
+fn extension(media_type: &str) -> &'static str {
+    match media_type {
+        "image/png" => "png",
+        "image/jpeg" | "image/jpg" => "jpg",
+        "image/webp" => "webp",
+        "image/gif" => "gif",
+        _ => "bin",
+    }
+}

@@ -1,0 +1,62 @@
+//! # agent-cli-to-api
+//!
+//! One OpenAI-compatible HTTP API in front of agent CLIs (Claude Code, Codex,
+//! Gemini CLI, Cursor Agent, and any CLI described by a TOML template).
+//!
+//! ## The pipeline
+//!
+//! ```text
+//! HTTP request ──► dialect::openai_chat ──► Turn ──► routes::resolve ──► Backend template
+//!   (server)          (pure translator)             (model string)       (config-built)
+//!
+//! Backend ──► engine::run ──► EventStream ──► dialect::openai_chat ──► SSE chunks / JSON
+//!             (spawns the CLI,   (Event:        (encoder, pure)
+//!              output rules)      text, reasoning, usage, finish)
+//! ```
+//!
+//! ## Layout
+//!
+//! - [`turn`], [`event`], [`error`]: the vocabulary every stage shares.
+//! - [`config`]: `routes.toml`, presets, environment and flags, layered with
+//!   figment into one validated [`config::Config`] snapshot; hot reload.
+//! - [`routes`]: model string → backend and model.
+//! - [`backend`]: compiled templates (argv, output rules); pure data.
+//! - [`engine`]: runs templates: processes, limits, workspaces.
+//! - [`prompt`]: conversation → the prompt a CLI reads.
+//! - [`dialect`]: wire formats, as pure translators.
+//! - [`server`]: HTTP endpoints, auth, logs.
+//! - [`commands`], [`cli`]: the binary's commands.
+
+pub mod backend;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod dialect;
+pub mod engine;
+pub mod error;
+pub mod event;
+pub mod prompt;
+pub mod routes;
+pub mod server;
+pub mod state;
+pub mod turn;
+
+use axum::serve::ListenerExt as _;
+use tokio::net::TcpListener;
+
+/// Serves the gateway on `listener` until `state.shutdown` is cancelled and
+/// in-flight requests have finished.
+///
+/// # Errors
+/// When the listener fails.
+pub async fn serve(listener: TcpListener, state: state::AppState) -> std::io::Result<()> {
+    let shutdown = state.shutdown.clone();
+    let app = server::router(state);
+    // Small SSE frames must leave at once: Nagle plus delayed ACKs cost ~40 ms each.
+    let listener = listener.tap_io(|stream| {
+        let _ = stream.set_nodelay(true);
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}

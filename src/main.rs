@@ -1,0 +1,44 @@
+//! The `agent-cli-to-api` binary: parse the command line, set up logging,
+//! run the command.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+use agent_cli_to_api::cli::{Cli, Command};
+use agent_cli_to_api::commands::{check, doctor, serve};
+use agent_cli_to_api::config::Flags;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("agent_cli_to_api={},warn", cli.serve.log_level))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        None => runtime.block_on(serve::serve(
+            cli.serve.config.load_options(cli.serve.flags()),
+        )),
+        Some(Command::Check(config)) => check::check(&config.load_options(Flags::default())),
+        Some(Command::Routes { model, config }) => {
+            check::routes(&config.load_options(Flags::default()), model.as_deref())
+        }
+        Some(Command::Doctor(config)) => {
+            runtime.block_on(doctor::doctor(&config.load_options(Flags::default())))
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! The routing table: which backend serves a model string, and with which
+//! model. Resolution order: aliases (once), then exact model, longest
+//! prefix, patterns in order, and the default route. A fixed provider
+//! (`agent-cli-to-api claude`) sends everything to one backend, as the
+//! original did. Pure: built by `config::build`, read by the server.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use regex::Regex;
+
+use crate::backend::Backend;
+use crate::config::error::Origin;
+use crate::error::Error;
+
+/// How a route recognises model strings.
+#[derive(Debug, Clone)]
+pub enum Matcher {
+    /// Exactly this string.
+    Exact(String),
+    /// Strings starting with this; `{model}` is the rest.
+    Prefix(String),
+    /// Strings matching this regular expression.
+    Pattern(Regex),
+    /// Anything not matched otherwise.
+    Default,
+}
+
+impl fmt::Display for Matcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Matcher::Exact(model) => write!(f, "model {model:?}"),
+            Matcher::Prefix(prefix) => write!(f, "prefix {prefix:?}"),
+            Matcher::Pattern(regex) => write!(f, "pattern {:?}", regex.as_str()),
+            Matcher::Default => write!(f, "default"),
+        }
+    }
+}
+
+/// One `[[routes]]` entry.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// What it matches.
+    pub matcher: Matcher,
+    /// Backend name.
+    pub backend: String,
+    /// Model sent to the backend; `{model}` is the matched name (without prefix).
+    pub rewrite: Option<String>,
+    /// Values for the backend's template variables.
+    pub vars: BTreeMap<String, String>,
+    /// Where the route is defined.
+    pub origin: Origin,
+    /// Free text shown by `routes`.
+    pub description: Option<String>,
+}
+
+/// Who picks the backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Provider {
+    /// The routes do.
+    Auto,
+    /// This backend serves everything.
+    Fixed(String),
+}
+
+/// The outcome of routing one model string.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// Backend to run.
+    pub backend: Backend,
+    /// Model passed to the backend.
+    pub model: String,
+    /// Model named in the response: the client's string when it was used,
+    /// otherwise the backend model that replaced it.
+    pub echo_model: String,
+    /// Route variables.
+    pub vars: BTreeMap<String, String>,
+    /// Why this backend, for logs and `routes`.
+    pub reason: String,
+}
+
+/// The compiled routing table of one config snapshot.
+#[derive(Debug, Default)]
+pub struct Routes {
+    /// Backends by name.
+    pub backends: BTreeMap<String, Backend>,
+    /// Routes in definition order (lowest layer first).
+    pub routes: Vec<Route>,
+    /// Aliases applied before matching.
+    pub aliases: BTreeMap<String, String>,
+    /// Fixed provider or auto.
+    pub provider: Option<Provider>,
+    /// Let the client's model string reach a fixed provider.
+    pub allow_model_override: bool,
+    /// Let model prefixes pick another backend than a fixed provider.
+    pub allow_provider_override: bool,
+    /// Replaces the `/v1/models` list when not empty.
+    pub advertised: Vec<String>,
+    exact: HashMap<String, usize>,
+    prefixes: Vec<usize>,
+    patterns: Vec<usize>,
+    default: Option<usize>,
+}
+
+impl Routes {
+    /// Builds the lookup tables. Within one layer `routes` must not repeat a
+    /// model or prefix (checked by the caller); across layers the later wins.
+    pub fn new(backends: BTreeMap<String, Backend>, routes: Vec<Route>) -> Routes {
+        let mut exact = HashMap::new();
+        let mut by_prefix: HashMap<String, usize> = HashMap::new();
+        let mut patterns = Vec::new();
+        let mut default = None;
+        for (i, route) in routes.iter().enumerate() {
+            match &route.matcher {
+                Matcher::Exact(model) => {
+                    exact.insert(model.clone(), i);
+                }
+                Matcher::Prefix(prefix) => {
+                    by_prefix.insert(prefix.clone(), i);
+                }
+                Matcher::Pattern(_) => patterns.push(i),
+                Matcher::Default => default = Some(i),
+            }
+        }
+        // Later layers first among patterns, like every other override.
+        patterns.reverse();
+        let mut prefixes: Vec<usize> = by_prefix.into_values().collect();
+        prefixes.sort_by_key(|&i| match &routes[i].matcher {
+            Matcher::Prefix(p) => std::cmp::Reverse(p.len()),
+            _ => std::cmp::Reverse(0),
+        });
+        Routes {
+            backends,
+            routes,
+            exact,
+            prefixes,
+            patterns,
+            default,
+            ..Routes::default()
+        }
+    }
+
+    /// The route that matches `model`, with the part of it `{model}` stands for.
+    pub fn matching(&self, model: &str) -> Option<(&Route, String)> {
+        if let Some(&i) = self.exact.get(model) {
+            return Some((&self.routes[i], model.to_owned()));
+        }
+        for &i in &self.prefixes {
+            if let Matcher::Prefix(prefix) = &self.routes[i].matcher
+                && let Some(rest) = model.strip_prefix(prefix.as_str())
+            {
+                return Some((&self.routes[i], rest.to_owned()));
+            }
+        }
+        for &i in &self.patterns {
+            if let Matcher::Pattern(regex) = &self.routes[i].matcher
+                && regex.is_match(model)
+            {
+                return Some((&self.routes[i], model.to_owned()));
+            }
+        }
+        self.default.map(|i| (&self.routes[i], model.to_owned()))
+    }
+
+    /// Picks the backend and model for a requested model string.
+    ///
+    /// # Errors
+    /// [`Error::UnknownModel`] when nothing serves it, [`Error::InvalidRequest`]
+    /// when the resulting model name is unusable.
+    pub fn resolve(&self, requested: &str) -> Result<Resolved, Error> {
+        let requested = requested.trim();
+        let (aliased, alias_note) = match self.aliases.get(requested) {
+            Some(target) => (
+                target.as_str(),
+                format!("alias {requested:?} → {target:?}, "),
+            ),
+            None => (requested, String::new()),
+        };
+        let matched = self.matching(aliased);
+        let fixed = match &self.provider {
+            Some(Provider::Fixed(name)) => Some(name.as_str()),
+            _ => None,
+        };
+        let (route_backend, model_part, reason, vars) = match (fixed, matched) {
+            (None, Some((route, part))) => (
+                route.backend.as_str(),
+                route_model(route, &part),
+                format!("{alias_note}{} ({})", route.matcher, route.origin),
+                route.vars.clone(),
+            ),
+            (None, None) => return Err(self.unknown(requested)),
+            (Some(provider), Some((route, part)))
+                if self.allow_provider_override && !matches!(route.matcher, Matcher::Default) =>
+            {
+                let _ = provider;
+                (
+                    route.backend.as_str(),
+                    route_model(route, &part),
+                    format!(
+                        "{alias_note}{} ({}), provider override allowed",
+                        route.matcher, route.origin
+                    ),
+                    route.vars.clone(),
+                )
+            }
+            (Some(provider), matched) => {
+                let model = if self.allow_model_override {
+                    match matched {
+                        Some((route, ref part)) if route.backend == provider => {
+                            route_model(route, part)
+                        }
+                        _ => aliased.to_owned(),
+                    }
+                } else {
+                    String::new()
+                };
+                let vars = matched
+                    .map(|(r, _)| r.vars.clone())
+                    .filter(|_| self.allow_model_override);
+                (
+                    provider,
+                    model,
+                    format!("{alias_note}fixed provider {provider:?}"),
+                    vars.unwrap_or_default(),
+                )
+            }
+        };
+        let backend = self.backends.get(route_backend).cloned().ok_or_else(|| {
+            Error::Internal(format!(
+                "route names backend `{route_backend}`, which is not loaded"
+            ))
+        })?;
+        let used_client_model = !model_part.is_empty();
+        let model = if used_client_model {
+            model_part
+        } else {
+            backend.default_model().map(str::to_owned).ok_or_else(|| {
+                Error::InvalidRequest(format!(
+                    "backend `{route_backend}` has no default model; name one, e.g. \"{}\"",
+                    example_model(self, route_backend)
+                ))
+            })?
+        };
+        check_model_name(&model)?;
+        Ok(Resolved {
+            backend,
+            echo_model: if used_client_model && !requested.is_empty() {
+                requested.to_owned()
+            } else {
+                model.clone()
+            },
+            model,
+            vars,
+            reason,
+        })
+    }
+
+    fn unknown(&self, requested: &str) -> Error {
+        let mut known: Vec<String> = self
+            .routes
+            .iter()
+            .filter_map(|r| match &r.matcher {
+                Matcher::Exact(m) => Some(format!("{m:?}")),
+                Matcher::Prefix(p) => Some(format!("\"{p}…\"")),
+                Matcher::Pattern(re) => Some(format!("/{}/", re.as_str())),
+                Matcher::Default => None,
+            })
+            .collect();
+        known.dedup();
+        let available = if known.is_empty() {
+            "no routes are configured (are the CLIs installed? see `agent-cli-to-api doctor`)"
+                .to_owned()
+        } else {
+            format!("routed models: {}", known.join(", "))
+        };
+        Error::UnknownModel {
+            message: format!("the model `{requested}` does not exist on this gateway: {available}"),
+        }
+    }
+
+    /// The model ids `/v1/models` lists.
+    pub fn models(&self) -> Vec<String> {
+        if !self.advertised.is_empty() {
+            return dedup(self.advertised.clone());
+        }
+        let mut out = Vec::new();
+        if let Some(Provider::Fixed(name)) = &self.provider {
+            if let Some(backend) = self.backends.get(name) {
+                out.extend(backend.advertised_models());
+            }
+            if !self.allow_provider_override {
+                out.extend(self.aliases.keys().cloned());
+                return dedup(out);
+            }
+        }
+        let mut order: Vec<usize> = self.default.into_iter().collect();
+        order.extend(self.exact.values().copied());
+        order.extend(self.prefixes.iter().copied());
+        order.extend(self.patterns.iter().copied());
+        order.sort_unstable();
+        for i in order {
+            let route = &self.routes[i];
+            let models = self
+                .backends
+                .get(&route.backend)
+                .map(Backend::advertised_models)
+                .unwrap_or_default();
+            match &route.matcher {
+                Matcher::Exact(model) => out.push(model.clone()),
+                Matcher::Prefix(prefix) => {
+                    out.extend(models.iter().map(|m| format!("{prefix}{m}")))
+                }
+                Matcher::Pattern(regex) => {
+                    out.extend(models.into_iter().filter(|m| regex.is_match(m)))
+                }
+                Matcher::Default => out.extend(models),
+            }
+        }
+        out.extend(self.aliases.keys().cloned());
+        dedup(out)
+    }
+}
+
+fn route_model(route: &Route, part: &str) -> String {
+    match &route.rewrite {
+        Some(rewrite) => rewrite.replace("{model}", part),
+        None => part.to_owned(),
+    }
+}
+
+fn example_model(routes: &Routes, backend: &str) -> String {
+    routes
+        .routes
+        .iter()
+        .find(|r| r.backend == backend)
+        .map(|r| match &r.matcher {
+            Matcher::Prefix(p) => format!("{p}<model>"),
+            Matcher::Exact(m) => m.clone(),
+            _ => "<model>".to_owned(),
+        })
+        .unwrap_or_else(|| "<model>".to_owned())
+}
+
+fn dedup(models: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    models
+        .into_iter()
+        .filter(|m| !m.is_empty() && seen.insert(m.clone()))
+        .collect()
+}
+
+/// Model names reach argv as one element; they must not look like a flag
+/// or carry control characters.
+pub fn check_model_name(model: &str) -> Result<(), Error> {
+    let valid = !model.is_empty()
+        && model.len() <= 200
+        && !model.starts_with('-')
+        && model
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._:/@+[]-= ".contains(c));
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::InvalidRequest(format!(
+            "model name {model:?} is not allowed: use letters, digits and . _ : / @ + [ ] - = (at most 200, not starting with -)"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests;

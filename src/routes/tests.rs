@@ -1,0 +1,152 @@
+//! Route resolution order, rewriting, aliases and fixed providers.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::backend::CliBackend;
+use crate::backend::cli::BackendDefaults;
+use crate::config::raw::RawBackend;
+
+fn backend(name: &str, default_model: &str) -> Backend {
+    let raw = RawBackend {
+        command: Some("true".into()),
+        default_model: Some(default_model.into()),
+        ..RawBackend::default()
+    };
+    let defaults = BackendDefaults {
+        timeout: std::time::Duration::from_secs(1),
+        max_concurrency: 1,
+        queue_size: 0,
+        queue_timeout: std::time::Duration::from_secs(1),
+        workspace: None,
+        max_line_bytes: 1024,
+    };
+    Backend::Cli(Arc::new(
+        CliBackend::compile(name, &raw, &defaults, &Default::default(), &[], None).unwrap(),
+    ))
+}
+
+fn route(matcher: Matcher, backend: &str, rewrite: Option<&str>) -> Route {
+    Route {
+        matcher,
+        backend: backend.into(),
+        rewrite: rewrite.map(Into::into),
+        vars: BTreeMap::new(),
+        origin: Origin::Default,
+        description: None,
+    }
+}
+
+fn table() -> Routes {
+    let backends = [
+        ("codex", "gpt-5.5"),
+        ("claude", "sonnet"),
+        ("gemini", "auto"),
+    ]
+    .into_iter()
+    .map(|(n, m)| (n.to_owned(), backend(n, m)))
+    .collect();
+    let mut routes = Routes::new(
+        backends,
+        vec![
+            route(Matcher::Default, "codex", None),
+            route(Matcher::Prefix("claude:".into()), "claude", None),
+            route(Matcher::Prefix("claude:x-".into()), "gemini", None),
+            route(Matcher::Exact("claude".into()), "claude", Some("")),
+            route(
+                Matcher::Pattern(Regex::new("^gemini-").unwrap()),
+                "gemini",
+                None,
+            ),
+            route(Matcher::Exact("fast".into()), "claude", Some("haiku")),
+        ],
+    );
+    routes.aliases.insert("gpt-4".into(), "claude:opus".into());
+    routes.provider = Some(Provider::Auto);
+    routes
+}
+
+fn resolve(routes: &Routes, model: &str) -> (String, String, String) {
+    let r = routes.resolve(model).unwrap();
+    (r.backend.name().to_owned(), r.model, r.echo_model)
+}
+
+#[test]
+fn exact_then_longest_prefix_then_pattern_then_default() {
+    let routes = table();
+    assert_eq!(resolve(&routes, "claude:opus").0, "claude");
+    assert_eq!(
+        resolve(&routes, "claude:x-1"),
+        ("gemini".into(), "1".into(), "claude:x-1".into())
+    );
+    assert_eq!(resolve(&routes, "gemini-3.8-flash").1, "gemini-3.8-flash");
+    assert_eq!(resolve(&routes, "gpt-5.5").0, "codex");
+    assert_eq!(
+        resolve(&routes, "fast"),
+        ("claude".into(), "haiku".into(), "fast".into())
+    );
+}
+
+#[test]
+fn empty_models_use_the_backend_default_and_say_so() {
+    let routes = table();
+    assert_eq!(
+        resolve(&routes, "claude"),
+        ("claude".into(), "sonnet".into(), "sonnet".into())
+    );
+    assert_eq!(
+        resolve(&routes, "claude:"),
+        ("claude".into(), "sonnet".into(), "sonnet".into())
+    );
+    assert_eq!(
+        resolve(&routes, ""),
+        ("codex".into(), "gpt-5.5".into(), "gpt-5.5".into())
+    );
+}
+
+#[test]
+fn aliases_apply_once_before_matching() {
+    let routes = table();
+    let r = routes.resolve("gpt-4").unwrap();
+    assert_eq!((r.backend.name(), r.model.as_str()), ("claude", "opus"));
+    assert!(r.reason.starts_with("alias"), "{}", r.reason);
+}
+
+#[test]
+fn fixed_provider_ignores_or_passes_the_client_model() {
+    let mut routes = table();
+    routes.provider = Some(Provider::Fixed("claude".into()));
+    assert_eq!(
+        resolve(&routes, "gpt-4o"),
+        ("claude".into(), "sonnet".into(), "sonnet".into())
+    );
+    routes.allow_model_override = true;
+    assert_eq!(resolve(&routes, "gpt-4o").1, "gpt-4o");
+    assert_eq!(resolve(&routes, "claude:opus").1, "opus");
+    routes.allow_provider_override = true;
+    assert_eq!(resolve(&routes, "gemini-3").0, "gemini");
+    assert_eq!(resolve(&routes, "something").0, "claude");
+}
+
+#[test]
+fn unknown_models_and_unsafe_names_are_refused() {
+    let mut routes = table();
+    routes
+        .routes
+        .retain(|r| !matches!(r.matcher, Matcher::Default));
+    let routes = Routes::new(routes.backends.clone(), routes.routes.clone());
+    let err = routes.resolve("gpt-9").unwrap_err();
+    assert_eq!(err.status().as_u16(), 404);
+    assert!(err.to_string().contains("\"claude:…\""), "{err}");
+    let err = table().resolve("claude:--help").unwrap_err();
+    assert_eq!(err.status().as_u16(), 400);
+}
+
+#[test]
+fn models_lists_what_routes_serve() {
+    let models = table().models();
+    assert!(models.contains(&"gpt-5.5".to_owned()));
+    assert!(models.contains(&"claude:sonnet".to_owned()));
+    assert!(models.contains(&"fast".to_owned()));
+    assert!(models.contains(&"gpt-4".to_owned()));
+}

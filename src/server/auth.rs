@@ -1,0 +1,45 @@
+//! Gateway token check: `Authorization: Bearer <token>` or `x-api-key:
+//! <token>`, compared in constant time. No token configured means open
+//! (the gateway binds 127.0.0.1 by default).
+
+use axum::extract::{Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::Error;
+use crate::state::AppState;
+
+/// Rejects requests without the configured token.
+pub(super) async fn require_token(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let allowed = match &state.config.load().settings.token {
+        None => true,
+        Some(token) => presented(request.headers()).is_some_and(|t| token.matches(t.as_bytes())),
+    };
+    if allowed {
+        next.run(request).await
+    } else {
+        Error::Unauthorized.into_response()
+    }
+}
+
+/// The token a client sent, from either header.
+fn presented(headers: &HeaderMap) -> Option<&str> {
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        });
+    bearer.or_else(|| {
+        headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    })
+}

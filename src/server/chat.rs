@@ -1,0 +1,341 @@
+//! `POST /v1/chat/completions`: OpenAI request → `Turn` → route → CLI run →
+//! SSE chunks or one completion. Errors before the stream starts are HTTP
+//! errors in the OpenAI envelope; after it started they are an error event.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt as _;
+
+use super::extract;
+use super::log::RequestLog;
+use crate::backend::Backend;
+use crate::config::Config;
+use crate::dialect::openai_chat::{self, ChunkEncoder, Collector, wire::ChatRequest};
+use crate::engine::limiter::Permit;
+use crate::engine::{self, RunContext, RunRequest};
+use crate::error::Error;
+use crate::event::{Event, EventStream};
+use crate::prompt;
+use crate::routes::Resolved;
+use crate::state::AppState;
+use crate::turn::{Image, Role, Turn};
+
+/// Headers that may carry a session id to resume.
+const SESSION_HEADERS: &[&str] = &[
+    "x-codex-session-id",
+    "x-session-id",
+    "session-id",
+    "session_id",
+];
+
+pub(super) async fn completions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let config = state.config.load_full();
+    let request_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+    let mut log = RequestLog::start(request_id.clone(), config.settings.log);
+    let mut response = match prepare(&state, &config, &headers, body, &mut log).await {
+        Ok(run) => respond(run, log).await,
+        Err(error) => {
+            log.failed(error.status().as_u16(), &error.to_string());
+            error.into_response()
+        }
+    };
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), value);
+    }
+    response
+}
+
+/// A started run, ready to be answered.
+struct Started {
+    turn: Turn,
+    resolved: Resolved,
+    events: EventStream,
+    permit: Permit,
+    sse_keepalive: Option<std::time::Duration>,
+}
+
+/// Everything up to the CLI's start: parse, route, check, queue, spawn.
+async fn prepare(
+    state: &AppState,
+    config: &Arc<Config>,
+    headers: &HeaderMap,
+    body: Body,
+    log: &mut RequestLog,
+) -> Result<Started, Error> {
+    let bytes = extract::body_bytes(body, config.settings.max_body_bytes).await?;
+    let request: ChatRequest = extract::json(&bytes)?;
+    let turn = openai_chat::to_turn(request, session_header(headers))?;
+    log.model.clone_from(&turn.model);
+    log.stream = turn.stream;
+    log.ignored.clone_from(&turn.ignored);
+    log.curl(
+        &format!(
+            "http://{}:{}/v1/chat/completions",
+            config.settings.host, config.settings.port
+        ),
+        &bytes,
+        config.settings.token.is_some(),
+        turn.stream,
+    );
+    let resolved = config.routes.resolve(&turn.model)?;
+    log.backend = Some(resolved.backend.name().to_owned());
+    log.backend_model = Some(resolved.model.clone());
+    let run = plan(config, &resolved, &turn, &log.id)?;
+    log.request_text(&last_user_text(&turn), &run.prompt.text);
+    let Backend::Cli(cli) = &resolved.backend;
+    let permit = cli.limiter.acquire(&cli.name).await?;
+    log.queued();
+    let ctx = RunContext {
+        shutdown: state.shutdown.clone(),
+        log_events: config.settings.log.events,
+    };
+    let events = engine::run(&resolved.backend, run, ctx).await?;
+    log.spawned();
+    Ok(Started {
+        turn,
+        resolved,
+        events,
+        permit,
+        sse_keepalive: config.settings.sse_keepalive,
+    })
+}
+
+/// Streams or folds the answer. The log goes with the answer, so a stream
+/// is logged when it ends.
+async fn respond(run: Started, mut log: RequestLog) -> Response {
+    let created = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let completion_id = format!("chatcmpl-{}", log.id);
+    let Started {
+        turn,
+        resolved,
+        events,
+        permit,
+        sse_keepalive,
+    } = run;
+    let mut response = if turn.stream {
+        let encoder = ChunkEncoder::new(completion_id, created, resolved.echo_model.clone());
+        let sse = Sse::new(sse_stream(events, encoder, turn.include_usage, permit, log));
+        match sse_keepalive {
+            Some(interval) => sse
+                .keep_alive(KeepAlive::new().interval(interval).text("ping"))
+                .into_response(),
+            None => sse.into_response(),
+        }
+    } else {
+        let collected = collect(events, &mut log).await;
+        drop(permit);
+        match collected {
+            Ok(collected) => {
+                log.usage = collected.usage;
+                log.finished(200);
+                axum::Json(collected.completion(&completion_id, created, &resolved.echo_model))
+                    .into_response()
+            }
+            Err(error) => {
+                log.failed(error.status().as_u16(), &error.to_string());
+                error.into_response()
+            }
+        }
+    };
+    add_route_headers(response.headers_mut(), &resolved, &turn);
+    response
+}
+
+/// Turns the request into what the CLI is given, refusing what it cannot take.
+fn plan(
+    config: &Config,
+    resolved: &Resolved,
+    turn: &Turn,
+    request_id: &str,
+) -> Result<RunRequest, Error> {
+    let Backend::Cli(cli) = &resolved.backend;
+    let prompt = prompt::flatten(turn, cli.takes_system());
+    let chars =
+        prompt.text.chars().count() + prompt.system.as_ref().map_or(0, |s| s.chars().count());
+    if chars > config.settings.max_prompt_chars {
+        return Err(Error::TooLarge(format!(
+            "the prompt is {chars} characters; the limit is {} (server.max_prompt_chars)",
+            config.settings.max_prompt_chars
+        )));
+    }
+    if prompt.text.is_empty() {
+        return Err(Error::InvalidRequest(
+            "the messages contain no text to send".into(),
+        ));
+    }
+    let images = images(config, cli, turn)?;
+    Ok(RunRequest {
+        request_id: request_id.to_owned(),
+        model: resolved.model.clone(),
+        prompt,
+        effort: config
+            .settings
+            .force_effort
+            .or(turn.effort)
+            .or(cli.default_effort),
+        session: turn.session.clone(),
+        images,
+        vars: resolved.vars.clone(),
+    })
+}
+
+fn images(
+    config: &Config,
+    cli: &crate::backend::CliBackend,
+    turn: &Turn,
+) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    let images: Vec<&Image> = turn.images().collect();
+    if images.is_empty() {
+        return Ok(Vec::new());
+    }
+    let limits = config.settings.images;
+    if !limits.enabled {
+        return Err(Error::InvalidRequest(
+            "image input is disabled on this gateway (server.images = false)".into(),
+        ));
+    }
+    if !cli.takes_images() {
+        return Err(Error::InvalidRequest(format!(
+            "backend `{}` cannot take images; send text only, or use a model routed to a backend that takes images (e.g. codex)",
+            cli.name
+        )));
+    }
+    if images.len() > limits.max_count {
+        return Err(Error::InvalidRequest(format!(
+            "{} images sent; the limit is {} (server.max_images)",
+            images.len(),
+            limits.max_count
+        )));
+    }
+    images
+        .into_iter()
+        .map(|image| match image {
+            Image::Inline { media_type, data } if data.len() > limits.max_bytes => {
+                Err(Error::TooLarge(format!(
+                    "an image is {} bytes; the limit is {} (server.max_image_bytes)",
+                    data.len(),
+                    limits.max_bytes
+                )))
+            }
+            Image::Inline { media_type, data } => Ok((media_type.clone(), data.clone())),
+            Image::Url(_) => Err(Error::InvalidRequest(
+                "remote image URLs are not fetched by this gateway: send the image as a data: URI"
+                    .into(),
+            )),
+        })
+        .collect()
+}
+
+async fn collect(mut events: EventStream, log: &mut RequestLog) -> Result<Collector, Error> {
+    let mut collector = Collector::default();
+    while let Some(event) = events.next().await {
+        let event = event?;
+        match &event {
+            Event::TextDelta(text) => log.text(text),
+            Event::ReasoningDelta(_) => log.reasoning(),
+            _ => {}
+        }
+        collector.push(&event);
+        if matches!(event, Event::Finish(_)) {
+            break;
+        }
+    }
+    if collector.finish.is_none() {
+        return Err(Error::Internal(
+            "the backend's answer ended without finishing".into(),
+        ));
+    }
+    Ok(collector)
+}
+
+fn sse_stream(
+    mut events: EventStream,
+    encoder: ChunkEncoder,
+    include_usage: bool,
+    permit: Permit,
+    mut log: RequestLog,
+) -> impl futures_util::Stream<Item = Result<SseEvent, Infallible>> {
+    let data = |value: serde_json::Value| Ok(SseEvent::default().data(value.to_string()));
+    async_stream::stream! {
+        let _permit = permit;
+        yield data(encoder.role());
+        let mut usage = crate::event::Usage::default();
+        let mut session = None;
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(Event::Finish(reason)) => {
+                    yield data(encoder.finish(reason, session.as_deref()));
+                    if include_usage && !usage.is_empty() {
+                        yield data(encoder.usage(&usage));
+                    }
+                    yield Ok(SseEvent::default().data("[DONE]"));
+                    log.usage = usage;
+                    log.finished(200);
+                    return;
+                }
+                Ok(Event::Usage(u)) => usage.update(&u),
+                Ok(Event::Session(id)) => session = Some(id),
+                Ok(event) => {
+                    match &event {
+                        Event::TextDelta(text) => log.text(text),
+                        _ => log.reasoning(),
+                    }
+                    if let Some(chunk) = encoder.event(&event) {
+                        yield data(chunk);
+                    }
+                }
+                Err(error) => {
+                    log.failed(error.status().as_u16(), &error.to_string());
+                    yield data(openai_chat::error_body(&error));
+                    return;
+                }
+            }
+        }
+        let error = Error::Internal("the backend's answer ended without finishing".into());
+        log.failed(error.status().as_u16(), &error.to_string());
+        yield data(openai_chat::error_body(&error));
+    }
+}
+
+fn session_header(headers: &HeaderMap) -> Option<String> {
+    SESSION_HEADERS
+        .iter()
+        .find_map(|name| headers.get(*name)?.to_str().ok().map(str::to_owned))
+}
+
+fn last_user_text(turn: &Turn) -> String {
+    turn.messages
+        .iter()
+        .rev()
+        .find(|m| m.role == Role::User)
+        .map(crate::turn::Message::text)
+        .unwrap_or_default()
+}
+
+fn add_route_headers(headers: &mut HeaderMap, resolved: &Resolved, turn: &Turn) {
+    let mut set = |name: &'static str, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    };
+    set("x-agent-cli-backend", resolved.backend.name());
+    set("x-agent-cli-model", &resolved.model);
+    if !turn.ignored.is_empty() {
+        set("x-agent-cli-ignored-params", &turn.ignored.join(","));
+    }
+}

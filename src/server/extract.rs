@@ -1,0 +1,41 @@
+//! Request bodies: read up to the configured limit (413 beyond it) and parse
+//! JSON with errors that name the field (400).
+
+use axum::body::{Body, Bytes};
+use serde::de::DeserializeOwned;
+
+use crate::error::Error;
+
+/// Reads the whole body, refusing more than `limit` bytes.
+pub(super) async fn body_bytes(body: Body, limit: usize) -> Result<Bytes, Error> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            Error::TooLarge(format!(
+                "the request body is larger than {limit} bytes (server.max_body_bytes)"
+            ))
+        } else {
+            Error::InvalidRequest(format!("could not read the request body: {e}"))
+        }
+    })
+}
+
+/// Parses JSON, naming the offending field on error.
+pub(super) fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::InvalidRequest(
+            "the request body is empty; send a JSON object".into(),
+        ));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." || path.is_empty() {
+            Error::InvalidRequest(format!("invalid JSON body: {inner}"))
+        } else {
+            Error::InvalidRequest(format!("invalid JSON body at `{path}`: {inner}"))
+        }
+    })
+}

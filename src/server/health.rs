@@ -1,0 +1,55 @@
+//! `GET /healthz` (no auth) and `GET /debug/config`: the effective config,
+//! where each value came from, the routes, and the last reload's outcome.
+//! Secrets are redacted.
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use crate::routes::Provider;
+use crate::state::AppState;
+
+pub(super) async fn healthz(State(state): State<AppState>) -> Json<Value> {
+    let mut body = json!({"ok": true});
+    if let Some(error) = state.reloader.status().last_error {
+        body["config_error"] = json!(error);
+    }
+    Json(body)
+}
+
+pub(super) async fn debug_config(State(state): State<AppState>) -> Json<Value> {
+    let config = state.config.load_full();
+    let status = state.reloader.status();
+    let routes: Vec<Value> = config
+        .routes
+        .routes
+        .iter()
+        .filter(|r| config.routes.backends.contains_key(&r.backend))
+        .map(|r| {
+            json!({
+                "match": r.matcher.to_string(),
+                "backend": r.backend,
+                "rewrite": r.rewrite,
+                "defined_at": r.origin.to_string(),
+            })
+        })
+        .collect();
+    let provider = match &config.routes.provider {
+        Some(Provider::Fixed(name)) => name.clone(),
+        _ => "auto".to_owned(),
+    };
+    Json(json!({
+        "provider": provider,
+        "files": config.report.files,
+        "effective": config.report.effective,
+        "sources": config.report.sources,
+        "routes": routes,
+        "models": config.routes.models(),
+        "notes": config.report.notes,
+        "reload": {
+            "last_error": status.last_error,
+            "reloads": status.reloads,
+            "loaded_at": status.loaded_at.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs()),
+        },
+    }))
+}

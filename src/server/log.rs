@@ -1,0 +1,190 @@
+//! Request logs: one summary line per request with its timings (queue,
+//! spawn, first token, total), plus the question and answer (`qa`) or the
+//! whole prompt and answer (`full`), and a replayable curl command
+//! (`--log-curl`). Tokens never appear: the curl command reads the token
+//! from an environment variable.
+
+use std::time::{Duration, Instant};
+
+use crate::config::settings::{LogMode, LogSettings};
+use crate::event::Usage;
+
+/// The log record of one request; written when it is dropped, so requests
+/// that end by disconnect are logged too.
+#[derive(Debug)]
+pub(super) struct RequestLog {
+    /// Request id.
+    pub id: String,
+    settings: LogSettings,
+    started: Instant,
+    /// Client model string.
+    pub model: String,
+    /// Backend name, once routed.
+    pub backend: Option<String>,
+    /// Model passed to the backend.
+    pub backend_model: Option<String>,
+    /// Streaming request.
+    pub stream: bool,
+    queued: Option<Duration>,
+    spawned: Option<Duration>,
+    first_token: Option<Duration>,
+    answer: String,
+    answer_chars: usize,
+    /// Usage, once known.
+    pub usage: Usage,
+    outcome: Option<String>,
+    /// Parameters the backend could not honour.
+    pub ignored: Vec<String>,
+}
+
+impl RequestLog {
+    pub(super) fn start(id: String, settings: LogSettings) -> RequestLog {
+        RequestLog {
+            id,
+            settings,
+            started: Instant::now(),
+            model: String::new(),
+            backend: None,
+            backend_model: None,
+            stream: false,
+            queued: None,
+            spawned: None,
+            first_token: None,
+            answer: String::new(),
+            answer_chars: 0,
+            usage: Usage::default(),
+            outcome: None,
+            ignored: Vec::new(),
+        }
+    }
+
+    pub(super) fn queued(&mut self) {
+        self.queued = Some(self.started.elapsed());
+    }
+
+    pub(super) fn spawned(&mut self) {
+        self.spawned = Some(self.started.elapsed());
+    }
+
+    /// Records answer text as it goes out.
+    pub(super) fn text(&mut self, text: &str) {
+        if self.first_token.is_none() {
+            self.first_token = Some(self.started.elapsed());
+        }
+        self.answer_chars += text.chars().count();
+        if self.settings.mode != LogMode::Summary && self.answer.len() < self.settings.max_chars {
+            self.answer.push_str(text);
+        }
+    }
+
+    /// Marks the first reasoning token.
+    pub(super) fn reasoning(&mut self) {
+        if self.first_token.is_none() {
+            self.first_token = Some(self.started.elapsed());
+        }
+    }
+
+    pub(super) fn finished(&mut self, status: u16) {
+        self.outcome = Some(status.to_string());
+    }
+
+    pub(super) fn failed(&mut self, status: u16, message: &str) {
+        self.outcome = Some(format!("{status} {}", truncate(message, 300)));
+    }
+
+    /// Logs the question (`qa`) or prompt (`full`) at the start.
+    pub(super) fn request_text(&self, question: &str, prompt: &str) {
+        match self.settings.mode {
+            LogMode::Summary => {}
+            LogMode::Qa => {
+                tracing::info!(id = %self.id, "question: {}", truncate(question, self.settings.max_chars))
+            }
+            LogMode::Full => {
+                tracing::info!(id = %self.id, "prompt:\n{}", truncate(prompt, self.settings.max_chars))
+            }
+        }
+    }
+
+    /// Logs a curl command that replays the request.
+    pub(super) fn curl(&self, url: &str, body: &[u8], token_required: bool, stream: bool) {
+        if !self.settings.curl {
+            return;
+        }
+        let body = String::from_utf8_lossy(body);
+        let body = shorten_data_uris(&body);
+        let mut delimiter = "JSON".to_owned();
+        while body.contains(&delimiter) {
+            delimiter.push('_');
+        }
+        let auth = if token_required {
+            " -H \"Authorization: Bearer $CODEX_GATEWAY_TOKEN\""
+        } else {
+            ""
+        };
+        let no_buffer = if stream { " -N" } else { "" };
+        tracing::info!(
+            id = %self.id,
+            "curl:\ncurl -sS{no_buffer} -X POST '{url}' -H 'Content-Type: application/json'{auth} -d @- <<'{delimiter}'\n{body}\n{delimiter}"
+        );
+    }
+}
+
+impl Drop for RequestLog {
+    fn drop(&mut self) {
+        let ms = |d: Option<Duration>| {
+            d.map_or_else(|| "-".to_owned(), |d| format!("{}", d.as_millis()))
+        };
+        let outcome = self
+            .outcome
+            .clone()
+            .unwrap_or_else(|| "client disconnected".to_owned());
+        let usage = match (self.usage.input_tokens, self.usage.output_tokens) {
+            (None, None) => "-".to_owned(),
+            (i, o) => format!("{}/{}", i.unwrap_or(0), o.unwrap_or(0)),
+        };
+        tracing::info!(
+            id = %self.id,
+            model = %self.model,
+            backend = self.backend.as_deref().unwrap_or("-"),
+            backend_model = self.backend_model.as_deref().unwrap_or("-"),
+            stream = self.stream,
+            status = %outcome,
+            queue_ms = %ms(self.queued),
+            spawn_ms = %ms(self.spawned),
+            first_token_ms = %ms(self.first_token),
+            total_ms = self.started.elapsed().as_millis() as u64,
+            chars = self.answer_chars,
+            tokens_in_out = %usage,
+            ignored = %self.ignored.join(","),
+            "request"
+        );
+        if self.settings.mode != LogMode::Summary && !self.answer.is_empty() {
+            tracing::info!(id = %self.id, "answer: {}", truncate(&self.answer, self.settings.max_chars));
+        }
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let cut: String = text.chars().take(max).collect();
+    format!("{cut}… [{} more chars]", text.chars().count() - max)
+}
+
+/// Replaces the payload of long `data:` URIs, which would flood the log.
+fn shorten_data_uris(body: &str) -> String {
+    static DATA_URI: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"data:([a-z]+/[a-z0-9.+-]+);base64,([A-Za-z0-9+/=]{64,})")
+            .unwrap_or_else(|e| unreachable!("static regex: {e}"))
+    });
+    DATA_URI
+        .replace_all(body, |c: &regex::Captures<'_>| {
+            format!(
+                "data:{};base64,<{} base64 chars omitted>",
+                &c[1],
+                c[2].len()
+            )
+        })
+        .into_owned()
+}

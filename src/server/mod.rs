@@ -1,0 +1,83 @@
+//! The HTTP surface: routes, auth, body extraction and error responses.
+//! One file per endpoint; handlers translate with `dialect::*`, route with
+//! `routes`, and run with `engine`.
+
+mod auth;
+mod chat;
+mod extract;
+mod health;
+mod log;
+mod models;
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::dialect::openai_chat;
+use crate::error::Error;
+use crate::state::AppState;
+
+/// The gateway's router.
+pub fn router(state: AppState) -> Router {
+    let cors = cors_layer(&state);
+    let api = Router::new()
+        .route("/v1/models", get(models::list))
+        .route("/models", get(models::list))
+        .route("/v1/chat/completions", post(chat::completions))
+        .route("/chat/completions", post(chat::completions))
+        .route("/debug/config", get(health::debug_config))
+        .fallback(not_found)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
+    let router = Router::new()
+        .route("/healthz", get(health::healthz))
+        .merge(api)
+        .with_state(state);
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
+}
+
+fn cors_layer(state: &AppState) -> Option<tower_http::cors::CorsLayer> {
+    use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+    let origins = state.config.load().settings.cors_origins.clone();
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods(Any)
+            .allow_headers(Any),
+    )
+}
+
+async fn not_found(uri: axum::http::Uri) -> Response {
+    let error = Error::InvalidRequest(format!("no endpoint at {}", uri.path()));
+    let mut response = error.into_response();
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let mut response =
+            (self.status(), axum::Json(openai_chat::error_body(&self))).into_response();
+        if let Some(secs) = self.retry_after()
+            && let Ok(value) = HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
+    }
+}

@@ -1,0 +1,32 @@
+//! What every handler shares: the live config snapshot, the reloader that
+//! replaces it, and the shutdown signal.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::config::watch::Reloader;
+
+/// Shared handler state; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The live config. Handlers take one snapshot per request.
+    pub config: Arc<ArcSwap<Config>>,
+    /// Reloads `config`; also knows the last reload error.
+    pub reloader: Arc<Reloader>,
+    /// Cancelled when the gateway shuts down.
+    pub shutdown: CancellationToken,
+}
+
+impl AppState {
+    /// State serving `reloader`'s live config.
+    pub fn new(reloader: Arc<Reloader>, shutdown: CancellationToken) -> AppState {
+        AppState {
+            config: Arc::clone(reloader.live()),
+            reloader,
+            shutdown,
+        }
+    }
+}
