@@ -25,10 +25,7 @@ impl Workspace {
                 std::fs::create_dir_all(dir)?;
                 Ok(Workspace::Fixed(dir.to_path_buf()))
             }
-            None => tempfile::Builder::new()
-                .prefix("agent-cli-to-api-ws-")
-                .tempdir()
-                .map(Workspace::Temp),
+            None => private_tempdir("agent-cli-to-api-ws-").map(Workspace::Temp),
         }
     }
 
@@ -55,9 +52,7 @@ impl ImageFiles {
         if images.is_empty() {
             return Ok(ImageFiles::default());
         }
-        let dir = tempfile::Builder::new()
-            .prefix("agent-cli-to-api-img-")
-            .tempdir()?;
+        let dir = private_tempdir("agent-cli-to-api-img-")?;
         let mut paths = Vec::with_capacity(images.len());
         for (i, (media_type, data)) in images.iter().enumerate() {
             let path = dir
@@ -76,6 +71,14 @@ impl ImageFiles {
             paths,
         })
     }
+}
+
+/// A fresh directory only the gateway's user can enter.
+fn private_tempdir(prefix: &str) -> std::io::Result<TempDir> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir()?;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
+    Ok(dir)
 }
 
 fn extension(media_type: &str) -> &'static str {

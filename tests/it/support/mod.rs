@@ -1,3 +1,331 @@
-//! Shared test support: the mock model upstream, gateway spawning, fixtures.
+//! Shared test support: the gateway binary started on port 0 with its own
+//! config and environment, an SSE reader that keeps arrival times, the mock
+//! model upstream, and the template of the fake CLI.
 
 pub(crate) mod mock_upstream;
+pub(crate) mod sse;
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// The repository root.
+pub(crate) fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `tests/fixtures/...`
+pub(crate) fn fixture(path: &str) -> PathBuf {
+    repo().join("tests/fixtures").join(path)
+}
+
+/// Polls `check` until it holds or `limit` passes.
+pub(crate) async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    check()
+}
+
+/// The backend template of `tests/fixtures/bin/fake-cli`, a CLI with its
+/// own JSON shape, defined only here: the proof that a new CLI needs no code.
+pub(crate) const FAKE_BACKEND: &str = r#"
+[backends.fake]
+command = "fake-cli"
+default_model = "fake-1"
+models = ["fake-1", "fake-2"]
+vars = { mode = "echo", delay = "0", exit = "3" }
+args = [
+  "--mode", "{mode}", "--delay", "{delay}", "--exit", "{exit}",
+  "--model", "{model}",
+  { each = "images", args = ["--image", "{image}"] },
+  { when = "session", args = ["--resume", "{session}"] },
+  { when = "effort", args = ["--effort", "{effort}"] },
+  { when = "system", args = ["--system", "{system}"] },
+]
+
+[[backends.fake.output]]
+when = { "/kind" = "hello" }
+session = "/session"
+
+[[backends.fake.output]]
+when = { "/kind" = "say" }
+text = "/text"
+
+[[backends.fake.output]]
+when = { "/kind" = "muse" }
+reasoning = "/text"
+
+[[backends.fake.output]]
+when = { "/kind" = "oops" }
+error = "/message"
+status = "/code"
+
+[[backends.fake.output]]
+when = { "/kind" = "bye" }
+usage = { input = "/tokens/in", output = "/tokens/out", cache_read = "/tokens/cached" }
+terminal = true
+"#;
+
+/// A gateway process started from a temporary `routes.toml`.
+pub(crate) struct Gateway {
+    /// `http://127.0.0.1:PORT`
+    pub(crate) base: String,
+    /// Scratch directory holding `routes.toml` (and anything a test puts there).
+    pub(crate) dir: TempDir,
+    child: Child,
+    logs: Arc<Mutex<String>>,
+}
+
+/// How to start a [`Gateway`].
+pub(crate) struct GatewayBuilder {
+    config: Option<String>,
+    env: Vec<(String, String)>,
+    args: Vec<String>,
+}
+
+impl Gateway {
+    /// A gateway serving `routes_toml`.
+    pub(crate) fn builder(routes_toml: &str) -> GatewayBuilder {
+        GatewayBuilder {
+            config: Some(routes_toml.to_owned()),
+            env: Vec::new(),
+            args: Vec::new(),
+        }
+    }
+
+    /// A gateway started with no config file at all.
+    pub(crate) fn without_config() -> GatewayBuilder {
+        GatewayBuilder {
+            config: None,
+            env: Vec::new(),
+            args: Vec::new(),
+        }
+    }
+
+    /// `base` + `path`.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Everything the gateway logged so far.
+    pub(crate) fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// The gateway's pid.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Path of the config file.
+    pub(crate) fn config_path(&self) -> PathBuf {
+        self.dir.path().join("routes.toml")
+    }
+
+    /// Waits until the logs contain `needle`.
+    pub(crate) async fn wait_for_log(&self, needle: &str, limit: Duration) -> bool {
+        let logs = Arc::clone(&self.logs);
+        eventually(limit, || logs.lock().unwrap().contains(needle)).await
+    }
+
+    /// POSTs a chat completion and returns status, headers and JSON body.
+    pub(crate) async fn chat(
+        &self,
+        body: serde_json::Value,
+    ) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+        let response = reqwest::Client::new()
+            .post(self.url("/v1/chat/completions"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let json = serde_json::from_str(&text).unwrap_or_else(|_| serde_json::json!({"raw": text}));
+        (status, headers, json)
+    }
+
+    /// POSTs a streaming chat completion and returns the open SSE reader.
+    pub(crate) async fn chat_stream(&self, body: serde_json::Value) -> sse::SseReader {
+        let response = reqwest::Client::new()
+            .post(self.url("/v1/chat/completions"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            200,
+            "stream refused: {:?}",
+            response.headers()
+        );
+        sse::SseReader::new(response)
+    }
+}
+
+impl GatewayBuilder {
+    /// Adds an environment variable for the gateway process.
+    pub(crate) fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Adds a command-line argument.
+    pub(crate) fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.to_owned());
+        self
+    }
+
+    /// Starts the gateway and waits until it listens.
+    pub(crate) fn start(self) -> Gateway {
+        let dir = tempfile::Builder::new()
+            .prefix("gw-test-")
+            .tempdir()
+            .unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_agent-cli-to-api"));
+        if let Some(config) = &self.config {
+            let path = dir.path().join("routes.toml");
+            std::fs::write(&path, config).unwrap();
+            command.arg("--config").arg(&path);
+        }
+        command
+            .args(["--port", "0"])
+            .args(&self.args)
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", test_path())
+            .env("HOME", dir.path())
+            .env("TMPDIR", dir.path())
+            .env("RUST_LOG", "agent_cli_to_api=debug")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        let logs = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let sink = Arc::clone(&logs);
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("listening on http://").nth(1) {
+                    let addr = addr
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(addr);
+                    }
+                }
+                let mut logs = sink.lock().unwrap();
+                logs.push_str(&line);
+                logs.push('\n');
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the gateway did not start; logs:\n{}", logs.lock().unwrap());
+            }
+        };
+        Gateway {
+            base: format!("http://{addr}"),
+            dir,
+            child,
+            logs,
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// PATH for gateways under test: the fake CLIs first, then the test's own PATH.
+pub(crate) fn test_path() -> String {
+    let bin = fixture("bin");
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// Runs the binary with `args` in `dir` (no config unless given) and returns
+/// (exit code, stdout, stderr).
+pub(crate) fn run_binary(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_agent-cli-to-api"))
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", test_path())
+        .env("HOME", dir)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Processes whose environment mentions `marker` (the process group of a
+/// CLI started with a unique value in its environment).
+pub(crate) fn processes_with_env(marker: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        let is_zombie = std::fs::read_to_string(entry.path().join("stat")).is_ok_and(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+        });
+        if !is_zombie
+            && environ
+                .windows(marker.len())
+                .any(|w| w == marker.as_bytes())
+        {
+            found.push(pid);
+        }
+    }
+    found
+}

@@ -1,0 +1,624 @@
+//! The OpenAI surface end to end through the real binary and the fake CLI:
+//! answers, streaming, errors, auth, limits, and what reaches the CLI.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::sse::{content, reasoning};
+use crate::support::{FAKE_BACKEND, Gateway};
+
+/// A config with the fake CLI and a few routes choosing its modes.
+fn config(server: &str, extra: &str) -> String {
+    format!(
+        r#"use = []
+[server]
+{server}
+
+{FAKE_BACKEND}
+
+[[routes]]
+prefix = "fake:"
+backend = "fake"
+
+[[routes]]
+model = "stream"
+backend = "fake"
+vars = {{ mode = "stream", delay = "0.3" }}
+
+[[routes]]
+model = "slow"
+backend = "fake"
+vars = {{ mode = "stream", delay = "1.6" }}
+
+[[routes]]
+model = "info"
+backend = "fake"
+vars = {{ mode = "info" }}
+
+[[routes]]
+model = "fail"
+backend = "fake"
+vars = {{ mode = "fail", exit = "3" }}
+
+[[routes]]
+model = "rate-limited"
+backend = "fake"
+vars = {{ mode = "report-error", exit = "429" }}
+
+[[routes]]
+model = "hang"
+backend = "fake"
+vars = {{ mode = "hang" }}
+
+[[routes]]
+model = "no-bye"
+backend = "fake"
+vars = {{ mode = "no-bye" }}
+
+[[routes]]
+model = "garbage"
+backend = "fake"
+vars = {{ mode = "garbage" }}
+{extra}
+"#
+    )
+}
+
+fn user(text: &str) -> Value {
+    json!([{"role": "user", "content": text}])
+}
+
+/// What `fake-cli --mode info` reported about its run.
+fn info_of(body: &Value) -> Value {
+    serde_json::from_str(body["choices"][0]["message"]["content"].as_str().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn health_and_models_list_the_routes() {
+    let gw = Gateway::builder(&config("", "")).start();
+    let health: Value = reqwest::get(gw.url("/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health, json!({"ok": true}));
+    for path in ["/v1/models", "/models"] {
+        let models: Value = reqwest::get(gw.url(path))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let ids: Vec<&str> = models["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap())
+            .collect();
+        assert!(
+            ids.contains(&"fake:fake-1") && ids.contains(&"fake:fake-2") && ids.contains(&"stream"),
+            "{ids:?}"
+        );
+        assert_eq!(models["object"], "list");
+    }
+}
+
+#[tokio::test]
+async fn non_streaming_answer_with_usage_and_session() {
+    let gw = Gateway::builder(&config("", "")).start();
+    let (status, headers, body) = gw
+        .chat(json!({"model": "fake:fake-2", "messages": user("hello")}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(body["model"], "fake:fake-2");
+    assert_eq!(body["choices"][0]["message"]["content"], "USER: hello");
+    assert_eq!(body["choices"][0]["finish_reason"], "stop");
+    assert_eq!(body["usage"]["prompt_tokens"], 3);
+    assert_eq!(body["usage"]["completion_tokens"], 4);
+    assert_eq!(body["usage"]["prompt_tokens_details"]["cached_tokens"], 1);
+    assert_eq!(body["session_id"], "fake-session-1");
+    assert_eq!(headers["x-agent-cli-backend"], "fake");
+    assert_eq!(headers["x-agent-cli-model"], "fake-2");
+    assert!(headers.contains_key("x-request-id"));
+    // the non-/v1 alias serves the same endpoint
+    let response = reqwest::Client::new()
+        .post(gw.url("/chat/completions"))
+        .json(&json!({"model": "fake:", "messages": user("hi")}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["model"], "fake-1",
+        "an empty model uses the backend default and says so"
+    );
+}
+
+#[tokio::test]
+async fn streaming_sends_role_deltas_finish_usage_and_done_as_they_come() {
+    let gw = Gateway::builder(&config("", "")).start();
+    let events = gw
+        .chat_stream(json!({"model": "stream", "stream": true, "stream_options": {"include_usage": true}, "messages": user("go")}))
+        .await
+        .collect()
+        .await;
+    let data: Vec<&str> = events
+        .iter()
+        .filter(|e| e.comment.is_none())
+        .map(|e| e.data.as_str())
+        .collect();
+    let first = events[0].json();
+    assert_eq!(first["choices"][0]["delta"]["role"], "assistant");
+    assert_eq!(first["object"], "chat.completion.chunk");
+    assert_eq!(reasoning(&events), "chunk0 ");
+    assert_eq!(content(&events), "chunk1 chunk2 ");
+    let finish = events
+        .iter()
+        .find(|e| e.json()["choices"][0]["finish_reason"] == "stop")
+        .unwrap();
+    assert_eq!(finish.json()["session_id"], "fake-session-1");
+    let usage = &events[events.len() - 2].json();
+    assert_eq!(usage["choices"], json!([]));
+    assert_eq!(usage["usage"]["total_tokens"], 7);
+    assert_eq!(data.last(), Some(&"[DONE]"));
+    // chunks are 0.3 s apart at the CLI: they must not arrive together
+    let chunks: Vec<_> = events.iter().filter(|e| e.data.contains("chunk")).collect();
+    let spread = chunks.last().unwrap().at - chunks[0].at;
+    assert!(
+        spread >= Duration::from_millis(450),
+        "deltas were buffered: spread {spread:?}"
+    );
+}
+
+#[tokio::test]
+async fn usage_chunk_only_when_asked_and_keepalive_while_silent() {
+    let gw = Gateway::builder(&config("sse_keepalive_seconds = 1", "")).start();
+    let events = gw
+        .chat_stream(json!({"model": "slow", "stream": true, "messages": user("go")}))
+        .await
+        .collect()
+        .await;
+    assert!(
+        events.iter().all(|e| e.json().get("usage").is_none()),
+        "no usage chunk without include_usage"
+    );
+    let pings = events
+        .iter()
+        .filter(|e| e.comment.as_deref() == Some("ping"))
+        .count();
+    assert!(
+        pings >= 1,
+        "expected keep-alive comments during 1.6 s of silence: {events:?}"
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_get_openai_errors_and_the_gateway_keeps_serving() {
+    let gw = Gateway::builder(&config("max_body_bytes = 2000", "")).start();
+    let client = reqwest::Client::new();
+    let post = |body: String| {
+        client
+            .post(gw.url("/v1/chat/completions"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let check = |status: u16, body: &Value, kind: &str, needle: &str| {
+        assert_eq!(body["error"]["type"], kind, "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(needle),
+            "{status}: {body}"
+        );
+        assert!(body["error"].get("param").is_some() && body["error"].get("code").is_some());
+    };
+    let r = post("{not json".into()).await.unwrap();
+    assert_eq!(r.status(), 400);
+    check(
+        400,
+        &r.json().await.unwrap(),
+        "invalid_request_error",
+        "invalid JSON",
+    );
+    let r = post(json!({"model": "fake:x"}).to_string()).await.unwrap();
+    assert_eq!(r.status(), 400);
+    check(
+        400,
+        &r.json().await.unwrap(),
+        "invalid_request_error",
+        "`messages` is required",
+    );
+    let r =
+        post(json!({"model": "fake:x", "messages": [{"role": "user", "content": 5}]}).to_string())
+            .await
+            .unwrap();
+    assert_eq!(r.status(), 400);
+    check(
+        400,
+        &r.json().await.unwrap(),
+        "invalid_request_error",
+        "messages[0].content",
+    );
+    let r = post(json!({"model": "gpt-4o", "messages": user("x")}).to_string())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let body: Value = r.json().await.unwrap();
+    check(404, &body, "invalid_request_error", "gpt-4o");
+    assert_eq!(body["error"]["code"], "model_not_found");
+    let big = json!({"model": "fake:x", "messages": user(&"x".repeat(5000))}).to_string();
+    let r = post(big).await.unwrap();
+    assert_eq!(r.status(), 413);
+    check(
+        413,
+        &r.json().await.unwrap(),
+        "invalid_request_error",
+        "max_body_bytes",
+    );
+    let r = client.get(gw.url("/v1/nothing")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let (status, _, _) = gw
+        .chat(json!({"model": "fake:x", "messages": user("still here")}))
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn token_is_required_in_either_header_and_compared_exactly() {
+    let token = "s3cret-token-0123456789";
+    let gw = Gateway::builder(&config(&format!("token = \"{token}\""), ""))
+        .arg("--log-curl")
+        .start();
+    let client = reqwest::Client::new();
+    let models = |auth: Option<(&'static str, String)>| {
+        let mut request = client.get(gw.url("/v1/models"));
+        if let Some((name, value)) = auth {
+            request = request.header(name, value);
+        }
+        request.send()
+    };
+    let r = models(None).await.unwrap();
+    assert_eq!(r.status(), 401);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "authentication_error");
+    assert_eq!(
+        models(Some(("authorization", format!("Bearer {token}x"))))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        models(Some(("authorization", "Bearer s3cret".into())))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        models(Some(("authorization", format!("Bearer {token}"))))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        models(Some(("authorization", format!("bearer {token}"))))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        models(Some(("x-api-key", token.into())))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        client
+            .get(gw.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let r = client
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(token)
+        .json(&json!({"model": "info", "messages": user("hi")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let info = info_of(&r.json().await.unwrap());
+    let env = info["env"].as_object().unwrap();
+    assert!(
+        env.values().all(|v| v != token),
+        "the gateway token reached the CLI"
+    );
+    assert!(gw.wait_for_log("curl -sS", Duration::from_secs(2)).await);
+    assert!(
+        gw.logs()
+            .contains("Authorization: Bearer $CODEX_GATEWAY_TOKEN")
+    );
+    assert!(!gw.logs().contains(token), "the token was logged");
+}
+
+#[tokio::test]
+async fn cli_failures_are_502_with_the_cli_text_and_secrets_redacted() {
+    let secret = "sk-fake-secret-value-42";
+    let gw = Gateway::builder(&config("", ""))
+        .env("FAKE_SECRET_TOKEN", secret)
+        .start();
+    let (status, _, body) = gw
+        .chat(json!({"model": "fail", "messages": user("x")}))
+        .await;
+    assert_eq!(status, 502, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("something broke"), "{message}");
+    assert!(message.contains("exit status 3"), "{message}");
+    assert!(
+        !message.contains(secret) && message.contains("[redacted]"),
+        "{message}"
+    );
+    assert_eq!(body["error"]["type"], "api_error");
+
+    let (status, headers, body) = gw
+        .chat(json!({"model": "rate-limited", "messages": user("x")}))
+        .await;
+    assert_eq!(
+        status, 429,
+        "the CLI's reported upstream status decides: {body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("upstream said no")
+    );
+    assert!(!headers.contains_key("retry-after"));
+
+    let (status, _, body) = gw
+        .chat(json!({"model": "no-bye", "messages": user("x")}))
+        .await;
+    assert_eq!(status, 502);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("before finishing its answer"),
+        "{body}"
+    );
+
+    let (status, _, body) = gw
+        .chat(json!({"model": "garbage", "messages": user("x")}))
+        .await;
+    assert_eq!(
+        (status, body["choices"][0]["message"]["content"].as_str()),
+        (200, Some("ok"))
+    );
+}
+
+#[tokio::test]
+async fn errors_after_the_stream_started_are_error_events() {
+    let gw = Gateway::builder(&config("", "")).start();
+    let events = gw
+        .chat_stream(json!({"model": "rate-limited", "stream": true, "messages": user("x")}))
+        .await
+        .collect()
+        .await;
+    assert_eq!(content(&events), "partial ");
+    let last = events.last().unwrap().json();
+    assert_eq!(last["error"]["type"], "rate_limit_error", "{events:?}");
+    assert!(events.iter().all(|e| e.data != "[DONE]"));
+    assert!(
+        events
+            .iter()
+            .all(|e| e.json()["choices"][0]["finish_reason"].is_null())
+    );
+}
+
+#[tokio::test]
+async fn timeouts_are_504() {
+    let gw = Gateway::builder(&config("timeout_seconds = 1", "")).start();
+    let started = std::time::Instant::now();
+    let (status, _, body) = gw
+        .chat(json!({"model": "hang", "messages": user("x")}))
+        .await;
+    assert_eq!(status, 504, "{body}");
+    assert_eq!(body["error"]["type"], "timeout_error");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn a_full_backend_answers_429_with_retry_after() {
+    let gw = Gateway::builder(&config("max_concurrency = 1\nqueue_size = 0", "")).start();
+    let first = {
+        let url = gw.url("/v1/chat/completions");
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(url)
+                .json(&json!({"model": "slow", "messages": user("x")}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, headers, body) = gw
+        .chat(json!({"model": "fake:x", "messages": user("y")}))
+        .await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["type"], "rate_limit_error");
+    assert_eq!(headers["retry-after"], "1");
+    assert_eq!(first.await.unwrap(), 200);
+}
+
+#[tokio::test]
+async fn what_reaches_the_cli_prompt_argv_env_workspace() {
+    let extra = r#"
+[[routes]]
+model = "arg-info"
+backend = "argfake"
+
+[backends.argfake]
+command = "fake-cli"
+prompt = "arg"
+args = ["--mode", "info", "--model", "{model}"]
+default_model = "m"
+env = { TEMPLATE_VAR = "from-template" }
+env_remove = ["REMOVE_ME", "DROP_*"]
+
+[[backends.argfake.output]]
+when = { "/kind" = "say" }
+text = "/text"
+"#;
+    let gw = Gateway::builder(&config("", extra))
+        .env("CODEX_GATEWAY_TOKEN", "gateway-token-abcdef")
+        .env("REMOVE_ME", "1")
+        .env("DROP_THIS", "1")
+        .env("KEEP_ME", "1")
+        .start();
+    let client = reqwest::Client::new();
+    let send = |model: &str, messages: Value, more: Value| {
+        let mut body = json!({"model": model, "messages": messages});
+        body.as_object_mut()
+            .unwrap()
+            .extend(more.as_object().unwrap().clone());
+        client
+            .post(gw.url("/v1/chat/completions"))
+            .bearer_auth("gateway-token-abcdef")
+            .json(&body)
+            .send()
+    };
+    // stdin prompt, separate system prompt, effort, session, flag-like text
+    let r = send(
+        "info",
+        json!([{"role": "system", "content": "be brief"}, {"role": "user", "content": "--help"}]),
+        json!({"reasoning_effort": "high", "session_id": "sess-42", "temperature": 0.5}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-agent-cli-ignored-params"], "temperature");
+    let info = info_of(&r.json().await.unwrap());
+    assert_eq!(info["prompt"], "USER: --help");
+    let argv: Vec<&str> = info["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    for pair in [
+        ["--model", "info"],
+        ["--effort", "high"],
+        ["--resume", "sess-42"],
+        ["--system", "be brief"],
+    ] {
+        assert!(
+            argv.windows(2).any(|w| w == pair),
+            "{pair:?} not in {argv:?}"
+        );
+    }
+    assert!(info["env"].get("CODEX_GATEWAY_TOKEN").is_none());
+    assert_eq!(info["env"]["KEEP_ME"], "1");
+    assert_eq!(info["workspace_mode"], "0o700");
+    let workspace = info["cwd"].as_str().unwrap().to_owned();
+    assert!(
+        !std::path::Path::new(&workspace).exists(),
+        "the per-request workspace must be removed"
+    );
+
+    // prompt as the last argument after `--`, env additions and removals
+    let r = send("arg-info", user("-rf /"), json!({})).await.unwrap();
+    let info = info_of(&r.json().await.unwrap());
+    let argv: Vec<&str> = info["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(&argv[argv.len() - 2..], ["--", "USER: -rf /"]);
+    assert_eq!(info["env"]["TEMPLATE_VAR"], "from-template");
+    assert!(info["env"].get("REMOVE_ME").is_none() && info["env"].get("DROP_THIS").is_none());
+
+    // bad effort never reaches the CLI
+    let r = send("info", user("x"), json!({"reasoning_effort": "extreme"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
+async fn images_become_private_files_or_a_clear_400() {
+    use base64::Engine as _;
+    let extra = r#"
+[[routes]]
+model = "text-only"
+backend = "textonly"
+
+[backends.textonly]
+command = "fake-cli"
+args = ["--mode", "echo"]
+default_model = "m"
+
+[[backends.textonly.output]]
+when = { "/kind" = "say" }
+text = "/text"
+"#;
+    let gw = Gateway::builder(&config("", extra)).start();
+    let png: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
+    let url = format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(&png)
+    );
+    let message = json!([{"role": "user", "content": [
+        {"type": "text", "text": "what is this?"},
+        {"type": "image_url", "image_url": {"url": url}},
+        {"type": "image_url", "image_url": {"url": url}}
+    ]}]);
+    let (status, _, body) = gw.chat(json!({"model": "info", "messages": message})).await;
+    assert_eq!(status, 200, "{body}");
+    let info = info_of(&body);
+    assert_eq!(
+        info["prompt"],
+        "USER: what is this?\n[image #1]\n[image #2]"
+    );
+    let images = info["images"].as_array().unwrap();
+    assert_eq!(images.len(), 2);
+    for image in images {
+        assert_eq!(image["size"], 3000);
+        assert_eq!(image["mode"], "0o600");
+        assert!(
+            !std::path::Path::new(image["path"].as_str().unwrap()).exists(),
+            "image files must be removed"
+        );
+    }
+    let (status, _, body) = gw
+        .chat(json!({"model": "text-only", "messages": message}))
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot take images"),
+        "{body}"
+    );
+    let remote = json!([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}]);
+    let (status, _, body) = gw.chat(json!({"model": "info", "messages": remote})).await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("data: URI"),
+        "{body}"
+    );
+}
