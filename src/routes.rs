@@ -100,6 +100,8 @@ pub struct Routes {
     prefixes: Vec<usize>,
     patterns: Vec<usize>,
     default: Option<usize>,
+    /// Live routes in the order their model or prefix was first defined.
+    listing: Vec<usize>,
 }
 
 impl Routes {
@@ -110,7 +112,11 @@ impl Routes {
         let mut by_prefix: HashMap<String, usize> = HashMap::new();
         let mut patterns = Vec::new();
         let mut default = None;
+        let mut first_seen: HashMap<String, usize> = HashMap::new();
         for (i, route) in routes.iter().enumerate() {
+            first_seen
+                .entry(listing_key(&route.matcher, i))
+                .or_insert(i);
             match &route.matcher {
                 Matcher::Exact(model) => {
                     exact.insert(model.clone(), i);
@@ -129,6 +135,19 @@ impl Routes {
             Matcher::Prefix(p) => std::cmp::Reverse(p.len()),
             _ => std::cmp::Reverse(0),
         });
+        let mut listing: Vec<usize> = exact
+            .values()
+            .chain(&prefixes)
+            .chain(&patterns)
+            .chain(&default)
+            .copied()
+            .collect();
+        listing.sort_by_key(|&i| {
+            first_seen
+                .get(&listing_key(&routes[i].matcher, i))
+                .copied()
+                .unwrap_or(i)
+        });
         Routes {
             backends,
             routes,
@@ -136,8 +155,14 @@ impl Routes {
             prefixes,
             patterns,
             default,
+            listing,
             ..Routes::default()
         }
+    }
+
+    /// Whether the route at `index` is in effect (not replaced by a later one).
+    pub fn is_live(&self, index: usize) -> bool {
+        self.listing.contains(&index)
     }
 
     /// The route that matches `model`, with the part of it `{model}` stands for.
@@ -293,12 +318,8 @@ impl Routes {
                 return dedup(out);
             }
         }
-        let mut order: Vec<usize> = self.default.into_iter().collect();
-        order.extend(self.exact.values().copied());
-        order.extend(self.prefixes.iter().copied());
-        order.extend(self.patterns.iter().copied());
-        order.sort_unstable();
-        for i in order {
+        let mut expanded = std::collections::HashSet::new();
+        for &i in &self.listing {
             let route = &self.routes[i];
             let models = self
                 .backends
@@ -307,9 +328,11 @@ impl Routes {
                 .unwrap_or_default();
             match &route.matcher {
                 Matcher::Exact(model) => out.push(model.clone()),
-                Matcher::Prefix(prefix) => {
-                    out.extend(models.iter().map(|m| format!("{prefix}{m}")))
+                // One prefix per backend lists its models; the others are aliases.
+                Matcher::Prefix(prefix) if expanded.insert(route.backend.as_str()) => {
+                    out.extend(models.iter().map(|m| format!("{prefix}{m}")));
                 }
+                Matcher::Prefix(_) => {}
                 Matcher::Pattern(regex) => {
                     out.extend(models.into_iter().filter(|m| regex.is_match(m)))
                 }
@@ -318,6 +341,16 @@ impl Routes {
         }
         out.extend(self.aliases.keys().cloned());
         dedup(out)
+    }
+}
+
+/// Identifies what a route matches, so overrides keep the original's place.
+fn listing_key(matcher: &Matcher, index: usize) -> String {
+    match matcher {
+        Matcher::Exact(model) => format!("={model}"),
+        Matcher::Prefix(prefix) => format!("^{prefix}"),
+        Matcher::Pattern(_) => format!("~{index}"),
+        Matcher::Default => "*".to_owned(),
     }
 }
 

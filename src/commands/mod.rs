@@ -48,18 +48,34 @@ pub fn routes_table(config: &Config) -> String {
     if routes.routes.is_empty() {
         let _ = writeln!(out, "  (none)");
     }
-    for route in &routes.routes {
-        let target = match &route.rewrite {
-            Some(rewrite) => format!("{} as {rewrite:?}", route.backend),
-            None => route.backend.clone(),
-        };
-        let _ = writeln!(
-            out,
-            "  {:<28} → {:<24} {}",
-            route.matcher.to_string(),
-            target,
-            route.origin
-        );
+    let rows: Vec<(String, String, String)> = routes
+        .routes
+        .iter()
+        .enumerate()
+        .map(|(i, route)| {
+            let target = match &route.rewrite {
+                Some(rewrite) => format!("{} as {rewrite:?}", route.backend),
+                None => route.backend.clone(),
+            };
+            let replaced = if routes.is_live(i) {
+                ""
+            } else {
+                " (replaced by a later route)"
+            };
+            (
+                route.matcher.to_string(),
+                target,
+                format!("{}{replaced}", route.origin),
+            )
+        })
+        .collect();
+    let width = |f: fn(&(String, String, String)) -> usize| rows.iter().map(f).max().unwrap_or(0);
+    let (w1, w2) = (
+        width(|r| r.0.chars().count()),
+        width(|r| r.1.chars().count()),
+    );
+    for (matcher, target, origin) in &rows {
+        let _ = writeln!(out, "  {matcher:<w1$}  → {target:<w2$}  {origin}");
     }
     let _ = writeln!(
         out,

@@ -156,7 +156,7 @@ pub fn build(input: BuildInput<'_>) -> Result<Config, ConfigError> {
 fn http_not_available(raw: &crate::config::raw::RawBackend) -> String {
     let mut needs = Vec::new();
     if let Some(dialect) = &raw.dialect {
-        needs.push(format!("a `{dialect}` upstream"));
+        needs.push(format!("an upstream speaking `{dialect}`"));
     }
     if let Some(url) = &raw.url {
         needs.push(format!("at {url}"));

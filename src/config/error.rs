@@ -43,11 +43,12 @@ impl KeyPath {
         path
     }
 
-    /// The dotted form figment uses (indices dropped).
+    /// The dotted keys figment tracks values by: up to the first array
+    /// index (figment tags an array as a whole).
     pub fn dotted_keys(&self) -> String {
         self.0
             .iter()
-            .filter_map(|s| match s {
+            .map_while(|s| match s {
                 Seg::Key(k) => Some(k.as_str()),
                 Seg::Index(_) => None,
             })

@@ -195,10 +195,21 @@ impl Layers {
         figment.merge(self.env.clone()).merge(self.flags.clone())
     }
 
-    /// Where the merged value at `key` came from.
+    /// Where the merged value at `key` came from: the layer that set it,
+    /// or, for a missing key, the layer that set its nearest parent.
     pub fn origin(&self, figment: &figment::Figment, key: &KeyPath) -> Origin {
         let dotted = key.dotted_keys();
-        let Some(metadata) = figment.find_metadata(&dotted) else {
+        let mut probe = dotted.as_str();
+        let metadata = loop {
+            if let Some(found) = figment.find_metadata(probe) {
+                break Some(found);
+            }
+            match probe.rsplit_once('.') {
+                Some((parent, _)) => probe = parent,
+                None => break None,
+            }
+        };
+        let Some(metadata) = metadata else {
             return Origin::Default;
         };
         match metadata.name.as_ref() {

@@ -120,7 +120,9 @@ impl SourceFile {
                     if let Some(DeValue::Table(t)) = value {
                         table = t;
                     }
-                    let (k, v) = table.iter().find(|(k, _)| k.get_ref() == name)?;
+                    let Some((k, v)) = table.iter().find(|(k, _)| k.get_ref() == name) else {
+                        break;
+                    };
                     found = Some(k.span().start);
                     value = Some(v.get_ref());
                     if let DeValue::Table(t) = v.get_ref() {
@@ -129,7 +131,7 @@ impl SourceFile {
                     }
                 }
                 (Seg::Index(i), Some(DeValue::Array(items))) => {
-                    let item = items.get(*i)?;
+                    let Some(item) = items.get(*i) else { break };
                     found = Some(item.span().start);
                     value = Some(item.get_ref());
                 }

@@ -27,6 +27,9 @@ use crate::routes::Resolved;
 use crate::state::AppState;
 use crate::turn::{Image, Role, Turn};
 
+/// How long a stream's headers wait for the CLI's first output.
+const FIRST_OUTPUT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Headers that may carry a session id to resume.
 const SESSION_HEADERS: &[&str] = &[
     "x-codex-session-id",
@@ -128,6 +131,13 @@ async fn respond(run: Started, mut log: RequestLog) -> Response {
         sse_keepalive,
     } = run;
     let mut response = if turn.stream {
+        let events = match first_output(events).await {
+            Ok(events) => events,
+            Err(error) => {
+                log.failed(error.status().as_u16(), &error.to_string());
+                return error.into_response();
+            }
+        };
         let encoder = ChunkEncoder::new(completion_id, created, resolved.echo_model.clone());
         let sse = Sse::new(sse_stream(events, encoder, turn.include_usage, permit, log));
         match sse_keepalive {
@@ -241,6 +251,26 @@ fn images(
         .collect()
 }
 
+/// Waits (at most [`FIRST_OUTPUT_WAIT`]) for the CLI's first output before
+/// the stream is committed with `200 OK`, so that a CLI failing at once is
+/// answered with its real HTTP status instead of an error event.
+async fn first_output(mut events: EventStream) -> Result<EventStream, Error> {
+    let deadline = tokio::time::Instant::now() + FIRST_OUTPUT_WAIT;
+    let mut head = Vec::new();
+    loop {
+        match tokio::time::timeout_at(deadline, events.next()).await {
+            Ok(Some(Ok(event @ (Event::Session(_) | Event::Usage(_))))) => head.push(Ok(event)),
+            Ok(Some(Ok(event))) => {
+                head.push(Ok(event));
+                break;
+            }
+            Ok(Some(Err(error))) => return Err(error),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    Ok(futures_util::stream::iter(head).chain(events).boxed())
+}
+
 async fn collect(mut events: EventStream, log: &mut RequestLog) -> Result<Collector, Error> {
     let mut collector = Collector::default();
     while let Some(event) = events.next().await {
@@ -300,14 +330,14 @@ fn sse_stream(
                     }
                 }
                 Err(error) => {
-                    log.failed(error.status().as_u16(), &error.to_string());
+                    log.failed_in_stream(error.status().as_u16(), &error.to_string());
                     yield data(openai_chat::error_body(&error));
                     return;
                 }
             }
         }
         let error = Error::Internal("the backend's answer ended without finishing".into());
-        log.failed(error.status().as_u16(), &error.to_string());
+        log.failed_in_stream(error.status().as_u16(), &error.to_string());
         yield data(openai_chat::error_body(&error));
     }
 }

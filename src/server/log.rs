@@ -92,6 +92,14 @@ impl RequestLog {
         self.outcome = Some(format!("{status} {}", truncate(message, 300)));
     }
 
+    /// A failure sent as an error event after `200 OK` was committed.
+    pub(super) fn failed_in_stream(&mut self, status: u16, message: &str) {
+        self.outcome = Some(format!(
+            "200 then error event {status} {}",
+            truncate(message, 300)
+        ));
+    }
+
     /// Logs the question (`qa`) or prompt (`full`) at the start.
     pub(super) fn request_text(&self, question: &str, prompt: &str) {
         match self.settings.mode {
@@ -145,8 +153,8 @@ impl Drop for RequestLog {
         tracing::info!(
             id = %self.id,
             model = %self.model,
-            backend = self.backend.as_deref().unwrap_or("-"),
-            backend_model = self.backend_model.as_deref().unwrap_or("-"),
+            backend = %self.backend.as_deref().unwrap_or("-"),
+            backend_model = %self.backend_model.as_deref().unwrap_or("-"),
             stream = self.stream,
             status = %outcome,
             queue_ms = %ms(self.queued),

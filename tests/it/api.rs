@@ -405,6 +405,27 @@ async fn cli_failures_are_502_with_the_cli_text_and_secrets_redacted() {
 }
 
 #[tokio::test]
+async fn a_stream_that_fails_before_any_output_gets_a_real_status() {
+    let gw = Gateway::builder(&config("", "")).start();
+    let (status, headers, body) = gw
+        .chat(json!({"model": "fail", "stream": true, "messages": user("x")}))
+        .await;
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("something broke")
+    );
+}
+
+#[tokio::test]
 async fn errors_after_the_stream_started_are_error_events() {
     let gw = Gateway::builder(&config("", "")).start();
     let events = gw

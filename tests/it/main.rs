@@ -1,5 +1,10 @@
 //! Integration tests: one test binary (one link step) holding every suite.
 
 mod api;
+mod config;
+mod cursor;
 mod mock_selftest;
+mod process;
+mod reload;
+mod sdk;
 mod support;

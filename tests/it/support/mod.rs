@@ -42,9 +42,9 @@ pub(crate) const FAKE_BACKEND: &str = r#"
 command = "fake-cli"
 default_model = "fake-1"
 models = ["fake-1", "fake-2"]
-vars = { mode = "echo", delay = "0", exit = "3" }
+vars = { mode = "echo", delay = "0", exit = "3", chunks = "3" }
 args = [
-  "--mode", "{mode}", "--delay", "{delay}", "--exit", "{exit}",
+  "--mode", "{mode}", "--delay", "{delay}", "--exit", "{exit}", "--chunks", "{chunks}",
   "--model", "{model}",
   { each = "images", args = ["--image", "{image}"] },
   { when = "session", args = ["--resume", "{session}"] },
@@ -234,12 +234,9 @@ impl GatewayBuilder {
                 logs.push('\n');
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("the gateway did not start; logs:\n{}", logs.lock().unwrap());
-            }
+        let Ok(addr) = rx.recv_timeout(Duration::from_secs(20)) else {
+            let _ = child.kill();
+            panic!("the gateway did not start; logs:\n{}", logs.lock().unwrap());
         };
         Gateway {
             base: format!("http://{addr}"),

@@ -1,0 +1,572 @@
+//! Gateway benchmarks (`cargo bench --bench gateway`; not part of the test
+//! suite). Method and results: `docs/benchmarks.md`.
+//!
+//! 1. **CLI-path overhead.** `tests/fixtures/bin/trivial-cli` is run 200
+//!    times directly, the way the gateway runs it (tokio process, prompt on
+//!    stdin, stdout and stderr read to the end, wait), then 200 sequential
+//!    non-streaming `POST /v1/chat/completions` go through the gateway
+//!    binary on one keep-alive HTTP connection. The direct run is the
+//!    baseline: it is the part of a request's time that the CLI itself
+//!    costs, so the difference of the medians is what the gateway adds.
+//!    Target: ≤ 3 ms. Two informational rows help locate the overhead: the
+//!    CLI spawned by absolute path (`posix_spawn` instead of fork + exec)
+//!    and a bare HTTP round trip (`GET /healthz`).
+//! 2. **Queueing.** 50 concurrent requests against a backend with
+//!    `max_concurrency = 8` whose CLI sleeps 75 ms and logs its start and
+//!    end times. Target: all 50 answer 200 with the right content, and the
+//!    CLI never runs more than 8 at once. Reports wall time, p50/p99 latency
+//!    and the highest concurrency the CLI saw.
+//!
+//! Exits non-zero when a target is missed, so a regression is visible.
+
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail, ensure};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+/// Requests per side of the overhead comparison.
+const SEQUENTIAL_RUNS: usize = 200;
+/// Unmeasured runs per side before measuring.
+const WARMUP_RUNS: usize = 20;
+/// The overhead target: median gateway time minus median direct time.
+const OVERHEAD_TARGET: Duration = Duration::from_millis(3);
+/// Concurrent requests of the queueing run.
+const CONCURRENT_REQUESTS: usize = 50;
+/// `max_concurrency` of the queued backend.
+const MAX_CONCURRENCY: usize = 8;
+/// How long each CLI run of the queueing bench sleeps (seconds, for `sleep`).
+const QUEUED_CLI_SLEEP: &str = "0.075";
+/// The user message sent, and the prompt the gateway makes of it.
+const USER_TEXT: &str = "hello";
+const PROMPT: &str = "USER: hello";
+/// What trivial-cli answers.
+const ANSWER: &str = "hi";
+
+fn main() -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run()) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("FAILED: a target was missed (see above)");
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("bench error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs both benchmarks; `Ok(false)` when a target is missed.
+async fn run() -> anyhow::Result<bool> {
+    let scratch = tempfile::Builder::new().prefix("gw-bench-").tempdir()?;
+    let env = child_env(scratch.path());
+    let starts_log = scratch.path().join("queued-cli.log");
+    let config = write_config(scratch.path(), &starts_log)?;
+    let gateway = Gateway::start(&config, &env, scratch.path())?;
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(CONCURRENT_REQUESTS)
+        .build()?;
+    print_header();
+    let overhead_ok = overhead_bench(&client, &gateway, &env, scratch.path()).await?;
+    let queue_ok = queue_bench(&client, &gateway, &starts_log).await?;
+    println!("gateway stderr: {} log lines", gateway.log_lines());
+    Ok(overhead_ok && queue_ok)
+}
+
+fn print_header() {
+    println!(
+        "gateway bench: {} {}, {} CPU(s)",
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+        std::thread::available_parallelism().map_or(0, std::num::NonZero::get)
+    );
+}
+
+/// The environment of the gateway, which passes it on to the CLI unchanged:
+/// the fixtures first on `PATH`, and a scratch `HOME` and `TMPDIR`.
+fn child_env(scratch: &Path) -> Vec<(String, String)> {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bin");
+    let path = format!(
+        "{}:{}",
+        fixtures.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let scratch = scratch.display().to_string();
+    vec![
+        ("PATH".to_owned(), path),
+        ("HOME".to_owned(), scratch.clone()),
+        ("TMPDIR".to_owned(), scratch),
+    ]
+}
+
+/// Writes `routes.toml`: `trivial` (answers at once) and `queued` (sleeps,
+/// logs its start and end, at most 8 at once), one route each.
+fn write_config(scratch: &Path, starts_log: &Path) -> anyhow::Result<PathBuf> {
+    let rules = |backend: &str| {
+        format!(
+            r#"
+[[backends.{backend}.output]]
+when = {{ "/t" = "say" }}
+text = "/v"
+
+[[backends.{backend}.output]]
+when = {{ "/t" = "end" }}
+terminal = true
+"#
+        )
+    };
+    let config = format!(
+        r#"use = []
+
+[backends.trivial]
+command = "trivial-cli"
+default_model = "trivial-1"
+{trivial_rules}
+[backends.queued]
+command = "trivial-cli"
+default_model = "queued-1"
+max_concurrency = {MAX_CONCURRENCY}
+queue_size = {queue_size}
+env = {{ TRIVIAL_CLI_SLEEP = "{QUEUED_CLI_SLEEP}", TRIVIAL_CLI_LOG = "{log}" }}
+{queued_rules}
+[[routes]]
+model = "trivial"
+backend = "trivial"
+
+[[routes]]
+model = "queued"
+backend = "queued"
+"#,
+        trivial_rules = rules("trivial"),
+        queued_rules = rules("queued"),
+        queue_size = CONCURRENT_REQUESTS * 2,
+        log = starts_log.display(),
+    );
+    let path = scratch.join("routes.toml");
+    std::fs::write(&path, config)?;
+    Ok(path)
+}
+
+/// The gateway binary, started on port 0; stopped (SIGTERM) on drop.
+struct Gateway {
+    base: String,
+    child: std::process::Child,
+    log_lines: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Gateway {
+    /// Starts the release-built binary and waits for its `listening on` line.
+    /// Its stderr (default `info` logs, one summary line per request) is
+    /// drained by a thread for as long as it runs.
+    fn start(config: &Path, env: &[(String, String)], dir: &Path) -> anyhow::Result<Gateway> {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_agent-cli-to-api"))
+            .arg("--config")
+            .arg(config)
+            .args(["--port", "0"])
+            .current_dir(dir)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting the gateway")?;
+        let stderr = child.stderr.take().context("gateway stderr")?;
+        let log_lines = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let counter = Arc::clone(&log_lines);
+        std::thread::spawn(move || drain_stderr(stderr, &tx, &counter));
+        let Ok(addr) = rx.recv_timeout(Duration::from_secs(20)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("the gateway did not print `listening on` within 20 s");
+        };
+        Ok(Gateway {
+            base: format!("http://{addr}"),
+            child,
+            log_lines,
+        })
+    }
+
+    fn chat_url(&self) -> String {
+        format!("{}/v1/chat/completions", self.base)
+    }
+
+    fn log_lines(&self) -> usize {
+        self.log_lines.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// Reads the gateway's stderr to the end, sending the listen address once.
+fn drain_stderr(
+    stderr: std::process::ChildStderr,
+    address: &std::sync::mpsc::Sender<String>,
+    lines: &std::sync::atomic::AtomicUsize,
+) {
+    use std::io::BufRead as _;
+    for line in std::io::BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+    {
+        lines.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(rest) = line.split("listening on http://").nth(1)
+            && let Some(addr) = rest.split_whitespace().next()
+        {
+            let _ = address.send(addr.to_owned());
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------- overhead
+
+/// Benchmark 1; `Ok(false)` when the median overhead exceeds the target.
+async fn overhead_bench(
+    client: &reqwest::Client,
+    gateway: &Gateway,
+    env: &[(String, String)],
+    dir: &Path,
+) -> anyhow::Result<bool> {
+    println!(
+        "\n## CLI-path overhead: {SEQUENTIAL_RUNS} sequential runs each way, after {WARMUP_RUNS} warm-up runs"
+    );
+    let program = resolve_on_path("trivial-cli", env)?;
+    for _ in 0..WARMUP_RUNS {
+        run_direct("trivial-cli", env, dir).await?;
+        run_direct(&program, env, dir).await?;
+        request_through_gateway(client, gateway, "trivial").await?;
+        http_round_trip(client, gateway).await?;
+    }
+    let direct = Stats::of(repeat(|| run_direct("trivial-cli", env, dir)).await?);
+    let through = Stats::of(repeat(|| request_through_gateway(client, gateway, "trivial")).await?);
+    let direct_spawn = Stats::of(repeat(|| run_direct(&program, env, dir)).await?);
+    let http_only = Stats::of(repeat(|| http_round_trip(client, gateway)).await?);
+    println!("| {:<40} | {} |", "ms", Stats::HEADER);
+    println!("|{:-<42}|{:-<47}|", "", "");
+    for (name, stats) in [
+        ("direct CLI (baseline)", &direct),
+        ("through gateway", &through),
+        ("info: direct CLI by absolute path", &direct_spawn),
+        ("info: HTTP only (GET /healthz)", &http_only),
+    ] {
+        println!("| {name:<40} | {} |", stats.row());
+    }
+    let overhead = through.median.saturating_sub(direct.median);
+    let met = overhead <= OVERHEAD_TARGET;
+    println!(
+        "median overhead: {} ms (target ≤ {} ms): {}",
+        ms(overhead),
+        ms(OVERHEAD_TARGET),
+        if met { "met" } else { "MISSED" }
+    );
+    Ok(met)
+}
+
+/// Times `run` [`SEQUENTIAL_RUNS`] times in a row.
+async fn repeat<F, Fut>(mut run: F) -> anyhow::Result<Vec<Duration>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Duration>>,
+{
+    let mut samples = Vec::with_capacity(SEQUENTIAL_RUNS);
+    for _ in 0..SEQUENTIAL_RUNS {
+        samples.push(run().await?);
+    }
+    Ok(samples)
+}
+
+/// `program`'s absolute path on the `PATH` of `env`. Spawning by absolute
+/// path lets the standard library use `posix_spawn` (vfork); a bare name
+/// with a `PATH` set for the child makes it fall back to fork + exec, which
+/// is what the gateway does today. Shown as an informational row.
+fn resolve_on_path(program: &str, env: &[(String, String)]) -> anyhow::Result<String> {
+    let path = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    path.split(':')
+        .map(|dir| Path::new(dir).join(program))
+        .find(|candidate| candidate.is_file())
+        .map(|found| found.display().to_string())
+        .with_context(|| format!("`{program}` is not on PATH"))
+}
+
+/// Runs `program` (trivial-cli) once the way the gateway does, minus the
+/// gateway: same environment, own process group, prompt written to stdin
+/// then closed, stdout and stderr read to the end, exit status awaited. The
+/// working directory is fixed (the gateway makes a fresh one per request,
+/// which is part of what it adds).
+async fn run_direct(
+    program: &str,
+    env: &[(String, String)],
+    dir: &Path,
+) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let mut child = tokio::process::Command::new(program)
+        .current_dir(dir)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting trivial-cli")?;
+    let (mut stdin, mut stdout, mut stderr) = (
+        child.stdin.take().context("stdin")?,
+        child.stdout.take().context("stdout")?,
+        child.stderr.take().context("stderr")?,
+    );
+    let feed = async move {
+        stdin.write_all(PROMPT.as_bytes()).await?;
+        stdin.shutdown().await
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let (fed, read_out, read_err) = tokio::join!(
+        feed,
+        stdout.read_to_end(&mut out),
+        stderr.read_to_end(&mut err)
+    );
+    fed?;
+    read_out?;
+    read_err?;
+    let status = child.wait().await?;
+    let elapsed = start.elapsed();
+    ensure!(status.success(), "trivial-cli exited with {status}");
+    ensure!(
+        String::from_utf8_lossy(&out).contains(ANSWER),
+        "trivial-cli printed {:?}",
+        String::from_utf8_lossy(&out)
+    );
+    Ok(elapsed)
+}
+
+/// One non-streaming chat completion for `model`, timed from before the
+/// request is built until its body has been read; then checked.
+async fn request_through_gateway(
+    client: &reqwest::Client,
+    gateway: &Gateway,
+    model: &str,
+) -> anyhow::Result<Duration> {
+    let body = json!({"model": model, "messages": [{"role": "user", "content": USER_TEXT}]});
+    let start = Instant::now();
+    let response = client.post(gateway.chat_url()).json(&body).send().await?;
+    let status = response.status();
+    let text = response.text().await?;
+    let elapsed = start.elapsed();
+    ensure!(status == 200, "status {status}: {text}");
+    let answer: Value = serde_json::from_str(&text)?;
+    let content = &answer["choices"][0]["message"]["content"];
+    ensure!(content == ANSWER, "unexpected content {content} in {text}");
+    Ok(elapsed)
+}
+
+/// `GET /healthz`: the HTTP round trip alone (client, loopback, axum), for
+/// the breakdown of the overhead. Shown as an informational row.
+async fn http_round_trip(client: &reqwest::Client, gateway: &Gateway) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let response = client
+        .get(format!("{}/healthz", gateway.base))
+        .send()
+        .await?;
+    let status = response.status();
+    let _ = response.bytes().await?;
+    let elapsed = start.elapsed();
+    ensure!(status == 200, "healthz: status {status}");
+    Ok(elapsed)
+}
+
+// ---------------------------------------------------------------- queueing
+
+/// Benchmark 2; `Ok(false)` when a request is lost or the limit is exceeded.
+async fn queue_bench(
+    client: &reqwest::Client,
+    gateway: &Gateway,
+    cli_log: &Path,
+) -> anyhow::Result<bool> {
+    println!(
+        "\n## Queueing: {CONCURRENT_REQUESTS} concurrent requests, max_concurrency = {MAX_CONCURRENCY}, CLI sleeps {QUEUED_CLI_SLEEP} s"
+    );
+    let _ = std::fs::remove_file(cli_log);
+    let start = Instant::now();
+    let requests: Vec<_> = (0..CONCURRENT_REQUESTS)
+        .map(|_| {
+            let client = client.clone();
+            let url = gateway.chat_url();
+            tokio::spawn(async move { queued_request(&client, &url).await })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(CONCURRENT_REQUESTS);
+    let mut failures = Vec::new();
+    for request in requests {
+        match request.await? {
+            Ok(latency) => latencies.push(latency),
+            Err(error) => failures.push(format!("{error:#}")),
+        }
+    }
+    let wall = start.elapsed();
+    let cli_runs = read_cli_log(cli_log)?;
+    let peak = max_overlap(&cli_runs);
+    let ok = latencies.len();
+    let waves = CONCURRENT_REQUESTS.div_ceil(MAX_CONCURRENCY);
+    println!(
+        "succeeded: {ok}/{CONCURRENT_REQUESTS}; CLI runs logged: {}",
+        cli_runs.len()
+    );
+    for failure in &failures {
+        println!("  failed: {failure}");
+    }
+    println!(
+        "wall time: {} ms ({waves} waves of {MAX_CONCURRENCY} × {QUEUED_CLI_SLEEP} s sleep ≥ {} ms)",
+        ms(wall),
+        waves as f64 * QUEUED_CLI_SLEEP.parse::<f64>().unwrap_or(0.0) * 1000.0
+    );
+    if !latencies.is_empty() {
+        let stats = Stats::of(latencies);
+        println!("latency ms: {}", Stats::HEADER);
+        println!("            {}", stats.row());
+    }
+    println!("max concurrent CLI runs observed: {peak} (limit {MAX_CONCURRENCY})");
+    Ok(failures.is_empty()
+        && ok == CONCURRENT_REQUESTS
+        && cli_runs.len() == CONCURRENT_REQUESTS
+        && peak <= MAX_CONCURRENCY)
+}
+
+/// One request of the queueing run: its latency, or why it failed.
+async fn queued_request(client: &reqwest::Client, url: &str) -> anyhow::Result<Duration> {
+    let body = json!({"model": "queued", "messages": [{"role": "user", "content": USER_TEXT}]});
+    let start = Instant::now();
+    let response = client.post(url).json(&body).send().await?;
+    let status = response.status();
+    let text = response.text().await?;
+    let elapsed = start.elapsed();
+    ensure!(status == 200, "status {status}: {text}");
+    let answer: Value = serde_json::from_str(&text)?;
+    let content = &answer["choices"][0]["message"]["content"];
+    ensure!(content == ANSWER, "unexpected content {content}");
+    Ok(elapsed)
+}
+
+/// The (start, end) nanosecond timestamps of each queued CLI run, paired
+/// in order of appearance (pairing does not matter for the overlap count).
+fn read_cli_log(path: &Path) -> anyhow::Result<Vec<(u128, u128)>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the CLI log {}", path.display()))?;
+    let mut starts = Vec::new();
+    let mut ends = Vec::new();
+    for line in text.lines() {
+        let (kind, nanos) = line.split_once(' ').context("malformed CLI log line")?;
+        let nanos: u128 = nanos.trim().parse()?;
+        match kind {
+            "start" => starts.push(nanos),
+            "end" => ends.push(nanos),
+            other => bail!("unknown CLI log entry `{other}`"),
+        }
+    }
+    ensure!(
+        starts.len() == ends.len(),
+        "{} starts but {} ends",
+        starts.len(),
+        ends.len()
+    );
+    Ok(starts.into_iter().zip(ends).collect())
+}
+
+/// The most runs alive at one instant (an end at the same instant as a
+/// start counts first).
+fn max_overlap(runs: &[(u128, u128)]) -> usize {
+    let mut edges: Vec<(u128, i32)> = runs
+        .iter()
+        .flat_map(|&(start, end)| [(start, 1), (end, -1)])
+        .collect();
+    edges.sort_unstable();
+    let (mut alive, mut peak) = (0_i32, 0_i32);
+    for (_, delta) in edges {
+        alive += delta;
+        peak = peak.max(alive);
+    }
+    usize::try_from(peak).unwrap_or(0)
+}
+
+// ---------------------------------------------------------------- statistics
+
+/// Order statistics of a set of timings.
+struct Stats {
+    min: Duration,
+    median: Duration,
+    p90: Duration,
+    p99: Duration,
+    max: Duration,
+}
+
+impl Stats {
+    const HEADER: &str = "    min | median |    p90 |    p99 |    max";
+
+    fn of(mut samples: Vec<Duration>) -> Stats {
+        samples.sort_unstable();
+        let at = |q: f64| {
+            let rank = (q * (samples.len() - 1) as f64).round() as usize;
+            samples[rank]
+        };
+        Stats {
+            min: samples[0],
+            median: at(0.5),
+            p90: at(0.9),
+            p99: at(0.99),
+            max: samples[samples.len() - 1],
+        }
+    }
+
+    fn row(&self) -> String {
+        format!(
+            "{:>7} | {:>6} | {:>6} | {:>6} | {:>6}",
+            ms(self.min),
+            ms(self.median),
+            ms(self.p90),
+            ms(self.p99),
+            ms(self.max)
+        )
+    }
+}
+
+/// Milliseconds with microsecond precision.
+fn ms(duration: Duration) -> String {
+    format!("{:.3}", duration.as_secs_f64() * 1000.0)
+}

@@ -1,0 +1,206 @@
+//! Configuration files: every valid fixture loads and every invalid one is
+//! refused with a snapshotted `file:line:col key.path: message` (exit 2);
+//! layering, provenance and the original's environment variables.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::{FAKE_BACKEND, Gateway, repo, run_binary};
+
+fn check(path: &std::path::Path, env: &[(&str, &str)]) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = run_binary(
+        dir.path(),
+        &["check", "--config", path.to_str().unwrap()],
+        env,
+    );
+    let root = format!("{}/", repo().display());
+    (code, out.replace(&root, ""), err.replace(&root, ""))
+}
+
+#[test]
+fn invalid_configs_are_refused_with_their_location() {
+    insta::glob!("../fixtures/config", "invalid/*.toml", |path| {
+        let (code, out, err) = check(path, &[]);
+        assert_eq!(
+            code,
+            2,
+            "{}: expected exit 2, got {code}\n{out}{err}",
+            path.display()
+        );
+        assert!(
+            out.is_empty(),
+            "nothing on stdout for an invalid config: {out}"
+        );
+        insta::assert_snapshot!(err.trim_end());
+    });
+}
+
+#[test]
+fn valid_configs_load_and_show_their_routes() {
+    insta::glob!("../fixtures/config", "valid/*.toml", |path| {
+        let (code, out, err) = check(path, &[]);
+        assert_eq!(code, 0, "{}: {err}", path.display());
+        insta::assert_snapshot!(out);
+    });
+}
+
+#[test]
+fn the_example_config_is_valid() {
+    let (code, out, err) = check(&repo().join("routes.example.toml"), &[]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn environment_errors_name_the_variable() {
+    let path = repo().join("tests/fixtures/config/valid/minimal.toml");
+    let (code, _, err) = check(&path, &[("CODEX_MAX_CONCURRENCY", "lots")]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        err.trim(),
+        "environment CODEX_MAX_CONCURRENCY server.max_concurrency: \"lots\" is not a whole number"
+    );
+}
+
+#[test]
+fn every_builtin_preset_parses_and_http_ones_say_what_they_lack() {
+    let dir = tempfile::tempdir().unwrap();
+    for preset in [
+        "claude",
+        "codex",
+        "gemini",
+        "cursor-agent",
+        "cursor-auto",
+        "cursor-fast",
+    ] {
+        let (code, out, err) = run_binary(dir.path(), &["check", "--preset", preset], &[]);
+        assert_eq!(code, 0, "{preset}: {out}{err}");
+    }
+    for (preset, backend) in [
+        ("codex-fast", "codex-responses"),
+        ("autoglm-phone", "codex-responses"),
+        ("claude-oauth", "claude-api"),
+        ("gemini-cloudcode", "gemini-cloudcode"),
+    ] {
+        let (code, _, err) = run_binary(dir.path(), &["check", "--preset", preset], &[]);
+        assert_eq!(code, 2, "{preset}");
+        assert!(
+            err.contains(&format!(
+                "backends.{backend}.kind: HTTP upstream backends are not available"
+            )),
+            "{preset}: {err}"
+        );
+        assert!(
+            err.contains(" at https://"),
+            "{preset} must say which upstream it needs: {err}"
+        );
+    }
+}
+
+#[test]
+fn routes_explains_one_model() {
+    let path = repo().join("tests/fixtures/config/valid/overrides.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, _) = run_binary(
+        dir.path(),
+        &["routes", "gpt-4o", "--config", path.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("\"gpt-4o\" → backend `claude` with model \"sonnet\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("alias \"gpt-4o\" → \"claude:sonnet\""),
+        "{out}"
+    );
+    let (code, out, _) = run_binary(
+        dir.path(),
+        &["routes", "fast", "--config", path.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(code, 0);
+    assert!(out.contains("model \"haiku\""), "{out}");
+}
+
+#[test]
+fn no_config_serves_the_installed_clis_only() {
+    let dir = tempfile::tempdir().unwrap();
+    // Only cursor-agent (the replaying fake) is on PATH in tests.
+    let (code, out, _) = run_binary(dir.path(), &["check"], &[]);
+    assert_eq!(code, 0);
+    assert!(out.contains("cursor-agent   cli `cursor-agent`"), "{out}");
+    assert!(
+        out.contains("note: backend `claude` is off: `claude` was not found on PATH"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("prefix \"claude:\""),
+        "routes of missing CLIs are off: {out}"
+    );
+}
+
+#[tokio::test]
+async fn legacy_environment_and_flags_layer_over_files_with_provenance() {
+    let config = format!(
+        "use = []\n[server]\nlog_max_chars = 100\n{FAKE_BACKEND}\n[[routes]]\nprefix = \"fake:\"\nbackend = \"fake\"\n"
+    );
+    let gw = Gateway::builder(&config)
+        .env("CODEX_MAX_CONCURRENCY", "3")
+        .env("CODEX_GATEWAY_TOKEN", "tok-123456789")
+        .env("CODEX_MODEL_ALIASES", r#"{"gpt-4": "fake:fake-2"}"#)
+        .env("CODEX_USE_CODEX_RESPONSES_API", "1")
+        .arg("--log-curl")
+        .start();
+    let debug: Value = reqwest::Client::new()
+        .get(gw.url("/debug/config"))
+        .bearer_auth("tok-123456789")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sources = &debug["sources"];
+    assert_eq!(
+        sources["server.max_concurrency"],
+        "environment CODEX_MAX_CONCURRENCY"
+    );
+    assert_eq!(sources["server.log_curl"], "flag --log-curl");
+    assert!(
+        sources["server.log_max_chars"]
+            .as_str()
+            .unwrap()
+            .ends_with("routes.toml:3:1"),
+        "{sources}"
+    );
+    assert_eq!(sources["server.port"], "flag --port");
+    assert_eq!(sources["server.sse_keepalive_seconds"], "built-in default");
+    assert_eq!(debug["effective"]["server"]["token"], "[redacted]");
+    assert!(!debug.to_string().contains("tok-123456789"));
+    assert_eq!(debug["effective"]["server"]["max_concurrency"], 3);
+    assert!(
+        debug["notes"].as_array().unwrap().iter().any(|n| n
+            .as_str()
+            .unwrap()
+            .starts_with("CODEX_USE_CODEX_RESPONSES_API is set but not used")),
+        "{debug}"
+    );
+    let response = reqwest::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth("tok-123456789")
+        .json(&json!({"model": "gpt-4", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-agent-cli-model"], "fake-2");
+    assert!(
+        gw.wait_for_log(
+            "CODEX_USE_CODEX_RESPONSES_API is set but not used",
+            Duration::from_secs(1)
+        )
+        .await
+    );
+}

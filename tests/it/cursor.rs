@@ -1,0 +1,219 @@
+//! Cursor Agent, which cannot run offline, through a replaying fake
+//! executable (`tests/fixtures/bin/cursor-agent`) that checks its argv and
+//! replays a `stream-json` transcript. Also the zero-config start: with no
+//! routes file the gateway serves whichever CLIs are installed.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::Gateway;
+use crate::support::sse::{content, reasoning};
+
+/// Where the fake records its argv: one JSON array per run.
+struct ArgvLog(tempfile::TempDir);
+
+impl ArgvLog {
+    fn new() -> ArgvLog {
+        ArgvLog(tempfile::tempdir().unwrap())
+    }
+
+    fn path(&self) -> String {
+        self.0.path().join("argv.log").display().to_string()
+    }
+
+    fn last(&self) -> Vec<String> {
+        runs(&self.path()).pop().expect("cursor-agent was not run")
+    }
+}
+
+fn runs(path: &str) -> Vec<Vec<String>> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn user(text: &str) -> Value {
+    json!([{"role": "user", "content": text}])
+}
+
+#[tokio::test]
+async fn with_no_config_the_installed_cli_is_served_and_streams_deltas() {
+    let log = ArgvLog::new();
+    let gw = Gateway::without_config()
+        .env("FAKE_CURSOR_DELAY", "0.15")
+        .env("FAKE_CURSOR_ARGV_LOG", &log.path())
+        .start();
+    let models: Value = reqwest::get(gw.url("/v1/models"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"cursor:auto"), "{ids:?}");
+    assert!(
+        !ids.iter().any(|m| m.starts_with("claude")),
+        "claude is not installed here: {ids:?}"
+    );
+
+    let events = gw
+        .chat_stream(json!({"model": "cursor:auto", "stream": true, "messages": user("say hello")}))
+        .await
+        .collect()
+        .await;
+    assert_eq!(content(&events), "hello from fake upstream");
+    assert_eq!(reasoning(&events), "fake reasoning about the request");
+    let deltas: Vec<_> = events
+        .iter()
+        .filter(|e| {
+            e.json()["choices"][0]["delta"]["content"]
+                .as_str()
+                .is_some_and(|c| !c.is_empty())
+        })
+        .collect();
+    assert_eq!(
+        deltas.len(),
+        3,
+        "one chunk per partial delta, duplicates skipped: {events:?}"
+    );
+    assert!(
+        deltas[2].at - deltas[0].at >= Duration::from_millis(250),
+        "deltas arrived together"
+    );
+    assert_eq!(events.last().unwrap().data, "[DONE]");
+
+    let argv = log.last();
+    let prompt_at = argv.iter().position(|a| a == "--").unwrap();
+    assert_eq!(
+        argv[prompt_at + 1..],
+        ["USER: say hello".to_owned()],
+        "the prompt is one argument after --"
+    );
+    for flag in [
+        "-p",
+        "--trust",
+        "--stream-partial-output",
+        "--disable-indexing",
+    ] {
+        assert!(
+            argv[..prompt_at].contains(&flag.to_owned()),
+            "{flag} missing: {argv:?}"
+        );
+    }
+    assert!(
+        !argv.contains(&"--force".to_owned()),
+        "no auto-approved actions by default"
+    );
+    let model_at = argv.iter().position(|a| a == "--model").unwrap();
+    assert_eq!(argv[model_at + 1], "auto");
+    let workspace = &argv[argv.iter().position(|a| a == "--workspace").unwrap() + 1];
+    assert!(
+        workspace.contains("agent-cli-to-api-ws-"),
+        "a fresh workspace per request: {workspace}"
+    );
+
+    let (status, _, body) = gw
+        .chat(json!({"model": "cursor", "messages": user("again")}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "hello from fake upstream"
+    );
+    assert_eq!(
+        body["choices"][0]["message"]["reasoning_content"],
+        "fake reasoning about the request"
+    );
+    assert_eq!(body["session_id"], "5f0c2a4e-2d7b-4a57-9a51-0c1e2b3d4f50");
+}
+
+#[tokio::test]
+async fn a_fixed_provider_takes_every_model_like_the_original() {
+    let log = ArgvLog::new();
+    let gw = Gateway::without_config()
+        .arg("cursor")
+        .env("FAKE_CURSOR_ARGV_LOG", &log.path())
+        .env(
+            "CURSOR_AGENT_EXTRA_ARGS",
+            "--approve-mcps --endpoint 'https://example.test'",
+        )
+        .start();
+    let (status, headers, body) = gw
+        .chat(json!({"model": "gpt-4o", "messages": user("hi")}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["x-agent-cli-backend"], "cursor-agent");
+    assert_eq!(
+        body["model"], "auto",
+        "the response names the model that answered"
+    );
+    let argv = log.last();
+    assert!(
+        argv.windows(3)
+            .any(|w| w == ["--approve-mcps", "--endpoint", "https://example.test"]),
+        "{argv:?}"
+    );
+    let models: Value = reqwest::get(gw.url("/v1/models"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(models["data"][0]["id"], "auto");
+}
+
+#[tokio::test]
+async fn presets_and_legacy_variables_pick_the_model() {
+    let log = ArgvLog::new();
+    let gw = Gateway::without_config()
+        .arg("--preset")
+        .arg("cursor-fast")
+        .env("FAKE_CURSOR_ARGV_LOG", &log.path())
+        .start();
+    gw.chat(json!({"model": "anything", "messages": user("hi")}))
+        .await;
+    let argv = log.last();
+    assert_eq!(
+        argv[argv.iter().position(|a| a == "--model").unwrap() + 1],
+        "gpt-5.3-codex"
+    );
+
+    let gw = Gateway::without_config()
+        .env("CODEX_PROVIDER", "cursor-agent")
+        .env("CURSOR_AGENT_MODEL", "composer-2")
+        .env("CURSOR_AGENT_STREAM_PARTIAL_OUTPUT", "0")
+        .env("FAKE_CURSOR_ARGV_LOG", &log.path())
+        .start();
+    gw.chat(json!({"model": "x", "messages": user("hi")})).await;
+    let argv = log.last();
+    assert_eq!(
+        argv[argv.iter().position(|a| a == "--model").unwrap() + 1],
+        "composer-2"
+    );
+    assert!(!argv.contains(&"--stream-partial-output".to_owned()));
+}
+
+#[tokio::test]
+async fn a_failing_cursor_agent_is_a_502_with_its_message() {
+    let gw = Gateway::without_config()
+        .env("FAKE_CURSOR_EXIT", "1")
+        .start();
+    let (status, _, body) = gw
+        .chat(json!({"model": "cursor:auto", "messages": user("hi")}))
+        .await;
+    assert_eq!(status, 502);
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("unauthorized (run cursor-agent login)"),
+        "{message}"
+    );
+    assert!(message.contains("before finishing its answer"), "{message}");
+}

@@ -1,0 +1,179 @@
+//! Hot reload: an editor's rename-save puts new routes live within a second,
+//! a bad edit keeps the old routes and reports the error, SIGHUP reloads,
+//! and requests already running are not disturbed.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::{FAKE_BACKEND, Gateway, eventually};
+
+fn config(routes: &str) -> String {
+    format!("use = []\n{FAKE_BACKEND}\n{routes}")
+}
+
+const ROUTE_A: &str = "[[routes]]\nmodel = \"model-a\"\nbackend = \"fake\"\n";
+const ROUTE_B: &str = "[[routes]]\nmodel = \"model-b\"\nbackend = \"fake\"\n";
+const SLOW: &str = "[[routes]]\nmodel = \"slow\"\nbackend = \"fake\"\nvars = { mode = \"stream\", chunks = \"4\", delay = \"0.4\" }\n";
+
+/// Saves like an editor: write a temporary file beside it, then rename over it.
+fn rename_save(gw: &Gateway, text: &str) {
+    let tmp = gw.dir.path().join(".routes.toml.swp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, gw.config_path()).unwrap();
+}
+
+async fn models(gw: &Gateway) -> Vec<String> {
+    let body: Value = reqwest::get(gw.url("/v1/models"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn debug(gw: &Gateway) -> Value {
+    reqwest::get(gw.url("/debug/config"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn rename_save_goes_live_within_a_second() {
+    let gw = Gateway::builder(&config(ROUTE_A)).start();
+    assert!(models(&gw).await.contains(&"model-a".to_owned()));
+    tokio::time::sleep(Duration::from_millis(200)).await; // the watcher is set up after listening
+    let saved = Instant::now();
+    rename_save(&gw, &config(ROUTE_B));
+    let mut live = false;
+    while saved.elapsed() < Duration::from_secs(3) {
+        let now = models(&gw).await;
+        if now.contains(&"model-b".to_owned()) && !now.contains(&"model-a".to_owned()) {
+            live = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = saved.elapsed();
+    assert!(live, "the new routes never went live:\n{}", gw.logs());
+    assert!(took < Duration::from_secs(1), "reload took {took:?}");
+    let (status, _, _) = gw
+        .chat(json!({"model": "model-b", "messages": [{"role": "user", "content": "hi"}]}))
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_bad_edit_keeps_the_old_routes_and_reports_where_it_is() {
+    let gw = Gateway::builder(&config(ROUTE_A)).start();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    std::fs::write(
+        gw.config_path(),
+        config("[[routes]]\nmodel = \"model-b\"\nbackend = \"nope\"\n"),
+    )
+    .unwrap();
+    let mut error = String::new();
+    let reported = {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            if let Some(e) = debug(&gw).await["reload"]["last_error"].as_str() {
+                error = e.to_owned();
+                break true;
+            }
+            if Instant::now() > deadline {
+                break false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    assert!(reported, "the bad edit was not reported:\n{}", gw.logs());
+    let path = gw.config_path().display().to_string();
+    assert!(error.starts_with(&format!("{path}:")), "{error}");
+    assert!(
+        error.contains(" routes[0].backend: unknown backend `nope`"),
+        "{error}"
+    );
+    let health: Value = reqwest::get(gw.url("/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["config_error"], error.as_str());
+    assert!(
+        gw.logs()
+            .contains("config reload failed, keeping the previous config")
+    );
+    assert_eq!(models(&gw).await, ["model-a"]);
+    let (status, _, _) = gw
+        .chat(json!({"model": "model-a", "messages": [{"role": "user", "content": "hi"}]}))
+        .await;
+    assert_eq!(status, 200, "the old routes keep serving");
+    // fixing the file clears the error
+    rename_save(&gw, &config(ROUTE_B));
+    let cleared = eventually(Duration::from_secs(3), || {
+        std::fs::read_to_string(gw.config_path()).is_ok() && gw.logs().contains("config reloaded")
+    })
+    .await;
+    assert!(cleared);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(debug(&gw).await["reload"]["last_error"].is_null());
+    assert!(models(&gw).await.contains(&"model-b".to_owned()));
+}
+
+#[tokio::test]
+async fn sighup_reloads() {
+    let gw = Gateway::builder(&config(ROUTE_A)).start();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = debug(&gw).await["reload"]["reloads"].as_u64().unwrap();
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(gw.pid()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    assert!(
+        gw.wait_for_log("trigger=\"SIGHUP\"", Duration::from_secs(3))
+            .await,
+        "{}",
+        gw.logs()
+    );
+    assert_eq!(
+        debug(&gw).await["reload"]["reloads"].as_u64().unwrap(),
+        before + 1
+    );
+}
+
+#[tokio::test]
+async fn running_requests_keep_their_config_through_a_reload() {
+    let gw = Gateway::builder(&config(&format!("{ROUTE_A}{SLOW}"))).start();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut reader = gw
+        .chat_stream(json!({"model": "slow", "stream": true, "messages": [{"role": "user", "content": "hi"}]}))
+        .await;
+    let _role = reader.next().await.unwrap();
+    rename_save(&gw, &config(ROUTE_B));
+    assert!(
+        gw.wait_for_log("config reloaded", Duration::from_secs(3))
+            .await
+    );
+    let (status, _, _) = gw
+        .chat(json!({"model": "slow", "messages": [{"role": "user", "content": "hi"}]}))
+        .await;
+    assert_eq!(status, 404, "new requests see the new routes");
+    let events = reader.collect().await;
+    assert_eq!(
+        events.last().unwrap().data,
+        "[DONE]",
+        "the running stream finished normally: {events:?}"
+    );
+    assert_eq!(
+        crate::support::sse::content(&events),
+        "chunk1 chunk2 chunk3 "
+    );
+}

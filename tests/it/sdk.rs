@@ -1,0 +1,112 @@
+//! The gateway through official client SDKs: `tests/sdk/openai_python.py`
+//! drives a gateway serving the fake CLI with the pinned `openai` Python SDK
+//! (`tests/sdk/requirements.txt`, installed into `tests/e2e/.venv` by
+//! `scripts/test`), streaming and not, errors included.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::support::{FAKE_BACKEND, Gateway, repo};
+
+/// The gateway token the SDK is given.
+const TOKEN: &str = "sdk-test-token-0123456789";
+
+/// How long the whole script may take.
+const SCRIPT_LIMIT: Duration = Duration::from_secs(60);
+
+/// The fake CLI and the routes `openai_python.py` expects (see its docstring).
+fn config() -> String {
+    format!(
+        r#"use = []
+[server]
+token = "{TOKEN}"
+
+{FAKE_BACKEND}
+
+[[routes]]
+prefix = "fake:"
+backend = "fake"
+
+[[routes]]
+model = "sdk-stream"
+backend = "fake"
+vars = {{ mode = "stream", delay = "0.05" }}
+
+[[routes]]
+model = "sdk-fail"
+backend = "fake"
+vars = {{ mode = "fail", exit = "3" }}
+
+[[routes]]
+model = "sdk-late-error"
+backend = "fake"
+vars = {{ mode = "report-error", exit = "429" }}
+"#
+    )
+}
+
+/// The Python of the SDK virtualenv. Missing means the setup step was
+/// skipped: a failure, not a skip, so the SDK checks cannot silently vanish.
+fn sdk_python() -> PathBuf {
+    let python = repo().join("tests/e2e/.venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run `scripts/test` (it creates the venv and installs \
+         tests/sdk/requirements.txt), or by hand: python3 -m venv tests/e2e/.venv && \
+         tests/e2e/.venv/bin/pip install -r tests/sdk/requirements.txt",
+        python.display()
+    );
+    python
+}
+
+#[tokio::test]
+async fn openai_python_sdk_end_to_end() {
+    let python = sdk_python();
+    let gw = Gateway::builder(&config()).start();
+    let stdout_path = gw.dir.path().join("sdk.stdout");
+    let stderr_path = gw.dir.path().join("sdk.stderr");
+    let mut child = tokio::process::Command::new(&python)
+        .arg(repo().join("tests/sdk/openai_python.py"))
+        .args(["--base-url", &gw.url("/v1"), "--api-key", TOKEN])
+        .current_dir(gw.dir.path())
+        // Nothing from the caller's environment (OPENAI_*, proxies) may
+        // change what the SDK does.
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", gw.dir.path())
+        .env("PYTHONUTF8", "1")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout_path).unwrap())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = tokio::time::timeout(SCRIPT_LIMIT, child.wait())
+        .await
+        .ok()
+        .map(Result::unwrap);
+    if status.is_none() {
+        let _ = child.kill().await;
+    }
+    let elapsed = started.elapsed();
+    let stdout = std::fs::read_to_string(&stdout_path).unwrap_or_default();
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let report = format!(
+        "--- stdout\n{stdout}--- stderr\n{stderr}--- gateway logs\n{}",
+        gw.logs()
+    );
+    let status =
+        status.unwrap_or_else(|| panic!("the SDK script ran over {SCRIPT_LIMIT:?}\n{report}"));
+    assert!(
+        status.success(),
+        "the SDK script failed ({status}) after {elapsed:?}\n{report}"
+    );
+    assert!(
+        stdout.contains("all checks passed"),
+        "the SDK script exited 0 without finishing its checks\n{report}"
+    );
+    println!("{stdout}(in {elapsed:?})");
+}
