@@ -3,6 +3,7 @@
 mod api;
 mod config;
 mod cursor;
+mod e2e;
 mod mock_selftest;
 mod process;
 mod reload;

@@ -1,0 +1,70 @@
+//! Claude Code 2.1.332 (`claude -p --output-format stream-json
+//! --include-partial-messages`) against the mock Anthropic Messages API.
+
+use super::{Rig, cli, quoted, spread};
+use crate::support::mock_upstream::REASONING_TEXT;
+use crate::support::sse::reasoning;
+
+async fn rig() -> Rig {
+    Rig::start("claude:sonnet", |upstream, scratch, marker| {
+        format!(
+            r#"use = ["claude"]
+[backends.claude]
+command = {command}
+env = {{ ANTHROPIC_BASE_URL = {upstream}, ANTHROPIC_API_KEY = "sk-ant-e2e-dummy", CLAUDE_CONFIG_DIR = {config}, CLAUDE_CODE_MAX_RETRIES = "0", E2E_MARKER = {marker} }}
+"#,
+            command = quoted(&cli("claude").display().to_string()),
+            upstream = quoted(upstream),
+            config = quoted(&scratch.join("claude-config").display().to_string()),
+            marker = quoted(marker),
+        )
+    })
+    .await
+}
+
+#[tokio::test]
+async fn claude_plain_answer() {
+    super::plain_answer(&rig().await).await;
+}
+
+#[tokio::test]
+async fn claude_streams_token_deltas_as_they_arrive() {
+    let events = super::deltas_arrive_incrementally(&rig().await).await;
+    let spread = spread(&events, "content");
+    assert!(
+        spread >= std::time::Duration::from_millis(700),
+        "3 deltas 0.5 s apart arrived within {spread:?}"
+    );
+}
+
+#[tokio::test]
+async fn claude_reasoning_streams_as_reasoning_content() {
+    let rig = rig().await;
+    let events = rig.stream("THINK say hello").await;
+    assert_eq!(reasoning(&events), REASONING_TEXT);
+    let (_, body) = rig.ask("THINK say hello").await;
+    assert_eq!(
+        body["choices"][0]["message"]["reasoning_content"],
+        REASONING_TEXT
+    );
+}
+
+#[tokio::test]
+async fn claude_upstream_errors() {
+    let rig = rig().await;
+    super::upstream_error(&rig, "FAIL_400", 400).await;
+    super::upstream_error(&rig, "FAIL_500", 502).await;
+    let (_, body) = rig.ask("FAIL_400").await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("API Error: 400 fake upstream rejected the request"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn claude_disconnect_kills_the_process_group() {
+    super::disconnect_kills_the_cli(&rig().await).await;
+}

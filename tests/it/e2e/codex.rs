@@ -1,0 +1,149 @@
+//! Codex CLI 0.169.0 (`codex exec --json`) against the mock OpenAI
+//! Responses API. `codex exec` prints whole items, so "incremental" here
+//! means each item is forwarded the moment Codex prints it.
+
+use super::{Rig, cli, quoted};
+use crate::support::mock_upstream::REASONING_TEXT;
+use crate::support::sse::reasoning;
+
+async fn rig() -> Rig {
+    Rig::start("codex:gpt-5.5", |upstream, scratch, marker| {
+        let home = scratch.join("codex-home");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::write(
+            home.join("config.toml"),
+            format!(
+                r#"model_provider = "mock"
+[model_providers.mock]
+name = "mock upstream"
+base_url = "{upstream}/v1"
+env_key = "MOCK_API_KEY"
+wire_api = "responses"
+request_max_retries = 0
+stream_max_retries = 0
+[analytics]
+enabled = false
+"#
+            ),
+        )
+        .unwrap();
+        format!(
+            r#"use = ["codex"]
+[backends.codex]
+command = {command}
+extra_args = ["--disable", "plugins"]
+env = {{ CODEX_HOME = {home}, MOCK_API_KEY = "sk-e2e-dummy", E2E_MARKER = {marker} }}
+"#,
+            command = quoted(&cli("codex").display().to_string()),
+            home = quoted(&home.display().to_string()),
+            marker = quoted(marker),
+        )
+    })
+    .await
+}
+
+#[tokio::test]
+async fn codex_plain_answer() {
+    super::plain_answer(&rig().await).await;
+}
+
+#[tokio::test]
+async fn codex_streams_items_as_they_arrive() {
+    let rig = rig().await;
+    let events = rig.stream("THINK SLOW_STREAM say hello").await;
+    assert_eq!(reasoning(&events), REASONING_TEXT);
+    let first = |field: &str| {
+        events
+            .iter()
+            .find(|e| {
+                e.json()["choices"][0]["delta"][field]
+                    .as_str()
+                    .is_some_and(|t| !t.is_empty())
+            })
+            .unwrap()
+            .at
+    };
+    let gap = first("content") - first("reasoning_content");
+    assert!(
+        gap >= std::time::Duration::from_millis(900),
+        "the reasoning item was held back: {gap:?}"
+    );
+    super::deltas_arrive_incrementally(&rig).await;
+}
+
+#[tokio::test]
+async fn codex_reasoning_and_effort() {
+    let rig = rig().await;
+    let (status, _, body) = rig
+        .gateway
+        .chat(serde_json::json!({
+            "model": rig.model,
+            "reasoning_effort": "high",
+            "messages": [{"role": "user", "content": "THINK say hello"}],
+        }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["choices"][0]["message"]["reasoning_content"],
+        REASONING_TEXT
+    );
+    assert_eq!(
+        body["usage"]["completion_tokens_details"]["reasoning_tokens"],
+        2
+    );
+    let sent = rig
+        .mock
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.path_and_query.ends_with("/responses"))
+        .unwrap();
+    assert_eq!(
+        sent.body["reasoning"]["effort"], "high",
+        "the effort reached the model API"
+    );
+}
+
+#[tokio::test]
+async fn codex_upstream_errors() {
+    let rig = rig().await;
+    super::upstream_error(&rig, "FAIL_400", 400).await;
+    super::upstream_error(&rig, "FAIL_500", 502).await;
+}
+
+#[tokio::test]
+async fn codex_disconnect_kills_the_process_group() {
+    let rig = rig().await;
+    // codex exec prints nothing until an item completes, and a stalled
+    // upstream never completes one: disconnect once the upstream is streaming.
+    let mut reader = rig
+        .gateway
+        .chat_stream(rig.request("STALL_STREAM say hello", true))
+        .await;
+    let marker = rig.marker.clone();
+    assert!(
+        crate::support::eventually(std::time::Duration::from_secs(30), || rig
+            .mock
+            .open_streams()
+            > 0)
+        .await
+    );
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(50), reader.next()).await;
+    assert!(!crate::support::processes_with_env(&marker).is_empty());
+    drop(reader);
+    assert!(
+        crate::support::eventually(std::time::Duration::from_secs(5), || {
+            crate::support::processes_with_env(&marker).is_empty()
+        })
+        .await,
+        "still running: {:?}",
+        crate::support::processes_with_env(&marker)
+    );
+    assert!(
+        crate::support::eventually(std::time::Duration::from_secs(5), || rig
+            .mock
+            .open_streams()
+            == 0)
+        .await
+    );
+}

@@ -1,0 +1,195 @@
+//! End to end through the real npm CLIs (Claude Code, Codex, Gemini CLI,
+//! pinned in `tests/e2e/package.json` and installed by `scripts/test`),
+//! each pointed at the mock model API on 127.0.0.1, behind the gateway.
+//!
+//! Every CLI gets the same scenarios: a plain answer, deltas that arrive as
+//! the upstream produces them, reasoning, an upstream 400 and 500 surfacing
+//! as proper errors, and a client disconnect that kills the CLI's process
+//! group while the upstream is stalled mid-answer.
+
+mod claude;
+mod codex;
+mod gemini;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::mock_upstream::MockUpstream;
+use crate::support::sse::{SseEvent, content};
+use crate::support::{Gateway, eventually, processes_with_env, repo};
+
+/// A real CLI installed by `scripts/test`; missing means a broken setup, not a skip.
+pub(crate) fn cli(name: &str) -> PathBuf {
+    let path = repo().join("tests/e2e/node_modules/.bin").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `scripts/test` (it installs the pinned CLIs)",
+        path.display()
+    );
+    path
+}
+
+/// One CLI behind a gateway, with the mock upstream and a scratch home.
+pub(crate) struct Rig {
+    pub(crate) mock: MockUpstream,
+    pub(crate) gateway: Gateway,
+    /// Model string that routes to the CLI.
+    pub(crate) model: &'static str,
+    /// A value only this rig's CLI processes carry in their environment.
+    pub(crate) marker: String,
+    _scratch: tempfile::TempDir,
+}
+
+impl Rig {
+    /// Starts the mock, then the gateway with the config `setup` writes
+    /// (given the mock's URL, a scratch dir and the marker).
+    pub(crate) async fn start(
+        model: &'static str,
+        setup: impl FnOnce(&str, &std::path::Path, &str) -> String,
+    ) -> Rig {
+        let mock = MockUpstream::start().await;
+        let scratch = tempfile::Builder::new().prefix("e2e-").tempdir().unwrap();
+        let marker = format!("e2e-{}", uuid::Uuid::new_v4().simple());
+        let config = setup(&mock.base_url(), scratch.path(), &marker);
+        let gateway = Gateway::builder(&config).start();
+        Rig {
+            mock,
+            gateway,
+            model,
+            marker,
+            _scratch: scratch,
+        }
+    }
+
+    fn request(&self, prompt: &str, stream: bool) -> Value {
+        json!({
+            "model": self.model,
+            "stream": stream,
+            "stream_options": {"include_usage": true},
+            "messages": [{"role": "user", "content": prompt}],
+        })
+    }
+
+    /// A non-streaming request: (status, body).
+    pub(crate) async fn ask(&self, prompt: &str) -> (u16, Value) {
+        let (status, _, body) = self.gateway.chat(self.request(prompt, false)).await;
+        (status, body)
+    }
+
+    /// A streaming request, read to the end.
+    pub(crate) async fn stream(&self, prompt: &str) -> Vec<SseEvent> {
+        self.gateway
+            .chat_stream(self.request(prompt, true))
+            .await
+            .collect()
+            .await
+    }
+}
+
+/// Plain answer, folded, with usage.
+pub(crate) async fn plain_answer(rig: &Rig) {
+    let (status, body) = rig.ask("say hello").await;
+    assert_eq!(status, 200, "{body}\n{}", rig.gateway.logs());
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        crate::support::mock_upstream::REPLY_TEXT
+    );
+    assert_eq!(body["choices"][0]["finish_reason"], "stop");
+    assert!(
+        body["usage"]["completion_tokens"].as_u64().unwrap() > 0,
+        "{body}"
+    );
+    assert!(body["session_id"].is_string(), "{body}");
+    assert!(
+        !rig.mock.requests().is_empty(),
+        "the CLI never called the mock upstream"
+    );
+}
+
+/// Content deltas reach the client as the upstream sends them (0.5 s apart).
+pub(crate) async fn deltas_arrive_incrementally(rig: &Rig) -> Vec<SseEvent> {
+    let events = rig.stream("SLOW_STREAM say hello").await;
+    assert_eq!(
+        content(&events),
+        crate::support::mock_upstream::REPLY_TEXT,
+        "{events:?}"
+    );
+    assert_eq!(events.last().unwrap().data, "[DONE]");
+    let usage = &events[events.len() - 2].json();
+    assert!(
+        usage["usage"]["total_tokens"].as_u64().unwrap() > 0,
+        "usage chunk: {events:?}"
+    );
+    events
+}
+
+/// The spread between the first and the last chunk carrying `field`.
+pub(crate) fn spread(events: &[SseEvent], field: &str) -> Duration {
+    let chunks: Vec<&SseEvent> = events
+        .iter()
+        .filter(|e| {
+            e.json()["choices"][0]["delta"][field]
+                .as_str()
+                .is_some_and(|t| !t.is_empty())
+        })
+        .collect();
+    chunks.last().unwrap().at - chunks[0].at
+}
+
+/// An upstream error becomes an OpenAI error with the CLI's text and the right status.
+pub(crate) async fn upstream_error(rig: &Rig, marker: &str, status: u16) {
+    let (got, body) = rig.ask(&format!("{marker} please")).await;
+    assert_eq!(got, status, "{body}\n{}", rig.gateway.logs());
+    assert!(
+        body.get("choices").is_none(),
+        "an error must never look like an answer: {body}"
+    );
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(!message.is_empty());
+    let (got, _) = rig.ask("say hello").await;
+    assert_eq!(got, 200, "the gateway keeps serving");
+}
+
+/// A client that hangs up mid-answer takes the CLI's whole process group with it.
+pub(crate) async fn disconnect_kills_the_cli(rig: &Rig) {
+    let mut reader = rig
+        .gateway
+        .chat_stream(rig.request("STALL_STREAM say hello", true))
+        .await;
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(60), reader.next())
+            .await
+            .expect("no first delta within 60 s")
+            .expect("the stream ended before its first delta");
+        if event.json()["choices"][0]["delta"]["content"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty())
+        {
+            break;
+        }
+    }
+    assert!(
+        !processes_with_env(&rig.marker).is_empty(),
+        "the CLI is not running"
+    );
+    drop(reader);
+    let marker = rig.marker.clone();
+    assert!(
+        eventually(Duration::from_secs(5), || processes_with_env(&marker)
+            .is_empty())
+        .await,
+        "still running after the client left: {:?}",
+        processes_with_env(&rig.marker)
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || rig.mock.open_streams() == 0).await,
+        "the upstream stream stayed open"
+    );
+}
+
+/// TOML string literal.
+pub(crate) fn quoted(value: &str) -> String {
+    format!("{value:?}")
+}
