@@ -8,9 +8,10 @@
 //!    binary on one keep-alive HTTP connection. The direct run is the
 //!    baseline: it is the part of a request's time that the CLI itself
 //!    costs, so the difference of the medians is what the gateway adds.
-//!    Target: ≤ 3 ms. Two informational rows help locate the overhead: the
-//!    CLI spawned by absolute path (`posix_spawn` instead of fork + exec)
-//!    and a bare HTTP round trip (`GET /healthz`).
+//!    Target: ≤ 3 ms. Informational rows help locate the overhead: the
+//!    direct run by absolute path (`posix_spawn` instead of fork + exec),
+//!    the direct run in a fresh private temp dir (as the gateway's
+//!    per-request workspace), and a bare HTTP round trip (`GET /healthz`).
 //! 2. **Queueing.** 50 concurrent requests against a backend with
 //!    `max_concurrency = 8` whose CLI sleeps 75 ms and logs its start and
 //!    end times. Target: all 50 answer 200 with the right content, and the
@@ -72,18 +73,17 @@ fn main() -> ExitCode {
 
 /// Runs both benchmarks; `Ok(false)` when a target is missed.
 async fn run() -> anyhow::Result<bool> {
-    let scratch = tempfile::Builder::new().prefix("gw-bench-").tempdir()?;
-    let env = child_env(scratch.path());
-    let starts_log = scratch.path().join("queued-cli.log");
-    let config = write_config(scratch.path(), &starts_log)?;
-    let gateway = Gateway::start(&config, &env, scratch.path())?;
+    let scratch = Scratch::new()?;
+    let env = child_env(&scratch);
+    let config = write_config(&scratch)?;
+    let gateway = Gateway::start(&config, &env, &scratch.home)?;
     let client = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(CONCURRENT_REQUESTS)
         .build()?;
     print_header();
-    let overhead_ok = overhead_bench(&client, &gateway, &env, scratch.path()).await?;
-    let queue_ok = queue_bench(&client, &gateway, &starts_log).await?;
+    let overhead_ok = overhead_bench(&client, &gateway, &env, &scratch).await?;
+    let queue_ok = queue_bench(&client, &gateway, &scratch.cli_log).await?;
     println!("gateway stderr: {} log lines", gateway.log_lines());
     Ok(overhead_ok && queue_ok)
 }
@@ -97,26 +97,58 @@ fn print_header() {
     );
 }
 
+/// Scratch directories, removed on drop. The config lives alone in its own
+/// directory: the gateway watches that directory for hot reload, and must not
+/// be woken by the workspaces it creates in `TMPDIR` on every request.
+struct Scratch {
+    _root: tempfile::TempDir,
+    /// Holds only `routes.toml`.
+    config_dir: PathBuf,
+    /// `HOME`, and the working directory of the gateway and the direct runs.
+    home: PathBuf,
+    /// `TMPDIR`: where the gateway makes its per-request workspaces.
+    tmp: PathBuf,
+    /// Where the queued CLI logs its start and end times.
+    cli_log: PathBuf,
+}
+
+impl Scratch {
+    fn new() -> anyhow::Result<Scratch> {
+        let root = tempfile::Builder::new().prefix("gw-bench-").tempdir()?;
+        let dir = |name: &str| -> anyhow::Result<PathBuf> {
+            let path = root.path().join(name);
+            std::fs::create_dir(&path)?;
+            Ok(path)
+        };
+        Ok(Scratch {
+            config_dir: dir("config")?,
+            home: dir("home")?,
+            tmp: dir("tmp")?,
+            cli_log: root.path().join("queued-cli.log"),
+            _root: root,
+        })
+    }
+}
+
 /// The environment of the gateway, which passes it on to the CLI unchanged:
 /// the fixtures first on `PATH`, and a scratch `HOME` and `TMPDIR`.
-fn child_env(scratch: &Path) -> Vec<(String, String)> {
+fn child_env(scratch: &Scratch) -> Vec<(String, String)> {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bin");
     let path = format!(
         "{}:{}",
         fixtures.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let scratch = scratch.display().to_string();
     vec![
         ("PATH".to_owned(), path),
-        ("HOME".to_owned(), scratch.clone()),
-        ("TMPDIR".to_owned(), scratch),
+        ("HOME".to_owned(), scratch.home.display().to_string()),
+        ("TMPDIR".to_owned(), scratch.tmp.display().to_string()),
     ]
 }
 
 /// Writes `routes.toml`: `trivial` (answers at once) and `queued` (sleeps,
 /// logs its start and end, at most 8 at once), one route each.
-fn write_config(scratch: &Path, starts_log: &Path) -> anyhow::Result<PathBuf> {
+fn write_config(scratch: &Scratch) -> anyhow::Result<PathBuf> {
     let rules = |backend: &str| {
         format!(
             r#"
@@ -155,9 +187,9 @@ backend = "queued"
         trivial_rules = rules("trivial"),
         queued_rules = rules("queued"),
         queue_size = CONCURRENT_REQUESTS * 2,
-        log = starts_log.display(),
+        log = scratch.cli_log.display(),
     );
-    let path = scratch.join("routes.toml");
+    let path = scratch.config_dir.join("routes.toml");
     std::fs::write(&path, config)?;
     Ok(path)
 }
@@ -259,28 +291,45 @@ async fn overhead_bench(
     client: &reqwest::Client,
     gateway: &Gateway,
     env: &[(String, String)],
-    dir: &Path,
+    scratch: &Scratch,
 ) -> anyhow::Result<bool> {
     println!(
         "\n## CLI-path overhead: {SEQUENTIAL_RUNS} sequential runs each way, after {WARMUP_RUNS} warm-up runs"
     );
-    let program = resolve_on_path("trivial-cli", env)?;
+    let absolute = resolve_on_path("trivial-cli", env)?;
+    let baseline = Spawn {
+        program: "trivial-cli",
+        env,
+        cwd: &scratch.home,
+        fresh_workspace_in: None,
+    };
+    let by_path = Spawn {
+        program: &absolute,
+        ..baseline
+    };
+    let with_workspace = Spawn {
+        fresh_workspace_in: Some(&scratch.tmp),
+        ..baseline
+    };
     for _ in 0..WARMUP_RUNS {
-        run_direct("trivial-cli", env, dir).await?;
-        run_direct(&program, env, dir).await?;
+        run_direct(&baseline).await?;
         request_through_gateway(client, gateway, "trivial").await?;
+        run_direct(&by_path).await?;
+        run_direct(&with_workspace).await?;
         http_round_trip(client, gateway).await?;
     }
-    let direct = Stats::of(repeat(|| run_direct("trivial-cli", env, dir)).await?);
+    let direct = Stats::of(repeat(|| run_direct(&baseline)).await?);
     let through = Stats::of(repeat(|| request_through_gateway(client, gateway, "trivial")).await?);
-    let direct_spawn = Stats::of(repeat(|| run_direct(&program, env, dir)).await?);
+    let direct_by_path = Stats::of(repeat(|| run_direct(&by_path)).await?);
+    let direct_workspace = Stats::of(repeat(|| run_direct(&with_workspace)).await?);
     let http_only = Stats::of(repeat(|| http_round_trip(client, gateway)).await?);
     println!("| {:<40} | {} |", "ms", Stats::HEADER);
     println!("|{:-<42}|{:-<47}|", "", "");
     for (name, stats) in [
         ("direct CLI (baseline)", &direct),
         ("through gateway", &through),
-        ("info: direct CLI by absolute path", &direct_spawn),
+        ("info: direct, by absolute path", &direct_by_path),
+        ("info: direct, fresh 0700 temp dir", &direct_workspace),
         ("info: HTTP only (GET /healthz)", &http_only),
     ] {
         println!("| {name:<40} | {} |", stats.row());
@@ -326,21 +375,38 @@ fn resolve_on_path(program: &str, env: &[(String, String)]) -> anyhow::Result<St
         .with_context(|| format!("`{program}` is not on PATH"))
 }
 
-/// Runs `program` (trivial-cli) once the way the gateway does, minus the
-/// gateway: same environment, own process group, prompt written to stdin
-/// then closed, stdout and stderr read to the end, exit status awaited. The
-/// working directory is fixed (the gateway makes a fresh one per request,
+/// How [`run_direct`] starts trivial-cli.
+#[derive(Clone, Copy)]
+struct Spawn<'a> {
+    /// A bare name looked up on the child's `PATH` (as the gateway does),
+    /// or an absolute path.
+    program: &'a str,
+    env: &'a [(String, String)],
+    /// Working directory, unless a fresh workspace is made.
+    cwd: &'a Path,
+    /// Make a fresh 0700 temporary directory here per run and run in it, as
+    /// the gateway's `engine::workspace` does (informational row).
+    fresh_workspace_in: Option<&'a Path>,
+}
+
+/// Runs trivial-cli once the way the gateway does, minus the gateway: same
+/// environment, own process group, prompt written to stdin then closed,
+/// stdout and stderr read to the end, exit status awaited. The baseline
+/// runs in a fixed directory (the gateway makes a fresh one per request,
 /// which is part of what it adds).
-async fn run_direct(
-    program: &str,
-    env: &[(String, String)],
-    dir: &Path,
-) -> anyhow::Result<Duration> {
+async fn run_direct(spawn: &Spawn<'_>) -> anyhow::Result<Duration> {
     let start = Instant::now();
-    let mut child = tokio::process::Command::new(program)
-        .current_dir(dir)
+    let workspace = spawn
+        .fresh_workspace_in
+        .map(private_tempdir_in)
+        .transpose()?;
+    let cwd = workspace
+        .as_ref()
+        .map_or(spawn.cwd, tempfile::TempDir::path);
+    let mut child = tokio::process::Command::new(spawn.program)
+        .current_dir(cwd)
         .env_clear()
-        .envs(env.iter().map(|(k, v)| (k, v)))
+        .envs(spawn.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -367,6 +433,7 @@ async fn run_direct(
     read_out?;
     read_err?;
     let status = child.wait().await?;
+    drop(workspace);
     let elapsed = start.elapsed();
     ensure!(status.success(), "trivial-cli exited with {status}");
     ensure!(
@@ -375,6 +442,17 @@ async fn run_direct(
         String::from_utf8_lossy(&out)
     );
     Ok(elapsed)
+}
+
+/// What `engine::workspace` does per request: a fresh directory, then
+/// `chmod 0700`.
+fn private_tempdir_in(parent: &Path) -> anyhow::Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::Builder::new()
+        .prefix("agent-cli-to-api-ws-")
+        .tempdir_in(parent)?;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
+    Ok(dir)
 }
 
 /// One non-streaming chat completion for `model`, timed from before the

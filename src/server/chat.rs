@@ -97,7 +97,7 @@ async fn prepare(
     log.backend = Some(resolved.backend.name().to_owned());
     log.backend_model = Some(resolved.model.clone());
     let run = plan(config, &resolved, &turn, &log.id)?;
-    log.request_text(&last_user_text(&turn), &run.prompt.text);
+    log.request_text(&last_user_text(&turn), &run.prompt);
     let Backend::Cli(cli) = &resolved.backend;
     let permit = cli.limiter.acquire(&cli.name).await?;
     log.queued();

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::settings::{LogMode, LogSettings};
 use crate::event::Usage;
+use crate::prompt::Prompt;
 
 /// The log record of one request; written when it is dropped, so requests
 /// that end by disconnect are logged too.
@@ -101,14 +102,16 @@ impl RequestLog {
     }
 
     /// Logs the question (`qa`) or prompt (`full`) at the start.
-    pub(super) fn request_text(&self, question: &str, prompt: &str) {
+    pub(super) fn request_text(&self, question: &str, prompt: &Prompt) {
+        let max = self.settings.max_chars;
         match self.settings.mode {
             LogMode::Summary => {}
-            LogMode::Qa => {
-                tracing::info!(id = %self.id, "question: {}", truncate(question, self.settings.max_chars))
-            }
+            LogMode::Qa => tracing::info!(id = %self.id, "question: {}", truncate(question, max)),
             LogMode::Full => {
-                tracing::info!(id = %self.id, "prompt:\n{}", truncate(prompt, self.settings.max_chars))
+                if let Some(system) = &prompt.system {
+                    tracing::info!(id = %self.id, "system prompt:\n{}", truncate(system, max));
+                }
+                tracing::info!(id = %self.id, "prompt:\n{}", truncate(&prompt.text, max));
             }
         }
     }

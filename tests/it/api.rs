@@ -105,8 +105,10 @@ async fn health_and_models_list_the_routes() {
     }
 }
 
+/// The fake CLI exists only as the TOML template in `FAKE_BACKEND`: serving it
+/// proves a new CLI needs no code.
 #[tokio::test]
-async fn non_streaming_answer_with_usage_and_session() {
+async fn a_cli_defined_only_in_toml_answers_with_usage_and_session() {
     let gw = Gateway::builder(&config("", "")).start();
     let (status, headers, body) = gw
         .chat(json!({"model": "fake:fake-2", "messages": user("hello")}))
@@ -197,7 +199,7 @@ async fn usage_chunk_only_when_asked_and_keepalive_while_silent() {
 
 #[tokio::test]
 async fn bad_requests_get_openai_errors_and_the_gateway_keeps_serving() {
-    let gw = Gateway::builder(&config("max_body_bytes = 2000", "")).start();
+    let gw = Gateway::builder(&config("max_body_bytes = 2000\nmax_prompt_chars = 500", "")).start();
     let client = reqwest::Client::new();
     let post = |body: String| {
         client
@@ -256,6 +258,15 @@ async fn bad_requests_get_openai_errors_and_the_gateway_keeps_serving() {
         &r.json().await.unwrap(),
         "invalid_request_error",
         "max_body_bytes",
+    );
+    let long = json!({"model": "fake:x", "messages": user(&"y".repeat(600))}).to_string();
+    let r = post(long).await.unwrap();
+    assert_eq!(r.status(), 413);
+    check(
+        413,
+        &r.json().await.unwrap(),
+        "invalid_request_error",
+        "max_prompt_chars",
     );
     let r = client.get(gw.url("/v1/nothing")).send().await.unwrap();
     assert_eq!(r.status(), 404);

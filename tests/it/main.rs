@@ -1,6 +1,7 @@
 //! Integration tests: one test binary (one link step) holding every suite.
 
 mod api;
+mod commands;
 mod config;
 mod cursor;
 mod e2e;

@@ -1,0 +1,107 @@
+//! The `doctor` command, and what the request log shows in each log mode.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::{FAKE_BACKEND, Gateway, run_binary};
+
+fn write_config(dir: &std::path::Path, text: &str) -> String {
+    let path = dir.join("routes.toml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn doctor_reports_ok_warn_and_fail_per_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "use = [\"cursor-agent\"]\n{FAKE_BACKEND}\n[backends.fake.doctor]\ncredentials = [\"env:FAKE_KEY\", \"~/.fake/auth.json\"]\nlogin_hint = \"run `fake-cli login`\"\n"
+        ),
+    );
+    let (code, out, err) = run_binary(dir.path(), &["doctor", "--config", &config], &[]);
+    assert_eq!(code, 0, "warnings only: {out}{err}");
+    assert!(out.contains("[OK  ] fake: version fake-cli 1.2.3"), "{out}");
+    assert!(out.contains("[WARN] fake: no login found (looked for env:FAKE_KEY, ~/.fake/auth.json); run `fake-cli login`"), "{out}");
+    assert!(
+        out.contains("[OK  ] cursor-agent: version 2026.11.20-fake"),
+        "{out}"
+    );
+    assert!(out.ends_with("Result: OK (with warnings)\n"), "{out}");
+
+    std::fs::create_dir_all(dir.path().join(".fake")).unwrap();
+    std::fs::write(dir.path().join(".fake/auth.json"), "{}").unwrap();
+    let (_, out, _) = run_binary(
+        dir.path(),
+        &["doctor", "--config", &config],
+        &[("CURSOR_API_KEY", "k")],
+    );
+    assert!(
+        out.contains(&format!(
+            "[OK  ] fake: credentials in {}/.fake/auth.json",
+            dir.path().display()
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("[OK  ] cursor-agent: credentials from $CURSOR_API_KEY"),
+        "{out}"
+    );
+    assert!(out.ends_with("Result: OK\n"), "{out}");
+
+    let broken = write_config(
+        dir.path(),
+        &FAKE_BACKEND.replace("command = \"fake-cli\"", "command = \"no-such-cli\""),
+    );
+    let (code, out, _) = run_binary(dir.path(), &["doctor", "--config", &broken], &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("[FAIL] fake: `no-such-cli` not found on PATH"),
+        "{out}"
+    );
+    assert!(out.ends_with("Result: FAIL\n"), "{out}");
+}
+
+async fn logs_for_mode(mode: &str) -> String {
+    let config = format!(
+        "use = []\n[server]\nlog_mode = \"{mode}\"\n{FAKE_BACKEND}\n[[routes]]\nprefix = \"fake:\"\nbackend = \"fake\"\n"
+    );
+    let gw = Gateway::builder(&config).start();
+    let (status, _, _) = gw
+        .chat(json!({"model": "fake:", "messages": [{"role": "system", "content": "be terse"}, {"role": "user", "content": "what is 2+2?"}]}))
+        .await;
+    assert_eq!(status, 200);
+    assert!(gw.wait_for_log(" request ", Duration::from_secs(2)).await);
+    gw.logs()
+}
+
+#[tokio::test]
+async fn log_modes_show_the_question_the_prompt_and_the_answer() {
+    let summary = logs_for_mode("summary").await;
+    let line = summary.lines().find(|l| l.contains(" request ")).unwrap();
+    for field in [
+        "model=fake:",
+        "backend=fake",
+        "status=200",
+        "queue_ms=",
+        "spawn_ms=",
+        "first_token_ms=",
+        "total_ms=",
+        "tokens_in_out=3/4",
+    ] {
+        assert!(line.contains(field), "{field} missing from: {line}");
+    }
+    assert!(!summary.contains("question:") && !summary.contains("answer:"));
+
+    let qa = logs_for_mode("qa").await;
+    assert!(qa.contains("question: what is 2+2?"), "{qa}");
+    assert!(qa.contains("answer: USER: what is 2+2?"), "{qa}");
+    assert!(!qa.contains("prompt:"));
+
+    let full = logs_for_mode("full").await;
+    assert!(full.contains("system prompt:\nbe terse"), "{full}");
+    assert!(full.contains("prompt:\nUSER: what is 2+2?"), "{full}");
+    assert!(full.contains("answer: "), "{full}");
+}
