@@ -18,16 +18,36 @@ pub struct Prompt {
     pub system: Option<String>,
 }
 
-/// Flattens `turn`. With `separate_system`, system and developer messages go
-/// to [`Prompt::system`] instead of the prompt text.
-pub fn flatten(turn: &Turn, separate_system: bool) -> Prompt {
+/// How a conversation is flattened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// System and developer messages go to [`Prompt::system`] instead of the text.
+    pub separate_system: bool,
+    /// Only the messages after the last assistant answer: the CLI resumes a
+    /// session that already holds the earlier ones.
+    pub new_messages_only: bool,
+}
+
+/// Flattens `turn`.
+pub fn flatten(turn: &Turn, options: Options) -> Prompt {
     let mut blocks = Vec::with_capacity(turn.messages.len());
     let mut system = Vec::new();
     let mut image_number = 0;
-    for message in &turn.messages {
+    let first_new = match options.new_messages_only {
+        true => turn
+            .messages
+            .iter()
+            .rposition(|m| m.role == Role::Assistant)
+            .map_or(0, |i| i + 1),
+        false => 0,
+    };
+    for (index, message) in turn.messages.iter().enumerate() {
         let instructions = matches!(message.role, Role::System | Role::Developer);
-        if separate_system && instructions {
+        if options.separate_system && instructions {
             system.push(message.text());
+            continue;
+        }
+        if index < first_new {
             continue;
         }
         let mut body = String::new();
@@ -101,15 +121,30 @@ mod tests {
             ],
             ..Turn::default()
         };
-        let prompt = flatten(&turn, false);
+        let prompt = flatten(&turn, Options::default());
         assert_eq!(
             prompt.text,
             "SYSTEM: be brief\n\nUSER: hi\n\nASSISTANT: hello\n\nUSER: 2+2?"
         );
         assert_eq!(prompt.system, None);
-        let separate = flatten(&turn, true);
+        let separate = flatten(
+            &turn,
+            Options {
+                separate_system: true,
+                ..Options::default()
+            },
+        );
         assert_eq!(separate.text, "USER: hi\n\nASSISTANT: hello\n\nUSER: 2+2?");
         assert_eq!(separate.system.as_deref(), Some("be brief"));
+        let resumed = flatten(
+            &turn,
+            Options {
+                separate_system: true,
+                new_messages_only: true,
+            },
+        );
+        assert_eq!(resumed.text, "USER: 2+2?");
+        assert_eq!(resumed.system.as_deref(), Some("be brief"));
     }
 
     #[test]
@@ -138,7 +173,7 @@ mod tests {
             ..Turn::default()
         };
         assert_eq!(
-            flatten(&turn, false).text,
+            flatten(&turn, Options::default()).text,
             "USER: what is this?\n[image #1]\n\nASSISTANT: [tool call weather id=call_1] {\"city\":\"Oslo\"}\n\nTOOL RESULT id=call_1: 72F"
         );
     }

@@ -234,6 +234,11 @@ impl CliBackend {
         self.argv.uses("system")
     }
 
+    /// Whether the CLI can resume a session (`{session}` in its template).
+    pub fn takes_session(&self) -> bool {
+        self.argv.uses("session")
+    }
+
     /// Whether image files can be passed to the CLI.
     pub fn takes_images(&self) -> bool {
         self.argv.takes_images()

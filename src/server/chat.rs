@@ -80,7 +80,7 @@ async fn prepare(
 ) -> Result<Started, Error> {
     let bytes = extract::body_bytes(body, config.settings.max_body_bytes).await?;
     let request: ChatRequest = extract::json(&bytes)?;
-    let turn = openai_chat::to_turn(request, session_header(headers))?;
+    let mut turn = openai_chat::to_turn(request, session_header(headers))?;
     log.model.clone_from(&turn.model);
     log.stream = turn.stream;
     log.ignored.clone_from(&turn.ignored);
@@ -94,6 +94,8 @@ async fn prepare(
         turn.stream,
     );
     let resolved = config.routes.resolve(&turn.model)?;
+    note_unsupported(&mut turn, &resolved.backend);
+    log.ignored.clone_from(&turn.ignored);
     log.backend = Some(resolved.backend.name().to_owned());
     log.backend_model = Some(resolved.model.clone());
     let run = plan(config, &resolved, &turn, &log.id)?;
@@ -174,7 +176,14 @@ fn plan(
     request_id: &str,
 ) -> Result<RunRequest, Error> {
     let Backend::Cli(cli) = &resolved.backend;
-    let prompt = prompt::flatten(turn, cli.takes_system());
+    let resume = turn.session.is_some() && cli.takes_session();
+    let prompt = prompt::flatten(
+        turn,
+        prompt::Options {
+            separate_system: cli.takes_system(),
+            new_messages_only: resume,
+        },
+    );
     let chars =
         prompt.text.chars().count() + prompt.system.as_ref().map_or(0, |s| s.chars().count());
     if chars > config.settings.max_prompt_chars {
@@ -198,7 +207,7 @@ fn plan(
             .force_effort
             .or(turn.effort)
             .or(cli.default_effort),
-        session: turn.session.clone(),
+        session: turn.session.clone().filter(|_| resume),
         images,
         vars: resolved.vars.clone(),
     })
@@ -339,6 +348,18 @@ fn sse_stream(
         let error = Error::Internal("the backend's answer ended without finishing".into());
         log.failed_in_stream(error.status().as_u16(), &error.to_string());
         yield data(openai_chat::error_body(&error));
+    }
+}
+
+/// Request features this backend's template has no place for are reported
+/// as ignored, like unsupported parameters.
+fn note_unsupported(turn: &mut Turn, backend: &Backend) {
+    let Backend::Cli(cli) = backend;
+    if turn.session.is_some() && !cli.takes_session() {
+        turn.ignored.push("session_id".to_owned());
+    }
+    if turn.effort.is_some() && !cli.argv.uses("effort") {
+        turn.ignored.push("reasoning_effort".to_owned());
     }
 }
 

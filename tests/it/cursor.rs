@@ -147,9 +147,13 @@ async fn a_fixed_provider_takes_every_model_like_the_original() {
         )
         .start();
     let (status, headers, body) = gw
-        .chat(json!({"model": "gpt-4o", "messages": user("hi")}))
+        .chat(json!({"model": "gpt-4o", "messages": user("hi"), "reasoning_effort": "high", "session_id": "s-1"}))
         .await;
     assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        headers["x-agent-cli-ignored-params"], "session_id,reasoning_effort",
+        "what the template has no place for is reported"
+    );
     assert_eq!(headers["x-agent-cli-backend"], "cursor-agent");
     assert_eq!(
         body["model"], "auto",

@@ -3,72 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use crate::support::mock_upstream::{MockUpstream, REASONING_TEXT, REPLY_TEXT, SLOW_DELAY};
-
-/// Reads SSE events (the `data:` payload and optional `event:` name) as they arrive.
-struct SseReader {
-    bytes: futures_util::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
-    buffer: String,
-}
-
-#[derive(Debug)]
-struct SseEvent {
-    event: Option<String>,
-    data: String,
-}
-
-impl SseEvent {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.data).unwrap_or(Value::Null)
-    }
-}
-
-impl SseReader {
-    fn new(response: reqwest::Response) -> Self {
-        SseReader {
-            bytes: response.bytes_stream().boxed(),
-            buffer: String::new(),
-        }
-    }
-
-    async fn next(&mut self) -> Option<SseEvent> {
-        loop {
-            let normalized = self.buffer.replace("\r\n", "\n");
-            if let Some((block, rest)) = normalized.split_once("\n\n") {
-                let event = parse_block(block);
-                self.buffer = rest.to_owned();
-                return Some(event);
-            }
-            let chunk = self.bytes.next().await?.expect("stream chunk");
-            self.buffer
-                .push_str(std::str::from_utf8(&chunk).expect("utf-8 chunk"));
-        }
-    }
-
-    async fn all(mut self) -> Vec<SseEvent> {
-        let mut events = Vec::new();
-        while let Some(event) = self.next().await {
-            events.push(event);
-        }
-        events
-    }
-}
-
-fn parse_block(block: &str) -> SseEvent {
-    let field = |name: &str| {
-        block
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .map(str::to_owned)
-    };
-    SseEvent {
-        event: field("event: "),
-        data: field("data: ").unwrap_or_default(),
-    }
-}
+use crate::support::sse::{SseEvent, SseReader};
 
 async fn post(mock: &MockUpstream, path: &str, body: &Value) -> reqwest::Response {
     reqwest::Client::new()
@@ -97,7 +35,7 @@ async fn anthropic_stream_concatenates_to_reply_and_thinks_first() {
         )
         .await,
     )
-    .all()
+    .collect()
     .await;
     let names: Vec<_> = events.iter().filter_map(|e| e.event.as_deref()).collect();
     assert_eq!(names.first(), Some(&"message_start"));
@@ -115,7 +53,7 @@ async fn anthropic_stream_concatenates_to_reply_and_thinks_first() {
 
     let events =
         SseReader::new(post(&mock, "/v1/messages", &anthropic_request("THINK first")).await)
-            .all()
+            .collect()
             .await;
     let delta_kinds: Vec<String> = events
         .iter()
@@ -171,7 +109,7 @@ async fn responses_stream_concatenates_to_reply_and_completes_with_usage() {
         {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "<environment_context/>"}]},
         {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "THINK then say hello"}]}]});
     let events = SseReader::new(post(&mock, "/v1/responses", &request).await)
-        .all()
+        .collect()
         .await;
     let payloads: Vec<Value> = events.iter().map(SseEvent::json).collect();
     for (index, (event, payload)) in events.iter().zip(&payloads).enumerate() {
@@ -209,7 +147,7 @@ async fn gemini_stream_and_json_helper_call() {
         &request,
     )
     .await;
-    let events = SseReader::new(response).all().await;
+    let events = SseReader::new(response).collect().await;
     let text: String = events
         .iter()
         .filter_map(|e| {
@@ -272,11 +210,10 @@ async fn slow_stream_flushes_each_event_late() {
     let mock = MockUpstream::start().await;
     let mut reader =
         SseReader::new(post(&mock, "/v1/messages", &anthropic_request("SLOW_STREAM hi")).await);
-    reader.next().await.expect("first event");
-    let first_at = Instant::now();
-    reader.next().await.expect("second event");
+    let first = reader.next().await.expect("first event");
+    let second = reader.next().await.expect("second event");
     assert!(
-        first_at.elapsed() >= SLOW_DELAY.mul_f32(0.8),
+        second.at.duration_since(first.at) >= SLOW_DELAY.mul_f32(0.8),
         "second event came too early"
     );
 }

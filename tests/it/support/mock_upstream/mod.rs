@@ -8,9 +8,9 @@
 //! `THINK` (latest user-typed text, see [`decide`]), `FAIL_400`, `FAIL_500`, `SLOW_STREAM` and
 //! `STALL_STREAM` (anywhere in the raw body). Every request is recorded for assertions.
 //!
-//! This module holds the public API (markers and texts, [`MockUpstream`], [`RecordedRequest`]),
-//! the router that records each request and dispatches it to its dialect, and the SSE framing
-//! and pacing every dialect's stream goes through.
+//! This module holds the public API (markers and texts, [`MockUpstream`], [`RecordedRequest`])
+//! and the router that records each request, answers the dialect-neutral cases (errors, model
+//! list, token counts) and hands the rest to its dialect; [`stream`] puts answers on the wire.
 //!
 //! It must stay a dumb, stateless test double: no conversation memory, no real model logic, no
 //! network access beyond its own 127.0.0.1 listener, and no panics on anything a client sends.
@@ -20,15 +20,15 @@ mod chat;
 mod decide;
 mod gemini;
 mod responses;
+mod stream;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -36,6 +36,8 @@ use axum::serve::ListenerExt;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::{CancellationToken, DropGuard};
+
+use stream::{Answer, Pacing, sse_response};
 
 /// The default answer, streamed as 3 text deltas.
 pub(crate) const REPLY_TEXT: &str = "hello from fake upstream";
