@@ -8,61 +8,27 @@ use serde_json::{Value, json};
 use crate::support::sse::{content, reasoning};
 use crate::support::{FAKE_BACKEND, Gateway};
 
-/// A config with the fake CLI and a few routes choosing its modes.
+/// Model names routed to the fake CLI, and the template variables (its mode) they set.
+const MODES: &[(&str, &str)] = &[
+    ("stream", r#"mode = "stream", delay = "0.3""#),
+    ("slow", r#"mode = "stream", delay = "1.6""#),
+    ("info", r#"mode = "info""#),
+    ("fail", r#"mode = "fail", exit = "3""#),
+    ("rate-limited", r#"mode = "report-error", exit = "429""#),
+    ("hang", r#"mode = "hang""#),
+    ("no-bye", r#"mode = "no-bye""#),
+    ("garbage", r#"mode = "garbage""#),
+];
+
+/// A config with the fake CLI, `fake:` routes, one route per mode, and `extra`.
 fn config(server: &str, extra: &str) -> String {
-    format!(
-        r#"use = []
-[server]
-{server}
-
-{FAKE_BACKEND}
-
-[[routes]]
-prefix = "fake:"
-backend = "fake"
-
-[[routes]]
-model = "stream"
-backend = "fake"
-vars = {{ mode = "stream", delay = "0.3" }}
-
-[[routes]]
-model = "slow"
-backend = "fake"
-vars = {{ mode = "stream", delay = "1.6" }}
-
-[[routes]]
-model = "info"
-backend = "fake"
-vars = {{ mode = "info" }}
-
-[[routes]]
-model = "fail"
-backend = "fake"
-vars = {{ mode = "fail", exit = "3" }}
-
-[[routes]]
-model = "rate-limited"
-backend = "fake"
-vars = {{ mode = "report-error", exit = "429" }}
-
-[[routes]]
-model = "hang"
-backend = "fake"
-vars = {{ mode = "hang" }}
-
-[[routes]]
-model = "no-bye"
-backend = "fake"
-vars = {{ mode = "no-bye" }}
-
-[[routes]]
-model = "garbage"
-backend = "fake"
-vars = {{ mode = "garbage" }}
-{extra}
-"#
-    )
+    let mut routes = String::from("[[routes]]\nprefix = \"fake:\"\nbackend = \"fake\"\n");
+    for (model, vars) in MODES {
+        routes.push_str(&format!(
+            "\n[[routes]]\nmodel = \"{model}\"\nbackend = \"fake\"\nvars = {{ {vars} }}\n"
+        ));
+    }
+    format!("use = []\n[server]\n{server}\n\n{FAKE_BACKEND}\n{routes}{extra}\n")
 }
 
 fn user(text: &str) -> Value {
