@@ -40,8 +40,12 @@ pub struct CliBackend {
     pub name: String,
     /// What it is.
     pub description: Option<String>,
-    /// Program to run (name looked up on `PATH`, or a path).
+    /// Program as configured (a name looked up on `PATH`, or a path).
     pub command: String,
+    /// What is executed: `command` resolved on the child's `PATH` when the
+    /// config loaded (an absolute path lets the spawn use `posix_spawn`
+    /// instead of `fork`), or `command` itself when it was not found then.
+    pub program: std::path::PathBuf,
     /// Argument template.
     pub argv: ArgvTemplate,
     /// Extra arguments appended after the template (e.g. from `*_EXTRA_ARGS`).
@@ -189,12 +193,21 @@ impl CliBackend {
             _ => Arc::new(Limiter::new(shape)),
         };
         let child_env = child_env(env, raw, gateway_secrets);
+        let command = expand_home(&command, env);
+        let search_path: BTreeMap<String, String> = child_env
+            .iter()
+            .filter(|(k, _)| k == "PATH")
+            .cloned()
+            .collect();
+        let program =
+            find_program(&command, &search_path).unwrap_or_else(|| PathBuf::from(&command));
         let secrets = secret_values(&child_env, gateway_secrets);
         let doctor = raw.doctor.clone().unwrap_or_default();
         Ok(CliBackend {
             name: name.to_owned(),
             description: raw.description.clone(),
-            command: expand_home(&command, env),
+            command,
+            program,
             argv,
             extra_args: raw.extra_args.clone().unwrap_or_default(),
             prompt_via,

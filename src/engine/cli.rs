@@ -70,7 +70,7 @@ pub struct RunContext {
 /// ([`Error::Backend`]).
 pub async fn start(
     backend: Arc<CliBackend>,
-    run: RunRequest,
+    mut run: RunRequest,
     ctx: RunContext,
 ) -> Result<EventStream, Error> {
     if backend.prompt_via == PromptVia::Arg && run.prompt.text.len() > MAX_ARG_BYTES {
@@ -83,14 +83,10 @@ pub async fn start(
     }
     let workspace = Workspace::prepare(backend.workspace.as_deref())
         .map_err(|e| Error::Internal(format!("cannot prepare the workspace: {e}")))?;
-    let images = run.images.clone();
-    let images = tokio::task::spawn_blocking(move || ImageFiles::write(&images))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .map_err(|e| Error::Internal(format!("cannot write image files: {e}")))?;
+    let images = write_images(std::mem::take(&mut run.images)).await?;
     let argv = render_argv(&backend, &run, &workspace, &images);
 
-    let mut command = tokio::process::Command::new(&backend.command);
+    let mut command = tokio::process::Command::new(&backend.program);
     command
         .args(&argv)
         .current_dir(workspace.path())
@@ -142,6 +138,16 @@ pub async fn start(
         stderr_tail,
         (workspace, images),
     ))
+}
+
+async fn write_images(images: Vec<(String, Vec<u8>)>) -> Result<ImageFiles, Error> {
+    if images.is_empty() {
+        return Ok(ImageFiles::default());
+    }
+    tokio::task::spawn_blocking(move || ImageFiles::write(&images))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(|e| Error::Internal(format!("cannot write image files: {e}")))
 }
 
 fn render_argv(

@@ -73,12 +73,13 @@ impl ImageFiles {
     }
 }
 
-/// A fresh directory only the gateway's user can enter.
+/// A fresh directory only the gateway's user can enter (created 0700).
 fn private_tempdir(prefix: &str) -> std::io::Result<TempDir> {
     use std::os::unix::fs::PermissionsExt as _;
-    let dir = tempfile::Builder::new().prefix(prefix).tempdir()?;
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
-    Ok(dir)
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
 }
 
 fn extension(media_type: &str) -> &'static str {

@@ -84,15 +84,7 @@ async fn prepare(
     log.model.clone_from(&turn.model);
     log.stream = turn.stream;
     log.ignored.clone_from(&turn.ignored);
-    log.curl(
-        &format!(
-            "http://{}:{}/v1/chat/completions",
-            config.settings.host, config.settings.port
-        ),
-        &bytes,
-        config.settings.token.is_some(),
-        turn.stream,
-    );
+    log.curl(&config.settings, &bytes, turn.stream);
     let resolved = config.routes.resolve(&turn.model)?;
     note_unsupported(&mut turn, &resolved.backend);
     log.ignored.clone_from(&turn.ignored);
@@ -291,6 +283,8 @@ async fn collect(mut events: EventStream, log: &mut RequestLog) -> Result<Collec
         }
         collector.push(&event);
         if matches!(event, Event::Finish(_)) {
+            // Removing the workspace is file-system work: not on the answer's path.
+            tokio::task::spawn_blocking(move || drop(events));
             break;
         }
     }

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::config::settings::{LogMode, LogSettings};
+use crate::config::settings::{LogMode, LogSettings, Settings};
 use crate::event::Usage;
 use crate::prompt::Prompt;
 
@@ -117,10 +117,12 @@ impl RequestLog {
     }
 
     /// Logs a curl command that replays the request.
-    pub(super) fn curl(&self, url: &str, body: &[u8], token_required: bool, stream: bool) {
+    pub(super) fn curl(&self, server: &Settings, body: &[u8], stream: bool) {
         if !self.settings.curl {
             return;
         }
+        let url = format!("http://{}:{}/v1/chat/completions", server.host, server.port);
+        let token_required = server.token.is_some();
         let body = String::from_utf8_lossy(body);
         let body = shorten_data_uris(&body);
         let mut delimiter = "JSON".to_owned();
