@@ -214,10 +214,9 @@ impl Routes {
                 route.vars.clone(),
             ),
             (None, None) => return Err(self.unknown(requested)),
-            (Some(provider), Some((route, part)))
+            (Some(_), Some((route, part)))
                 if self.allow_provider_override && !matches!(route.matcher, Matcher::Default) =>
             {
-                let _ = provider;
                 (
                     route.backend.as_str(),
                     route_model(route, &part),

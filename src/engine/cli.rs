@@ -235,6 +235,7 @@ fn events(
         let mut decoder = Decoder::default();
         let mut grace_until: Option<Instant> = None;
         let mut exited = false;
+        let mut grace_over = false;
         loop {
             let step = tokio::select! {
                 biased;
@@ -255,7 +256,10 @@ fn events(
                     yield Err(Error::Timeout { backend: backend.name.clone(), after: backend.timeout });
                     return;
                 }
-                Step::GraceOver => break,
+                Step::GraceOver => {
+                    grace_over = true;
+                    break;
+                }
                 Step::Exited => {
                     exited = true;
                     grace_until = Some(grace_until.map_or(Instant::now() + DRAIN_GRACE, |g| g.min(Instant::now() + DRAIN_GRACE)));
@@ -291,9 +295,16 @@ fn events(
                 }
             }
         }
-        let exit = match tokio::time::timeout(EXIT_GRACE, guard.wait()).await {
-            Ok(status) => Exit::Status(status.and_then(|s| s.code())),
-            Err(_) => {
+        // Output is over (EOF, or the grace after the terminal event or the
+        // exit ran out). A CLI still running now gets EXIT_GRACE at most.
+        let waited = if exited || grace_over {
+            guard.exit_status()
+        } else {
+            tokio::time::timeout(EXIT_GRACE, guard.wait()).await.ok().flatten()
+        };
+        let exit = match waited {
+            Some(status) => Exit::Status(status.code()),
+            None => {
                 guard.terminate().await;
                 if decoder.terminal() {
                     Exit::KilledAfterTerminal

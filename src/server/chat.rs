@@ -13,19 +13,18 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
 
-use super::extract;
 use super::log::RequestLog;
+use super::{extract, plan};
 use crate::backend::Backend;
 use crate::config::Config;
 use crate::dialect::openai_chat::{self, ChunkEncoder, Collector, wire::ChatRequest};
 use crate::engine::limiter::Permit;
-use crate::engine::{self, RunContext, RunRequest};
+use crate::engine::{self, RunContext};
 use crate::error::Error;
 use crate::event::{Event, EventStream};
-use crate::prompt;
 use crate::routes::Resolved;
 use crate::state::AppState;
-use crate::turn::{Image, Role, Turn};
+use crate::turn::{Role, Turn};
 
 /// How long a stream's headers wait for the CLI's first output.
 const FIRST_OUTPUT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -86,11 +85,11 @@ async fn prepare(
     log.ignored.clone_from(&turn.ignored);
     log.curl(&config.settings, &bytes, turn.stream);
     let resolved = config.routes.resolve(&turn.model)?;
-    note_unsupported(&mut turn, &resolved.backend);
+    plan::note_unsupported(&mut turn, &resolved.backend);
     log.ignored.clone_from(&turn.ignored);
     log.backend = Some(resolved.backend.name().to_owned());
     log.backend_model = Some(resolved.model.clone());
-    let run = plan(config, &resolved, &turn, &log.id)?;
+    let run = plan::plan(config, &resolved, &turn, &log.id)?;
     log.request_text(&last_user_text(&turn), &run.prompt);
     let Backend::Cli(cli) = &resolved.backend;
     let permit = cli.limiter.acquire(&cli.name).await?;
@@ -158,98 +157,6 @@ async fn respond(run: Started, mut log: RequestLog) -> Response {
     };
     add_route_headers(response.headers_mut(), &resolved, &turn);
     response
-}
-
-/// Turns the request into what the CLI is given, refusing what it cannot take.
-fn plan(
-    config: &Config,
-    resolved: &Resolved,
-    turn: &Turn,
-    request_id: &str,
-) -> Result<RunRequest, Error> {
-    let Backend::Cli(cli) = &resolved.backend;
-    let resume = turn.session.is_some() && cli.takes_session();
-    let prompt = prompt::flatten(
-        turn,
-        prompt::Options {
-            separate_system: cli.takes_system(),
-            new_messages_only: resume,
-        },
-    );
-    let chars =
-        prompt.text.chars().count() + prompt.system.as_ref().map_or(0, |s| s.chars().count());
-    if chars > config.settings.max_prompt_chars {
-        return Err(Error::TooLarge(format!(
-            "the prompt is {chars} characters; the limit is {} (server.max_prompt_chars)",
-            config.settings.max_prompt_chars
-        )));
-    }
-    if prompt.text.is_empty() {
-        return Err(Error::InvalidRequest(
-            "the messages contain no text to send".into(),
-        ));
-    }
-    let images = images(config, cli, turn)?;
-    Ok(RunRequest {
-        request_id: request_id.to_owned(),
-        model: resolved.model.clone(),
-        prompt,
-        effort: config
-            .settings
-            .force_effort
-            .or(turn.effort)
-            .or(cli.default_effort),
-        session: turn.session.clone().filter(|_| resume),
-        images,
-        vars: resolved.vars.clone(),
-    })
-}
-
-fn images(
-    config: &Config,
-    cli: &crate::backend::CliBackend,
-    turn: &Turn,
-) -> Result<Vec<(String, Vec<u8>)>, Error> {
-    let images: Vec<&Image> = turn.images().collect();
-    if images.is_empty() {
-        return Ok(Vec::new());
-    }
-    let limits = config.settings.images;
-    if !limits.enabled {
-        return Err(Error::InvalidRequest(
-            "image input is disabled on this gateway (server.images = false)".into(),
-        ));
-    }
-    if !cli.takes_images() {
-        return Err(Error::InvalidRequest(format!(
-            "backend `{}` cannot take images; send text only, or use a model routed to a backend that takes images (e.g. codex)",
-            cli.name
-        )));
-    }
-    if images.len() > limits.max_count {
-        return Err(Error::InvalidRequest(format!(
-            "{} images sent; the limit is {} (server.max_images)",
-            images.len(),
-            limits.max_count
-        )));
-    }
-    images
-        .into_iter()
-        .map(|image| match image {
-            Image::Inline { media_type, data } if data.len() > limits.max_bytes => {
-                Err(Error::TooLarge(format!(
-                    "an image is {} bytes; the limit is {} (server.max_image_bytes)",
-                    data.len(),
-                    limits.max_bytes
-                )))
-            }
-            Image::Inline { media_type, data } => Ok((media_type.clone(), data.clone())),
-            Image::Url(_) => Err(Error::InvalidRequest(
-                "remote image URLs are not fetched by this gateway: send the image as a data: URI"
-                    .into(),
-            )),
-        })
-        .collect()
 }
 
 /// Waits (at most [`FIRST_OUTPUT_WAIT`]) for the CLI's first output before
@@ -342,18 +249,6 @@ fn sse_stream(
         let error = Error::Internal("the backend's answer ended without finishing".into());
         log.failed_in_stream(error.status().as_u16(), &error.to_string());
         yield data(openai_chat::error_body(&error));
-    }
-}
-
-/// Request features this backend's template has no place for are reported
-/// as ignored, like unsupported parameters.
-fn note_unsupported(turn: &mut Turn, backend: &Backend) {
-    let Backend::Cli(cli) = backend;
-    if turn.session.is_some() && !cli.takes_session() {
-        turn.ignored.push("session_id".to_owned());
-    }
-    if turn.effort.is_some() && !cli.argv.uses("effort") {
-        turn.ignored.push("reasoning_effort".to_owned());
     }
 }
 

@@ -8,6 +8,7 @@ mod extract;
 mod health;
 mod log;
 mod models;
+mod plan;
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};

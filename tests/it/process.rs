@@ -132,3 +132,29 @@ async fn shutdown_kills_running_clis_and_exits() {
             .await
     );
 }
+
+#[tokio::test]
+async fn a_cli_that_lingers_after_its_answer_is_stopped_and_the_answer_stands() {
+    let marker = marker();
+    let config = hanging(&marker, "").replace("mode = \"hang\"", "mode = \"linger\"");
+    let gw = Gateway::builder(&config).start();
+    let started = std::time::Instant::now();
+    let (status, _, body) = gw
+        .chat(json!({"model": "hang", "messages": [{"role": "user", "content": "x"}]}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "done, but still running"
+    );
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(4),
+        "waited {took:?} for a finished CLI"
+    );
+    assert!(
+        eventually(Duration::from_secs(3), || processes_with_env(&marker)
+            .is_empty())
+        .await
+    );
+}

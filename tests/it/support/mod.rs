@@ -192,6 +192,9 @@ impl GatewayBuilder {
             .prefix("gw-test-")
             .tempdir()
             .unwrap();
+        // Per-request workspaces go to TMPDIR: keep them out of the watched config directory.
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&tmp).unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_agent-cli-to-api"));
         if let Some(config) = &self.config {
             let path = dir.path().join("routes.toml");
@@ -205,7 +208,7 @@ impl GatewayBuilder {
             .env_clear()
             .env("PATH", test_path())
             .env("HOME", dir.path())
-            .env("TMPDIR", dir.path())
+            .env("TMPDIR", &tmp)
             .env("RUST_LOG", "agent_cli_to_api=debug")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
