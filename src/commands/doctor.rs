@@ -31,6 +31,10 @@ pub async fn doctor(options: &LoadOptions) -> ExitCode {
         println!("[NOTE] {note}");
     }
     let mut worst = Level::Ok;
+    for warning in &config.report.warnings {
+        println!("[WARN] {warning}");
+        worst = Level::Warn;
+    }
     if config.routes.backends.is_empty() {
         println!(
             "[FAIL] no backend is configured or installed (install a CLI, or see `agent-cli-to-api check`)"

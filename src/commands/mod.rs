@@ -85,11 +85,14 @@ pub fn routes_table(config: &Config) -> String {
     out
 }
 
-/// Renders the notes of a loaded config.
+/// Renders the notes and warnings of a loaded config.
 pub fn notes(config: &Config) -> String {
     let mut out = String::new();
     for note in &config.report.notes {
         let _ = writeln!(out, "note: {note}");
+    }
+    for warning in &config.report.warnings {
+        let _ = writeln!(out, "warning: {warning}");
     }
     out
 }

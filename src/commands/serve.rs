@@ -24,9 +24,7 @@ pub async fn serve(options: LoadOptions) -> ExitCode {
             return ExitCode::from(super::check::INVALID);
         }
     };
-    for note in &config.report.notes {
-        tracing::warn!("{note}");
-    }
+    config.report.log();
     let address = format!("{}:{}", config.settings.host, config.settings.port);
     let listener = match tokio::net::TcpListener::bind(&address).await {
         Ok(listener) => listener,

@@ -46,8 +46,8 @@ pub struct BuildInput<'a> {
     pub env: &'a BTreeMap<String, String>,
     /// The config being replaced, whose limiters are kept.
     pub previous: Option<&'a Config>,
-    /// Notes collected while loading (unused variables…).
-    pub notes: Vec<String>,
+    /// Warnings collected while loading (variables set but not used…).
+    pub warnings: Vec<String>,
 }
 
 /// Validates and compiles.
@@ -64,7 +64,7 @@ pub fn build(input: BuildInput<'_>) -> Result<Config, ConfigError> {
     let server = raw.server.clone();
     let settings = settings(&server, input.env, &at)?;
     let defaults = backend_defaults(&server, input.env);
-    let mut notes = input.notes;
+    let mut notes = Vec::new();
 
     let gateway_secrets: Vec<String> = settings
         .token
@@ -145,7 +145,7 @@ pub fn build(input: BuildInput<'_>) -> Result<Config, ConfigError> {
         ));
     });
 
-    let report = Report::new(&input.layers, &figment, &raw, notes);
+    let report = Report::new(&input.layers, &figment, &raw, notes, input.warnings);
     Ok(Config {
         settings,
         routes,

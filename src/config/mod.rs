@@ -49,8 +49,10 @@ pub struct Config {
 pub struct Report {
     /// Files, lowest layer first.
     pub files: Vec<String>,
-    /// Things the operator should know (backends switched off, unused variables).
+    /// Things worth knowing (backends switched off because their CLI is missing).
     pub notes: Vec<String>,
+    /// Things that are probably mistakes (variables set but not used).
+    pub warnings: Vec<String>,
     /// Effective `server`, `backends` and `aliases`, secrets redacted.
     pub effective: Value,
     /// For each effective key, where its value came from.
@@ -208,7 +210,7 @@ pub fn load(options: &LoadOptions, previous: Option<&Config>) -> Result<Config, 
         optional_backends,
         env: &options.env,
         previous,
-        notes: env.not_used,
+        warnings: env.not_used,
     })
 }
 
@@ -285,6 +287,7 @@ impl Report {
         figment: &figment::Figment,
         raw: &RawSettings,
         notes: Vec<String>,
+        warnings: Vec<String>,
     ) -> Report {
         let mut effective = serde_json::to_value(raw).unwrap_or(Value::Null);
         prune_nulls(&mut effective);
@@ -294,8 +297,21 @@ impl Report {
         Report {
             files: layers.files.iter().map(|f| f.source.name.clone()).collect(),
             notes,
+            warnings,
             effective,
             sources,
+        }
+    }
+}
+
+impl Report {
+    /// Logs the notes (info) and warnings (warn).
+    pub fn log(&self) {
+        for note in &self.notes {
+            tracing::info!("{note}");
+        }
+        for warning in &self.warnings {
+            tracing::warn!("{warning}");
         }
     }
 }

@@ -71,9 +71,7 @@ impl Reloader {
             Ok(config) => {
                 let before = current.routes.models();
                 let after = config.routes.models();
-                for note in &config.report.notes {
-                    tracing::warn!("{note}");
-                }
+                config.report.log();
                 self.live.store(Arc::new(config));
                 status.last_error = None;
                 status.reloads += 1;

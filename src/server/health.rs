@@ -46,6 +46,7 @@ pub(super) async fn debug_config(State(state): State<AppState>) -> Json<Value> {
         "routes": routes,
         "models": config.routes.models(),
         "notes": config.report.notes,
+        "warnings": config.report.warnings,
         "reload": {
             "last_error": status.last_error,
             "reloads": status.reloads,

@@ -182,7 +182,7 @@ async fn legacy_environment_and_flags_layer_over_files_with_provenance() {
     assert!(!debug.to_string().contains("tok-123456789"));
     assert_eq!(debug["effective"]["server"]["max_concurrency"], 3);
     assert!(
-        debug["notes"].as_array().unwrap().iter().any(|n| n
+        debug["warnings"].as_array().unwrap().iter().any(|n| n
             .as_str()
             .unwrap()
             .starts_with("CODEX_USE_CODEX_RESPONSES_API is set but not used")),
