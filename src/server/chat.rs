@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
 
 use super::log::RequestLog;
+use super::request_id::RequestId;
 use super::{extract, plan};
 use crate::backend::Backend;
 use crate::config::Config;
@@ -39,25 +40,19 @@ const SESSION_HEADERS: &[&str] = &[
 
 pub(super) async fn completions(
     State(state): State<AppState>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let config = state.config.load_full();
-    let request_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-    let mut log = RequestLog::start(request_id.clone(), config.settings.log);
-    let mut response = match prepare(&state, &config, &headers, body, &mut log).await {
+    let mut log = RequestLog::start(request_id, config.settings.log);
+    match prepare(&state, &config, &headers, body, &mut log).await {
         Ok(run) => respond(run, log).await,
         Err(error) => {
             log.failed(error.status().as_u16(), &error.to_string());
             error.into_response()
         }
-    };
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response
-            .headers_mut()
-            .insert(HeaderName::from_static("x-request-id"), value);
     }
-    response
 }
 
 /// A started run, ready to be answered.
@@ -124,20 +119,22 @@ async fn respond(run: Started, mut log: RequestLog) -> Response {
         sse_keepalive,
     } = run;
     let mut response = if turn.stream {
-        let events = match first_output(events).await {
-            Ok(events) => events,
+        match first_output(events).await {
+            Ok(events) => {
+                let encoder =
+                    ChunkEncoder::new(completion_id, created, resolved.echo_model.clone());
+                let sse = Sse::new(sse_stream(events, encoder, turn.include_usage, permit, log));
+                match sse_keepalive {
+                    Some(interval) => sse
+                        .keep_alive(KeepAlive::new().interval(interval).text("ping"))
+                        .into_response(),
+                    None => sse.into_response(),
+                }
+            }
             Err(error) => {
                 log.failed(error.status().as_u16(), &error.to_string());
-                return error.into_response();
+                error.into_response()
             }
-        };
-        let encoder = ChunkEncoder::new(completion_id, created, resolved.echo_model.clone());
-        let sse = Sse::new(sse_stream(events, encoder, turn.include_usage, permit, log));
-        match sse_keepalive {
-            Some(interval) => sse
-                .keep_alive(KeepAlive::new().interval(interval).text("ping"))
-                .into_response(),
-            None => sse.into_response(),
         }
     } else {
         let collected = collect(events, &mut log).await;

@@ -9,6 +9,7 @@ mod health;
 mod log;
 mod models;
 mod plan;
+mod request_id;
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router {
     let router = Router::new()
         .route("/healthz", get(health::healthz))
         .merge(api)
+        .layer(middleware::from_fn(request_id::assign))
         .with_state(state);
     match cors {
         Some(cors) => router.layer(cors),

@@ -258,6 +258,10 @@ async fn token_is_required_in_either_header_and_compared_exactly() {
     };
     let r = models(None).await.unwrap();
     assert_eq!(r.status(), 401);
+    assert!(
+        r.headers().contains_key("x-request-id"),
+        "every answer has a request id"
+    );
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["type"], "authentication_error");
     assert_eq!(
@@ -388,6 +392,8 @@ async fn a_stream_that_fails_before_any_output_gets_a_real_status() {
         .chat(json!({"model": "fail", "stream": true, "messages": user("x")}))
         .await;
     assert_eq!(status, 502, "{body}");
+    assert_eq!(headers["x-agent-cli-backend"], "fake");
+    assert!(headers.contains_key("x-request-id"));
     assert!(
         headers["content-type"]
             .to_str()

@@ -1,9 +1,12 @@
-//! The gateway through official client SDKs: `tests/sdk/openai_python.py`
-//! drives a gateway serving the fake CLI with the pinned `openai` Python SDK
-//! (`tests/sdk/requirements.txt`, installed into `tests/e2e/.venv` by
-//! `scripts/test`), streaming and not, errors included.
+//! The gateway through official client SDKs, streaming and not, errors
+//! included: `tests/sdk/openai_python.py` drives a gateway serving the fake CLI
+//! with the pinned `openai` Python SDK (`tests/sdk/requirements.txt`, installed
+//! into `tests/e2e/.venv` by `scripts/test`), and `tests/sdk/openai_node.mjs`
+//! does the same with the pinned `openai` Node SDK (`tests/e2e/package.json`,
+//! installed into `tests/e2e/node_modules` by `scripts/test`).
 
-use std::path::PathBuf;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -12,10 +15,10 @@ use crate::support::{FAKE_BACKEND, Gateway, repo};
 /// The gateway token the SDK is given.
 const TOKEN: &str = "sdk-test-token-0123456789";
 
-/// How long the whole script may take.
+/// How long a whole SDK script may take.
 const SCRIPT_LIMIT: Duration = Duration::from_secs(60);
 
-/// The fake CLI and the routes `openai_python.py` expects (see its docstring).
+/// The fake CLI and the routes the SDK scripts expect (see their headers).
 fn config() -> String {
     format!(
         r#"use = []
@@ -60,29 +63,45 @@ fn sdk_python() -> PathBuf {
     python
 }
 
-#[tokio::test]
-async fn openai_python_sdk_end_to_end() {
-    let python = sdk_python();
+/// Checks that the pinned Node SDK is installed. Missing means the setup step
+/// was skipped: a failure, not a skip, like the Python SDK.
+fn assert_node_sdk() {
+    let sdk = repo().join("tests/e2e/node_modules/openai/package.json");
+    assert!(
+        sdk.exists(),
+        "{} is missing: run `scripts/test` (it installs tests/e2e/package.json), \
+         or by hand: npm ci --prefix tests/e2e",
+        sdk.display()
+    );
+}
+
+/// Runs `program script --base-url URL --api-key TOKEN` against a fresh
+/// gateway serving [`config`], with nothing of the caller's environment but
+/// `PATH` (and `HOME` pointed at the gateway's temporary directory) plus
+/// `env`, within [`SCRIPT_LIMIT`]. Panics with the script's output and the
+/// gateway's logs unless it exits 0 after printing `all checks passed`.
+async fn run_sdk_script(program: impl AsRef<OsStr>, script: &str, env: &[(&str, &str)]) {
+    let program = program.as_ref();
+    let script: &Path = &repo().join(script);
     let gw = Gateway::builder(&config()).start();
     let stdout_path = gw.dir.path().join("sdk.stdout");
     let stderr_path = gw.dir.path().join("sdk.stderr");
-    let mut child = tokio::process::Command::new(&python)
-        .arg(repo().join("tests/sdk/openai_python.py"))
+    let mut child = tokio::process::Command::new(program)
+        .arg(script)
         .args(["--base-url", &gw.url("/v1"), "--api-key", TOKEN])
         .current_dir(gw.dir.path())
-        // Nothing from the caller's environment (OPENAI_*, proxies) may
-        // change what the SDK does.
+        // Nothing from the caller's environment (OPENAI_*, proxies,
+        // NODE_OPTIONS) may change what the SDK does.
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", gw.dir.path())
-        .env("PYTHONUTF8", "1")
-        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&stdout_path).unwrap())
         .stderr(std::fs::File::create(&stderr_path).unwrap())
         .kill_on_drop(true)
         .spawn()
-        .unwrap();
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.to_string_lossy()));
     let started = Instant::now();
     let status = tokio::time::timeout(SCRIPT_LIMIT, child.wait())
         .await
@@ -98,15 +117,32 @@ async fn openai_python_sdk_end_to_end() {
         "--- stdout\n{stdout}--- stderr\n{stderr}--- gateway logs\n{}",
         gw.logs()
     );
-    let status =
-        status.unwrap_or_else(|| panic!("the SDK script ran over {SCRIPT_LIMIT:?}\n{report}"));
+    let name = script.display();
+    let status = status.unwrap_or_else(|| panic!("{name} ran over {SCRIPT_LIMIT:?}\n{report}"));
     assert!(
         status.success(),
-        "the SDK script failed ({status}) after {elapsed:?}\n{report}"
+        "{name} failed ({status}) after {elapsed:?}\n{report}"
     );
     assert!(
         stdout.contains("all checks passed"),
-        "the SDK script exited 0 without finishing its checks\n{report}"
+        "{name} exited 0 without finishing its checks\n{report}"
     );
     println!("{stdout}(in {elapsed:?})");
+}
+
+#[tokio::test]
+async fn openai_python_sdk_end_to_end() {
+    let python = sdk_python();
+    run_sdk_script(
+        python,
+        "tests/sdk/openai_python.py",
+        &[("PYTHONUTF8", "1"), ("PYTHONDONTWRITEBYTECODE", "1")],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn openai_node_sdk_end_to_end() {
+    assert_node_sdk();
+    run_sdk_script("node", "tests/sdk/openai_node.mjs", &[]).await;
 }
