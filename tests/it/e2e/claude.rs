@@ -1,7 +1,7 @@
 //! Claude Code 2.1.332 (`claude -p --output-format stream-json
 //! --include-partial-messages`) against the mock Anthropic Messages API.
 
-use super::{Rig, cli, quoted, spread};
+use super::{Rig, cli, quoted};
 use crate::support::mock_upstream::REASONING_TEXT;
 use crate::support::sse::reasoning;
 
@@ -22,19 +22,11 @@ env = {{ ANTHROPIC_BASE_URL = {upstream}, ANTHROPIC_API_KEY = "sk-ant-e2e-dummy"
     .await
 }
 
-#[tokio::test]
-async fn claude_plain_answer() {
-    super::plain_answer(&rig().await).await;
-}
+super::shared_scenarios!();
 
 #[tokio::test]
 async fn claude_streams_token_deltas_as_they_arrive() {
-    let events = super::deltas_arrive_incrementally(&rig().await).await;
-    let spread = spread(&events, "content");
-    assert!(
-        spread >= std::time::Duration::from_millis(700),
-        "3 deltas 0.5 s apart arrived within {spread:?}"
-    );
+    super::deltas_arrive_incrementally(&rig().await).await;
 }
 
 #[tokio::test]
@@ -47,26 +39,6 @@ async fn claude_reasoning_streams_as_reasoning_content() {
         body["choices"][0]["message"]["reasoning_content"],
         REASONING_TEXT
     );
-}
-
-#[tokio::test]
-async fn claude_upstream_errors() {
-    let rig = rig().await;
-    super::upstream_error(&rig, "FAIL_400", 400).await;
-    super::upstream_error(&rig, "FAIL_500", 502).await;
-    let (_, body) = rig.ask("FAIL_400").await;
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("API Error: 400 fake upstream rejected the request"),
-        "{body}"
-    );
-}
-
-#[tokio::test]
-async fn claude_disconnect_kills_the_process_group() {
-    super::disconnect_kills_the_cli(&rig().await).await;
 }
 
 #[tokio::test]

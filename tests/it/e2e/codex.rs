@@ -42,10 +42,7 @@ env = {{ CODEX_HOME = {home}, MOCK_API_KEY = "sk-e2e-dummy", E2E_MARKER = {marke
     .await
 }
 
-#[tokio::test]
-async fn codex_plain_answer() {
-    super::plain_answer(&rig().await).await;
-}
+super::shared_scenarios!();
 
 #[tokio::test]
 async fn codex_streams_items_as_they_arrive() {
@@ -68,7 +65,7 @@ async fn codex_streams_items_as_they_arrive() {
         gap >= std::time::Duration::from_millis(900),
         "the reasoning item was held back: {gap:?}"
     );
-    super::deltas_arrive_incrementally(&rig).await;
+    super::streamed_slowly(&rig).await;
 }
 
 #[tokio::test]
@@ -101,49 +98,5 @@ async fn codex_reasoning_and_effort() {
     assert_eq!(
         sent.body["reasoning"]["effort"], "high",
         "the effort reached the model API"
-    );
-}
-
-#[tokio::test]
-async fn codex_upstream_errors() {
-    let rig = rig().await;
-    super::upstream_error(&rig, "FAIL_400", 400).await;
-    super::upstream_error(&rig, "FAIL_500", 502).await;
-}
-
-#[tokio::test]
-async fn codex_disconnect_kills_the_process_group() {
-    let rig = rig().await;
-    // codex exec prints nothing until an item completes, and a stalled
-    // upstream never completes one: disconnect once the upstream is streaming.
-    let mut reader = rig
-        .gateway
-        .chat_stream(rig.request("STALL_STREAM say hello", true))
-        .await;
-    let marker = rig.marker.clone();
-    assert!(
-        crate::support::eventually(std::time::Duration::from_secs(30), || rig
-            .mock
-            .open_streams()
-            > 0)
-        .await
-    );
-    let _ = tokio::time::timeout(std::time::Duration::from_millis(50), reader.next()).await;
-    assert!(!crate::support::processes_with_env(&marker).is_empty());
-    drop(reader);
-    assert!(
-        crate::support::eventually(std::time::Duration::from_secs(5), || {
-            crate::support::processes_with_env(&marker).is_empty()
-        })
-        .await,
-        "still running: {:?}",
-        crate::support::processes_with_env(&marker)
-    );
-    assert!(
-        crate::support::eventually(std::time::Duration::from_secs(5), || rig
-            .mock
-            .open_streams()
-            == 0)
-        .await
     );
 }

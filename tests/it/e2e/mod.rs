@@ -108,8 +108,19 @@ pub(crate) async fn plain_answer(rig: &Rig) {
     );
 }
 
-/// Content deltas reach the client as the upstream sends them (0.5 s apart).
-pub(crate) async fn deltas_arrive_incrementally(rig: &Rig) -> Vec<SseEvent> {
+/// Content reaches the client as the upstream sends it: the mock sends the
+/// answer in 3 deltas 0.5 s apart, so they must not arrive together.
+pub(crate) async fn deltas_arrive_incrementally(rig: &Rig) {
+    let events = streamed_slowly(rig).await;
+    let spread = spread(&events, "content");
+    assert!(
+        spread >= Duration::from_millis(700),
+        "3 deltas 0.5 s apart arrived within {spread:?}"
+    );
+}
+
+/// A slow streamed answer, checked for text, usage and `[DONE]`.
+pub(crate) async fn streamed_slowly(rig: &Rig) -> Vec<SseEvent> {
     let events = rig.stream("SLOW_STREAM say hello").await;
     assert_eq!(
         content(&events),
@@ -139,7 +150,7 @@ pub(crate) fn spread(events: &[SseEvent], field: &str) -> Duration {
 }
 
 /// An upstream error becomes an OpenAI error with the CLI's text and the right status.
-pub(crate) async fn upstream_error(rig: &Rig, marker: &str, status: u16) {
+pub(crate) async fn upstream_error(rig: &Rig, marker: &str, status: u16, cli_text: Option<&str>) {
     let (got, body) = rig.ask(&format!("{marker} please")).await;
     assert_eq!(got, status, "{body}\n{}", rig.gateway.logs());
     assert!(
@@ -148,28 +159,29 @@ pub(crate) async fn upstream_error(rig: &Rig, marker: &str, status: u16) {
     );
     let message = body["error"]["message"].as_str().unwrap();
     assert!(!message.is_empty());
+    if let Some(text) = cli_text {
+        assert!(
+            message.contains(text),
+            "the CLI's own text is kept: {message}"
+        );
+    }
     let (got, _) = rig.ask("say hello").await;
     assert_eq!(got, 200, "the gateway keeps serving");
 }
 
-/// A client that hangs up mid-answer takes the CLI's whole process group with it.
+/// A client that hangs up while the upstream is stalled mid-answer takes
+/// the CLI's whole process group with it.
 pub(crate) async fn disconnect_kills_the_cli(rig: &Rig) {
-    let mut reader = rig
+    // Headers come with the first output, or after a few seconds for CLIs
+    // (codex exec) that print nothing until an item completes.
+    let reader = rig
         .gateway
         .chat_stream(rig.request("STALL_STREAM say hello", true))
         .await;
-    loop {
-        let event = tokio::time::timeout(Duration::from_secs(60), reader.next())
-            .await
-            .expect("no first delta within 60 s")
-            .expect("the stream ended before its first delta");
-        if event.json()["choices"][0]["delta"]["content"]
-            .as_str()
-            .is_some_and(|t| !t.is_empty())
-        {
-            break;
-        }
-    }
+    assert!(
+        eventually(Duration::from_secs(30), || rig.mock.open_streams() > 0).await,
+        "the CLI never reached the upstream"
+    );
     assert!(
         !processes_with_env(&rig.marker).is_empty(),
         "the CLI is not running"
@@ -188,6 +200,31 @@ pub(crate) async fn disconnect_kills_the_cli(rig: &Rig) {
         "the upstream stream stayed open"
     );
 }
+
+/// The scenarios every CLI shares, as tests of the calling module, which
+/// provides `async fn rig() -> Rig`.
+macro_rules! shared_scenarios {
+    () => {
+        #[tokio::test]
+        async fn plain_answer() {
+            super::plain_answer(&rig().await).await;
+        }
+
+        #[tokio::test]
+        async fn upstream_400_and_500_are_errors() {
+            let rig = rig().await;
+            let rejected = "fake upstream rejected the request (FAIL_400 marker)";
+            super::upstream_error(&rig, "FAIL_400", 400, Some(rejected)).await;
+            super::upstream_error(&rig, "FAIL_500", 502, None).await;
+        }
+
+        #[tokio::test]
+        async fn disconnect_kills_the_process_group() {
+            super::disconnect_kills_the_cli(&rig().await).await;
+        }
+    };
+}
+use shared_scenarios;
 
 /// TOML string literal.
 pub(crate) fn quoted(value: &str) -> String {
