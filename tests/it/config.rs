@@ -204,3 +204,36 @@ async fn legacy_environment_and_flags_layer_over_files_with_provenance() {
         .await
     );
 }
+
+#[test]
+fn a_presets_directory_beside_the_config_overrides_and_adds_presets() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("presets")).unwrap();
+    std::fs::write(
+        dir.path().join("presets/claude.toml"),
+        "[backends.claude]\ncommand = \"my-claude\"\ndefault_model = \"opus\"\n\n[[routes]]\nprefix = \"c:\"\nbackend = \"claude\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("presets/team.toml"),
+        format!("use = [\"claude\"]\n{FAKE_BACKEND}\n[[routes]]\nprefix = \"team:\"\nbackend = \"fake\"\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("routes.toml"), "use = [\"team\"]\n").unwrap();
+    let (code, out, err) = run_binary(dir.path(), &["check"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("./presets/claude.toml, ./presets/team.toml, routes.toml"),
+        "{out}"
+    );
+    assert!(
+        out.contains("cli `my-claude` (NOT FOUND on PATH); default model opus"),
+        "{out}"
+    );
+    assert!(out.contains("prefix \"c:\""), "{out}");
+    assert!(
+        !out.contains("prefix \"claude:\""),
+        "the directory's claude preset replaces the built-in one: {out}"
+    );
+    assert!(out.contains("prefix \"team:\""), "{out}");
+}

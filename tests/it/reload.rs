@@ -177,3 +177,77 @@ async fn running_requests_keep_their_config_through_a_reload() {
         "chunk1 chunk2 chunk3 "
     );
 }
+
+#[tokio::test]
+async fn no_request_fails_while_routes_reload() {
+    let fake = "[[routes]]\nprefix = \"fake:\"\nbackend = \"fake\"\n";
+    let gw = Gateway::builder(&config(&format!("{ROUTE_A}{fake}"))).start();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let url = gw.url("/v1/chat/completions");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let traffic = {
+        let stop = std::sync::Arc::clone(&stop);
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut statuses = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let response = client
+                    .post(&url)
+                    .json(
+                        &json!({"model": "fake:", "messages": [{"role": "user", "content": "hi"}]}),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+                statuses.push(response.status().as_u16());
+            }
+            statuses
+        })
+    };
+    for round in 0..6 {
+        let extra = if round % 2 == 0 { ROUTE_B } else { "" };
+        let text = config(&format!("{ROUTE_A}{extra}{fake}"));
+        rename_save(&gw, &text);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let statuses = traffic.await.unwrap();
+    assert!(
+        statuses.len() >= 5,
+        "too little traffic to tell: {statuses:?}"
+    );
+    let failed: Vec<&u16> = statuses.iter().filter(|s| **s != 200).collect();
+    assert!(
+        failed.is_empty(),
+        "requests failed during reloads: {failed:?}"
+    );
+    assert!(
+        gw.logs().matches("config reloaded").count() >= 3,
+        "{}",
+        gw.logs()
+    );
+}
+
+#[tokio::test]
+async fn saving_a_preset_beside_the_config_reloads_too() {
+    let preset = |model: &str| {
+        format!("{FAKE_BACKEND}\n[[routes]]\nmodel = \"{model}\"\nbackend = \"fake\"\n")
+    };
+    let gw = Gateway::builder("use = [\"team\"]\n")
+        .file("presets/team.toml", &preset("from-preset-1"))
+        .start();
+    assert_eq!(models(&gw).await, ["from-preset-1"]);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let tmp = gw.dir.path().join("presets/.team.toml.tmp");
+    std::fs::write(&tmp, preset("from-preset-2")).unwrap();
+    std::fs::rename(&tmp, gw.dir.path().join("presets/team.toml")).unwrap();
+    let mut live = false;
+    for _ in 0..60 {
+        if models(&gw).await == ["from-preset-2"] {
+            live = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(live, "{}", gw.logs());
+}

@@ -90,6 +90,7 @@ pub(crate) struct GatewayBuilder {
     config: Option<String>,
     env: Vec<(String, String)>,
     args: Vec<String>,
+    files: Vec<(String, String)>,
 }
 
 impl Gateway {
@@ -99,6 +100,7 @@ impl Gateway {
             config: Some(routes_toml.to_owned()),
             env: Vec::new(),
             args: Vec::new(),
+            files: Vec::new(),
         }
     }
 
@@ -108,6 +110,7 @@ impl Gateway {
             config: None,
             env: Vec::new(),
             args: Vec::new(),
+            files: Vec::new(),
         }
     }
 
@@ -180,6 +183,12 @@ impl GatewayBuilder {
         self
     }
 
+    /// Writes a file (path relative to the config's directory) before starting.
+    pub(crate) fn file(mut self, path: &str, text: &str) -> Self {
+        self.files.push((path.to_owned(), text.to_owned()));
+        self
+    }
+
     /// Adds a command-line argument.
     pub(crate) fn arg(mut self, arg: &str) -> Self {
         self.args.push(arg.to_owned());
@@ -195,6 +204,11 @@ impl GatewayBuilder {
         // Per-request workspaces go to TMPDIR: keep them out of the watched config directory.
         let tmp = dir.path().join("tmp");
         std::fs::create_dir(&tmp).unwrap();
+        for (path, text) in &self.files {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
         let mut command = Command::new(env!("CARGO_BIN_EXE_agent-cli-to-api"));
         if let Some(config) = &self.config {
             let path = dir.path().join("routes.toml");
