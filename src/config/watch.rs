@@ -72,6 +72,16 @@ impl Reloader {
                 let before = current.routes.models();
                 let after = config.routes.models();
                 config.report.log();
+                let (old, new) = (&current.settings, &config.settings);
+                if (&old.host, old.port) != (&new.host, new.port) {
+                    tracing::warn!(
+                        "server.host/port changed to {}:{}; still listening on {}:{} until a restart",
+                        new.host,
+                        new.port,
+                        old.host,
+                        old.port
+                    );
+                }
                 self.live.store(Arc::new(config));
                 status.last_error = None;
                 status.reloads += 1;
