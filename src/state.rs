@@ -18,15 +18,22 @@ pub struct AppState {
     pub reloader: Arc<Reloader>,
     /// Cancelled when the gateway shuts down.
     pub shutdown: CancellationToken,
+    /// Where the gateway actually listens (`--port 0` picks a port).
+    pub local_addr: std::net::SocketAddr,
 }
 
 impl AppState {
     /// State serving `reloader`'s live config.
-    pub fn new(reloader: Arc<Reloader>, shutdown: CancellationToken) -> AppState {
+    pub fn new(
+        reloader: Arc<Reloader>,
+        shutdown: CancellationToken,
+        local_addr: std::net::SocketAddr,
+    ) -> AppState {
         AppState {
             config: Arc::clone(reloader.live()),
             reloader,
             shutdown,
+            local_addr,
         }
     }
 }

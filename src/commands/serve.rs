@@ -33,8 +33,14 @@ pub async fn serve(options: LoadOptions) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let local = listener.local_addr().map_or(address, |a| a.to_string());
-    let loopback = listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
+    let local = match listener.local_addr() {
+        Ok(local) => local,
+        Err(error) => {
+            eprintln!("cannot read the listening address: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let loopback = local.ip().is_loopback();
     if !loopback && config.settings.token.is_none() {
         tracing::warn!(
             "listening on {local} without a token: anyone who can reach it can make the CLIs run on this machine; set CODEX_GATEWAY_TOKEN or server.token"
@@ -54,7 +60,7 @@ pub async fn serve(options: LoadOptions) -> ExitCode {
         tracing::warn!("hot reload is off: cannot watch the config: {error}");
     }
     tokio::spawn(stop_on_signal(shutdown.clone()));
-    let state = AppState::new(reloader, shutdown.clone());
+    let state = AppState::new(reloader, shutdown.clone(), local);
     let served = crate::serve(listener, state);
     tokio::pin!(served);
     let result = tokio::select! {

@@ -78,7 +78,12 @@ async fn prepare(
     log.model.clone_from(&turn.model);
     log.stream = turn.stream;
     log.ignored.clone_from(&turn.ignored);
-    log.curl(&config.settings, &bytes, turn.stream);
+    log.curl(
+        state.local_addr,
+        config.settings.token.is_some(),
+        &bytes,
+        turn.stream,
+    );
     let resolved = config.routes.resolve(&turn.model)?;
     plan::note_unsupported(&mut turn, &resolved.backend);
     log.ignored.clone_from(&turn.ignored);

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::config::settings::{LogMode, LogSettings, Settings};
+use crate::config::settings::{LogMode, LogSettings};
 use crate::event::Usage;
 use crate::prompt::Prompt;
 
@@ -117,12 +117,17 @@ impl RequestLog {
     }
 
     /// Logs a curl command that replays the request.
-    pub(super) fn curl(&self, server: &Settings, body: &[u8], stream: bool) {
+    pub(super) fn curl(
+        &self,
+        address: std::net::SocketAddr,
+        token_required: bool,
+        body: &[u8],
+        stream: bool,
+    ) {
         if !self.settings.curl {
             return;
         }
-        let url = format!("http://{}:{}/v1/chat/completions", server.host, server.port);
-        let token_required = server.token.is_some();
+        let url = format!("http://{address}/v1/chat/completions");
         let body = String::from_utf8_lossy(body);
         let body = shorten_data_uris(&body);
         let mut delimiter = "JSON".to_owned();

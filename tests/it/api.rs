@@ -307,6 +307,11 @@ async fn token_is_required_in_either_header_and_compared_exactly() {
         gw.logs()
             .contains("Authorization: Bearer $CODEX_GATEWAY_TOKEN")
     );
+    assert!(
+        gw.logs()
+            .contains(&format!("-X POST '{}/v1/chat/completions'", gw.base)),
+        "the curl command targets the real address"
+    );
     assert!(!gw.logs().contains(token), "the token was logged");
 }
 
