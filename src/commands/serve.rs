@@ -57,7 +57,7 @@ pub async fn serve(options: LoadOptions) -> ExitCode {
     let live = Arc::new(ArcSwap::from_pointee(config));
     let reloader = Arc::new(Reloader::new(options, live));
     if let Err(error) = reloader.spawn(shutdown.clone()) {
-        tracing::warn!("hot reload is off: cannot watch the config: {error}");
+        tracing::warn!("hot reload is off: cannot handle SIGHUP: {error}");
     }
     tokio::spawn(stop_on_signal(shutdown.clone()));
     let state = AppState::new(reloader, shutdown.clone(), local);

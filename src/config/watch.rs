@@ -35,7 +35,13 @@ pub struct Reloader {
     options: LoadOptions,
     live: Arc<ArcSwap<Config>>,
     status: Mutex<ReloadStatus>,
+    /// The files as they were at the last attempt: file events that change
+    /// nothing (editors and the reload itself open the files) are skipped.
+    last_seen: Mutex<Fingerprint>,
 }
+
+/// Size, modification time and inode of every config file.
+type Fingerprint = Vec<(PathBuf, Option<(u64, i64, i64, u64)>)>;
 
 impl Reloader {
     /// A reloader for `live`, which was loaded from `options`.
@@ -47,6 +53,7 @@ impl Reloader {
                 loaded_at: Some(SystemTime::now()),
                 ..ReloadStatus::default()
             }),
+            last_seen: Mutex::new(Fingerprint::new()),
         }
     }
 
@@ -58,6 +65,45 @@ impl Reloader {
     /// The last reload's outcome.
     pub fn status(&self) -> ReloadStatus {
         self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Reloads after a file event, unless the files did not change.
+    pub fn reload_if_changed(&self, why: &str) {
+        let now = self.fingerprint();
+        let Ok(mut seen) = self.last_seen.lock() else {
+            return;
+        };
+        if *seen == now {
+            return;
+        }
+        *seen = now;
+        drop(seen);
+        self.reload(why);
+    }
+
+    /// The current state of the config file and the preset files.
+    fn fingerprint(&self) -> Fingerprint {
+        use std::os::unix::fs::MetadataExt as _;
+        let (config, presets) = self.paths();
+        let mut files = vec![config];
+        if let Ok(entries) = std::fs::read_dir(&presets) {
+            let mut found: Vec<PathBuf> = entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        }
+        files
+            .into_iter()
+            .map(|path| {
+                let stat = std::fs::metadata(&path)
+                    .ok()
+                    .map(|m| (m.size(), m.mtime(), m.mtime_nsec(), m.ino()));
+                (path, stat)
+            })
+            .collect()
     }
 
     /// Loads the config again; swaps it in if valid.
@@ -104,8 +150,8 @@ impl Reloader {
         }
     }
 
-    /// The directories to watch and a filter for relevant paths.
-    fn watched(&self) -> (Vec<PathBuf>, impl Fn(&Path) -> bool + Send + 'static) {
+    /// The config file and the presets directory (absolute).
+    fn paths(&self) -> (PathBuf, PathBuf) {
         let config = self
             .options
             .config
@@ -121,7 +167,16 @@ impl Reloader {
             .presets_dir
             .clone()
             .unwrap_or_else(|| config_dir.join("presets"));
-        let presets = std::path::absolute(&presets).unwrap_or(presets);
+        (config, std::path::absolute(&presets).unwrap_or(presets))
+    }
+
+    /// The directories to watch and a filter for relevant paths.
+    fn watched(&self) -> (Vec<PathBuf>, impl Fn(&Path) -> bool + Send + 'static) {
+        let (config, presets) = self.paths();
+        let config_dir = config
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
         let mut dirs = vec![config_dir];
         if presets.is_dir() {
             dirs.push(presets.clone());
@@ -134,43 +189,67 @@ impl Reloader {
         (dirs, relevant)
     }
 
-    /// Watches the config files and SIGHUP until `shutdown`.
+    /// Reloads on SIGHUP and on changes to the config files until `shutdown`.
+    /// Without a file watcher (e.g. inotify limits reached) SIGHUP still works.
     ///
     /// # Errors
-    /// When the file watcher cannot be created.
+    /// When the SIGHUP handler cannot be installed.
     pub fn spawn(self: &Arc<Self>, shutdown: CancellationToken) -> std::io::Result<()> {
-        let (dirs, relevant) = self.watched();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<&'static str>();
-        let file_tx = tx.clone();
-        let mut debouncer = new_debouncer(DEBOUNCE, move |result: DebounceEventResult| {
-            if let Ok(events) = result
-                && events.iter().any(|e| relevant(&e.path))
-            {
-                let _ = file_tx.send("file change");
-            }
-        })
-        .map_err(std::io::Error::other)?;
-        for dir in &dirs {
-            debouncer
-                .watcher()
-                .watch(dir, RecursiveMode::NonRecursive)
-                .map_err(std::io::Error::other)?;
-        }
         let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        if let Ok(mut seen) = self.last_seen.lock() {
+            *seen = self.fingerprint();
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let debouncer = match self.watch_files(tx) {
+            Ok(debouncer) => Some(debouncer),
+            Err(error) => {
+                tracing::warn!("hot reload on save is off (reload with SIGHUP): {error}");
+                None
+            }
+        };
         let reloader = Arc::clone(self);
         tokio::spawn(async move {
             let _debouncer = debouncer; // dropping it stops watching
             loop {
-                let why = tokio::select! {
+                let forced = tokio::select! {
                     () = shutdown.cancelled() => break,
-                    Some(why) = rx.recv() => why,
-                    Some(()) = hangup.recv() => "SIGHUP",
+                    Some(()) = rx.recv() => false,
+                    Some(()) = hangup.recv() => true,
                 };
                 let reloader = Arc::clone(&reloader);
-                let _ = tokio::task::spawn_blocking(move || reloader.reload(why)).await;
+                let _ = tokio::task::spawn_blocking(move || {
+                    if forced {
+                        reloader.reload("SIGHUP");
+                    } else {
+                        reloader.reload_if_changed("file change");
+                    }
+                })
+                .await;
             }
         });
-        drop(tx);
         Ok(())
+    }
+
+    fn watch_files(
+        &self,
+        tx: tokio::sync::mpsc::UnboundedSender<()>,
+    ) -> Result<
+        notify_debouncer_mini::Debouncer<notify_debouncer_mini::notify::RecommendedWatcher>,
+        notify_debouncer_mini::notify::Error,
+    > {
+        let (dirs, relevant) = self.watched();
+        let mut debouncer = new_debouncer(DEBOUNCE, move |result: DebounceEventResult| {
+            if let Ok(events) = result
+                && events.iter().any(|e| relevant(&e.path))
+            {
+                let _ = tx.send(());
+            }
+        })?;
+        for dir in &dirs {
+            debouncer
+                .watcher()
+                .watch(dir, RecursiveMode::NonRecursive)?;
+        }
+        Ok(debouncer)
     }
 }

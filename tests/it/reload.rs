@@ -251,3 +251,22 @@ async fn saving_a_preset_beside_the_config_reloads_too() {
     }
     assert!(live, "{}", gw.logs());
 }
+
+#[tokio::test]
+async fn opening_or_reading_the_files_does_not_reload() {
+    let gw = Gateway::builder(&config(ROUTE_A)).start();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..3 {
+        let _ = std::fs::read_to_string(gw.config_path()).unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(gw.pid()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        debug(&gw).await["reload"]["reloads"],
+        1,
+        "only the SIGHUP reloads:\n{}",
+        gw.logs()
+    );
+}
