@@ -68,8 +68,10 @@ pub struct CliBackend {
     pub workspace: Option<PathBuf>,
     /// Deadline for one run.
     pub timeout: Duration,
-    /// Concurrency limit and queue.
+    /// Concurrency limit and queue (shared with this backend's earlier configs).
     pub limiter: Arc<Limiter>,
+    /// The limiter's settings in this config (see `Config::apply_limits`).
+    pub limits: Shape,
     /// Longest accepted stdout line.
     pub max_line_bytes: usize,
     /// Exit codes that encode a model-API HTTP status.
@@ -188,9 +190,11 @@ impl CliBackend {
                 .queue_timeout_seconds
                 .map_or(defaults.queue_timeout, Duration::from_secs),
         };
+        // The same backend keeps its limiter across reloads, so runs in
+        // progress stay counted; new settings apply once the config is live.
         let limiter = match previous {
-            Some(limiter) if limiter.shape() == shape => Arc::clone(limiter),
-            _ => Arc::new(Limiter::new(shape)),
+            Some(limiter) => Arc::clone(limiter),
+            None => Arc::new(Limiter::new(shape)),
         };
         let child_env = child_env(env, raw, gateway_secrets);
         let command = expand_home(&command, env);
@@ -229,6 +233,7 @@ impl CliBackend {
                     .max(1),
             ),
             limiter,
+            limits: shape,
             max_line_bytes: raw.max_line_bytes.map_or(defaults.max_line_bytes, to_usize),
             exit_status,
             rules,

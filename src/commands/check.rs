@@ -48,7 +48,7 @@ pub fn check(options: &LoadOptions) -> ExitCode {
             "  {name:<14} cli `{}` ({found}); default model {}; max {} at once",
             cli.command,
             cli.default_model.as_deref().unwrap_or("(none)"),
-            cli.limiter.shape().max
+            cli.limits.max
         );
     }
     out.push_str(&super::routes_table(&config));

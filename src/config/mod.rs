@@ -304,6 +304,19 @@ impl Report {
     }
 }
 
+impl Config {
+    /// Puts this config's concurrency settings into effect on the limiters it
+    /// shares with the config it replaces; called once it is live.
+    pub fn apply_limits(&self) {
+        for backend in self.routes.backends.values() {
+            let crate::backend::Backend::Cli(cli) = backend;
+            if cli.limiter.shape() != cli.limits {
+                cli.limiter.reshape(cli.limits);
+            }
+        }
+    }
+}
+
 impl Report {
     /// Logs the notes (info) and warnings (warn).
     pub fn log(&self) {

@@ -128,7 +128,9 @@ impl Reloader {
                         old.port
                     );
                 }
-                self.live.store(Arc::new(config));
+                let config = Arc::new(config);
+                self.live.store(Arc::clone(&config));
+                config.apply_limits();
                 status.last_error = None;
                 status.reloads += 1;
                 status.loaded_at = Some(SystemTime::now());

@@ -6,8 +6,8 @@
 //! Limiters are kept across config reloads when their shape is unchanged, so
 //! a reload never resets the count of running CLIs.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -18,7 +18,7 @@ use crate::error::Error;
 #[derive(Debug)]
 pub struct Limiter {
     semaphore: Arc<Semaphore>,
-    shape: Shape,
+    shape: Mutex<Shape>,
     waiting: AtomicUsize,
 }
 
@@ -36,24 +36,63 @@ pub struct Shape {
 /// A running slot; dropping it frees the slot.
 pub type Permit = OwnedSemaphorePermit;
 
+/// Counts a waiting request for as long as it exists, so a request that is
+/// dropped while queued (client gone) frees its place in the queue.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl Limiter {
     /// A limiter of this shape.
     pub fn new(shape: Shape) -> Limiter {
         Limiter {
             semaphore: Arc::new(Semaphore::new(shape.max)),
-            shape,
+            shape: Mutex::new(shape),
             waiting: AtomicUsize::new(0),
         }
     }
 
-    /// The settings this limiter was built from.
+    /// The settings in force.
     pub fn shape(&self) -> Shape {
-        self.shape
+        *self
+            .shape
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Runs currently holding a slot.
-    pub fn running(&self) -> usize {
-        self.shape.max - self.semaphore.available_permits()
+    /// Applies new settings (after a reload) without forgetting the runs in
+    /// progress: a lower limit takes effect as they finish.
+    pub fn reshape(&self, new: Shape) {
+        let old = {
+            let mut shape = self
+                .shape
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            std::mem::replace(&mut *shape, new)
+        };
+        if new.max > old.max {
+            self.semaphore.add_permits(new.max - old.max);
+        } else if new.max < old.max {
+            let surplus = u32::try_from(old.max - new.max).unwrap_or(u32::MAX);
+            let semaphore = Arc::clone(&self.semaphore);
+            let retire = async move {
+                if let Ok(permits) = semaphore.acquire_many_owned(surplus).await {
+                    permits.forget();
+                }
+            };
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(retire);
+                }
+                Err(_) => {
+                    let _ = self.semaphore.try_acquire_many(surplus).map(|p| p.forget());
+                }
+            }
+        }
     }
 
     /// Requests currently waiting.
@@ -69,37 +108,36 @@ impl Limiter {
         if let Ok(permit) = Arc::clone(&self.semaphore).try_acquire_owned() {
             return Ok(permit);
         }
+        let shape = self.shape();
         let busy = |detail: String, retry_after_secs| Error::Busy {
             backend: backend.to_owned(),
             detail,
             retry_after_secs,
         };
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.shape.queue_size {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
+        let queued = Waiting(&self.waiting);
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= shape.queue_size {
+            drop(queued);
             return Err(busy(
-                format!(
-                    "{} running, {} queued",
-                    self.shape.max, self.shape.queue_size
-                ),
+                format!("{} running, {} queued", shape.max, shape.queue_size),
                 1,
             ));
         }
         let acquired = tokio::time::timeout(
-            self.shape.queue_timeout,
+            shape.queue_timeout,
             Arc::clone(&self.semaphore).acquire_owned(),
         )
         .await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        drop(queued);
         match acquired {
             Ok(Ok(permit)) => Ok(permit),
             Ok(Err(_closed)) => Err(Error::ShuttingDown),
             Err(_elapsed) => Err(busy(
                 format!(
                     "waited {}s for one of {} slots",
-                    self.shape.queue_timeout.as_secs(),
-                    self.shape.max
+                    shape.queue_timeout.as_secs(),
+                    shape.max
                 ),
-                self.shape.queue_timeout.as_secs().clamp(1, 30),
+                shape.queue_timeout.as_secs().clamp(1, 30),
             )),
         }
     }
@@ -133,7 +171,7 @@ mod tests {
         assert_eq!(refused.retry_after(), Some(1));
         drop(first);
         queued.await.unwrap().unwrap();
-        assert_eq!(limiter.running(), 0);
+        assert_eq!(limiter.waiting(), 0);
     }
 
     #[tokio::test]
@@ -143,5 +181,44 @@ mod tests {
         let err = limiter.acquire("b").await.unwrap_err();
         assert_eq!(err.status().as_u16(), 429);
         assert_eq!(limiter.waiting(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_request_dropped_while_queued_frees_its_place() {
+        let limiter = Arc::new(Limiter::new(shape(1, 1, 100)));
+        let _held = limiter.acquire("b").await.unwrap();
+        let queued = {
+            let limiter = Arc::clone(&limiter);
+            tokio::spawn(async move { limiter.acquire("b").await.map(drop) })
+        };
+        while limiter.waiting() == 0 {
+            tokio::task::yield_now().await;
+        }
+        queued.abort();
+        let _ = queued.await;
+        assert_eq!(limiter.waiting(), 0);
+        let Err(Error::Busy { detail, .. }) = limiter.acquire("b").await else {
+            panic!("the slot is held");
+        };
+        assert!(
+            detail.starts_with("waited"),
+            "it was queued, not refused: {detail}"
+        );
+    }
+
+    #[tokio::test]
+    async fn reshaping_keeps_counting_the_running() {
+        let limiter = Limiter::new(shape(2, 0, 10));
+        let a = limiter.acquire("b").await.unwrap();
+        let _b = limiter.acquire("b").await.unwrap();
+        limiter.reshape(shape(1, 0, 10));
+        drop(a);
+        tokio::task::yield_now().await;
+        assert!(
+            limiter.acquire("b").await.is_err(),
+            "one still runs, the limit is 1"
+        );
+        limiter.reshape(shape(3, 0, 10));
+        let _c = limiter.acquire("b").await.unwrap();
     }
 }

@@ -270,3 +270,36 @@ async fn opening_or_reading_the_files_does_not_reload() {
         gw.logs()
     );
 }
+
+#[tokio::test]
+async fn a_reload_keeps_counting_the_clis_already_running() {
+    let limits = |timeout: u32| {
+        format!(
+            "use = []\n[server]\nmax_concurrency = 1\nqueue_timeout_seconds = {timeout}\n{FAKE_BACKEND}\n\
+             [[routes]]\nprefix = \"fake:\"\nbackend = \"fake\"\n\
+             [[routes]]\nmodel = \"hang\"\nbackend = \"fake\"\nvars = {{ mode = \"hang\" }}\n"
+        )
+    };
+    let gw = Gateway::builder(&limits(30)).start();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut running = gw
+        .chat_stream(json!({"model": "hang", "stream": true, "messages": [{"role": "user", "content": "x"}]}))
+        .await;
+    let _ = running.next().await;
+    rename_save(&gw, &limits(31));
+    assert!(
+        gw.wait_for_log("config reloaded", Duration::from_secs(3))
+            .await
+    );
+    let second = reqwest::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .timeout(Duration::from_millis(1500))
+        .json(&json!({"model": "fake:", "messages": [{"role": "user", "content": "y"}]}))
+        .send()
+        .await;
+    assert!(
+        second.as_ref().is_err_and(reqwest::Error::is_timeout),
+        "the second request must wait for the only slot, not run beside the first: {second:?}"
+    );
+    drop(running);
+}
