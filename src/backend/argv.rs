@@ -15,6 +15,9 @@ use crate::config::raw::RawArg;
 pub const ALWAYS_SET: &[&str] = &["model", "workspace", "request_id"];
 /// Built-in placeholders that may be empty: only usable inside a `when` group.
 pub const OPTIONAL: &[&str] = &["system", "session", "effort"];
+/// Placeholders holding free text from the client: never a whole argv
+/// element, since the text could start with `-` and be read as an option.
+pub const CLIENT_TEXT: &[&str] = &["system"];
 /// The list a group can repeat over, and the placeholder it binds.
 pub const IMAGES: (&str, &str) = ("images", "image");
 
@@ -197,6 +200,14 @@ fn known_list(vars: &BTreeSet<String>) -> String {
 }
 
 fn check_vars(piece: &Piece, vars: &BTreeSet<String>, scope: Scope) -> Result<(), String> {
+    if let [Segment::Var(name)] = piece.0.as_slice()
+        && CLIENT_TEXT.contains(&name.as_str())
+    {
+        return Err(format!(
+            "`{{{name}}}` is client text and could start with `-`: join it to its option, \
+             e.g. \"--{name}={{{name}}}\""
+        ));
+    }
     for segment in &piece.0 {
         let Segment::Var(name) = segment else {
             continue;
@@ -368,6 +379,12 @@ mod tests {
         );
         assert!(err(&[plain("{prompt}")]).message.contains("stdin"));
         assert!(err(&[plain("{image}")]).message.contains("each"));
+        let standalone = err(&[when("system", &["--system", "{system}"])]);
+        assert!(
+            standalone.message.contains("--system={system}"),
+            "{}",
+            standalone.message
+        );
         assert!(err(&[plain("{model")]).message.contains("bad placeholder"));
         let e = err(&[when("nope", &["x"])]);
         assert_eq!(e.at.to_string(), "[0].when");

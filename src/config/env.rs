@@ -267,13 +267,19 @@ pub fn read(
         layer: KeyedLayer::new(ENVIRONMENT),
         ..EnvSettings::default()
     };
+    // An empty variable is unset (so `CODEX_GATEWAY_TOKEN=` cannot remove a
+    // token the file sets); only booleans read empty as false, as before.
+    let value = |var: &str, kind: Kind| {
+        env.get(var)
+            .filter(|raw| !raw.trim().is_empty() || matches!(kind, Kind::Bool | Kind::FlagVar))
+    };
     for (var, key, kind) in SERVER {
-        if let Some(raw) = env.get(*var) {
+        if let Some(raw) = value(var, *kind) {
             out.layer.set(key, parse(var, key, raw, *kind)?, var);
         }
     }
     for (var, backend, key, kind) in BACKEND {
-        if let Some(raw) = env.get(*var) {
+        if let Some(raw) = value(var, *kind) {
             let full = format!("backends.{backend}.{key}");
             if backends.contains(*backend) {
                 out.layer.set(&full, parse(var, &full, raw, *kind)?, var);
@@ -382,6 +388,16 @@ mod tests {
             err.to_string(),
             "environment CODEX_LOG_EVENTS server.log_events: \"ture\" is not a boolean: use 1/0, true/false, yes/no or on/off"
         );
+    }
+
+    #[test]
+    fn empty_variables_are_unset() {
+        let out = read(
+            &env(&[("CODEX_GATEWAY_TOKEN", ""), ("CODEX_PORT", " ")]),
+            &BTreeSet::new(),
+        )
+        .unwrap();
+        assert!(out.layer.is_empty());
     }
 
     #[test]

@@ -80,3 +80,36 @@ async fn claude_resumes_its_session_with_only_the_new_messages() {
     );
     assert!(sent.contains("USER: and again"), "{sent}");
 }
+
+#[tokio::test]
+async fn claude_receives_the_system_prompt_as_its_own() {
+    let rig = rig().await;
+    let (status, _, body) = rig
+        .gateway
+        .chat(serde_json::json!({
+            "model": rig.model,
+            "messages": [
+                {"role": "system", "content": "- Answer like a pirate."},
+                {"role": "user", "content": "say hello"},
+            ],
+        }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let sent = rig
+        .mock
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.path_and_query.starts_with("/v1/messages"))
+        .unwrap();
+    assert!(
+        sent.body["system"]
+            .to_string()
+            .contains("- Answer like a pirate."),
+        "the system text reached Claude's system prompt, even starting with '-'"
+    );
+    assert!(
+        !sent.body["messages"].to_string().contains("pirate"),
+        "and not the prompt"
+    );
+}

@@ -49,7 +49,7 @@ args = [
   { each = "images", args = ["--image", "{image}"] },
   { when = "session", args = ["--resume", "{session}"] },
   { when = "effort", args = ["--effort", "{effort}"] },
-  { when = "system", args = ["--system", "{system}"] },
+  { when = "system", args = ["--system={system}"] },
 ]
 
 [[backends.fake.output]]
