@@ -65,6 +65,9 @@ pub enum Error {
     Internal(String),
 }
 
+/// `Retry-After` sent with a rate limit reported by a CLI.
+pub const UPSTREAM_RETRY_AFTER_SECS: u64 = 5;
+
 /// The error classes shared by every dialect's envelope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -141,6 +144,11 @@ impl Error {
                 retry_after_secs, ..
             } => Some(*retry_after_secs),
             Error::ShuttingDown => Some(1),
+            // The CLI does not say how long the model API wants us to wait.
+            Error::Backend {
+                upstream_status: Some(429),
+                ..
+            } => Some(UPSTREAM_RETRY_AFTER_SECS),
             _ => None,
         }
     }

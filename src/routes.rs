@@ -50,6 +50,8 @@ pub struct Route {
     pub vars: BTreeMap<String, String>,
     /// Where the route is defined.
     pub origin: Origin,
+    /// Its layer: 0 for the first preset, higher for later files.
+    pub layer: usize,
     /// Free text shown by `routes`.
     pub description: Option<String>,
 }
@@ -128,8 +130,9 @@ impl Routes {
                 Matcher::Default => default = Some(i),
             }
         }
-        // Later layers first among patterns, like every other override.
-        patterns.reverse();
+        // Later layers first among patterns, like every other override;
+        // within a file, in the file's order.
+        patterns.sort_by_key(|&i| (std::cmp::Reverse(routes[i].layer), i));
         let mut prefixes: Vec<usize> = by_prefix.into_values().collect();
         prefixes.sort_by_key(|&i| match &routes[i].matcher {
             Matcher::Prefix(p) => std::cmp::Reverse(p.len()),

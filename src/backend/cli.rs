@@ -321,7 +321,12 @@ fn child_env(
     };
     let mut out: BTreeMap<String, String> = env
         .iter()
-        .filter(|(name, value)| !is_removed(name) && !gateway_secrets.contains(value))
+        .filter(|(name, value)| {
+            !is_removed(name)
+                && !gateway_secrets
+                    .iter()
+                    .any(|s| s.len() >= 4 && value.contains(s.as_str()))
+        })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     for (name, value) in raw.env.iter().flatten() {

@@ -43,6 +43,16 @@ impl Decoder {
         };
         let mut extracted = Vec::new();
         rules.apply(&value, &mut extracted);
+        // A line that reports a failure is never answer text, even if some
+        // rule also read text from it (e.g. an error `result` line).
+        if extracted.iter().any(|e| matches!(e, Extract::Error { .. })) {
+            extracted.retain(|e| {
+                !matches!(
+                    e,
+                    Extract::Text(_) | Extract::Snapshot(_) | Extract::Break(_)
+                )
+            });
+        }
         let mut events = Vec::new();
         for item in extracted {
             self.take(item, &mut events);

@@ -353,6 +353,7 @@ fn compile_routes(
             rewrite: r.rewrite.clone(),
             vars: r.vars.clone().unwrap_or_default(),
             origin: source.origin_of(&here),
+            layer: route.layer,
             description: r.description.clone(),
         });
     }

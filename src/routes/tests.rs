@@ -33,6 +33,7 @@ fn route(matcher: Matcher, backend: &str, rewrite: Option<&str>) -> Route {
         rewrite: rewrite.map(Into::into),
         vars: BTreeMap::new(),
         origin: Origin::Default,
+        layer: 0,
         description: None,
     }
 }
@@ -149,4 +150,22 @@ fn models_lists_what_routes_serve() {
     assert!(models.contains(&"claude:sonnet".to_owned()));
     assert!(models.contains(&"fast".to_owned()));
     assert!(models.contains(&"gpt-4".to_owned()));
+}
+
+#[test]
+fn patterns_match_in_file_order_later_files_first() {
+    let mut first = route(Matcher::Pattern(Regex::new("^ab").unwrap()), "claude", None);
+    let mut second = route(
+        Matcher::Pattern(Regex::new("^abc").unwrap()),
+        "gemini",
+        None,
+    );
+    let mut preset = route(Matcher::Pattern(Regex::new("^a").unwrap()), "codex", None);
+    preset.layer = 0;
+    first.layer = 1;
+    second.layer = 1;
+    let backends = table().backends;
+    let routes = Routes::new(backends, vec![preset, first, second]);
+    assert_eq!(routes.matching("abcd").unwrap().0.backend, "claude");
+    assert_eq!(routes.matching("axe").unwrap().0.backend, "codex");
 }

@@ -347,7 +347,7 @@ async fn cli_failures_are_502_with_the_cli_text_and_secrets_redacted() {
             .unwrap()
             .contains("upstream said no")
     );
-    assert!(!headers.contains_key("retry-after"));
+    assert_eq!(headers["retry-after"], "5", "rate limits say when to retry");
 
     let (status, _, body) = gw
         .chat(json!({"model": "no-bye", "messages": user("x")}))

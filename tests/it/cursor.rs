@@ -221,3 +221,20 @@ async fn a_failing_cursor_agent_is_a_502_with_its_message() {
     );
     assert!(message.contains("before finishing its answer"), "{message}");
 }
+
+#[tokio::test]
+async fn an_error_result_is_an_error_even_when_streaming() {
+    let transcript = crate::support::fixture("cli/cursor-stream-json-error.jsonl");
+    let gw = Gateway::without_config()
+        .env("FAKE_CURSOR_TRANSCRIPT", transcript.to_str().unwrap())
+        .start();
+    for stream in [false, true] {
+        let (status, headers, body) = gw
+            .chat(json!({"model": "cursor:auto", "stream": stream, "messages": user("hi")}))
+            .await;
+        assert_eq!(status, 429, "stream={stream}: {body}");
+        assert_eq!(headers["retry-after"], "5");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("rate limited"), "{message}");
+    }
+}

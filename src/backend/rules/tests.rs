@@ -173,6 +173,10 @@ fn cursor_partial_output_skips_duplicates_and_completes_from_the_result() {
     assert!(out.terminal && out.error.is_none());
     let truncated = decode(&rules, "cursor-stream-json-truncated.jsonl");
     assert_eq!(truncated.text, "hello from fake upstream");
+    let failed = decode(&rules, "cursor-stream-json-error.jsonl");
+    assert_eq!(failed.text, "", "an error result is not answer text");
+    let error = failed.error.unwrap();
+    assert_eq!(crate::error::status_in_message(&error.message), Some(429));
 }
 
 #[test]
