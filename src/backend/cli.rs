@@ -205,7 +205,8 @@ impl CliBackend {
             .collect();
         let program =
             find_program(&command, &search_path).unwrap_or_else(|| PathBuf::from(&command));
-        let secrets = secret_values(&child_env, gateway_secrets);
+        let mut secrets = secret_values(&child_env, gateway_secrets);
+        secrets.extend(secrets_in_args(raw));
         let doctor = raw.doctor.clone().unwrap_or_default();
         Ok(CliBackend {
             name: name.to_owned(),
@@ -340,6 +341,39 @@ fn looks_secret(name: &str) -> bool {
     ["KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL"]
         .iter()
         .any(|word| upper.contains(word))
+}
+
+/// Values given to secret-looking options in the template's literal
+/// arguments: `--api-key VALUE`, `--token=VALUE`, `-H "Authorization: Bearer VALUE"`.
+fn secrets_in_args(raw: &RawBackend) -> Vec<String> {
+    let literal = raw.args.iter().flatten().filter_map(|a| match a {
+        crate::config::raw::RawArg::Plain(text) => Some(text.clone()),
+        crate::config::raw::RawArg::Group(_) => None,
+    });
+    let args: Vec<String> = literal
+        .chain(raw.extra_args.iter().flatten().cloned())
+        .collect();
+    let mut found = Vec::new();
+    for (i, arg) in args.iter().enumerate() {
+        let next = args.get(i + 1);
+        match arg.split_once('=') {
+            Some((option, value)) if option.starts_with('-') && looks_secret(option) => {
+                found.push(value.to_owned());
+            }
+            _ if arg.starts_with('-') && looks_secret(arg) => found.extend(next.cloned()),
+            _ if arg == "-H" || arg == "--header" => {
+                if let Some((name, value)) = next.and_then(|h| h.split_once(':'))
+                    && (looks_secret(name) || name.eq_ignore_ascii_case("authorization"))
+                {
+                    let value = value.trim();
+                    found.push(value.rsplit(' ').next().unwrap_or(value).to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    found.retain(|s| s.len() >= 8);
+    found
 }
 
 fn secret_values(child_env: &[(String, String)], gateway_secrets: &[String]) -> Vec<String> {

@@ -145,7 +145,21 @@ pub fn build(input: BuildInput<'_>) -> Result<Config, ConfigError> {
         ));
     });
 
-    let report = Report::new(&input.layers, &figment, &raw, notes, input.warnings);
+    let secrets: Vec<String> = routes
+        .backends
+        .values()
+        .flat_map(|b| match b {
+            Backend::Cli(cli) => cli.secrets.clone(),
+        })
+        .collect();
+    let report = Report::new(
+        &input.layers,
+        &figment,
+        &raw,
+        notes,
+        input.warnings,
+        &secrets,
+    );
     Ok(Config {
         settings,
         routes,

@@ -288,10 +288,11 @@ impl Report {
         raw: &RawSettings,
         notes: Vec<String>,
         warnings: Vec<String>,
+        secrets: &[String],
     ) -> Report {
         let mut effective = serde_json::to_value(raw).unwrap_or(Value::Null);
         prune_nulls(&mut effective);
-        redact_secrets(&mut effective, None);
+        redact_secrets(&mut effective, None, secrets);
         let mut sources = BTreeMap::new();
         collect_sources(&effective, &mut Vec::new(), layers, figment, &mut sources);
         Report {
@@ -343,14 +344,21 @@ fn looks_secret(key: &str) -> bool {
         .any(|w| key.contains(w))
 }
 
-fn redact_secrets(value: &mut Value, key: Option<&str>) {
+/// Hides values of secret-looking keys, and known secret values anywhere.
+fn redact_secrets(value: &mut Value, key: Option<&str>, secrets: &[String]) {
     match value {
-        Value::Object(map) => map.iter_mut().for_each(|(k, v)| redact_secrets(v, Some(k))),
+        Value::Object(map) => map
+            .iter_mut()
+            .for_each(|(k, v)| redact_secrets(v, Some(k), secrets)),
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|v| redact_secrets(v, key, secrets)),
         Value::String(s)
             if key.is_some_and(looks_secret) && !s.is_empty() && !s.starts_with("env:") =>
         {
             *s = "[redacted]".to_owned();
         }
+        Value::String(s) => *s = crate::error::redact(s, secrets),
         _ => {}
     }
 }

@@ -237,3 +237,23 @@ fn a_presets_directory_beside_the_config_overrides_and_adds_presets() {
     );
     assert!(out.contains("prefix \"team:\""), "{out}");
 }
+
+#[tokio::test]
+async fn secrets_in_arguments_are_redacted_from_debug_config() {
+    let config =
+        format!("use = []\n{FAKE_BACKEND}\n[[routes]]\nprefix = \"fake:\"\nbackend = \"fake\"\n");
+    let with_args = config.replace(
+        "command = \"fake-cli\"",
+        "command = \"fake-cli\"\nextra_args = [\"--api-key\", \"crsr_supersecret_12345\", \"--token=tok_supersecret_678\"]",
+    );
+    let gw = Gateway::builder(&with_args).start();
+    let raw = reqwest::get(gw.url("/debug/config"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!raw.contains("crsr_supersecret_12345"), "{raw}");
+    assert!(!raw.contains("tok_supersecret_678"), "{raw}");
+    assert!(raw.contains("--token=[redacted]"), "{raw}");
+}
