@@ -123,12 +123,13 @@ pub fn load(options: &LoadOptions, previous: Option<&Config>) -> Result<Config, 
     let file = path.as_deref().map(SourceFile::read).transpose()?;
     let parsed = file.as_ref().map(SourceFile::parse).transpose()?;
     let library = options.presets(path.as_deref());
-    let env_preset = options
-        .env
-        .get("CODEX_PRESET")
-        .map(|p| p.trim().to_owned())
-        .filter(|p| !p.is_empty());
-    let explicit = options.flags.preset.clone().or(env_preset);
+    let explicit = match (&options.flags.preset, options.env.get("CODEX_PRESET")) {
+        (Some(preset), _) => Some((preset.clone(), Origin::Flag("--preset".into()))),
+        (None, Some(preset)) if !preset.trim().is_empty() => {
+            Some((preset.trim().to_owned(), Origin::Env("CODEX_PRESET".into())))
+        }
+        _ => None,
+    };
     let provider_hint = options
         .flags
         .provider
@@ -143,32 +144,42 @@ pub fn load(options: &LoadOptions, previous: Option<&Config>) -> Result<Config, 
         .filter(|p| p != "auto");
 
     // Which presets, and who asked for them.
-    let mut wanted: Vec<(String, Option<(usize, KeyPath)>)> = Vec::new();
+    let mut wanted: Vec<(String, AskedBy)> = Vec::new();
     let mut auto_detect = false;
-    match parsed.as_ref().and_then(|(raw, _)| raw.use_presets.clone()) {
-        Some(list) => wanted.extend(
-            list.into_iter()
-                .enumerate()
-                .map(|(i, name)| (name, Some((usize::MAX, KeyPath::keys(["use"]).index(i))))),
-        ),
+    let file_use = parsed.as_ref().and_then(|(raw, _)| raw.use_presets.clone());
+    match file.as_ref().zip(file_use) {
+        Some((source, list)) => {
+            wanted.extend(list.into_iter().enumerate().map(|(i, name)| {
+                let key = KeyPath::keys(["use"]).index(i);
+                (name, AskedBy::File(source.clone(), key))
+            }));
+        }
         None if explicit.is_some() => {}
         None => match &provider_hint {
-            Some(provider) => wanted.push((implicit_preset(provider).to_owned(), None)),
+            // The original's implicit preset for a fixed provider; a provider
+            // that is no preset names a backend the file defines itself.
+            Some(provider) if library.get(implicit_preset(provider)).is_ok() => {
+                wanted.push((implicit_preset(provider).to_owned(), AskedBy::Provider));
+            }
+            Some(_) => {}
             None => {
                 auto_detect = true;
-                wanted.extend(DEFAULT_PRESETS.iter().map(|p| ((*p).to_owned(), None)));
+                wanted.extend(
+                    DEFAULT_PRESETS
+                        .iter()
+                        .map(|p| ((*p).to_owned(), AskedBy::Provider)),
+                );
             }
         },
     }
-    if let Some(preset) = explicit {
-        wanted.push((preset, None));
+    if let Some((preset, origin)) = explicit {
+        wanted.push((preset, AskedBy::Origin(origin)));
     }
 
     let mut files: Vec<(SourceFile, RawFile, toml::Table)> = Vec::new();
     let mut loading = Vec::new();
-    for (name, asked_by) in wanted {
-        let asker = asked_by.map(|(_, key)| (file.clone(), key));
-        load_preset(&library, &name, asker, &mut files, &mut loading)?;
+    for (name, asked_by) in &wanted {
+        load_preset(&library, name, asked_by, &mut files, &mut loading)?;
     }
     let optional_backends: BTreeSet<String> = if auto_detect {
         files
@@ -222,17 +233,33 @@ fn implicit_preset(provider: &str) -> &str {
     }
 }
 
+/// Who asked for a preset, so that an error points there.
+#[derive(Debug, Clone)]
+enum AskedBy {
+    /// A `use` entry in a file.
+    File(SourceFile, KeyPath),
+    /// A flag or an environment variable.
+    Origin(Origin),
+    /// The defaults (no file, or a fixed provider's implicit preset).
+    Provider,
+}
+
 fn load_preset(
     library: &PresetLibrary,
     name: &str,
-    asked_by: Option<(Option<SourceFile>, KeyPath)>,
+    asked_by: &AskedBy,
     files: &mut Vec<(SourceFile, RawFile, toml::Table)>,
     loading: &mut Vec<String>,
 ) -> Result<(), ConfigError> {
-    let locate = |message: String| match &asked_by {
-        Some((Some(source), key)) => source.error(key, message),
-        _ => ConfigError {
-            origin: Origin::Flag("--preset / CODEX_PRESET / provider".into()),
+    let locate = |message: String| match asked_by {
+        AskedBy::File(source, key) => source.error(key, message),
+        AskedBy::Origin(origin) => ConfigError {
+            origin: origin.clone(),
+            key: KeyPath::default(),
+            message,
+        },
+        AskedBy::Provider => ConfigError {
+            origin: Origin::Default,
             key: KeyPath::default(),
             message,
         },
@@ -251,13 +278,8 @@ fn load_preset(
     let (raw, table) = source.parse()?;
     loading.push(source.name.clone());
     for (i, inner) in raw.use_presets.iter().flatten().enumerate() {
-        load_preset(
-            library,
-            inner,
-            Some((Some(source.clone()), KeyPath::keys(["use"]).index(i))),
-            files,
-            loading,
-        )?;
+        let asked_by = AskedBy::File(source.clone(), KeyPath::keys(["use"]).index(i));
+        load_preset(library, inner, &asked_by, files, loading)?;
     }
     loading.pop();
     files.push((source, raw, table));

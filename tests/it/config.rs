@@ -257,3 +257,25 @@ async fn secrets_in_arguments_are_redacted_from_debug_config() {
     assert!(!raw.contains("tok_supersecret_678"), "{raw}");
     assert!(raw.contains("--token=[redacted]"), "{raw}");
 }
+
+#[test]
+fn a_fixed_provider_can_be_a_backend_of_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!("[server]\nprovider = \"fake\"\n{FAKE_BACKEND}");
+    std::fs::write(dir.path().join("routes.toml"), config).unwrap();
+    let (code, out, err) = run_binary(dir.path(), &["check"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("provider: fake (fixed)"), "{out}");
+    let (code, _, err) = run_binary(dir.path(), &["check", "--preset", "nope"], &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with("flag --preset: unknown preset `nope`"),
+        "{err}"
+    );
+    let (code, _, err) = run_binary(dir.path(), &["check"], &[("CODEX_PRESET", "nope")]);
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with("environment CODEX_PRESET: unknown preset `nope`"),
+        "{err}"
+    );
+}
