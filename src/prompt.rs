@@ -33,13 +33,10 @@ pub fn flatten(turn: &Turn, options: Options) -> Prompt {
     let mut blocks = Vec::with_capacity(turn.messages.len());
     let mut system = Vec::new();
     let mut image_number = 0;
-    let first_new = match options.new_messages_only {
-        true => turn
-            .messages
-            .iter()
-            .rposition(|m| m.role == Role::Assistant)
-            .map_or(0, |i| i + 1),
-        false => 0,
+    let first_new = if options.new_messages_only {
+        first_new_message(turn)
+    } else {
+        0
     };
     for (index, message) in turn.messages.iter().enumerate() {
         let instructions = matches!(message.role, Role::System | Role::Developer);
@@ -84,6 +81,15 @@ pub fn flatten(turn: &Turn, options: Options) -> Prompt {
         text: blocks.join("\n\n").trim().to_owned(),
         system: (!system.is_empty()).then(|| system.join("\n\n")),
     }
+}
+
+/// The index of the first message after the last assistant answer: what a
+/// resumed session has not seen yet.
+pub fn first_new_message(turn: &Turn) -> usize {
+    turn.messages
+        .iter()
+        .rposition(|m| m.role == Role::Assistant)
+        .map_or(0, |i| i + 1)
 }
 
 fn separate(body: &mut String) {

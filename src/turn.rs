@@ -3,8 +3,6 @@
 //!
 //! Pure data: no I/O, no wire formats.
 
-use std::collections::BTreeMap;
-
 /// One request for one answer.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Turn {
@@ -156,21 +154,5 @@ impl Message {
             Part::Image(image) => Some(image),
             _ => None,
         })
-    }
-}
-
-impl Turn {
-    /// Every image in the conversation, in order.
-    pub fn images(&self) -> impl Iterator<Item = &Image> {
-        self.messages.iter().flat_map(Message::images)
-    }
-
-    /// Counts messages per role, for logs.
-    pub fn role_counts(&self) -> BTreeMap<Role, usize> {
-        let mut counts = BTreeMap::new();
-        for message in &self.messages {
-            *counts.entry(message.role).or_default() += 1;
-        }
-        counts
     }
 }

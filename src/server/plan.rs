@@ -9,7 +9,7 @@ use crate::engine::RunRequest;
 use crate::error::Error;
 use crate::prompt;
 use crate::routes::Resolved;
-use crate::turn::{Image, Turn};
+use crate::turn::{Image, Message, Turn};
 
 /// Turns the request into what the CLI is given, refusing what it cannot take.
 pub(super) fn plan(
@@ -40,7 +40,13 @@ pub(super) fn plan(
             "the messages contain no text to send".into(),
         ));
     }
-    let images = images(config, cli, turn)?;
+    // A resumed session already has the earlier images, like the earlier text.
+    let first = if resume {
+        prompt::first_new_message(turn)
+    } else {
+        0
+    };
+    let images = images(config, cli, &turn.messages[first..])?;
     Ok(RunRequest {
         request_id: request_id.to_owned(),
         model: resolved.model.clone(),
@@ -56,8 +62,12 @@ pub(super) fn plan(
     })
 }
 
-fn images(config: &Config, cli: &CliBackend, turn: &Turn) -> Result<Vec<(String, Vec<u8>)>, Error> {
-    let images: Vec<&Image> = turn.images().collect();
+fn images(
+    config: &Config,
+    cli: &CliBackend,
+    messages: &[Message],
+) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    let images: Vec<&Image> = messages.iter().flat_map(Message::images).collect();
     if images.is_empty() {
         return Ok(Vec::new());
     }

@@ -611,3 +611,30 @@ text = "/text"
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_resumed_session_gets_only_the_new_text_and_images() {
+    use base64::Engine as _;
+    let gw = Gateway::builder(&config("", "")).start();
+    let image = |size: usize| {
+        let bytes: Vec<u8> = (0..=255u8).cycle().take(size).collect();
+        json!({"type": "image_url", "image_url": {"url": format!(
+            "data:image/png;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        )}})
+    };
+    let messages = json!([
+        {"role": "user", "content": [{"type": "text", "text": "old question"}, image(100)]},
+        {"role": "assistant", "content": "old answer"},
+        {"role": "user", "content": [{"type": "text", "text": "new question"}, image(200)]},
+    ]);
+    let (status, _, body) = gw
+        .chat(json!({"model": "info", "session_id": "s-9", "messages": messages}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let info = info_of(&body);
+    assert_eq!(info["prompt"], "USER: new question\n[image #1]");
+    let images = info["images"].as_array().unwrap();
+    assert_eq!(images.len(), 1, "{images:?}");
+    assert_eq!(images[0]["size"], 200, "image #1 is the new image");
+}
