@@ -66,10 +66,13 @@ pub fn flatten(turn: &Turn, options: Options) -> Prompt {
                 }
             }
         }
-        let label = match (message.role, &message.tool_call_id) {
+        let mut label = match (message.role, &message.tool_call_id) {
             (Role::Tool, Some(id)) => format!("TOOL RESULT id={id}"),
             (role, _) => role.label().to_owned(),
         };
+        if let Some(name) = message.name.as_deref().filter(|n| !n.is_empty()) {
+            label = format!("{label} ({name})");
+        }
         blocks.push(format!("{label}: {}", body.trim()));
     }
     let system = system
@@ -157,6 +160,7 @@ mod tests {
     fn tools_and_images_keep_their_place() {
         let mut result = msg(Role::Tool, vec![text("72F")]);
         result.tool_call_id = Some("call_1".into());
+        result.name = Some("weather".into());
         let turn = Turn {
             messages: vec![
                 msg(
@@ -180,7 +184,7 @@ mod tests {
         };
         assert_eq!(
             flatten(&turn, Options::default()).text,
-            "USER: what is this?\n[image #1]\n\nASSISTANT: [tool call weather id=call_1] {\"city\":\"Oslo\"}\n\nTOOL RESULT id=call_1: 72F"
+            "USER: what is this?\n[image #1]\n\nASSISTANT: [tool call weather id=call_1] {\"city\":\"Oslo\"}\n\nTOOL RESULT id=call_1 (weather): 72F"
         );
     }
 }

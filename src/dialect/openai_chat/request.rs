@@ -36,12 +36,21 @@ pub fn to_turn(request: ChatRequest, header_session: Option<String>) -> Result<T
         tool_choice,
         mut extra,
     } = request;
+    let mut ignored = Vec::new();
     let messages = match messages {
-        Some(list) if !list.is_empty() => list
-            .into_iter()
-            .enumerate()
-            .map(|(i, m)| message(m, i))
-            .collect::<Result<Vec<_>, _>>()?,
+        Some(list) if !list.is_empty() => {
+            let mut messages = Vec::with_capacity(list.len() + 1);
+            if let Some(text) = instructions.filter(|t| !t.trim().is_empty()) {
+                messages.push(system_message(text));
+            }
+            if input.as_ref().is_some_and(|i| !i.is_null()) {
+                ignored.push("input".to_owned());
+            }
+            for (i, m) in list.into_iter().enumerate() {
+                messages.push(message(m, i, &mut ignored)?);
+            }
+            messages
+        }
         Some(_) => return Err(invalid("`messages` must not be empty")),
         None => responses_input(input, instructions)?,
     };
@@ -61,7 +70,6 @@ pub fn to_turn(request: ChatRequest, header_session: Option<String>) -> Result<T
         }
         _ => None,
     };
-    let mut ignored = Vec::new();
     if let Some(choice) = &tool_choice {
         let forced = match choice {
             Value::String(s) => s == "required",
@@ -79,9 +87,12 @@ pub fn to_turn(request: ChatRequest, header_session: Option<String>) -> Result<T
         ignored.push("tools".to_owned());
     }
     let session = session(&mut extra, header_session)?;
-    if reasoning.is_some() {
-        // `reasoning` itself is consumed; only its `effort` has a meaning here.
-        extra.remove("reasoning");
+    if let Some(Value::Object(fields)) = &reasoning {
+        // Only `reasoning.effort` has a meaning for CLIs.
+        let others = fields
+            .iter()
+            .filter(|(k, v)| *k != "effort" && !v.is_null());
+        ignored.extend(others.map(|(k, _)| format!("reasoning.{k}")));
     }
     ignored.extend(extra.keys().cloned());
     ignored.sort();
@@ -152,11 +163,33 @@ fn role(name: &str, at: &str) -> Result<Role, Error> {
     })
 }
 
-fn message(m: ChatMessage, index: usize) -> Result<Message, Error> {
+fn system_message(text: String) -> Message {
+    Message {
+        role: Role::System,
+        parts: vec![Part::Text(text)],
+        tool_call_id: None,
+        name: None,
+    }
+}
+
+/// One message; fields with no meaning for a CLI are added to `ignored`.
+fn message(m: ChatMessage, index: usize, ignored: &mut Vec<String>) -> Result<Message, Error> {
     let at = format!("messages[{index}]");
     let role = role(&m.role, &at)?;
     let mut parts = content(m.content, &format!("{at}.content"))?;
-    for (i, call) in m.tool_calls.into_iter().flatten().enumerate() {
+    for field in m.extra.iter().filter(|(_, v)| !v.is_null()).map(|(k, _)| k) {
+        let name = format!("messages[].{field}");
+        if !ignored.contains(&name) {
+            ignored.push(name);
+        }
+    }
+    let legacy = m
+        .function_call
+        .map(|f| crate::dialect::openai_chat::wire::ToolCall {
+            id: String::new(),
+            function: f,
+        });
+    for (i, call) in m.tool_calls.into_iter().flatten().chain(legacy).enumerate() {
         parts.push(Part::ToolCall {
             id: if call.id.is_empty() {
                 format!("call_{i}")
@@ -267,12 +300,7 @@ fn responses_input(
 ) -> Result<Vec<Message>, Error> {
     let mut messages = Vec::new();
     if let Some(text) = instructions.filter(|t| !t.trim().is_empty()) {
-        messages.push(Message {
-            role: Role::System,
-            parts: vec![Part::Text(text)],
-            tool_call_id: None,
-            name: None,
-        });
+        messages.push(system_message(text));
     }
     match input {
         None | Some(Value::Null) => {}

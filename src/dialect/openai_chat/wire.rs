@@ -56,6 +56,11 @@ pub struct ChatMessage {
     pub tool_call_id: Option<String>,
     /// Author or tool name.
     pub name: Option<String>,
+    /// The legacy form of a single tool call.
+    pub function_call: Option<FunctionCall>,
+    /// Everything else.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// An assistant tool call.

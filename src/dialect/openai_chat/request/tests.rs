@@ -106,3 +106,26 @@ fn responses_style_input_is_accepted() {
     assert_eq!(t.messages[0].role, Role::System);
     assert_eq!(t.messages[1].text(), "hello");
 }
+
+#[test]
+fn everything_sent_is_used_or_reported() {
+    let t = turn(json!({
+        "instructions": "answer in French",
+        "input": "ignored because messages are given",
+        "reasoning": {"effort": "low", "summary": "auto"},
+        "messages": [
+            {"role": "user", "name": "alice", "content": "hi"},
+            {"role": "assistant", "content": null, "refusal": null, "audio": {"id": "a1"},
+             "function_call": {"name": "lookup", "arguments": "{\"q\": 1}"}},
+        ]
+    }))
+    .unwrap();
+    assert_eq!(t.messages[0].role, Role::System);
+    assert_eq!(t.messages[0].text(), "answer in French");
+    assert_eq!(t.messages[1].name.as_deref(), Some("alice"));
+    assert!(matches!(&t.messages[2].parts[0], Part::ToolCall { name, .. } if name == "lookup"));
+    assert_eq!(
+        t.ignored,
+        ["input", "messages[].audio", "reasoning.summary"]
+    );
+}
