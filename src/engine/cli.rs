@@ -228,9 +228,8 @@ fn events(
     stderr_tail: tokio::task::JoinHandle<Vec<String>>,
     temp_files: (Workspace, ImageFiles),
 ) -> EventStream {
+    guard.keep_until_dead(temp_files);
     Box::pin(async_stream::stream! {
-        // Dropped after `guard` (declared later), so the CLI dies before its files go.
-        let _temp_files = temp_files;
         let deadline = Instant::now() + backend.timeout;
         let mut decoder = Decoder::default();
         let mut grace_until: Option<Instant> = None;

@@ -18,11 +18,21 @@ use tokio::process::Child;
 pub const TERM_GRACE: Duration = Duration::from_millis(500);
 
 /// Owns a spawned CLI and its process group.
-#[derive(Debug)]
 pub struct ChildGuard {
     child: Option<Child>,
     pgid: Option<Pid>,
     exit: Option<ExitStatus>,
+    /// Dropped only once the group is dead (the CLI's workspace, its files).
+    keep: Vec<Box<dyn Send>>,
+}
+
+impl std::fmt::Debug for ChildGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChildGuard")
+            .field("pgid", &self.pgid)
+            .field("exit", &self.exit)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ChildGuard {
@@ -36,7 +46,14 @@ impl ChildGuard {
             child: Some(child),
             pgid,
             exit: None,
+            keep: Vec::new(),
         }
+    }
+
+    /// Keeps `item` alive until the process group is gone, e.g. the
+    /// directory the CLI works in, so it is never removed under a live CLI.
+    pub fn keep_until_dead(&mut self, item: impl Send + 'static) {
+        self.keep.push(Box::new(item));
     }
 
     /// The process group id (the leader's pid).
@@ -105,6 +122,7 @@ impl Drop for ChildGuard {
             child: Some(child),
             pgid: self.pgid.take(),
             exit: None,
+            keep: std::mem::take(&mut self.keep),
         };
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
