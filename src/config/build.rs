@@ -62,7 +62,14 @@ pub fn build(input: BuildInput<'_>) -> Result<Config, ConfigError> {
         message,
     };
     let server = raw.server.clone();
-    let settings = settings(&server, input.env, &at)?;
+    let token_var = match input
+        .layers
+        .origin(&figment, &KeyPath::keys(["server", "token"]))
+    {
+        crate::config::error::Origin::Env(var) => var,
+        _ => "CODEX_GATEWAY_TOKEN".to_owned(),
+    };
+    let settings = settings(&server, input.env, &token_var, &at)?;
     let defaults = backend_defaults(&server, input.env);
     let mut notes = Vec::new();
 
@@ -196,6 +203,7 @@ fn http_not_available(raw: &crate::config::raw::RawBackend) -> String {
 fn settings(
     server: &RawServer,
     env: &BTreeMap<String, String>,
+    token_var: &str,
     at: &dyn Fn(KeyPath, String) -> ConfigError,
 ) -> Result<Settings, ConfigError> {
     let key = |k: &str| KeyPath::keys(["server", k]);
@@ -203,6 +211,7 @@ fn settings(
         None | Some("") => None,
         Some(value) => match value.strip_prefix("env:") {
             Some(var) => Some(Token::new(
+                var,
                 env.get(var)
                     .cloned()
                     .filter(|v| !v.is_empty())
@@ -213,7 +222,7 @@ fn settings(
                         )
                     })?,
             )),
-            None => Some(Token::new(value.to_owned())),
+            None => Some(Token::new(token_var, value.to_owned())),
         },
     };
     let log_mode = server.log_mode.as_deref().unwrap_or("summary");

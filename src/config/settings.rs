@@ -82,22 +82,34 @@ pub struct LogSettings {
 
 /// A secret compared in constant time and never printed.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Token(String);
+pub struct Token {
+    secret: String,
+    var: String,
+}
 
 impl Token {
-    /// Wraps a secret.
-    pub fn new(secret: String) -> Token {
-        Token(secret)
+    /// Wraps a secret; `var` is the environment variable that holds it for
+    /// logged commands (the one it came from, else `CODEX_GATEWAY_TOKEN`).
+    pub fn new(var: &str, secret: String) -> Token {
+        Token {
+            secret,
+            var: var.to_owned(),
+        }
     }
 
     /// Constant-time comparison with what a client sent.
     pub fn matches(&self, candidate: &[u8]) -> bool {
-        bool::from(self.0.as_bytes().ct_eq(candidate))
+        bool::from(self.secret.as_bytes().ct_eq(candidate))
     }
 
     /// The secret, for redaction lists only.
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.secret
+    }
+
+    /// The variable a replayed command should read the token from.
+    pub fn variable(&self) -> &str {
+        &self.var
     }
 }
 

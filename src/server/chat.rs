@@ -18,6 +18,7 @@ use super::request_id::RequestId;
 use super::{extract, plan};
 use crate::backend::Backend;
 use crate::config::Config;
+use crate::config::settings::Token;
 use crate::dialect::openai_chat::{self, ChunkEncoder, Collector, wire::ChatRequest};
 use crate::engine::limiter::Permit;
 use crate::engine::{self, RunContext};
@@ -80,7 +81,7 @@ async fn prepare(
     log.ignored.clone_from(&turn.ignored);
     log.curl(
         state.local_addr,
-        config.settings.token.is_some(),
+        config.settings.token.as_ref().map(Token::variable),
         &bytes,
         turn.stream,
     );

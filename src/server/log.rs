@@ -120,7 +120,7 @@ impl RequestLog {
     pub(super) fn curl(
         &self,
         address: std::net::SocketAddr,
-        token_required: bool,
+        token_var: Option<&str>,
         body: &[u8],
         stream: bool,
     ) {
@@ -134,11 +134,9 @@ impl RequestLog {
         while body.contains(&delimiter) {
             delimiter.push('_');
         }
-        let auth = if token_required {
-            " -H \"Authorization: Bearer $CODEX_GATEWAY_TOKEN\""
-        } else {
-            ""
-        };
+        let auth = token_var.map_or_else(String::new, |var| {
+            format!(" -H \"Authorization: Bearer ${var}\"")
+        });
         let no_buffer = if stream { " -N" } else { "" };
         tracing::info!(
             id = %self.id,

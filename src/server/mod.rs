@@ -31,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .route("/chat/completions", post(chat::completions))
         .route("/debug/config", get(health::debug_config))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
@@ -69,6 +70,13 @@ async fn not_found(uri: axum::http::Uri) -> Response {
     let error = Error::InvalidRequest(format!("no endpoint at {}", uri.path()));
     let mut response = error.into_response();
     *response.status_mut() = StatusCode::NOT_FOUND;
+    response
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let error = Error::InvalidRequest(format!("{method} is not allowed on {}", uri.path()));
+    let mut response = error.into_response();
+    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
     response
 }
 

@@ -236,6 +236,18 @@ async fn bad_requests_get_openai_errors_and_the_gateway_keeps_serving() {
     );
     let r = client.get(gw.url("/v1/nothing")).send().await.unwrap();
     assert_eq!(r.status(), 404);
+    let r = client
+        .get(gw.url("/v1/chat/completions"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    check(
+        405,
+        &r.json().await.unwrap(),
+        "invalid_request_error",
+        "GET is not allowed",
+    );
     let (status, _, _) = gw
         .chat(json!({"model": "fake:x", "messages": user("still here")}))
         .await;
