@@ -23,12 +23,18 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+// Shared with the integration tests; the bench does not need `pid`.
+#[allow(dead_code)]
+#[path = "../tests/it/support/gateway_process.rs"]
+mod gateway_process;
+
+use gateway_process::GatewayProcess;
 
 /// Requests per side of the overhead comparison.
 const SEQUENTIAL_RUNS: usize = 200;
@@ -201,93 +207,37 @@ backend = "queued"
     Ok(path)
 }
 
-/// The gateway binary, started on port 0; stopped (SIGTERM) on drop.
-struct Gateway {
-    base: String,
-    child: std::process::Child,
-    log_lines: Arc<std::sync::atomic::AtomicUsize>,
-}
+/// The gateway under test: the shared test-harness process wrapper.
+struct Gateway(GatewayProcess);
 
 impl Gateway {
     /// Starts the release-built binary and waits for its `listening on` line.
     /// Its stderr (default `info` logs, one summary line per request) is
-    /// drained by a thread for as long as it runs.
+    /// collected by a thread for as long as it runs.
     fn start(config: &Path, env: &[(String, String)], dir: &Path) -> anyhow::Result<Gateway> {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_agent-cli-to-api"))
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_agent-cli-to-api"));
+        command
             .arg("--config")
             .arg(config)
             .args(["--port", "0"])
             .current_dir(dir)
             .env_clear()
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("starting the gateway")?;
-        let stderr = child.stderr.take().context("gateway stderr")?;
-        let log_lines = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let counter = Arc::clone(&log_lines);
-        std::thread::spawn(move || drain_stderr(stderr, &tx, &counter));
-        let Ok(addr) = rx.recv_timeout(Duration::from_secs(20)) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("the gateway did not print `listening on` within 20 s");
-        };
-        Ok(Gateway {
-            base: format!("http://{addr}"),
-            child,
-            log_lines,
-        })
+            .envs(env.iter().map(|(k, v)| (k, v)));
+        GatewayProcess::spawn(command)
+            .map(Gateway)
+            .map_err(anyhow::Error::msg)
+    }
+
+    fn base(&self) -> &str {
+        &self.0.base
     }
 
     fn chat_url(&self) -> String {
-        format!("{}/v1/chat/completions", self.base)
+        format!("{}/v1/chat/completions", self.base())
     }
 
     fn log_lines(&self) -> usize {
-        self.log_lines.load(std::sync::atomic::Ordering::Relaxed)
-    }
-}
-
-/// Reads the gateway's stderr to the end, sending the listen address once.
-fn drain_stderr(
-    stderr: std::process::ChildStderr,
-    address: &std::sync::mpsc::Sender<String>,
-    lines: &std::sync::atomic::AtomicUsize,
-) {
-    use std::io::BufRead as _;
-    for line in std::io::BufReader::new(stderr)
-        .lines()
-        .map_while(Result::ok)
-    {
-        lines.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if let Some(rest) = line.split("listening on http://").nth(1)
-            && let Some(addr) = rest.split_whitespace().next()
-        {
-            let _ = address.send(addr.to_owned());
-        }
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        if let Ok(pid) = i32::try_from(self.child.id()) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.0.logs().lines().count()
     }
 }
 
@@ -487,7 +437,7 @@ async fn request_through_gateway(
 async fn http_round_trip(client: &reqwest::Client, gateway: &Gateway) -> anyhow::Result<Duration> {
     let start = Instant::now();
     let response = client
-        .get(format!("{}/healthz", gateway.base))
+        .get(format!("{}/healthz", gateway.base()))
         .send()
         .await?;
     let status = response.status();

@@ -92,11 +92,6 @@ impl OutputRules {
         self.rules.iter().any(|r| r.actions.terminal)
     }
 
-    /// Whether some rule extracts snapshots.
-    pub fn has_snapshots(&self) -> bool {
-        self.rules.iter().any(|r| r.actions.snapshot.is_some())
-    }
-
     /// Applies every matching rule to one parsed line.
     pub fn apply(&self, line: &Value, out: &mut Vec<Extract>) {
         for rule in &self.rules {

@@ -2,16 +2,17 @@
 //! config and environment, an SSE reader that keeps arrival times, the mock
 //! model upstream, and the template of the fake CLI.
 
+pub(crate) mod gateway_process;
 pub(crate) mod mock_upstream;
 pub(crate) mod sse;
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+
+use self::gateway_process::GatewayProcess;
 
 /// The repository root.
 pub(crate) fn repo() -> PathBuf {
@@ -81,8 +82,7 @@ pub(crate) struct Gateway {
     pub(crate) base: String,
     /// Scratch directory holding `routes.toml` (and anything a test puts there).
     pub(crate) dir: TempDir,
-    child: Child,
-    logs: Arc<Mutex<String>>,
+    process: GatewayProcess,
 }
 
 /// How to start a [`Gateway`].
@@ -121,12 +121,12 @@ impl Gateway {
 
     /// Everything the gateway logged so far.
     pub(crate) fn logs(&self) -> String {
-        self.logs.lock().unwrap().clone()
+        self.process.logs()
     }
 
     /// The gateway's pid.
     pub(crate) fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// Path of the config file.
@@ -136,8 +136,7 @@ impl Gateway {
 
     /// Waits until the logs contain `needle`.
     pub(crate) async fn wait_for_log(&self, needle: &str, limit: Duration) -> bool {
-        let logs = Arc::clone(&self.logs);
-        eventually(limit, || logs.lock().unwrap().contains(needle)).await
+        eventually(limit, || self.process.logs().contains(needle)).await
     }
 
     /// POSTs a chat completion and returns status, headers and JSON body.
@@ -224,63 +223,13 @@ impl GatewayBuilder {
             .env("HOME", dir.path())
             .env("TMPDIR", &tmp)
             .env("RUST_LOG", "agent_cli_to_api=debug")
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().unwrap();
-        let logs = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        let sink = Arc::clone(&logs);
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("listening on http://").nth(1) {
-                    let addr = addr
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned();
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(addr);
-                    }
-                }
-                let mut logs = sink.lock().unwrap();
-                logs.push_str(&line);
-                logs.push('\n');
-            }
-        });
-        let Ok(addr) = rx.recv_timeout(Duration::from_secs(20)) else {
-            let _ = child.kill();
-            panic!("the gateway did not start; logs:\n{}", logs.lock().unwrap());
-        };
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        let process = GatewayProcess::spawn(command).unwrap_or_else(|e| panic!("{e}"));
         Gateway {
-            base: format!("http://{addr}"),
+            base: process.base.clone(),
             dir,
-            child,
-            logs,
+            process,
         }
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        if let Ok(pid) = i32::try_from(self.child.id()) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
