@@ -247,12 +247,7 @@ async fn secrets_in_arguments_are_redacted_from_debug_config() {
         "command = \"fake-cli\"\nextra_args = [\"--api-key\", \"crsr_supersecret_12345\", \"--token=tok_supersecret_678\"]",
     );
     let gw = Gateway::builder(&with_args).start();
-    let raw = reqwest::get(gw.url("/debug/config"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let raw = gw.get_json("/debug/config").await.to_string();
     assert!(!raw.contains("crsr_supersecret_12345"), "{raw}");
     assert!(!raw.contains("tok_supersecret_678"), "{raw}");
     assert!(raw.contains("--token=[redacted]"), "{raw}");

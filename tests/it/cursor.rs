@@ -35,6 +35,15 @@ fn runs(path: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The argument that follows `flag`.
+fn arg_after<'a>(argv: &'a [String], flag: &str) -> &'a str {
+    let at = argv
+        .iter()
+        .position(|a| a == flag)
+        .unwrap_or_else(|| panic!("{flag} missing: {argv:?}"));
+    &argv[at + 1]
+}
+
 fn user(text: &str) -> Value {
     json!([{"role": "user", "content": text}])
 }
@@ -46,19 +55,8 @@ async fn with_no_config_the_installed_cli_is_served_and_streams_deltas() {
         .env("FAKE_CURSOR_DELAY", "0.15")
         .env("FAKE_CURSOR_ARGV_LOG", &log.path())
         .start();
-    let models: Value = reqwest::get(gw.url("/v1/models"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let ids: Vec<&str> = models["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
-    assert!(ids.contains(&"cursor:auto"), "{ids:?}");
+    let ids = gw.model_ids().await;
+    assert!(ids.iter().any(|m| m == "cursor:auto"), "{ids:?}");
     assert!(
         !ids.iter().any(|m| m.starts_with("claude")),
         "claude is not installed here: {ids:?}"
@@ -112,9 +110,8 @@ async fn with_no_config_the_installed_cli_is_served_and_streams_deltas() {
         !argv.contains(&"--force".to_owned()),
         "no auto-approved actions by default"
     );
-    let model_at = argv.iter().position(|a| a == "--model").unwrap();
-    assert_eq!(argv[model_at + 1], "auto");
-    let workspace = &argv[argv.iter().position(|a| a == "--workspace").unwrap() + 1];
+    assert_eq!(arg_after(&argv, "--model"), "auto");
+    let workspace = &arg_after(&argv, "--workspace");
     assert!(
         workspace.contains("agent-cli-to-api-ws-"),
         "a fresh workspace per request: {workspace}"
@@ -165,13 +162,7 @@ async fn a_fixed_provider_takes_every_model_like_the_original() {
             .any(|w| w == ["--approve-mcps", "--endpoint", "https://example.test"]),
         "{argv:?}"
     );
-    let models: Value = reqwest::get(gw.url("/v1/models"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(models["data"][0]["id"], "auto");
+    assert_eq!(gw.model_ids().await, ["auto"]);
 }
 
 #[tokio::test]
@@ -185,10 +176,7 @@ async fn presets_and_legacy_variables_pick_the_model() {
     gw.chat(json!({"model": "anything", "messages": user("hi")}))
         .await;
     let argv = log.last();
-    assert_eq!(
-        argv[argv.iter().position(|a| a == "--model").unwrap() + 1],
-        "gpt-5.3-codex"
-    );
+    assert_eq!(arg_after(&argv, "--model"), "gpt-5.3-codex");
 
     let gw = Gateway::without_config()
         .env("CODEX_PROVIDER", "cursor-agent")
@@ -198,10 +186,7 @@ async fn presets_and_legacy_variables_pick_the_model() {
         .start();
     gw.chat(json!({"model": "x", "messages": user("hi")})).await;
     let argv = log.last();
-    assert_eq!(
-        argv[argv.iter().position(|a| a == "--model").unwrap() + 1],
-        "composer-2"
-    );
+    assert_eq!(arg_after(&argv, "--model"), "composer-2");
     assert!(!argv.contains(&"--stream-partial-output".to_owned()));
 }
 

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{FAKE_BACKEND, Gateway, eventually, processes_with_env};
+use crate::support::{
+    FAKE_BACKEND, Gateway, assert_processes_gone, eventually, processes_with_env,
+};
 
 /// A config whose fake CLI hangs after its first chunk, with a grandchild,
 /// and carries `marker` in its environment so its processes can be found.
@@ -55,13 +57,7 @@ async fn streaming_client_disconnect_kills_the_process_group() {
     }
     wait_for_group(&marker).await;
     drop(reader);
-    assert!(
-        eventually(Duration::from_secs(5), || processes_with_env(&marker)
-            .is_empty())
-        .await,
-        "left behind: {:?}",
-        processes_with_env(&marker)
-    );
+    assert_processes_gone(&marker, Duration::from_secs(5)).await;
     assert!(
         gw.wait_for_log("status=client disconnected", Duration::from_secs(2))
             .await,
@@ -84,13 +80,7 @@ async fn non_streaming_client_disconnect_kills_the_process_group() {
     });
     wait_for_group(&marker).await;
     request.abort();
-    assert!(
-        eventually(Duration::from_secs(5), || processes_with_env(&marker)
-            .is_empty())
-        .await,
-        "left behind: {:?}",
-        processes_with_env(&marker)
-    );
+    assert_processes_gone(&marker, Duration::from_secs(5)).await;
 }
 
 #[tokio::test]
@@ -101,11 +91,7 @@ async fn timeout_kills_the_process_group() {
         .chat(json!({"model": "hang", "messages": [{"role": "user", "content": "x"}]}))
         .await;
     assert_eq!(status, 504);
-    assert!(
-        eventually(Duration::from_secs(3), || processes_with_env(&marker)
-            .is_empty())
-        .await
-    );
+    assert_processes_gone(&marker, Duration::from_secs(3)).await;
 }
 
 #[tokio::test]
@@ -122,11 +108,7 @@ async fn shutdown_kills_running_clis_and_exits() {
         .expect("stream did not end");
     let last = events.last().map(|e| e.json()).unwrap_or_default();
     assert_eq!(last["error"]["code"], "shutting_down", "{events:?}");
-    assert!(
-        eventually(Duration::from_secs(5), || processes_with_env(&marker)
-            .is_empty())
-        .await
-    );
+    assert_processes_gone(&marker, Duration::from_secs(5)).await;
     assert!(
         gw.wait_for_log("shutting down", Duration::from_secs(1))
             .await
@@ -152,9 +134,5 @@ async fn a_cli_that_lingers_after_its_answer_is_stopped_and_the_answer_stands() 
         took < Duration::from_secs(4),
         "waited {took:?} for a finished CLI"
     );
-    assert!(
-        eventually(Duration::from_secs(3), || processes_with_env(&marker)
-            .is_empty())
-        .await
-    );
+    assert_processes_gone(&marker, Duration::from_secs(3)).await;
 }

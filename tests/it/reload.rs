@@ -24,27 +24,11 @@ fn rename_save(gw: &Gateway, text: &str) {
 }
 
 async fn models(gw: &Gateway) -> Vec<String> {
-    let body: Value = reqwest::get(gw.url("/v1/models"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap().to_owned())
-        .collect()
+    gw.model_ids().await
 }
 
 async fn debug(gw: &Gateway) -> Value {
-    reqwest::get(gw.url("/debug/config"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    gw.get_json("/debug/config").await
 }
 
 #[tokio::test]
@@ -102,12 +86,7 @@ async fn a_bad_edit_keeps_the_old_routes_and_reports_where_it_is() {
         error.contains(" routes[0].backend: unknown backend `nope`"),
         "{error}"
     );
-    let health: Value = reqwest::get(gw.url("/healthz"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = gw.get_json("/healthz").await;
     assert_eq!(health["config_error"], error.as_str());
     assert!(
         gw.logs()

@@ -65,13 +65,7 @@ async fn claude_resumes_its_session_with_only_the_new_messages() {
         session.as_str(),
         "the same session continues"
     );
-    let last = rig
-        .mock
-        .requests()
-        .into_iter()
-        .rev()
-        .find(|r| r.path_and_query.starts_with("/v1/messages"))
-        .unwrap();
+    let last = rig.mock.last_request("/v1/messages");
     let sent = last.body["messages"].to_string();
     assert_eq!(
         sent.matches("say hello").count(),
@@ -95,13 +89,7 @@ async fn claude_receives_the_system_prompt_as_its_own() {
         }))
         .await;
     assert_eq!(status, 200, "{body}");
-    let sent = rig
-        .mock
-        .requests()
-        .into_iter()
-        .rev()
-        .find(|r| r.path_and_query.starts_with("/v1/messages"))
-        .unwrap();
+    let sent = rig.mock.last_request("/v1/messages");
     assert!(
         sent.body["system"]
             .to_string()

@@ -88,13 +88,7 @@ async fn codex_reasoning_and_effort() {
         body["usage"]["completion_tokens_details"]["reasoning_tokens"],
         2
     );
-    let sent = rig
-        .mock
-        .requests()
-        .into_iter()
-        .rev()
-        .find(|r| r.path_and_query.ends_with("/responses"))
-        .unwrap();
+    let sent = rig.mock.last_request("/responses");
     assert_eq!(
         sent.body["reasoning"]["effort"], "high",
         "the effort reached the model API"

@@ -49,10 +49,9 @@ async fn gemini_answers_reasoning_prompts_without_thoughts() {
         "",
         "Gemini CLI drops thought parts; nothing may be invented"
     );
-    let sent = rig.mock.requests();
+    let sent = rig.mock.last_request(":streamGenerateContent");
     assert!(
-        sent.iter()
-            .any(|r| r.path_and_query.contains(":streamGenerateContent")),
-        "{sent:?}"
+        sent.body.to_string().contains("THINK"),
+        "the upstream was asked to think, so it sent a thought part"
     );
 }

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::support::mock_upstream::MockUpstream;
 use crate::support::sse::{SseEvent, content};
-use crate::support::{Gateway, eventually, processes_with_env, repo};
+use crate::support::{Gateway, assert_processes_gone, eventually, processes_with_env, repo};
 
 /// A real CLI installed by `scripts/test`; missing means a broken setup, not a skip.
 pub(crate) fn cli(name: &str) -> PathBuf {
@@ -187,14 +187,7 @@ pub(crate) async fn disconnect_kills_the_cli(rig: &Rig) {
         "the CLI is not running"
     );
     drop(reader);
-    let marker = rig.marker.clone();
-    assert!(
-        eventually(Duration::from_secs(5), || processes_with_env(&marker)
-            .is_empty())
-        .await,
-        "still running after the client left: {:?}",
-        processes_with_env(&rig.marker)
-    );
+    assert_processes_gone(&rig.marker, Duration::from_secs(5)).await;
     assert!(
         eventually(Duration::from_secs(5), || rig.mock.open_streams() == 0).await,
         "the upstream stream stayed open"

@@ -139,6 +139,28 @@ impl Gateway {
         eventually(limit, || self.process.logs().contains(needle)).await
     }
 
+    /// GETs `path` (no token) and returns its JSON body.
+    pub(crate) async fn get_json(&self, path: &str) -> serde_json::Value {
+        reqwest::get(self.url(path))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// The ids `/v1/models` lists.
+    pub(crate) async fn model_ids(&self) -> Vec<String> {
+        let body = self.get_json("/v1/models").await;
+        assert_eq!(body["object"], "list", "{body}");
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     /// POSTs a chat completion and returns status, headers and JSON body.
     pub(crate) async fn chat(
         &self,
@@ -261,6 +283,15 @@ pub(crate) fn run_binary(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i3
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// Asserts that within `limit` no process carries `marker` any more.
+pub(crate) async fn assert_processes_gone(marker: &str, limit: Duration) {
+    assert!(
+        eventually(limit, || processes_with_env(marker).is_empty()).await,
+        "left behind: {:?}",
+        processes_with_env(marker)
+    );
 }
 
 /// Processes whose environment mentions `marker` (the process group of a

@@ -128,6 +128,15 @@ impl MockUpstream {
         self.shared.requests().clone()
     }
 
+    /// The latest request whose path contains `path`.
+    pub(crate) fn last_request(&self, path: &str) -> RecordedRequest {
+        self.requests()
+            .into_iter()
+            .rev()
+            .find(|r| r.path_and_query.contains(path))
+            .unwrap_or_else(|| panic!("no request to {path} reached the mock"))
+    }
+
     /// SSE responses still being written; a stalled one counts until its client hangs up.
     pub(crate) fn open_streams(&self) -> usize {
         self.shared.open_streams.load(Ordering::SeqCst)
