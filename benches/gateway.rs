@@ -401,15 +401,13 @@ async fn run_direct(spawn: &Spawn<'_>) -> anyhow::Result<Duration> {
     Ok(elapsed)
 }
 
-/// What `engine::workspace` does per request: a fresh directory, then
-/// `chmod 0700`.
+/// What `engine::workspace` does per request: a fresh directory, created 0700.
 fn private_tempdir_in(parent: &Path) -> anyhow::Result<tempfile::TempDir> {
     use std::os::unix::fs::PermissionsExt as _;
-    let dir = tempfile::Builder::new()
+    Ok(tempfile::Builder::new()
         .prefix("agent-cli-to-api-ws-")
-        .tempdir_in(parent)?;
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
-    Ok(dir)
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir_in(parent)?)
 }
 
 /// One non-streaming chat completion for `model`, timed from before the

@@ -31,6 +31,16 @@ fn config(server: &str, extra: &str) -> String {
     format!("use = []\n[server]\n{server}\n\n{FAKE_BACKEND}\n{routes}{extra}\n")
 }
 
+/// Another backend running fake-cli, answering with its `say` lines, with
+/// `settings` (args, env, …) and a route of the same name.
+fn text_backend(name: &str, settings: &str) -> String {
+    format!(
+        "[[routes]]\nmodel = \"{name}\"\nbackend = \"{name}\"\n\n\
+         [backends.{name}]\ncommand = \"fake-cli\"\ndefault_model = \"m\"\n{settings}\n\n\
+         [[backends.{name}.output]]\nwhen = {{ \"/kind\" = \"say\" }}\ntext = \"/text\"\n"
+    )
+}
+
 fn user(text: &str) -> Value {
     json!([{"role": "user", "content": text}])
 }
@@ -451,24 +461,14 @@ async fn a_full_backend_answers_429_with_retry_after() {
 
 #[tokio::test]
 async fn what_reaches_the_cli_prompt_argv_env_workspace() {
-    let extra = r#"
-[[routes]]
-model = "arg-info"
-backend = "argfake"
-
-[backends.argfake]
-command = "fake-cli"
-prompt = "arg"
+    let extra = text_backend(
+        "arg-info",
+        r#"prompt = "arg"
 args = ["--mode", "info", "--model", "{model}"]
-default_model = "m"
 env = { TEMPLATE_VAR = "from-template" }
-env_remove = ["REMOVE_ME", "DROP_*"]
-
-[[backends.argfake.output]]
-when = { "/kind" = "say" }
-text = "/text"
-"#;
-    let gw = Gateway::builder(&config("", extra))
+env_remove = ["REMOVE_ME", "DROP_*"]"#,
+    );
+    let gw = Gateway::builder(&config("", &extra))
         .env("CODEX_GATEWAY_TOKEN", "gateway-token-abcdef")
         .env("REMOVE_ME", "1")
         .env("DROP_THIS", "1")
@@ -547,21 +547,8 @@ text = "/text"
 #[tokio::test]
 async fn images_become_private_files_or_a_clear_400() {
     use base64::Engine as _;
-    let extra = r#"
-[[routes]]
-model = "text-only"
-backend = "textonly"
-
-[backends.textonly]
-command = "fake-cli"
-args = ["--mode", "echo"]
-default_model = "m"
-
-[[backends.textonly.output]]
-when = { "/kind" = "say" }
-text = "/text"
-"#;
-    let gw = Gateway::builder(&config("", extra)).start();
+    let extra = text_backend("text-only", r#"args = ["--mode", "echo"]"#);
+    let gw = Gateway::builder(&config("", &extra)).start();
     let png: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
     let url = format!(
         "data:image/png;base64,{}",
