@@ -42,10 +42,11 @@ pub struct CliBackend {
     pub description: Option<String>,
     /// Program as configured (a name looked up on `PATH`, or a path).
     pub command: String,
-    /// What is executed: `command` resolved on the child's `PATH` when the
-    /// config loaded (an absolute path lets the spawn use `posix_spawn`
-    /// instead of `fork`), or `command` itself when it was not found then.
-    pub program: std::path::PathBuf,
+    /// `command` resolved on the child's `PATH` when the config loaded, if
+    /// it was found then. Spawning this absolute path lets the spawn use
+    /// `posix_spawn` instead of `fork`; without it `command` is looked up at
+    /// spawn time (a CLI installed later still works).
+    pub program: Option<PathBuf>,
     /// Argument template.
     pub argv: ArgvTemplate,
     /// Extra arguments appended after the template (e.g. from `*_EXTRA_ARGS`).
@@ -203,8 +204,7 @@ impl CliBackend {
             .filter(|(k, _)| k == "PATH")
             .cloned()
             .collect();
-        let program =
-            find_program(&command, &search_path).unwrap_or_else(|| PathBuf::from(&command));
+        let program = find_program(&command, &search_path);
         let mut secrets = secret_values(&child_env, gateway_secrets);
         secrets.extend(secrets_in_args(raw));
         let doctor = raw.doctor.clone().unwrap_or_default();
@@ -256,6 +256,13 @@ impl CliBackend {
     /// Whether the CLI can resume a session (`{session}` in its template).
     pub fn takes_session(&self) -> bool {
         self.argv.uses("session")
+    }
+
+    /// What to execute: the resolved path, else the command as configured.
+    pub fn executable(&self) -> &std::path::Path {
+        self.program
+            .as_deref()
+            .unwrap_or_else(|| std::path::Path::new(&self.command))
     }
 
     /// Whether image files can be passed to the CLI.

@@ -5,7 +5,6 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use crate::backend::Backend;
-use crate::backend::cli::find_program;
 use crate::config::{LoadOptions, load};
 
 /// Exit code of an invalid configuration.
@@ -39,7 +38,7 @@ pub fn check(options: &LoadOptions) -> ExitCode {
     let _ = writeln!(out, "backends:");
     for (name, backend) in &config.routes.backends {
         let Backend::Cli(cli) = backend;
-        let found = find_program(&cli.command, &options.env).map_or_else(
+        let found = cli.program.as_ref().map_or_else(
             || "NOT FOUND on PATH".to_owned(),
             |p| p.display().to_string(),
         );

@@ -6,7 +6,7 @@ use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
 use crate::backend::Backend;
-use crate::backend::cli::{CliBackend, expand_home, find_program};
+use crate::backend::cli::{CliBackend, expand_home};
 use crate::config::{LoadOptions, load};
 
 const VERSION_TIMEOUT: Duration = Duration::from_secs(20);
@@ -67,7 +67,7 @@ pub async fn doctor(options: &LoadOptions) -> ExitCode {
 
 async fn check_backend(cli: &CliBackend, options: &LoadOptions) -> Vec<(Level, String)> {
     let mut out = Vec::new();
-    let Some(path) = find_program(&cli.command, &options.env) else {
+    let Some(path) = &cli.program else {
         out.push((
             Level::Fail,
             format!(

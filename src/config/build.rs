@@ -11,7 +11,7 @@ use std::time::Duration;
 use regex::Regex;
 
 use crate::backend::Backend;
-use crate::backend::cli::{BackendDefaults, CliBackend, expand_home, find_program};
+use crate::backend::cli::{BackendDefaults, CliBackend, expand_home};
 use crate::config::error::{ConfigError, FieldError, KeyPath};
 use crate::config::layers::Layers;
 use crate::config::raw::{RawRoute, RawServer, RawSettings};
@@ -114,8 +114,7 @@ pub fn build(input: BuildInput<'_>) -> Result<Config, ConfigError> {
             previous,
         )
         .map_err(|e: FieldError| at(here.join(&e.at), e.message))?;
-        if input.optional_backends.contains(name) && find_program(&cli.command, input.env).is_none()
-        {
+        if input.optional_backends.contains(name) && cli.program.is_none() {
             notes.push(format!(
                 "backend `{name}` is off: `{}` was not found on PATH (install it, or set backends.{name}.command)",
                 cli.command

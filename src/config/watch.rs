@@ -219,7 +219,7 @@ impl Reloader {
                     Some(()) = hangup.recv() => true,
                 };
                 let reloader = Arc::clone(&reloader);
-                let _ = tokio::task::spawn_blocking(move || {
+                let reloaded = tokio::task::spawn_blocking(move || {
                     if forced {
                         reloader.reload("SIGHUP");
                     } else {
@@ -227,6 +227,9 @@ impl Reloader {
                     }
                 })
                 .await;
+                if let Err(error) = reloaded {
+                    tracing::error!("config reload crashed, keeping the previous config: {error}");
+                }
             }
         });
         Ok(())

@@ -86,7 +86,7 @@ pub async fn start(
     let images = write_images(std::mem::take(&mut run.images)).await?;
     let argv = render_argv(&backend, &run, &workspace, &images);
 
-    let mut command = tokio::process::Command::new(&backend.program);
+    let mut command = tokio::process::Command::new(backend.executable());
     command
         .args(&argv)
         .current_dir(workspace.path())
