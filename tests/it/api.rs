@@ -518,9 +518,9 @@ env_remove = ["REMOVE_ME", "DROP_*"]"#,
     assert!(info["env"].get("CODEX_GATEWAY_TOKEN").is_none());
     assert_eq!(info["env"]["KEEP_ME"], "1");
     assert_eq!(info["workspace_mode"], "0o700");
-    let workspace = info["cwd"].as_str().unwrap().to_owned();
+    let workspace = std::path::PathBuf::from(info["cwd"].as_str().unwrap());
     assert!(
-        !std::path::Path::new(&workspace).exists(),
+        crate::support::eventually(Duration::from_secs(5), || !workspace.exists()).await,
         "the per-request workspace must be removed"
     );
 
@@ -571,8 +571,10 @@ async fn images_become_private_files_or_a_clear_400() {
     for image in images {
         assert_eq!(image["size"], 3000);
         assert_eq!(image["mode"], "0o600");
+        // The workspace is removed off the answer path, so wait briefly.
+        let path = std::path::PathBuf::from(image["path"].as_str().unwrap());
         assert!(
-            !std::path::Path::new(image["path"].as_str().unwrap()).exists(),
+            crate::support::eventually(Duration::from_secs(5), || !path.exists()).await,
             "image files must be removed"
         );
     }
