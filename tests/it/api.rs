@@ -312,7 +312,7 @@ async fn token_is_required_in_either_header_and_compared_exactly() {
         env.values().all(|v| v != token),
         "the gateway token reached the CLI"
     );
-    assert!(gw.wait_for_log("curl -sS", Duration::from_secs(2)).await);
+    assert!(gw.wait_for_log("curl -sS", Duration::from_secs(5)).await);
     assert!(
         gw.logs()
             .contains("Authorization: Bearer $CODEX_GATEWAY_TOKEN")

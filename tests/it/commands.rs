@@ -73,7 +73,7 @@ async fn logs_for_mode(mode: &str) -> String {
         .chat(json!({"model": "fake:", "messages": [{"role": "system", "content": "be terse"}, {"role": "user", "content": "what is 2+2?"}]}))
         .await;
     assert_eq!(status, 200);
-    assert!(gw.wait_for_log(" request ", Duration::from_secs(2)).await);
+    assert!(gw.wait_for_log(" request ", Duration::from_secs(5)).await);
     gw.logs()
 }
 

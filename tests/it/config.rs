@@ -199,7 +199,7 @@ async fn legacy_environment_and_flags_layer_over_files_with_provenance() {
     assert!(
         gw.wait_for_log(
             "CODEX_USE_CODEX_RESPONSES_API is set but not used",
-            Duration::from_secs(1)
+            Duration::from_secs(5)
         )
         .await
     );
