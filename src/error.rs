@@ -152,6 +152,19 @@ impl Error {
             _ => None,
         }
     }
+
+    /// Whether a client's automatic retry could get a different answer.
+    ///
+    /// The CLIs retry the model API themselves, so a CLI that failed or timed
+    /// out would only run again, at full cost, to the same end; the official
+    /// SDKs retry every 5xx twice unless told otherwise (`x-should-retry`).
+    pub fn worth_retrying(&self) -> bool {
+        match self {
+            Error::Backend { .. } => self.status() == StatusCode::TOO_MANY_REQUESTS,
+            Error::Timeout { .. } => false,
+            _ => true,
+        }
+    }
 }
 
 /// How a failure reported by the model API behind a CLI is answered.

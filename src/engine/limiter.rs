@@ -95,6 +95,13 @@ impl Limiter {
         }
     }
 
+    /// Runs currently holding a slot.
+    pub fn running(&self) -> usize {
+        self.shape()
+            .max
+            .saturating_sub(self.semaphore.available_permits())
+    }
+
     /// Requests currently waiting.
     pub fn waiting(&self) -> usize {
         self.waiting.load(Ordering::Relaxed)

@@ -1,6 +1,6 @@
 //! `GET /healthz` (no auth) and `GET /debug/config`: the effective config,
-//! where each value came from, the routes, and the last reload's outcome.
-//! Secrets are redacted.
+//! where each value came from, the routes, each backend's load and the last
+//! reload's outcome. Secrets are redacted.
 
 use axum::Json;
 use axum::extract::State;
@@ -34,6 +34,21 @@ pub(super) async fn debug_config(State(state): State<AppState>) -> Json<Value> {
             })
         })
         .collect();
+    let load: serde_json::Map<String, Value> = config
+        .routes
+        .backends
+        .values()
+        .map(|backend| match backend {
+            crate::backend::Backend::Cli(cli) => (
+                cli.name.clone(),
+                json!({
+                    "running": cli.limiter.running(),
+                    "queued": cli.limiter.waiting(),
+                    "max_concurrency": cli.limiter.shape().max,
+                }),
+            ),
+        })
+        .collect();
     let provider = match &config.routes.provider {
         Some(Provider::Fixed(name)) => name.clone(),
         _ => "auto".to_owned(),
@@ -45,6 +60,7 @@ pub(super) async fn debug_config(State(state): State<AppState>) -> Json<Value> {
         "sources": config.report.sources,
         "routes": routes,
         "models": config.routes.models(),
+        "load": load,
         "notes": config.report.notes,
         "warnings": config.report.warnings,
         "reload": {

@@ -12,7 +12,7 @@ mod plan;
 mod request_id;
 
 use axum::Router;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -80,6 +80,9 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
     response
 }
 
+/// The header the official OpenAI and Anthropic SDKs read before retrying.
+const SHOULD_RETRY: &str = "x-should-retry";
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let mut response =
@@ -88,6 +91,12 @@ impl IntoResponse for Error {
             && let Ok(value) = HeaderValue::from_str(&secs.to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        if !self.worth_retrying() {
+            response.headers_mut().insert(
+                HeaderName::from_static(SHOULD_RETRY),
+                HeaderValue::from_static("false"),
+            );
         }
         response
     }

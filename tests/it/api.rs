@@ -331,7 +331,7 @@ async fn cli_failures_are_502_with_the_cli_text_and_secrets_redacted() {
     let gw = Gateway::builder(&config("", ""))
         .env("FAKE_SECRET_TOKEN", secret)
         .start();
-    let (status, _, body) = gw
+    let (status, headers, body) = gw
         .chat(json!({"model": "fail", "messages": user("x")}))
         .await;
     assert_eq!(status, 502, "{body}");
@@ -343,6 +343,10 @@ async fn cli_failures_are_502_with_the_cli_text_and_secrets_redacted() {
         "{message}"
     );
     assert_eq!(body["error"]["type"], "api_error");
+    assert_eq!(
+        headers["x-should-retry"], "false",
+        "the SDKs must not run a failed CLI again"
+    );
 
     let (status, headers, body) = gw
         .chat(json!({"model": "rate-limited", "messages": user("x")}))
@@ -358,6 +362,7 @@ async fn cli_failures_are_502_with_the_cli_text_and_secrets_redacted() {
             .contains("upstream said no")
     );
     assert_eq!(headers["retry-after"], "5", "rate limits say when to retry");
+    assert!(headers.get("x-should-retry").is_none());
 
     let (status, _, body) = gw
         .chat(json!({"model": "no-bye", "messages": user("x")}))
@@ -426,11 +431,12 @@ async fn errors_after_the_stream_started_are_error_events() {
 async fn timeouts_are_504() {
     let gw = Gateway::builder(&config("timeout_seconds = 1", "")).start();
     let started = std::time::Instant::now();
-    let (status, _, body) = gw
+    let (status, headers, body) = gw
         .chat(json!({"model": "hang", "messages": user("x")}))
         .await;
     assert_eq!(status, 504, "{body}");
     assert_eq!(body["error"]["type"], "timeout_error");
+    assert_eq!(headers["x-should-retry"], "false");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
@@ -449,13 +455,25 @@ async fn a_full_backend_answers_429_with_retry_after() {
                 .status()
         })
     };
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut running = 0;
+    let started = std::time::Instant::now();
+    while running == 0 && started.elapsed() < Duration::from_secs(10) {
+        let debug = gw.get_json("/debug/config").await;
+        running = debug["load"]["fake"]["running"].as_u64().unwrap();
+        assert_eq!(debug["load"]["fake"]["max_concurrency"], 1, "{debug}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(running, 1, "the slow request never started");
     let (status, headers, body) = gw
         .chat(json!({"model": "fake:x", "messages": user("y")}))
         .await;
     assert_eq!(status, 429, "{body}");
     assert_eq!(body["error"]["type"], "rate_limit_error");
     assert_eq!(headers["retry-after"], "1");
+    assert!(
+        headers.get("x-should-retry").is_none(),
+        "a full queue is worth retrying"
+    );
     assert_eq!(first.await.unwrap(), 200);
 }
 

@@ -161,6 +161,24 @@ def check_errors(base_url, api_key):
         raise AssertionError("a failing CLI did not raise APIStatusError")
     ok("CLI failure -> openai.APIStatusError 502")
 
+    # The CLIs retry the model API themselves, so the gateway tells the SDK
+    # (x-should-retry: false) not to run a failed CLI twice more.
+    sent = []
+    retrying = OpenAI(
+        base_url=base_url,
+        api_key=api_key,
+        max_retries=2,
+        http_client=openai.DefaultHttpxClient(event_hooks={"request": [sent.append]}),
+    )
+    try:
+        retrying.chat.completions.create(model=FAIL, messages=HELLO)
+    except openai.InternalServerError as e:
+        assert e.response.headers.get("x-should-retry") == "false", dict(e.response.headers)
+    else:
+        raise AssertionError("a failing CLI did not raise InternalServerError")
+    assert len(sent) == 1, "the SDK sent %d requests for one failed CLI run" % len(sent)
+    ok("CLI failure with max_retries=2 -> one request (x-should-retry: false)")
+
     # Streaming, the gateway holds the headers until the CLI's first output,
     # so a CLI that fails before answering is a real HTTP 502, not a 200.
     try:
