@@ -104,8 +104,15 @@ async fn a_bad_edit_keeps_the_old_routes_and_reports_where_it_is() {
     })
     .await;
     assert!(cleared);
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(debug(&gw).await["reload"]["last_error"].is_null());
+    let mut last_error = Value::Null;
+    for _ in 0..50 {
+        last_error = debug(&gw).await["reload"]["last_error"].clone();
+        if last_error.is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(last_error.is_null(), "{last_error}");
     assert!(models(&gw).await.contains(&"model-b".to_owned()));
 }
 
