@@ -47,12 +47,6 @@ pub async fn serve(options: LoadOptions) -> ExitCode {
         );
     }
     let models = config.routes.models();
-    tracing::info!(
-        "agent-cli-to-api {} listening on http://{local} — {} model(s): {}",
-        env!("CARGO_PKG_VERSION"),
-        models.len(),
-        models.join(", ")
-    );
     let shutdown = CancellationToken::new();
     let live = Arc::new(ArcSwap::from_pointee(config));
     let reloader = Arc::new(Reloader::new(options, live));
@@ -60,6 +54,14 @@ pub async fn serve(options: LoadOptions) -> ExitCode {
         tracing::warn!("hot reload is off: cannot handle SIGHUP: {error}");
     }
     tokio::spawn(stop_on_signal(shutdown.clone()));
+    // Announced once reloads and signals are handled: a save or a signal
+    // that follows this line is never missed.
+    tracing::info!(
+        "agent-cli-to-api {} listening on http://{local} — {} model(s): {}",
+        env!("CARGO_PKG_VERSION"),
+        models.len(),
+        models.join(", ")
+    );
     let state = AppState::new(reloader, shutdown.clone(), local);
     let served = crate::serve(listener, state);
     tokio::pin!(served);
@@ -79,19 +81,24 @@ pub async fn serve(options: LoadOptions) -> ExitCode {
     }
 }
 
-async fn stop_on_signal(shutdown: CancellationToken) {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+/// Cancels `shutdown` on SIGTERM or SIGINT. The handlers are installed
+/// before this returns; the future it returns waits for the signal.
+fn stop_on_signal(shutdown: CancellationToken) -> impl Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let terminate = signal(SignalKind::terminate());
+    let interrupt = signal(SignalKind::interrupt());
+    async move {
+        let received = async |signal: std::io::Result<tokio::signal::unix::Signal>| match signal {
             Ok(mut signal) => {
                 signal.recv().await;
             }
             Err(_) => std::future::pending().await,
+        };
+        tokio::select! {
+            () = received(terminate) => {},
+            () = received(interrupt) => {},
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        () = terminate => {},
+        tracing::info!("shutting down");
+        shutdown.cancel();
     }
-    tracing::info!("shutting down");
-    shutdown.cancel();
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{FAKE_BACKEND, Gateway, repo, run_binary};
+use crate::support::{ABSENT_CLI, FAKE_BACKEND, Gateway, repo, run_binary};
 
 fn check(path: &std::path::Path, env: &[(&str, &str)]) -> (i32, String, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -128,12 +128,15 @@ fn routes_explains_one_model() {
 #[test]
 fn no_config_serves_the_installed_clis_only() {
     let dir = tempfile::tempdir().unwrap();
-    // Only cursor-agent (the replaying fake) is on PATH in tests.
-    let (code, out, _) = run_binary(dir.path(), &["check"], &[]);
+    // cursor-agent (the replaying fake) is first on PATH in tests; claude is
+    // pointed at a name no machine has, however the host is set up.
+    let (code, out, _) = run_binary(dir.path(), &["check"], &[("CLAUDE_BIN", ABSENT_CLI)]);
     assert_eq!(code, 0);
     assert!(out.contains("cursor-agent   cli `cursor-agent`"), "{out}");
     assert!(
-        out.contains("note: backend `claude` is off: `claude` was not found on PATH"),
+        out.contains(&format!(
+            "note: backend `claude` is off: `{ABSENT_CLI}` was not found on PATH"
+        )),
         "{out}"
     );
     assert!(

@@ -52,6 +52,7 @@ fn user(text: &str) -> Value {
 async fn with_no_config_the_installed_cli_is_served_and_streams_deltas() {
     let log = ArgvLog::new();
     let gw = Gateway::without_config()
+        .env("CLAUDE_BIN", crate::support::ABSENT_CLI)
         .env("FAKE_CURSOR_DELAY", "0.15")
         .env("FAKE_CURSOR_ARGV_LOG", &log.path())
         .start();

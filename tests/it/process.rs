@@ -131,7 +131,7 @@ async fn a_cli_that_lingers_after_its_answer_is_stopped_and_the_answer_stands() 
     );
     let took = started.elapsed();
     assert!(
-        took < Duration::from_secs(4),
+        took < Duration::from_secs(6),
         "waited {took:?} for a finished CLI"
     );
     assert_processes_gone(&marker, Duration::from_secs(3)).await;

@@ -255,6 +255,9 @@ impl GatewayBuilder {
     }
 }
 
+/// A CLI name found on no machine, for tests about CLIs that are not installed.
+pub(crate) const ABSENT_CLI: &str = "claude-not-installed-in-tests";
+
 /// PATH for gateways under test: the fake CLIs first, then the test's own PATH.
 pub(crate) fn test_path() -> String {
     let bin = fixture("bin");
