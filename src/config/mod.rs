@@ -385,6 +385,17 @@ fn redact_secrets(value: &mut Value, key: Option<&str>, secrets: &[String]) {
     }
 }
 
+/// Whether each entry below `path` gets its own source: the sections, and
+/// the maps whose entries can each come from a different layer (aliases, a
+/// backend's `vars` and `env`).
+fn has_sources_per_entry(path: &[String]) -> bool {
+    match path {
+        [first, ..] if first == "aliases" => true,
+        [first, _, map] if first == "backends" => map == "vars" || map == "env",
+        _ => path.len() < 3,
+    }
+}
+
 fn collect_sources(
     value: &Value,
     path: &mut Vec<String>,
@@ -393,7 +404,7 @@ fn collect_sources(
     out: &mut BTreeMap<String, String>,
 ) {
     match value {
-        Value::Object(map) if path.len() < 3 || path.first().is_some_and(|p| p == "aliases") => {
+        Value::Object(map) if has_sources_per_entry(path) => {
             for (k, v) in map {
                 path.push(k.clone());
                 collect_sources(v, path, layers, figment, out);

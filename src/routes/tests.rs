@@ -60,6 +60,11 @@ fn table() -> Routes {
                 None,
             ),
             route(Matcher::Exact("fast".into()), "claude", Some("haiku")),
+            route(
+                Matcher::Prefix("vertex/".into()),
+                "gemini",
+                Some("models/{model}-latest"),
+            ),
         ],
     );
     routes.aliases.insert("gpt-4".into(), "claude:opus".into());
@@ -85,6 +90,19 @@ fn exact_then_longest_prefix_then_pattern_then_default() {
     assert_eq!(
         resolve(&routes, "fast"),
         ("claude".into(), "haiku".into(), "fast".into())
+    );
+}
+
+#[test]
+fn rewrite_puts_the_matched_model_where_it_says() {
+    let routes = table();
+    assert_eq!(
+        resolve(&routes, "vertex/gemini-pro"),
+        (
+            "gemini".into(),
+            "models/gemini-pro-latest".into(),
+            "vertex/gemini-pro".into()
+        )
     );
 }
 

@@ -277,3 +277,215 @@ fn a_fixed_provider_can_be_a_backend_of_the_file() {
         "{err}"
     );
 }
+
+/// Each of the original's variables this version reads lands on its key (as
+/// `/debug/config` reports), and the ones with an effect a request can show
+/// have it: the configured workspace is where the CLI runs, and it is kept.
+#[tokio::test]
+async fn each_original_variable_lands_on_its_key_and_takes_effect() {
+    let outer = tempfile::tempdir().unwrap();
+    let workspace = outer.path().join("ws");
+    std::fs::create_dir(&workspace).unwrap();
+    std::fs::write(workspace.join("keep.txt"), "mine").unwrap();
+    let cursor_ws = outer.path().join("cursor-ws");
+    let workspace_text = workspace.to_str().unwrap();
+    let cursor_ws_text = cursor_ws.to_str().unwrap();
+    // (variable, value, key, effective value)
+    let table: &[(&str, &str, &str, Value)] = &[
+        (
+            "CODEX_WORKSPACE",
+            workspace_text,
+            "server.workspace",
+            json!(workspace_text),
+        ),
+        (
+            "CODEX_TIMEOUT_SECONDS",
+            "77",
+            "server.timeout_seconds",
+            json!(77),
+        ),
+        (
+            "CODEX_SSE_KEEPALIVE_SECONDS",
+            "3",
+            "server.sse_keepalive_seconds",
+            json!(3),
+        ),
+        (
+            "CODEX_MAX_PROMPT_CHARS",
+            "5000",
+            "server.max_prompt_chars",
+            json!(5000),
+        ),
+        (
+            "CODEX_SUBPROCESS_STREAM_LIMIT",
+            "65536",
+            "server.max_line_bytes",
+            json!(65536),
+        ),
+        (
+            "CODEX_ENABLE_IMAGE_INPUT",
+            "no",
+            "server.images",
+            json!(false),
+        ),
+        ("CODEX_MAX_IMAGE_COUNT", "2", "server.max_images", json!(2)),
+        (
+            "CODEX_MAX_IMAGE_BYTES",
+            "1024",
+            "server.max_image_bytes",
+            json!(1024),
+        ),
+        (
+            "CODEX_FORCE_REASONING_EFFORT",
+            "high",
+            "server.force_effort",
+            json!("high"),
+        ),
+        ("CODEX_LOG_MODE", "qa", "server.log_mode", json!("qa")),
+        (
+            "CODEX_LOG_MAX_CHARS",
+            "123",
+            "server.log_max_chars",
+            json!(123),
+        ),
+        ("CODEX_LOG_EVENTS", "on", "server.log_events", json!(true)),
+        (
+            "CODEX_ALLOW_CLIENT_MODEL_OVERRIDE",
+            "1",
+            "server.allow_client_model_override",
+            json!(true),
+        ),
+        (
+            "CODEX_CORS_ORIGINS",
+            "http://a.test, http://b.test",
+            "server.cors_origins",
+            json!(["http://a.test", "http://b.test"]),
+        ),
+        (
+            "CODEX_BIN",
+            "fake-cli",
+            "backends.codex.command",
+            json!("fake-cli"),
+        ),
+        (
+            "CODEX_MODEL",
+            "gpt-env",
+            "backends.codex.default_model",
+            json!("gpt-env"),
+        ),
+        (
+            "CODEX_MODEL_REASONING_EFFORT",
+            "medium",
+            "backends.codex.default_effort",
+            json!("medium"),
+        ),
+        (
+            "CODEX_SANDBOX",
+            "workspace-write",
+            "backends.codex.vars.sandbox",
+            json!("workspace-write"),
+        ),
+        (
+            "CODEX_EXTRA_ARGS",
+            "--one 'two three'",
+            "backends.codex.extra_args",
+            json!(["--one", "two three"]),
+        ),
+        (
+            "CLAUDE_BIN",
+            "fake-cli",
+            "backends.claude.command",
+            json!("fake-cli"),
+        ),
+        (
+            "CLAUDE_MODEL",
+            "opus-env",
+            "backends.claude.default_model",
+            json!("opus-env"),
+        ),
+        (
+            "GEMINI_BIN",
+            "fake-cli",
+            "backends.gemini.command",
+            json!("fake-cli"),
+        ),
+        (
+            "GEMINI_MODEL",
+            "gemini-env",
+            "backends.gemini.default_model",
+            json!("gemini-env"),
+        ),
+        (
+            "CURSOR_AGENT_BIN",
+            "cursor-agent",
+            "backends.cursor-agent.command",
+            json!("cursor-agent"),
+        ),
+        (
+            "CURSOR_AGENT_MODEL",
+            "cursor-env",
+            "backends.cursor-agent.default_model",
+            json!("cursor-env"),
+        ),
+        (
+            "CURSOR_AGENT_WORKSPACE",
+            cursor_ws_text,
+            "backends.cursor-agent.workspace",
+            json!(cursor_ws_text),
+        ),
+        (
+            "CURSOR_AGENT_STREAM_PARTIAL_OUTPUT",
+            "0",
+            "backends.cursor-agent.vars.stream_partial_output",
+            json!(""),
+        ),
+    ];
+    let config = format!(
+        "use = [\"codex\", \"claude\", \"gemini\", \"cursor-agent\"]\n{FAKE_BACKEND}\n\
+         [[routes]]\nmodel = \"info\"\nbackend = \"fake\"\nvars = {{ mode = \"info\" }}\n"
+    );
+    let mut builder = Gateway::builder(&config);
+    for (var, value, ..) in table {
+        builder = builder.env(var, value);
+    }
+    let gw = builder.start();
+    let debug = gw.get_json("/debug/config").await;
+    for (var, _, key, expected) in table {
+        assert_eq!(
+            debug["sources"][*key],
+            format!("environment {var}"),
+            "{key}: {}",
+            debug["sources"]
+        );
+        let effective = key
+            .split('.')
+            .fold(&debug["effective"], |value, part| &value[part]);
+        assert_eq!(effective, expected, "{key} from {var}");
+    }
+    let models = gw.model_ids().await;
+    for default in ["claude:opus-env", "gemini:gemini-env", "cursor:cursor-env"] {
+        assert!(
+            models.iter().any(|m| m == default),
+            "{default} not in {models:?}"
+        );
+    }
+    assert!(models.iter().any(|m| m == "gpt-env"), "{models:?}");
+
+    let (status, _, body) = gw
+        .chat(json!({"model": "info", "messages": [{"role": "user", "content": "where?"}]}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let info: Value =
+        serde_json::from_str(body["choices"][0]["message"]["content"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        std::fs::canonicalize(info["cwd"].as_str().unwrap()).unwrap(),
+        std::fs::canonicalize(&workspace).unwrap(),
+        "the CLI runs in CODEX_WORKSPACE"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        std::fs::read_to_string(workspace.join("keep.txt")).unwrap(),
+        "mine",
+        "a configured workspace is the user's: kept with its files"
+    );
+}
