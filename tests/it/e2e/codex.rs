@@ -94,3 +94,52 @@ async fn codex_reasoning_and_effort() {
         "the effort reached the model API"
     );
 }
+
+/// A 4×4 red PNG.
+const RED_PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAQAAAAECAIAAAAmkwkpAAAAEElEQVR4nGP4z8AARwzEcQCukw/x0F8jngAAAABJRU5ErkJggg==";
+
+#[tokio::test]
+async fn codex_sends_the_clients_image_to_the_model() {
+    let rig = rig().await;
+    let (status, _, body) = rig
+        .gateway
+        .chat(serde_json::json!({
+            "model": rig.model,
+            "messages": [{"role": "user", "content": [
+                {"type": "text", "text": "what colour is this?"},
+                {"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{RED_PNG}")}},
+            ]}],
+        }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let sent = rig.mock.last_request("/responses");
+    let parts: Vec<&serde_json::Value> = sent.body["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|item| item["content"].as_array())
+        .flatten()
+        .collect();
+    let images: Vec<&str> = parts
+        .iter()
+        .filter(|p| p["type"] == "input_image")
+        .filter_map(|p| p["image_url"].as_str())
+        .collect();
+    assert_eq!(
+        images.len(),
+        1,
+        "one image reached the model API: {parts:?}"
+    );
+    assert_eq!(
+        images[0],
+        format!("data:image/png;base64,{RED_PNG}"),
+        "the image arrived unchanged"
+    );
+    assert!(
+        parts
+            .iter()
+            .filter_map(|p| p["text"].as_str())
+            .any(|t| t.contains("what colour is this?")),
+        "{parts:?}"
+    );
+}
