@@ -123,6 +123,23 @@ fn routes_explains_one_model() {
     );
     assert_eq!(code, 0);
     assert!(out.contains("model \"haiku\""), "{out}");
+    // With no model, the whole table and where each route is defined.
+    let (code, out, _) = run_binary(
+        dir.path(),
+        &["routes", "--config", path.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(code, 0);
+    let fast = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("model \"fast\""))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(fast.contains("→ claude as \"haiku\""), "{fast}");
+    assert!(fast.ends_with("overrides.toml:15:1"), "{fast}");
+    assert!(
+        out.contains("(replaced by a later route)"),
+        "an overridden preset route says so: {out}"
+    );
 }
 
 #[test]
