@@ -268,15 +268,16 @@ async fn overhead_bench(
         fresh_workspace_in: Some(&scratch.tmp),
         ..baseline
     };
+    let chat_url = gateway.chat_url();
     for _ in 0..WARMUP_RUNS {
         run_direct(&baseline).await?;
-        request_through_gateway(client, gateway, "trivial").await?;
+        timed_chat(client, &chat_url, "trivial").await?;
         run_direct(&by_path).await?;
         run_direct(&with_workspace).await?;
         http_round_trip(client, gateway).await?;
     }
     let direct = Stats::of(repeat(|| run_direct(&baseline)).await?);
-    let through = Stats::of(repeat(|| request_through_gateway(client, gateway, "trivial")).await?);
+    let through = Stats::of(repeat(|| timed_chat(client, &chat_url, "trivial")).await?);
     let direct_by_path = Stats::of(repeat(|| run_direct(&by_path)).await?);
     let direct_workspace = Stats::of(repeat(|| run_direct(&with_workspace)).await?);
     let http_only = Stats::of(repeat(|| http_round_trip(client, gateway)).await?);
@@ -410,16 +411,12 @@ fn private_tempdir_in(parent: &Path) -> anyhow::Result<tempfile::TempDir> {
         .tempdir_in(parent)?)
 }
 
-/// One non-streaming chat completion for `model`, timed from before the
-/// request is built until its body has been read; then checked.
-async fn request_through_gateway(
-    client: &reqwest::Client,
-    gateway: &Gateway,
-    model: &str,
-) -> anyhow::Result<Duration> {
+/// One non-streaming chat completion for `model` at `url`, timed from
+/// before the request is built until its body has been read; then checked.
+async fn timed_chat(client: &reqwest::Client, url: &str, model: &str) -> anyhow::Result<Duration> {
     let body = json!({"model": model, "messages": [{"role": "user", "content": USER_TEXT}]});
     let start = Instant::now();
-    let response = client.post(gateway.chat_url()).json(&body).send().await?;
+    let response = client.post(url).json(&body).send().await?;
     let status = response.status();
     let text = response.text().await?;
     let elapsed = start.elapsed();
@@ -462,7 +459,7 @@ async fn queue_bench(
         .map(|_| {
             let client = client.clone();
             let url = gateway.chat_url();
-            tokio::spawn(async move { queued_request(&client, &url).await })
+            tokio::spawn(async move { timed_chat(&client, &url, "queued").await })
         })
         .collect();
     let mut latencies = Vec::with_capacity(CONCURRENT_REQUESTS);
@@ -500,21 +497,6 @@ async fn queue_bench(
         && ok == CONCURRENT_REQUESTS
         && cli_runs.len() == CONCURRENT_REQUESTS
         && peak <= MAX_CONCURRENCY)
-}
-
-/// One request of the queueing run: its latency, or why it failed.
-async fn queued_request(client: &reqwest::Client, url: &str) -> anyhow::Result<Duration> {
-    let body = json!({"model": "queued", "messages": [{"role": "user", "content": USER_TEXT}]});
-    let start = Instant::now();
-    let response = client.post(url).json(&body).send().await?;
-    let status = response.status();
-    let text = response.text().await?;
-    let elapsed = start.elapsed();
-    ensure!(status == 200, "status {status}: {text}");
-    let answer: Value = serde_json::from_str(&text)?;
-    let content = &answer["choices"][0]["message"]["content"];
-    ensure!(content == ANSWER, "unexpected content {content}");
-    Ok(elapsed)
 }
 
 /// The (start, end) nanosecond timestamps of each queued CLI run, paired

@@ -36,34 +36,32 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::require_token,
         ));
-    let router = Router::new()
+    Router::new()
         .route("/healthz", get(health::healthz))
         .merge(api)
         .layer(middleware::from_fn(request_id::assign))
-        .with_state(state);
-    match cors {
-        Some(cors) => router.layer(cors),
-        None => router,
-    }
+        .with_state(state)
+        .layer(cors)
 }
 
-fn cors_layer(state: &AppState) -> Option<tower_http::cors::CorsLayer> {
+/// CORS for the browser origins in `server.cors_origins` (`"*"` for any),
+/// read from the live config on each request, so a reload changes them.
+/// With none configured, no CORS header is ever sent.
+fn cors_layer(state: &AppState) -> tower_http::cors::CorsLayer {
     use tower_http::cors::{AllowOrigin, Any, CorsLayer};
-    let origins = state.config.load().settings.cors_origins.clone();
-    if origins.is_empty() {
-        return None;
-    }
-    let allow = if origins.iter().any(|o| o == "*") {
-        AllowOrigin::any()
-    } else {
-        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    let config = std::sync::Arc::clone(&state.config);
+    let allowed = move |origin: &HeaderValue, _: &axum::http::request::Parts| {
+        config
+            .load()
+            .settings
+            .cors_origins
+            .iter()
+            .any(|allowed| allowed == "*" || allowed.as_bytes() == origin.as_bytes())
     };
-    Some(
-        CorsLayer::new()
-            .allow_origin(allow)
-            .allow_methods(Any)
-            .allow_headers(Any),
-    )
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(allowed))
+        .allow_methods(Any)
+        .allow_headers(Any)
 }
 
 async fn not_found(uri: axum::http::Uri) -> Response {

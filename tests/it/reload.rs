@@ -287,3 +287,70 @@ async fn a_reload_keeps_counting_the_clis_already_running() {
     );
     drop(running);
 }
+
+#[tokio::test]
+async fn browser_origins_are_allowed_as_configured_and_follow_reloads() {
+    let with_origins = |origins: &str| {
+        format!("use = []\n[server]\ncors_origins = {origins}\n{FAKE_BACKEND}\n{ROUTE_A}")
+    };
+    let gw = Gateway::builder(&with_origins(r#"["http://app.test"]"#)).start();
+    let preflight = |origin: &'static str| {
+        reqwest::Client::new()
+            .request(reqwest::Method::OPTIONS, gw.url("/v1/chat/completions"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+    };
+    let allowed = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let answer = preflight("http://app.test").await.unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(allowed(&answer).as_deref(), Some("http://app.test"));
+    assert!(
+        answer
+            .headers()
+            .get("access-control-allow-headers")
+            .is_some_and(|v| v.to_str().unwrap().contains("authorization") || v == "*"),
+        "{:?}",
+        answer.headers()
+    );
+    let answer = preflight("http://other.test").await.unwrap();
+    assert_eq!(
+        allowed(&answer),
+        None,
+        "an origin not listed is not allowed"
+    );
+    // A real request from the allowed origin carries the header too.
+    let answer = reqwest::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .header("origin", "http://app.test")
+        .json(&json!({"model": "model-a", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(allowed(&answer).as_deref(), Some("http://app.test"));
+
+    rename_save(&gw, &with_origins("[]"));
+    let mut closed = false;
+    for _ in 0..100 {
+        if allowed(&preflight("http://app.test").await.unwrap()).is_none() {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert!(
+        closed,
+        "removing the origin takes effect on reload:\n{}",
+        gw.logs()
+    );
+}
