@@ -27,6 +27,8 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/v1/models", get(models::list))
         .route("/models", get(models::list))
+        .route("/v1/models/{*id}", get(models::retrieve))
+        .route("/models/{*id}", get(models::retrieve))
         .route("/v1/chat/completions", post(chat::completions))
         .route("/chat/completions", post(chat::completions))
         .route("/debug/config", get(health::debug_config))

@@ -1,10 +1,16 @@
-//! `GET /v1/models`: the model strings the current routes serve.
+//! `GET /v1/models`: the model strings the current routes serve;
+//! `GET /v1/models/{id}`: one of them, or any other string a route accepts.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use serde_json::{Value, json};
 
+use crate::error::Error;
 use crate::state::AppState;
+
+fn model_object(id: &str) -> Value {
+    json!({"id": id, "object": "model", "created": 0, "owned_by": "agent-cli-to-api"})
+}
 
 pub(super) async fn list(State(state): State<AppState>) -> Json<Value> {
     let config = state.config.load();
@@ -12,9 +18,16 @@ pub(super) async fn list(State(state): State<AppState>) -> Json<Value> {
         .routes
         .models()
         .into_iter()
-        .map(
-            |id| json!({"id": id, "object": "model", "created": 0, "owned_by": "agent-cli-to-api"}),
-        )
+        .map(|id| model_object(&id))
         .collect();
     Json(json!({"object": "list", "data": data}))
+}
+
+/// The model if the routes would serve a request for it, else a 404.
+pub(super) async fn retrieve(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Error> {
+    state.config.load().routes.resolve(&id)?;
+    Ok(Json(model_object(&id)))
 }

@@ -67,6 +67,21 @@ async fn health_and_models_list_the_routes() {
         ids.len(),
         "the alias lists the same models"
     );
+    // One model: any string a route accepts, ids with `:` and `/` included.
+    for (path, id) in [
+        ("/v1/models/fake:fake-2", "fake:fake-2"),
+        ("/models/fake:any/thing", "fake:any/thing"),
+    ] {
+        let model = gw.get_json(path).await;
+        assert_eq!(model["id"], id, "{model}");
+        assert_eq!(model["object"], "model");
+    }
+    let response = reqwest::get(gw.url("/v1/models/no-such-model"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "model_not_found", "{body}");
 }
 
 /// The fake CLI exists only as the TOML template in `FAKE_BACKEND`: serving it

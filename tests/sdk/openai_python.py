@@ -48,6 +48,16 @@ def check_models(client):
     assert not missing, "models.list() lacks %r; it listed %r" % (missing, ids)
     ok("models.list() lists %s" % ", ".join(ROUTED))
 
+    model = client.models.retrieve(ECHO)
+    assert (model.id, model.object) == (ECHO, "model"), model
+    try:
+        client.models.retrieve("no-such-model")
+    except openai.NotFoundError as e:
+        assert e.code == "model_not_found", e.body
+    else:
+        raise AssertionError("retrieving an unrouted model did not raise NotFoundError")
+    ok("models.retrieve(): a routed model, and NotFoundError for an unrouted one")
+
 
 def check_completion(client):
     raw = client.chat.completions.with_raw_response.create(model=ECHO, messages=HELLO)
