@@ -412,6 +412,27 @@ async fn cli_failures_are_502_with_the_cli_text_and_secrets_redacted() {
 }
 
 #[tokio::test]
+async fn an_output_line_over_the_limit_is_a_502_that_says_which_key_to_raise() {
+    let extra = text_backend(
+        "short-lines",
+        "max_line_bytes = 64\nargs = [\"--mode\", \"echo\"]",
+    );
+    let gw = Gateway::builder(&config("", &extra)).start();
+    let (status, _, body) = gw
+        .chat(json!({"model": "short-lines", "messages": user("short")}))
+        .await;
+    assert_eq!(status, 200, "a line under the limit passes: {body}");
+    let (status, _, body) = gw
+        .chat(json!({"model": "short-lines", "messages": user(&"long ".repeat(40))}))
+        .await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(
+        body["error"]["message"],
+        "short-lines: an output line exceeded 64 bytes; raise backends.short-lines.max_line_bytes"
+    );
+}
+
+#[tokio::test]
 async fn a_stream_that_fails_before_any_output_gets_a_real_status() {
     let gw = Gateway::builder(&config("", "")).start();
     let (status, headers, body) = gw
