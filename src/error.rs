@@ -156,12 +156,13 @@ impl Error {
     /// Whether a client's automatic retry could get a different answer.
     ///
     /// The CLIs retry the model API themselves, so a CLI that failed or timed
-    /// out would only run again, at full cost, to the same end; the official
-    /// SDKs retry every 5xx twice unless told otherwise (`x-should-retry`).
+    /// out would only run again, at full cost, to the same end; an internal
+    /// error (often after the CLI ran) is no better. The official SDKs retry
+    /// every 5xx twice unless told otherwise (`x-should-retry`).
     pub fn worth_retrying(&self) -> bool {
         match self {
             Error::Backend { .. } => self.status() == StatusCode::TOO_MANY_REQUESTS,
-            Error::Timeout { .. } => false,
+            Error::Timeout { .. } | Error::Internal(_) => false,
             _ => true,
         }
     }

@@ -20,6 +20,7 @@ pub struct Limiter {
     semaphore: Arc<Semaphore>,
     shape: Mutex<Shape>,
     waiting: AtomicUsize,
+    running: Arc<AtomicUsize>,
 }
 
 /// The settings a limiter is built from.
@@ -34,7 +35,27 @@ pub struct Shape {
 }
 
 /// A running slot; dropping it frees the slot.
-pub type Permit = OwnedSemaphorePermit;
+#[derive(Debug)]
+pub struct Permit {
+    _slot: OwnedSemaphorePermit,
+    running: Arc<AtomicUsize>,
+}
+
+impl Permit {
+    fn new(slot: OwnedSemaphorePermit, running: &Arc<AtomicUsize>) -> Permit {
+        running.fetch_add(1, Ordering::AcqRel);
+        Permit {
+            _slot: slot,
+            running: Arc::clone(running),
+        }
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.running.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// Counts a waiting request for as long as it exists, so a request that is
 /// dropped while queued (client gone) frees its place in the queue.
@@ -53,6 +74,7 @@ impl Limiter {
             semaphore: Arc::new(Semaphore::new(shape.max)),
             shape: Mutex::new(shape),
             waiting: AtomicUsize::new(0),
+            running: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -95,11 +117,10 @@ impl Limiter {
         }
     }
 
-    /// Runs currently holding a slot.
+    /// Runs currently holding a slot (more than the limit for a while after
+    /// a reload lowered it).
     pub fn running(&self) -> usize {
-        self.shape()
-            .max
-            .saturating_sub(self.semaphore.available_permits())
+        self.running.load(Ordering::Relaxed)
     }
 
     /// Requests currently waiting.
@@ -112,8 +133,8 @@ impl Limiter {
     /// # Errors
     /// [`Error::Busy`] when the queue is full or the wait timed out.
     pub async fn acquire(&self, backend: &str) -> Result<Permit, Error> {
-        if let Ok(permit) = Arc::clone(&self.semaphore).try_acquire_owned() {
-            return Ok(permit);
+        if let Ok(slot) = Arc::clone(&self.semaphore).try_acquire_owned() {
+            return Ok(Permit::new(slot, &self.running));
         }
         let shape = self.shape();
         let busy = |detail: String, retry_after_secs| Error::Busy {
@@ -136,7 +157,7 @@ impl Limiter {
         .await;
         drop(queued);
         match acquired {
-            Ok(Ok(permit)) => Ok(permit),
+            Ok(Ok(slot)) => Ok(Permit::new(slot, &self.running)),
             Ok(Err(_closed)) => Err(Error::ShuttingDown),
             Err(_elapsed) => Err(busy(
                 format!(
@@ -219,7 +240,9 @@ mod tests {
         let a = limiter.acquire("b").await.unwrap();
         let _b = limiter.acquire("b").await.unwrap();
         limiter.reshape(shape(1, 0, 10));
+        assert_eq!(limiter.running(), 2, "a lower limit does not hide runs");
         drop(a);
+        assert_eq!(limiter.running(), 1);
         tokio::task::yield_now().await;
         assert!(
             limiter.acquire("b").await.is_err(),

@@ -91,3 +91,29 @@ fn extension(media_type: &str) -> &'static str {
         _ => "bin",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_configured_workspace_is_kept_and_a_fresh_one_is_private_and_removed() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let outer = tempfile::tempdir().unwrap();
+        let configured = outer.path().join("mine");
+        let workspace = Workspace::prepare(Some(&configured)).unwrap();
+        std::fs::write(configured.join("keep.txt"), "x").unwrap();
+        drop(workspace);
+        assert!(
+            configured.join("keep.txt").exists(),
+            "the user's directory stays"
+        );
+
+        let fresh = Workspace::prepare(None).unwrap();
+        let path = fresh.path().to_path_buf();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        drop(fresh);
+        assert!(!path.exists());
+    }
+}

@@ -48,7 +48,9 @@ pub fn router(state: AppState) -> Router {
 
 /// CORS for the browser origins in `server.cors_origins` (`"*"` for any),
 /// read from the live config on each request, so a reload changes them.
-/// With none configured, no CORS header is ever sent.
+/// Only a listed origin gets `Access-Control-Allow-Origin`; preflight
+/// `OPTIONS` requests are answered here, without a token, as browsers send
+/// them. Scripts may read the headers that say when and whether to retry.
 fn cors_layer(state: &AppState) -> tower_http::cors::CorsLayer {
     use tower_http::cors::{AllowOrigin, Any, CorsLayer};
     let config = std::sync::Arc::clone(&state.config);
@@ -64,6 +66,14 @@ fn cors_layer(state: &AppState) -> tower_http::cors::CorsLayer {
         .allow_origin(AllowOrigin::predicate(allowed))
         .allow_methods(Any)
         .allow_headers(Any)
+        .expose_headers([
+            header::RETRY_AFTER,
+            HeaderName::from_static(SHOULD_RETRY),
+            HeaderName::from_static("x-request-id"),
+            HeaderName::from_static("x-agent-cli-backend"),
+            HeaderName::from_static("x-agent-cli-model"),
+            HeaderName::from_static("x-agent-cli-ignored-params"),
+        ])
 }
 
 async fn not_found(uri: axum::http::Uri) -> Response {

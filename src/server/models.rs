@@ -28,6 +28,13 @@ pub(super) async fn retrieve(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
-    state.config.load().routes.resolve(&id)?;
-    Ok(Json(model_object(&id)))
+    match state.config.load().routes.resolve(&id) {
+        Ok(_) => Ok(Json(model_object(&id))),
+        // Whatever the reason (unsafe characters, no model to use), a model
+        // the routes cannot serve does not exist here.
+        Err(Error::UnknownModel { message }) => Err(Error::UnknownModel { message }),
+        Err(error) => Err(Error::UnknownModel {
+            message: format!("model {id:?} is not served here: {error}"),
+        }),
+    }
 }

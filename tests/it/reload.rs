@@ -338,6 +338,13 @@ async fn browser_origins_are_allowed_as_configured_and_follow_reloads() {
         .unwrap();
     assert_eq!(answer.status(), 200);
     assert_eq!(allowed(&answer).as_deref(), Some("http://app.test"));
+    let exposed = answer.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for name in ["x-should-retry", "retry-after", "x-request-id"] {
+        assert!(exposed.contains(name), "{name} not in {exposed}");
+    }
 
     rename_save(&gw, &with_origins("[]"));
     let mut closed = false;
