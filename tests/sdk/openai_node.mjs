@@ -72,6 +72,14 @@ async function checkModels(client) {
   const missing = ROUTED.filter((id) => !ids.includes(id));
   assert.deepEqual(missing, [], `models.list() lacks ${show(missing)}; it listed ${show(ids)}`);
   ok(`models.list() lists ${ROUTED.join(", ")}`);
+
+  const model = await client.models.retrieve(ECHO);
+  assert.deepEqual([model.id, model.object], [ECHO, "model"], show(model));
+  const missing404 = await expectError("retrieving an unrouted model", NotFoundError, () =>
+    client.models.retrieve("no-such-model"),
+  );
+  assert.equal(missing404.code, "model_not_found", show(missing404.error));
+  ok("models.retrieve(): a routed model, and NotFoundError for an unrouted one");
 }
 
 async function checkCompletion(client) {
@@ -204,6 +212,26 @@ async function checkErrors(baseURL, apiKey) {
   assert.match(failed.message, /something broke/);
   assert.ok(failed.requestID, "no x-request-id on the 502 (error.requestID)");
   ok("CLI failure -> APIError (InternalServerError) 502");
+
+  // The CLIs retry the model API themselves, so the gateway tells the SDK
+  // (x-should-retry: false) not to run a failed CLI twice more.
+  let sent = 0;
+  const retrying = new OpenAI({
+    baseURL,
+    apiKey,
+    maxRetries: 2,
+    timeout: 30_000,
+    fetch: (url, init) => {
+      sent += 1;
+      return fetch(url, init);
+    },
+  });
+  const once = await expectError("a failing CLI with retries on", InternalServerError, () =>
+    retrying.chat.completions.create({ model: FAIL, messages: HELLO }),
+  );
+  assert.equal(once.headers?.get?.("x-should-retry") ?? once.headers?.["x-should-retry"], "false");
+  assert.equal(sent, 1, `the SDK sent ${sent} requests for one failed CLI run`);
+  ok("CLI failure with maxRetries 2 -> one request (x-should-retry: false)");
 
   // Streaming, the gateway holds the headers until the CLI's first output,
   // so a CLI that fails before answering is a real HTTP 502, not a 200; the
