@@ -20,6 +20,10 @@ pub const OPTIONAL: &[&str] = &["system", "session", "effort"];
 pub const CLIENT_TEXT: &[&str] = &["system"];
 /// The list a group can repeat over, and the placeholder it binds.
 pub const IMAGES: (&str, &str) = ("images", "image");
+/// A whole element that marks where the backend's `extra_args` go (by
+/// default after all the args), e.g. before a subcommand that takes fewer
+/// options.
+pub const EXTRA_ARGS: &str = "{extra_args}";
 
 /// A compiled argv template.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +34,7 @@ pub struct ArgvTemplate {
 #[derive(Debug, Clone, PartialEq)]
 enum Item {
     Arg(Piece),
+    ExtraArgs,
     When { var: String, args: Vec<Piece> },
     EachImage(Vec<Piece>),
 }
@@ -50,6 +55,8 @@ pub struct ArgValues {
     pub scalars: BTreeMap<String, String>,
     /// Paths of the request's image files, for `each = "images"` groups.
     pub images: Vec<String>,
+    /// The backend's `extra_args`, at the `{extra_args}` element or last.
+    pub extra_args: Vec<String>,
 }
 
 impl ArgValues {
@@ -78,6 +85,7 @@ impl ArgvTemplate {
         for item in &self.items {
             match item {
                 Item::Arg(piece) => out.push(piece.render(values, None)),
+                Item::ExtraArgs => out.extend(values.extra_args.iter().cloned()),
                 Item::When { var, args } => {
                     if !values.get(var).is_empty() {
                         out.extend(args.iter().map(|p| p.render(values, None)));
@@ -90,6 +98,9 @@ impl ArgvTemplate {
                 }
             }
         }
+        if !self.items.contains(&Item::ExtraArgs) {
+            out.extend(values.extra_args.iter().cloned());
+        }
         out
     }
 
@@ -101,6 +112,7 @@ impl ArgvTemplate {
         };
         self.items.iter().any(|item| match item {
             Item::Arg(p) => in_piece(p),
+            Item::ExtraArgs => false,
             Item::When { var, args } => var == name || args.iter().any(in_piece),
             Item::EachImage(args) => args.iter().any(in_piece),
         })
@@ -129,6 +141,7 @@ impl Piece {
 fn compile_item(arg: &RawArg, vars: &BTreeSet<String>) -> Result<Item, FieldError> {
     let here = KeyPath::default();
     match arg {
+        RawArg::Plain(text) if text == EXTRA_ARGS => Ok(Item::ExtraArgs),
         RawArg::Plain(text) => {
             let piece = parse_piece(text).map_err(|m| FieldError::new(here.clone(), m))?;
             check_vars(&piece, vars, Scope::Plain).map_err(|m| FieldError::new(here, m))?;
@@ -311,6 +324,35 @@ mod tests {
 
     fn vars(names: &[&str]) -> BTreeSet<String> {
         names.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn extra_args_go_where_marked_or_last() {
+        let mut values = ArgValues::default();
+        values.scalars.insert("session".into(), "t-1".into());
+        values.extra_args = vec!["--add-dir".into(), "/data".into()];
+        let marked = ArgvTemplate::compile(
+            &[
+                plain("exec"),
+                plain(EXTRA_ARGS),
+                when("session", &["resume", "{session}"]),
+            ],
+            &vars(&[]),
+        )
+        .unwrap();
+        assert_eq!(
+            marked.render(&values),
+            ["exec", "--add-dir", "/data", "resume", "t-1"]
+        );
+        let unmarked = ArgvTemplate::compile(
+            &[plain("exec"), when("session", &["resume", "{session}"])],
+            &vars(&[]),
+        )
+        .unwrap();
+        assert_eq!(
+            unmarked.render(&values),
+            ["exec", "resume", "t-1", "--add-dir", "/data"]
+        );
     }
 
     #[test]
