@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::sse::{content, reasoning};
-use crate::support::{FAKE_BACKEND, Gateway};
+use crate::support::{FAKE_BACKEND, Gateway, info_of};
 
 /// Model names routed to the fake CLI, and the template variables (its mode) they set.
 const MODES: &[(&str, &str)] = &[
@@ -43,11 +43,6 @@ fn text_backend(name: &str, settings: &str) -> String {
 
 fn user(text: &str) -> Value {
     json!([{"role": "user", "content": text}])
-}
-
-/// What `fake-cli --mode info` reported about its run.
-fn info_of(body: &Value) -> Value {
-    serde_json::from_str(body["choices"][0]["message"]["content"].as_str().unwrap()).unwrap()
 }
 
 #[tokio::test]
@@ -124,10 +119,7 @@ async fn a_cli_defined_only_in_toml_answers_with_usage_and_session() {
 async fn streaming_sends_role_deltas_finish_usage_and_done_as_they_come() {
     let gw = Gateway::builder(&config("", "")).start();
     let events = gw
-        .chat_stream(json!({"model": "stream", "stream": true, "stream_options": {"include_usage": true}, "messages": user("go")}))
-        .await
-        .collect()
-        .await;
+        .stream_events(json!({"model": "stream", "stream": true, "stream_options": {"include_usage": true}, "messages": user("go")})).await;
     let data: Vec<&str> = events
         .iter()
         .filter(|e| e.comment.is_none())
@@ -171,9 +163,7 @@ async fn streaming_sends_role_deltas_finish_usage_and_done_as_they_come() {
 async fn usage_chunk_only_when_asked_and_keepalive_while_silent() {
     let gw = Gateway::builder(&config("sse_keepalive_seconds = 1", "")).start();
     let events = gw
-        .chat_stream(json!({"model": "slow", "stream": true, "messages": user("go")}))
-        .await
-        .collect()
+        .stream_events(json!({"model": "slow", "stream": true, "messages": user("go")}))
         .await;
     assert!(
         events.iter().all(|e| e.json().get("usage").is_none()),
@@ -461,9 +451,7 @@ async fn a_stream_that_fails_before_any_output_gets_a_real_status() {
 async fn errors_after_the_stream_started_are_error_events() {
     let gw = Gateway::builder(&config("", "")).start();
     let events = gw
-        .chat_stream(json!({"model": "rate-limited", "stream": true, "messages": user("x")}))
-        .await
-        .collect()
+        .stream_events(json!({"model": "rate-limited", "stream": true, "messages": user("x")}))
         .await;
     assert_eq!(content(&events), "partial ");
     let last = events.last().unwrap().json();

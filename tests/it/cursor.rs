@@ -64,9 +64,9 @@ async fn with_no_config_the_installed_cli_is_served_and_streams_deltas() {
     );
 
     let events = gw
-        .chat_stream(json!({"model": "cursor:auto", "stream": true, "messages": user("say hello")}))
-        .await
-        .collect()
+        .stream_events(
+            json!({"model": "cursor:auto", "stream": true, "messages": user("say hello")}),
+        )
         .await;
     assert_eq!(content(&events), "hello from fake upstream");
     assert_eq!(reasoning(&events), "fake reasoning about the request");

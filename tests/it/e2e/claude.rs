@@ -44,34 +44,7 @@ async fn claude_reasoning_streams_as_reasoning_content() {
 #[tokio::test]
 async fn claude_resumes_its_session_with_only_the_new_messages() {
     let rig = rig().await;
-    let (status, first) = rig.ask("say hello").await;
-    assert_eq!(status, 200);
-    let session = first["session_id"].as_str().unwrap().to_owned();
-    let (status, _, second) = rig
-        .gateway
-        .chat(serde_json::json!({
-            "model": rig.model,
-            "session_id": session,
-            "messages": [
-                {"role": "user", "content": "say hello"},
-                {"role": "assistant", "content": "hello from fake upstream"},
-                {"role": "user", "content": "and again"},
-            ],
-        }))
-        .await;
-    assert_eq!(status, 200, "{second}");
-    assert_eq!(
-        second["session_id"],
-        session.as_str(),
-        "the same session continues"
-    );
-    let last = rig.mock.last_request("/v1/messages");
-    let sent = last.body["messages"].to_string();
-    assert_eq!(
-        sent.matches("say hello").count(),
-        1,
-        "history comes from the session, once: {sent}"
-    );
+    let sent = super::resume_with(&rig, serde_json::json!("and again"), "/v1/messages").await;
     assert!(sent.contains("USER: and again"), "{sent}");
 }
 

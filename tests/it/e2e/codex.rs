@@ -147,36 +147,11 @@ async fn codex_sends_the_clients_image_to_the_model() {
 #[tokio::test]
 async fn codex_resumes_its_thread_with_only_the_new_messages_and_images() {
     let rig = rig().await;
-    let (status, first) = rig.ask("say hello").await;
-    assert_eq!(status, 200, "{first}");
-    let session = first["session_id"].as_str().unwrap().to_owned();
-    let (status, _, second) = rig
-        .gateway
-        .chat(serde_json::json!({
-            "model": rig.model,
-            "session_id": session,
-            "messages": [
-                {"role": "user", "content": "say hello"},
-                {"role": "assistant", "content": crate::support::mock_upstream::REPLY_TEXT},
-                {"role": "user", "content": [
-                    {"type": "text", "text": "and again"},
-                    {"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{RED_PNG}")}},
-                ]},
-            ],
-        }))
-        .await;
-    assert_eq!(status, 200, "{second}\n{}", rig.gateway.logs());
-    assert_eq!(
-        second["session_id"],
-        session.as_str(),
-        "the same thread continues"
-    );
-    let sent = rig.mock.last_request("/responses").body["input"].to_string();
-    assert_eq!(
-        sent.matches("say hello").count(),
-        1,
-        "history comes from the thread, once: {sent}"
-    );
+    let new_turn = serde_json::json!([
+        {"type": "text", "text": "and again"},
+        {"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{RED_PNG}")}},
+    ]);
+    let sent = super::resume_with(&rig, new_turn, "/responses").await;
     assert!(sent.contains("and again"), "{sent}");
     assert_eq!(sent.matches(RED_PNG).count(), 1, "the new image is sent");
 }

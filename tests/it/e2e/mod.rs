@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::mock_upstream::MockUpstream;
+use crate::support::mock_upstream::{MockUpstream, REPLY_TEXT};
 use crate::support::sse::{SseEvent, content};
 use crate::support::{Gateway, assert_processes_gone, eventually, processes_with_env, repo};
 
@@ -80,12 +80,44 @@ impl Rig {
 
     /// A streaming request, read to the end.
     pub(crate) async fn stream(&self, prompt: &str) -> Vec<SseEvent> {
-        self.gateway
-            .chat_stream(self.request(prompt, true))
-            .await
-            .collect()
-            .await
+        self.gateway.stream_events(self.request(prompt, true)).await
     }
+}
+
+/// Asks once, then resumes that session with the whole conversation and
+/// `new_turn` (a user message's content). Checks that the same session
+/// continues and that the history reached the model API once (from the CLI's
+/// session, not from the prompt); returns the body the CLI sent last to
+/// `upstream_path`, for the caller's checks of the new turn.
+pub(crate) async fn resume_with(rig: &Rig, new_turn: Value, upstream_path: &str) -> String {
+    let (status, first) = rig.ask("say hello").await;
+    assert_eq!(status, 200, "{first}");
+    let session = first["session_id"].as_str().unwrap().to_owned();
+    let (status, _, second) = rig
+        .gateway
+        .chat(json!({
+            "model": rig.model,
+            "session_id": session,
+            "messages": [
+                {"role": "user", "content": "say hello"},
+                {"role": "assistant", "content": REPLY_TEXT},
+                {"role": "user", "content": new_turn},
+            ],
+        }))
+        .await;
+    assert_eq!(status, 200, "{second}\n{}", rig.gateway.logs());
+    assert_eq!(
+        second["session_id"],
+        session.as_str(),
+        "the same session continues"
+    );
+    let sent = rig.mock.last_request(upstream_path).body.to_string();
+    assert_eq!(
+        sent.matches("say hello").count(),
+        1,
+        "history comes from the session, once: {sent}"
+    );
+    sent
 }
 
 /// Plain answer, folded, with usage.

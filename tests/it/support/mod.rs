@@ -36,6 +36,11 @@ pub(crate) async fn eventually(limit: Duration, mut check: impl FnMut() -> bool)
     check()
 }
 
+/// What `fake-cli --mode info` reported about its run, from a chat answer.
+pub(crate) fn info_of(body: &serde_json::Value) -> serde_json::Value {
+    serde_json::from_str(body["choices"][0]["message"]["content"].as_str().unwrap()).unwrap()
+}
+
 /// The backend template of `tests/fixtures/bin/fake-cli`, a CLI with its
 /// own JSON shape, defined only here: the proof that a new CLI needs no code.
 pub(crate) const FAKE_BACKEND: &str = r#"
@@ -194,6 +199,11 @@ impl Gateway {
             response.headers()
         );
         sse::SseReader::new(response)
+    }
+
+    /// A streaming chat completion, read to the end.
+    pub(crate) async fn stream_events(&self, body: serde_json::Value) -> Vec<sse::SseEvent> {
+        self.chat_stream(body).await.collect().await
     }
 }
 
