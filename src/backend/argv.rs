@@ -22,7 +22,7 @@ pub const CLIENT_TEXT: &[&str] = &["system"];
 pub const IMAGES: (&str, &str) = ("images", "image");
 /// A whole element that marks where the backend's `extra_args` go (by
 /// default after all the args), e.g. before a subcommand that takes fewer
-/// options.
+/// options. They are spliced in when the template compiles.
 pub const EXTRA_ARGS: &str = "{extra_args}";
 
 /// A compiled argv template.
@@ -34,7 +34,6 @@ pub struct ArgvTemplate {
 #[derive(Debug, Clone, PartialEq)]
 enum Item {
     Arg(Piece),
-    ExtraArgs,
     When { var: String, args: Vec<Piece> },
     EachImage(Vec<Piece>),
 }
@@ -55,8 +54,6 @@ pub struct ArgValues {
     pub scalars: BTreeMap<String, String>,
     /// Paths of the request's image files, for `each = "images"` groups.
     pub images: Vec<String>,
-    /// The backend's `extra_args`, at the `{extra_args}` element or last.
-    pub extra_args: Vec<String>,
 }
 
 impl ArgValues {
@@ -67,15 +64,38 @@ impl ArgValues {
 
 impl ArgvTemplate {
     /// Compiles `raw`, checking every placeholder against the built-ins and
-    /// the template's `vars`.
-    pub fn compile(raw: &[RawArg], vars: &BTreeSet<String>) -> Result<ArgvTemplate, FieldError> {
-        let items = raw
-            .iter()
-            .enumerate()
-            .map(|(i, arg)| {
-                compile_item(arg, vars).map_err(|e| e.under(&KeyPath::default().index(i)))
-            })
-            .collect::<Result<_, _>>()?;
+    /// the template's `vars`, with `extra_args` as literal elements at the
+    /// [`EXTRA_ARGS`] marker, or last.
+    pub fn compile(
+        raw: &[RawArg],
+        vars: &BTreeSet<String>,
+        extra_args: &[String],
+    ) -> Result<ArgvTemplate, FieldError> {
+        let extra = || {
+            extra_args
+                .iter()
+                .map(|arg| Item::Arg(Piece(vec![Segment::Literal(arg.clone())])))
+        };
+        let mut items = Vec::with_capacity(raw.len() + extra_args.len());
+        let mut placed = false;
+        for (i, arg) in raw.iter().enumerate() {
+            let here = KeyPath::default().index(i);
+            if matches!(arg, RawArg::Plain(text) if text == EXTRA_ARGS) {
+                if placed {
+                    return Err(FieldError::new(
+                        here,
+                        format!("`{EXTRA_ARGS}` may appear only once"),
+                    ));
+                }
+                placed = true;
+                items.extend(extra());
+            } else {
+                items.push(compile_item(arg, vars).map_err(|e| e.under(&here))?);
+            }
+        }
+        if !placed {
+            items.extend(extra());
+        }
         Ok(ArgvTemplate { items })
     }
 
@@ -85,7 +105,6 @@ impl ArgvTemplate {
         for item in &self.items {
             match item {
                 Item::Arg(piece) => out.push(piece.render(values, None)),
-                Item::ExtraArgs => out.extend(values.extra_args.iter().cloned()),
                 Item::When { var, args } => {
                     if !values.get(var).is_empty() {
                         out.extend(args.iter().map(|p| p.render(values, None)));
@@ -98,9 +117,6 @@ impl ArgvTemplate {
                 }
             }
         }
-        if !self.items.contains(&Item::ExtraArgs) {
-            out.extend(values.extra_args.iter().cloned());
-        }
         out
     }
 
@@ -112,7 +128,6 @@ impl ArgvTemplate {
         };
         self.items.iter().any(|item| match item {
             Item::Arg(p) => in_piece(p),
-            Item::ExtraArgs => false,
             Item::When { var, args } => var == name || args.iter().any(in_piece),
             Item::EachImage(args) => args.iter().any(in_piece),
         })
@@ -141,7 +156,6 @@ impl Piece {
 fn compile_item(arg: &RawArg, vars: &BTreeSet<String>) -> Result<Item, FieldError> {
     let here = KeyPath::default();
     match arg {
-        RawArg::Plain(text) if text == EXTRA_ARGS => Ok(Item::ExtraArgs),
         RawArg::Plain(text) => {
             let piece = parse_piece(text).map_err(|m| FieldError::new(here.clone(), m))?;
             check_vars(&piece, vars, Scope::Plain).map_err(|m| FieldError::new(here, m))?;
@@ -327,32 +341,35 @@ mod tests {
     }
 
     #[test]
-    fn extra_args_go_where_marked_or_last() {
+    fn extra_args_go_where_marked_or_last_and_only_once() {
         let mut values = ArgValues::default();
         values.scalars.insert("session".into(), "t-1".into());
-        values.extra_args = vec!["--add-dir".into(), "/data".into()];
+        let extra = ["--add-dir".to_owned(), "/{data}".to_owned()];
+        let resume = when("session", &["resume", "{session}"]);
         let marked = ArgvTemplate::compile(
-            &[
-                plain("exec"),
-                plain(EXTRA_ARGS),
-                when("session", &["resume", "{session}"]),
-            ],
+            &[plain("exec"), plain(EXTRA_ARGS), resume.clone()],
             &vars(&[]),
+            &extra,
         )
         .unwrap();
         assert_eq!(
             marked.render(&values),
-            ["exec", "--add-dir", "/data", "resume", "t-1"]
+            ["exec", "--add-dir", "/{data}", "resume", "t-1"]
         );
-        let unmarked = ArgvTemplate::compile(
-            &[plain("exec"), when("session", &["resume", "{session}"])],
-            &vars(&[]),
-        )
-        .unwrap();
+        let unmarked =
+            ArgvTemplate::compile(&[plain("exec"), resume.clone()], &vars(&[]), &extra).unwrap();
         assert_eq!(
             unmarked.render(&values),
-            ["exec", "resume", "t-1", "--add-dir", "/data"]
+            ["exec", "resume", "t-1", "--add-dir", "/{data}"]
         );
+        let twice = ArgvTemplate::compile(
+            &[plain(EXTRA_ARGS), resume, plain(EXTRA_ARGS)],
+            &vars(&[]),
+            &extra,
+        )
+        .unwrap_err();
+        assert_eq!(twice.at.to_string(), "[2]");
+        assert!(twice.message.contains("only once"), "{}", twice.message);
     }
 
     #[test]
@@ -365,6 +382,7 @@ mod tests {
                 plain("{{lit}}"),
             ],
             &vars(&["sandbox"]),
+            &[],
         )
         .unwrap();
         let mut values = ArgValues::default();
@@ -390,6 +408,7 @@ mod tests {
                 }),
             ],
             &vars(&[]),
+            &[],
         )
         .unwrap();
         assert!(t.takes_images());
@@ -406,7 +425,7 @@ mod tests {
 
     #[test]
     fn bad_templates_are_rejected_with_their_place() {
-        let err = |args: &[RawArg]| ArgvTemplate::compile(args, &vars(&[])).unwrap_err();
+        let err = |args: &[RawArg]| ArgvTemplate::compile(args, &vars(&[]), &[]).unwrap_err();
         let e = err(&[plain("ok"), plain("{nope}")]);
         assert_eq!(e.at.to_string(), "[1]");
         assert!(

@@ -47,10 +47,8 @@ pub struct CliBackend {
     /// `posix_spawn` instead of `fork`; without it `command` is looked up at
     /// spawn time (a CLI installed later still works).
     pub program: Option<PathBuf>,
-    /// Argument template.
+    /// Argument template, `extra_args` (e.g. from `*_EXTRA_ARGS`) included.
     pub argv: ArgvTemplate,
-    /// Extra arguments appended after the template (e.g. from `*_EXTRA_ARGS`).
-    pub extra_args: Vec<String>,
     /// How the prompt is passed.
     pub prompt_via: PromptVia,
     /// Model used when the client's model is empty or ignored.
@@ -135,8 +133,12 @@ impl CliBackend {
             }
         }
         let var_names: BTreeSet<String> = vars.keys().cloned().collect();
-        let argv = ArgvTemplate::compile(raw.args.as_deref().unwrap_or_default(), &var_names)
-            .map_err(|e| e.under(&here.key("args")))?;
+        let argv = ArgvTemplate::compile(
+            raw.args.as_deref().unwrap_or_default(),
+            &var_names,
+            raw.extra_args.as_deref().unwrap_or_default(),
+        )
+        .map_err(|e| e.under(&here.key("args")))?;
         let prompt_via = match raw.prompt.as_deref().unwrap_or("stdin") {
             "stdin" => PromptVia::Stdin,
             "arg" => PromptVia::Arg,
@@ -214,7 +216,6 @@ impl CliBackend {
             command,
             program,
             argv,
-            extra_args: raw.extra_args.clone().unwrap_or_default(),
             prompt_via,
             default_model: raw.default_model.clone().filter(|m| !m.is_empty()),
             default_effort,

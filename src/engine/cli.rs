@@ -179,7 +179,6 @@ fn render_argv(
             .insert("effort".into(), effort.as_str().into());
     }
     values.images = images.paths.clone();
-    values.extra_args.clone_from(&backend.extra_args);
     let mut argv = backend.argv.render(&values);
     if backend.prompt_via == PromptVia::Arg {
         argv.push("--".to_owned());
