@@ -158,7 +158,7 @@ pub fn load(options: &LoadOptions, previous: Option<&Config>) -> Result<Config, 
         None => match &provider_hint {
             // The original's implicit preset for a fixed provider; a provider
             // that is no preset names a backend the file defines itself.
-            Some(provider) if library.get(implicit_preset(provider)).is_ok() => {
+            Some(provider) if library.has(implicit_preset(provider)) => {
                 wanted.push((implicit_preset(provider).to_owned(), AskedBy::Provider));
             }
             Some(_) => {}

@@ -3,7 +3,7 @@
 //! them. Also turns byte offsets and key paths into `line:col`, so every
 //! error can point at its place in its file.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use toml::de::{DeTable, DeValue};
@@ -208,16 +208,11 @@ pub struct PresetLibrary {
 impl PresetLibrary {
     /// The preset file for `name` (`_` and `-` are interchangeable).
     pub fn get(&self, name: &str) -> Result<SourceFile, String> {
-        let name = name.trim().replace('_', "-");
-        if let Some(dir) = &self.dir {
-            let path = dir.join(format!("{name}.toml"));
-            if path.is_file() {
-                return SourceFile::read(&path).map_err(|e| e.to_string());
-            }
+        let name = canonical(name);
+        if let Some(path) = self.file_of(&name) {
+            return SourceFile::read(&path).map_err(|e| e.to_string());
         }
-        BUILTIN_PRESETS
-            .iter()
-            .find(|(n, _)| *n == name)
+        builtin(&name)
             .map(|(n, text)| SourceFile {
                 name: format!("presets/{n}.toml (built-in)"),
                 path: None,
@@ -231,11 +226,23 @@ impl PresetLibrary {
             })
     }
 
+    /// Whether a preset called `name` exists (without reading it).
+    pub fn has(&self, name: &str) -> bool {
+        let name = canonical(name);
+        self.file_of(&name).is_some() || builtin(&name).is_some()
+    }
+
+    /// The directory's file for a canonical `name`, if there is one.
+    fn file_of(&self, name: &str) -> Option<PathBuf> {
+        let path = self.dir.as_ref()?.join(format!("{name}.toml"));
+        path.is_file().then_some(path)
+    }
+
     /// Every preset name available.
     pub fn names(&self) -> Vec<String> {
-        let mut names: BTreeMap<String, ()> = BUILTIN_PRESETS
+        let mut names: BTreeSet<String> = BUILTIN_PRESETS
             .iter()
-            .map(|(n, _)| ((*n).to_owned(), ()))
+            .map(|(n, _)| (*n).to_owned())
             .collect();
         if let Some(dir) = &self.dir {
             for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
@@ -243,12 +250,21 @@ impl PresetLibrary {
                 if path.extension().is_some_and(|e| e == "toml")
                     && let Some(stem) = path.file_stem()
                 {
-                    names.insert(stem.to_string_lossy().into_owned(), ());
+                    names.insert(stem.to_string_lossy().into_owned());
                 }
             }
         }
-        names.into_keys().collect()
+        names.into_iter().collect()
     }
+}
+
+/// A preset name as files and built-ins spell it.
+fn canonical(name: &str) -> String {
+    name.trim().replace('_', "-")
+}
+
+fn builtin(name: &str) -> Option<&'static (&'static str, &'static str)> {
+    BUILTIN_PRESETS.iter().find(|(n, _)| *n == name)
 }
 
 #[cfg(test)]
