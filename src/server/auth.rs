@@ -1,26 +1,37 @@
 //! Gateway token check: `Authorization: Bearer <token>` or `x-api-key:
 //! <token>`, compared in constant time. No token configured means open
-//! (the gateway binds 127.0.0.1 by default).
+//! (the gateway binds 127.0.0.1 by default). The config snapshot the check
+//! used is the one the handler gets, so a request sees one config even
+//! across a reload.
+
+use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::config::Config;
 use crate::error::Error;
 use crate::state::AppState;
 
-/// Rejects requests without the configured token.
+/// The config a request is handled with (a request extension).
+#[derive(Debug, Clone)]
+pub(super) struct Snapshot(pub(super) Arc<Config>);
+
+/// Rejects requests without the configured token; passes the snapshot on.
 pub(super) async fn require_token(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
-    let allowed = match &state.config.load().settings.token {
+    let config = state.config.load_full();
+    let allowed = match &config.settings.token {
         None => true,
         Some(token) => presented(request.headers()).is_some_and(|t| token.matches(t.as_bytes())),
     };
     if allowed {
+        request.extensions_mut().insert(Snapshot(config));
         next.run(request).await
     } else {
         Error::Unauthorized.into_response()

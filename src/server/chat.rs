@@ -13,6 +13,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
 
+use super::auth::Snapshot;
 use super::log::RequestLog;
 use super::request_id::RequestId;
 use super::{extract, plan};
@@ -42,10 +43,10 @@ const SESSION_HEADERS: &[&str] = &[
 pub(super) async fn completions(
     State(state): State<AppState>,
     Extension(RequestId(request_id)): Extension<RequestId>,
+    Extension(Snapshot(config)): Extension<Snapshot>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let config = state.config.load_full();
     let mut log = RequestLog::start(request_id, config.settings.log);
     match prepare(&state, &config, &headers, body, &mut log).await {
         Ok(run) => respond(run, log).await,

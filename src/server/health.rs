@@ -2,10 +2,11 @@
 //! where each value came from, the routes, each backend's load and the last
 //! reload's outcome. Secrets are redacted.
 
-use axum::Json;
 use axum::extract::State;
+use axum::{Extension, Json};
 use serde_json::{Value, json};
 
+use super::auth::Snapshot;
 use crate::routes::Provider;
 use crate::state::AppState;
 
@@ -17,8 +18,10 @@ pub(super) async fn healthz(State(state): State<AppState>) -> Json<Value> {
     Json(body)
 }
 
-pub(super) async fn debug_config(State(state): State<AppState>) -> Json<Value> {
-    let config = state.config.load_full();
+pub(super) async fn debug_config(
+    State(state): State<AppState>,
+    Extension(Snapshot(config)): Extension<Snapshot>,
+) -> Json<Value> {
     let status = state.reloader.status();
     let routes: Vec<Value> = config
         .routes

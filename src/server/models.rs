@@ -1,19 +1,18 @@
 //! `GET /v1/models`: the model strings the current routes serve;
 //! `GET /v1/models/{id}`: one of them, or any other string a route accepts.
 
-use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
+use axum::{Extension, Json};
 use serde_json::{Value, json};
 
+use super::auth::Snapshot;
 use crate::error::Error;
-use crate::state::AppState;
 
 fn model_object(id: &str) -> Value {
     json!({"id": id, "object": "model", "created": 0, "owned_by": "agent-cli-to-api"})
 }
 
-pub(super) async fn list(State(state): State<AppState>) -> Json<Value> {
-    let config = state.config.load();
+pub(super) async fn list(Extension(Snapshot(config)): Extension<Snapshot>) -> Json<Value> {
     let data: Vec<Value> = config
         .routes
         .models()
@@ -25,10 +24,10 @@ pub(super) async fn list(State(state): State<AppState>) -> Json<Value> {
 
 /// The model if the routes would serve a request for it, else a 404.
 pub(super) async fn retrieve(
-    State(state): State<AppState>,
+    Extension(Snapshot(config)): Extension<Snapshot>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
-    match state.config.load().routes.resolve(&id) {
+    match config.routes.resolve(&id) {
         Ok(_) => Ok(Json(model_object(&id))),
         // Whatever the reason (unsafe characters, no model to use), a model
         // the routes cannot serve does not exist here.
