@@ -3,8 +3,8 @@
 //! `queue_timeout`. Beyond that the request is answered 429 with
 //! `Retry-After` instead of piling up.
 //!
-//! Limiters are kept across config reloads when their shape is unchanged, so
-//! a reload never resets the count of running CLIs.
+//! A backend keeps its limiter across config reloads (new limits reshape
+//! it), so a reload never resets the count of running CLIs.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -110,8 +110,12 @@ impl Limiter {
                 Ok(runtime) => {
                     runtime.spawn(retire);
                 }
+                // Without a runtime nothing can be running, so every slot
+                // is free and the surplus is retired at once.
                 Err(_) => {
-                    let _ = self.semaphore.try_acquire_many(surplus).map(|p| p.forget());
+                    if let Ok(permits) = self.semaphore.try_acquire_many(surplus) {
+                        permits.forget();
+                    }
                 }
             }
         }

@@ -112,10 +112,15 @@ impl ChildGuard {
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
-        if self.exit.is_some() || self.pgid.is_none() {
-            return;
-        }
-        let Some(child) = self.child.take() else {
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let child = self.child.take();
+        let (Some(child), None, Some(_)) = (child, self.exit, self.pgid) else {
+            // The group is gone: remove what was kept for it (file-system
+            // work) off the async threads, and off the answer's path.
+            let keep = std::mem::take(&mut self.keep);
+            if let Some(runtime) = runtime.filter(|_| !keep.is_empty()) {
+                runtime.spawn_blocking(move || drop(keep));
+            }
             return;
         };
         let mut orphan = ChildGuard {
@@ -124,11 +129,11 @@ impl Drop for ChildGuard {
             exit: None,
             keep: std::mem::take(&mut self.keep),
         };
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                handle.spawn(async move { orphan.terminate().await });
+        match runtime {
+            Some(runtime) => {
+                runtime.spawn(async move { orphan.terminate().await });
             }
-            Err(_) => {
+            None => {
                 // No runtime left (process exit): no time for a grace period.
                 if let Some(pgid) = orphan.pgid.take() {
                     let _ = killpg(pgid, Signal::SIGKILL);

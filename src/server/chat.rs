@@ -194,8 +194,6 @@ async fn collect(mut events: EventStream, log: &mut RequestLog) -> Result<Collec
         }
         collector.push(&event);
         if matches!(event, Event::Finish(_)) {
-            // Removing the workspace is file-system work: not on the answer's path.
-            tokio::task::spawn_blocking(move || drop(events));
             break;
         }
     }
