@@ -23,9 +23,9 @@ pub struct Prompt {
 pub struct Options {
     /// System and developer messages go to [`Prompt::system`] instead of the text.
     pub separate_system: bool,
-    /// Only the messages after the last assistant answer: the CLI resumes a
-    /// session that already holds the earlier ones.
-    pub new_messages_only: bool,
+    /// Messages before this index are left out: the CLI resumes a session
+    /// that already holds them (see [`first_new_message`]).
+    pub first_new: usize,
 }
 
 /// Flattens `turn`.
@@ -33,18 +33,13 @@ pub fn flatten(turn: &Turn, options: Options) -> Prompt {
     let mut blocks = Vec::with_capacity(turn.messages.len());
     let mut system = Vec::new();
     let mut image_number = 0;
-    let first_new = if options.new_messages_only {
-        first_new_message(turn)
-    } else {
-        0
-    };
     for (index, message) in turn.messages.iter().enumerate() {
         let instructions = matches!(message.role, Role::System | Role::Developer);
         if options.separate_system && instructions {
             system.push(message.text());
             continue;
         }
-        if index < first_new {
+        if index < options.first_new {
             continue;
         }
         let mut body = String::new();
@@ -149,7 +144,7 @@ mod tests {
             &turn,
             Options {
                 separate_system: true,
-                new_messages_only: true,
+                first_new: first_new_message(&turn),
             },
         );
         assert_eq!(resumed.text, "USER: 2+2?");

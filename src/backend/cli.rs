@@ -259,6 +259,11 @@ impl CliBackend {
         self.argv.uses("session")
     }
 
+    /// Whether the CLI takes a reasoning effort (`{effort}` in its template).
+    pub fn takes_effort(&self) -> bool {
+        self.argv.uses("effort")
+    }
+
     /// What to execute: the resolved path, else the command as configured.
     pub fn executable(&self) -> &std::path::Path {
         self.program

@@ -105,7 +105,7 @@ pub async fn start(
         return Err(Error::Internal("the CLI's pipes are missing".to_owned()));
     };
     if let Some(mut stdin) = child.stdin.take() {
-        let prompt = run.prompt.text.clone().into_bytes();
+        let prompt = std::mem::take(&mut run.prompt.text).into_bytes();
         tokio::spawn(async move {
             // A CLI that exits early closes the pipe; its exit status tells why.
             let _ = stdin.write_all(&prompt).await;

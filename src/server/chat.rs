@@ -27,7 +27,7 @@ use crate::error::Error;
 use crate::event::{Event, EventStream};
 use crate::routes::Resolved;
 use crate::state::AppState;
-use crate::turn::{Role, Turn};
+use crate::turn::Turn;
 
 /// How long a stream's headers wait for the CLI's first output.
 const FIRST_OUTPUT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -87,12 +87,13 @@ async fn prepare(
         turn.stream,
     );
     let resolved = config.routes.resolve(&turn.model)?;
-    plan::note_unsupported(&mut turn, &resolved.backend);
-    log.ignored.clone_from(&turn.ignored);
+    let unsupported = plan::unsupported(&turn, &resolved.backend);
+    log.ignored.extend_from_slice(&unsupported);
+    turn.ignored.extend(unsupported);
     log.backend = Some(resolved.backend.name().to_owned());
     log.backend_model = Some(resolved.model.clone());
     let run = plan::plan(config, &resolved, &turn, &log.id)?;
-    log.request_text(&last_user_text(&turn), &run.prompt);
+    log.request_text(&turn, &run.prompt);
     let Backend::Cli(cli) = &resolved.backend;
     let permit = cli.limiter.acquire(&cli.name).await?;
     log.queued();
@@ -258,15 +259,6 @@ fn session_header(headers: &HeaderMap) -> Option<String> {
     SESSION_HEADERS
         .iter()
         .find_map(|name| headers.get(*name)?.to_str().ok().map(str::to_owned))
-}
-
-fn last_user_text(turn: &Turn) -> String {
-    turn.messages
-        .iter()
-        .rev()
-        .find(|m| m.role == Role::User)
-        .map(crate::turn::Message::text)
-        .unwrap_or_default()
 }
 
 fn add_route_headers(headers: &mut HeaderMap, resolved: &Resolved, turn: &Turn) {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::config::settings::{LogMode, LogSettings};
 use crate::event::Usage;
 use crate::prompt::Prompt;
+use crate::turn::{Message, Role, Turn};
 
 /// The log record of one request; written when it is dropped, so requests
 /// that end by disconnect are logged too.
@@ -101,12 +102,22 @@ impl RequestLog {
         ));
     }
 
-    /// Logs the question (`qa`) or prompt (`full`) at the start.
-    pub(super) fn request_text(&self, question: &str, prompt: &Prompt) {
+    /// Logs the question (`qa`: the last user message) or the prompt
+    /// (`full`) at the start.
+    pub(super) fn request_text(&self, turn: &Turn, prompt: &Prompt) {
         let max = self.settings.max_chars;
         match self.settings.mode {
             LogMode::Summary => {}
-            LogMode::Qa => tracing::info!(id = %self.id, "question: {}", truncate(question, max)),
+            LogMode::Qa => {
+                let question = turn
+                    .messages
+                    .iter()
+                    .rev()
+                    .find(|m| m.role == Role::User)
+                    .map(Message::text)
+                    .unwrap_or_default();
+                tracing::info!(id = %self.id, "question: {}", truncate(&question, max));
+            }
             LogMode::Full => {
                 if let Some(system) = &prompt.system {
                     tracing::info!(id = %self.id, "system prompt:\n{}", truncate(system, max));

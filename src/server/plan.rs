@@ -20,11 +20,17 @@ pub(super) fn plan(
 ) -> Result<RunRequest, Error> {
     let Backend::Cli(cli) = &resolved.backend;
     let resume = turn.session.is_some() && cli.takes_session();
+    // A resumed session already holds the earlier messages and their images.
+    let first_new = if resume {
+        prompt::first_new_message(turn)
+    } else {
+        0
+    };
     let prompt = prompt::flatten(
         turn,
         prompt::Options {
             separate_system: cli.takes_system(),
-            new_messages_only: resume,
+            first_new,
         },
     );
     let chars =
@@ -40,13 +46,7 @@ pub(super) fn plan(
             "the messages contain no text to send".into(),
         ));
     }
-    // A resumed session already has the earlier images, like the earlier text.
-    let first = if resume {
-        prompt::first_new_message(turn)
-    } else {
-        0
-    };
-    let images = images(config, cli, &turn.messages[first..])?;
+    let images = images(config, cli, &turn.messages[first_new..])?;
     Ok(RunRequest {
         request_id: request_id.to_owned(),
         model: resolved.model.clone(),
@@ -109,14 +109,16 @@ fn images(
         .collect()
 }
 
-/// Request features this backend's template has no place for are reported
-/// as ignored, like unsupported parameters.
-pub(super) fn note_unsupported(turn: &mut Turn, backend: &Backend) {
+/// Request features this backend's template has no place for: reported as
+/// ignored, like unsupported parameters.
+pub(super) fn unsupported(turn: &Turn, backend: &Backend) -> Vec<String> {
     let Backend::Cli(cli) = backend;
+    let mut names = Vec::new();
     if turn.session.is_some() && !cli.takes_session() {
-        turn.ignored.push("session_id".to_owned());
+        names.push("session_id".to_owned());
     }
-    if turn.effort.is_some() && !cli.argv.uses("effort") {
-        turn.ignored.push("reasoning_effort".to_owned());
+    if turn.effort.is_some() && !cli.takes_effort() {
+        names.push("reasoning_effort".to_owned());
     }
+    names
 }
