@@ -148,9 +148,9 @@ impl Message {
         out
     }
 
-    /// The images in this message.
-    pub fn images(&self) -> impl Iterator<Item = &Image> {
-        self.parts.iter().filter_map(|p| match p {
+    /// The images in this message, to check them and take their bytes.
+    pub fn images_mut(&mut self) -> impl Iterator<Item = &mut Image> {
+        self.parts.iter_mut().filter_map(|p| match p {
             Part::Image(image) => Some(image),
             _ => None,
         })

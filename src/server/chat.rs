@@ -92,7 +92,7 @@ async fn prepare(
     turn.ignored.extend(unsupported);
     log.backend = Some(resolved.backend.name().to_owned());
     log.backend_model = Some(resolved.model.clone());
-    let run = plan::plan(config, &resolved, &turn, &log.id)?;
+    let run = plan::plan(config, &resolved, &mut turn, &log.id)?;
     log.request_text(&turn, &run.prompt);
     let Backend::Cli(cli) = &resolved.backend;
     let permit = cli.limiter.acquire(&cli.name).await?;

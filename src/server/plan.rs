@@ -11,11 +11,12 @@ use crate::prompt;
 use crate::routes::Resolved;
 use crate::turn::{Image, Message, Turn};
 
-/// Turns the request into what the CLI is given, refusing what it cannot take.
+/// Turns the request into what the CLI is given, refusing what it cannot
+/// take. The images' bytes move out of `turn` into the run.
 pub(super) fn plan(
     config: &Config,
     resolved: &Resolved,
-    turn: &Turn,
+    turn: &mut Turn,
     request_id: &str,
 ) -> Result<RunRequest, Error> {
     let Backend::Cli(cli) = &resolved.backend;
@@ -46,7 +47,7 @@ pub(super) fn plan(
             "the messages contain no text to send".into(),
         ));
     }
-    let images = images(config, cli, &turn.messages[first_new..])?;
+    let images = images(config, cli, &mut turn.messages[first_new..])?;
     Ok(RunRequest {
         request_id: request_id.to_owned(),
         model: resolved.model.clone(),
@@ -65,9 +66,9 @@ pub(super) fn plan(
 fn images(
     config: &Config,
     cli: &CliBackend,
-    messages: &[Message],
+    messages: &mut [Message],
 ) -> Result<Vec<(String, Vec<u8>)>, Error> {
-    let images: Vec<&Image> = messages.iter().flat_map(Message::images).collect();
+    let images: Vec<&mut Image> = messages.iter_mut().flat_map(Message::images_mut).collect();
     if images.is_empty() {
         return Ok(Vec::new());
     }
@@ -100,7 +101,9 @@ fn images(
                     limits.max_bytes
                 )))
             }
-            Image::Inline { media_type, data } => Ok((media_type.clone(), data.clone())),
+            Image::Inline { media_type, data } => {
+                Ok((std::mem::take(media_type), std::mem::take(data)))
+            }
             Image::Url(_) => Err(Error::InvalidRequest(
                 "remote image URLs are not fetched by this gateway: send the image as a data: URI"
                     .into(),
