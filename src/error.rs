@@ -216,7 +216,10 @@ pub fn status_in_message(message: &str) -> Option<u16> {
 /// Replaces every occurrence of each secret in `text` with `[redacted]`.
 pub fn redact(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_owned();
-    for secret in secrets.iter().filter(|s| s.len() >= 4) {
+    // Longest first, so a secret that starts another never leaves its tail.
+    let mut secrets: Vec<&String> = secrets.iter().filter(|s| s.len() >= 4).collect();
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for secret in secrets {
         if out.contains(secret.as_str()) {
             out = out.replace(secret.as_str(), "[redacted]");
         }
@@ -227,6 +230,15 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redaction_hides_whole_secrets_even_when_one_starts_another() {
+        let secrets = ["sk-abcd".to_owned(), "sk-abcd-long-tail".to_owned()];
+        assert_eq!(
+            redact("key sk-abcd-long-tail and sk-abcd", &secrets),
+            "key [redacted] and [redacted]"
+        );
+    }
 
     #[test]
     fn upstream_statuses_are_found_in_cli_error_text() {
