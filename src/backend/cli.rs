@@ -201,12 +201,11 @@ impl CliBackend {
         };
         let child_env = child_env(env, raw, gateway_secrets);
         let command = expand_home(&command, env);
-        let search_path: BTreeMap<String, String> = child_env
+        let search_path = child_env
             .iter()
-            .filter(|(k, _)| k == "PATH")
-            .cloned()
-            .collect();
-        let program = find_program(&command, &search_path);
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.as_str());
+        let program = find_program(&command, search_path);
         let mut secrets = secret_values(&child_env, gateway_secrets);
         secrets.extend(secrets_in_args(raw));
         let doctor = raw.doctor.clone().unwrap_or_default();
@@ -290,8 +289,8 @@ fn positive(value: Option<u64>, default: usize, at: &KeyPath) -> Result<usize, F
 }
 
 /// Finds `program` the way `exec` would: a path is checked as is, a bare
-/// name is looked up in `PATH`.
-pub fn find_program(program: &str, env: &BTreeMap<String, String>) -> Option<PathBuf> {
+/// name is looked up in `search_path` (the CLI's `PATH`).
+pub fn find_program(program: &str, search_path: Option<&str>) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt as _;
     let executable = |path: &std::path::Path| {
         path.metadata()
@@ -301,7 +300,7 @@ pub fn find_program(program: &str, env: &BTreeMap<String, String>) -> Option<Pat
         let path = PathBuf::from(program);
         return executable(&path).then_some(path);
     }
-    env.get("PATH")?
+    search_path?
         .split(':')
         .filter(|dir| !dir.is_empty())
         .map(|dir| PathBuf::from(dir).join(program))

@@ -151,12 +151,15 @@ pub fn build(input: BuildInput<'_>) -> Result<Config, ConfigError> {
         ));
     });
 
+    // Each backend's secrets include the gateway's own: keep one of each.
     let secrets: Vec<String> = routes
         .backends
         .values()
         .flat_map(|b| match b {
-            Backend::Cli(cli) => cli.secrets.clone(),
+            Backend::Cli(cli) => cli.secrets.iter().cloned(),
         })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
         .collect();
     let report = Report::new(
         &input.layers,

@@ -96,6 +96,7 @@ pub fn to_turn(request: ChatRequest, header_session: Option<String>) -> Result<T
     }
     ignored.extend(extra.keys().cloned());
     ignored.sort();
+    ignored.dedup();
     Ok(Turn {
         model: model.unwrap_or_default(),
         messages,
@@ -177,12 +178,12 @@ fn message(m: ChatMessage, index: usize, ignored: &mut Vec<String>) -> Result<Me
     let at = format!("messages[{index}]");
     let role = role(&m.role, &at)?;
     let mut parts = content(m.content, &format!("{at}.content"))?;
-    for field in m.extra.iter().filter(|(_, v)| !v.is_null()).map(|(k, _)| k) {
-        let name = format!("messages[].{field}");
-        if !ignored.contains(&name) {
-            ignored.push(name);
-        }
-    }
+    ignored.extend(
+        m.extra
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(field, _)| format!("messages[].{field}")),
+    );
     let legacy = m
         .function_call
         .map(|f| crate::dialect::openai_chat::wire::ToolCall {
