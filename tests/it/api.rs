@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::sse::{content, reasoning};
-use crate::support::{FAKE_BACKEND, Gateway, info_of};
+use crate::support::{FAKE_BACKEND, Gateway, info_of, user};
 
 /// Model names routed to the fake CLI, and the template variables (its mode) they set.
 const MODES: &[(&str, &str)] = &[
@@ -39,10 +39,6 @@ fn text_backend(name: &str, settings: &str) -> String {
          [backends.{name}]\ncommand = \"fake-cli\"\ndefault_model = \"m\"\n{settings}\n\n\
          [[backends.{name}.output]]\nwhen = {{ \"/kind\" = \"say\" }}\ntext = \"/text\"\n"
     )
-}
-
-fn user(text: &str) -> Value {
-    json!([{"role": "user", "content": text}])
 }
 
 #[tokio::test]
@@ -165,6 +161,7 @@ async fn usage_chunk_only_when_asked_and_keepalive_while_silent() {
     let events = gw
         .stream_events(json!({"model": "slow", "stream": true, "messages": user("go")}))
         .await;
+    assert_eq!(content(&events), "chunk1 chunk2 ", "{events:?}");
     assert!(
         events.iter().all(|e| e.json().get("usage").is_none()),
         "no usage chunk without include_usage"

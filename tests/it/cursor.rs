@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::support::Gateway;
 use crate::support::sse::{content, reasoning};
+use crate::support::{Gateway, user};
 
 /// Where the fake records its argv: one JSON array per run.
 struct ArgvLog(tempfile::TempDir);
@@ -42,10 +42,6 @@ fn arg_after<'a>(argv: &'a [String], flag: &str) -> &'a str {
         .position(|a| a == flag)
         .unwrap_or_else(|| panic!("{flag} missing: {argv:?}"));
     &argv[at + 1]
-}
-
-fn user(text: &str) -> Value {
-    json!([{"role": "user", "content": text}])
 }
 
 #[tokio::test]
@@ -174,8 +170,10 @@ async fn presets_and_legacy_variables_pick_the_model() {
         .arg("cursor-fast")
         .env("FAKE_CURSOR_ARGV_LOG", &log.path())
         .start();
-    gw.chat(json!({"model": "anything", "messages": user("hi")}))
+    let (status, _, body) = gw
+        .chat(json!({"model": "anything", "messages": user("hi")}))
         .await;
+    assert_eq!(status, 200, "{body}");
     let argv = log.last();
     assert_eq!(arg_after(&argv, "--model"), "gpt-5.3-codex");
 
@@ -185,7 +183,8 @@ async fn presets_and_legacy_variables_pick_the_model() {
         .env("CURSOR_AGENT_STREAM_PARTIAL_OUTPUT", "0")
         .env("FAKE_CURSOR_ARGV_LOG", &log.path())
         .start();
-    gw.chat(json!({"model": "x", "messages": user("hi")})).await;
+    let (status, _, body) = gw.chat(json!({"model": "x", "messages": user("hi")})).await;
+    assert_eq!(status, 200, "{body}");
     let argv = log.last();
     assert_eq!(arg_after(&argv, "--model"), "composer-2");
     assert!(!argv.contains(&"--stream-partial-output".to_owned()));

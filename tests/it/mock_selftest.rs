@@ -1,7 +1,7 @@
 //! Self-tests of the fake model upstream (`support::mock_upstream`): each dialect's stream shape,
 //! the markers, incremental flushing and request recording. The real CLIs are not run here.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -162,6 +162,21 @@ async fn gemini_stream_and_json_helper_call() {
         events.last().unwrap().json()["candidates"][0]["finishReason"],
         "STOP"
     );
+    // Asked to think, it sends a thought part first (which Gemini CLI drops).
+    let thinking = json!({"contents": [{"role": "user", "parts": [{"text": "THINK say hello"}]}]});
+    let events = SseReader::new(
+        post(
+            &mock,
+            "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+            &thinking,
+        )
+        .await,
+    )
+    .collect()
+    .await;
+    let thought = &events[0].json()["candidates"][0]["content"]["parts"][0];
+    assert_eq!(thought["thought"], true, "{events:?}");
+    assert_eq!(thought["text"], REASONING_TEXT);
 
     let helper = json!({"contents": [{"role": "user", "parts": [{"text": "route this"}]}],
         "generationConfig": {"responseMimeType": "application/json", "responseJsonSchema": {"type": "object",
@@ -237,14 +252,10 @@ async fn stall_stream_stops_after_first_text_delta_until_client_leaves() {
     assert_eq!(mock.open_streams(), 1);
 
     drop(reader);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while mock.open_streams() > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "stalled stream outlived its client"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    assert!(
+        crate::support::eventually(Duration::from_secs(5), || mock.open_streams() == 0).await,
+        "stalled stream outlived its client"
+    );
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{FAKE_BACKEND, Gateway, eventually};
+use crate::support::{FAKE_BACKEND, Gateway};
 
 fn config(routes: &str) -> String {
     format!("use = []\n{FAKE_BACKEND}\n{routes}")
@@ -23,23 +23,15 @@ fn rename_save(gw: &Gateway, text: &str) {
     std::fs::rename(&tmp, gw.config_path()).unwrap();
 }
 
-async fn models(gw: &Gateway) -> Vec<String> {
-    gw.model_ids().await
-}
-
-async fn debug(gw: &Gateway) -> Value {
-    gw.get_json("/debug/config").await
-}
-
 #[tokio::test]
 async fn rename_save_goes_live_within_a_second() {
     let gw = Gateway::builder(&config(ROUTE_A)).start();
-    assert!(models(&gw).await.contains(&"model-a".to_owned()));
+    assert!(gw.model_ids().await.contains(&"model-a".to_owned()));
     let saved = Instant::now();
     rename_save(&gw, &config(ROUTE_B));
     let mut live = false;
     while saved.elapsed() < Duration::from_secs(3) {
-        let now = models(&gw).await;
+        let now = gw.model_ids().await;
         if now.contains(&"model-b".to_owned()) && !now.contains(&"model-a".to_owned()) {
             live = true;
             break;
@@ -66,7 +58,7 @@ async fn a_bad_edit_keeps_the_old_routes_and_reports_where_it_is() {
     let reported = {
         let deadline = Instant::now() + Duration::from_secs(3);
         loop {
-            if let Some(e) = debug(&gw).await["reload"]["last_error"].as_str() {
+            if let Some(e) = gw.get_json("/debug/config").await["reload"]["last_error"].as_str() {
                 error = e.to_owned();
                 break true;
             }
@@ -89,34 +81,35 @@ async fn a_bad_edit_keeps_the_old_routes_and_reports_where_it_is() {
         gw.logs()
             .contains("config reload failed, keeping the previous config")
     );
-    assert_eq!(models(&gw).await, ["model-a"]);
+    assert_eq!(gw.model_ids().await, ["model-a"]);
     let (status, _, _) = gw
         .chat(json!({"model": "model-a", "messages": [{"role": "user", "content": "hi"}]}))
         .await;
     assert_eq!(status, 200, "the old routes keep serving");
     // fixing the file clears the error
     rename_save(&gw, &config(ROUTE_B));
-    let cleared = eventually(Duration::from_secs(3), || {
-        std::fs::read_to_string(gw.config_path()).is_ok() && gw.logs().contains("config reloaded")
-    })
-    .await;
-    assert!(cleared);
+    assert!(
+        gw.wait_for_log("config reloaded", Duration::from_secs(3))
+            .await
+    );
     let mut last_error = Value::Null;
     for _ in 0..50 {
-        last_error = debug(&gw).await["reload"]["last_error"].clone();
+        last_error = gw.get_json("/debug/config").await["reload"]["last_error"].clone();
         if last_error.is_null() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(last_error.is_null(), "{last_error}");
-    assert!(models(&gw).await.contains(&"model-b".to_owned()));
+    assert!(gw.model_ids().await.contains(&"model-b".to_owned()));
 }
 
 #[tokio::test]
 async fn sighup_reloads() {
     let gw = Gateway::builder(&config(ROUTE_A)).start();
-    let before = debug(&gw).await["reload"]["reloads"].as_u64().unwrap();
+    let before = gw.get_json("/debug/config").await["reload"]["reloads"]
+        .as_u64()
+        .unwrap();
     let pid = nix::unistd::Pid::from_raw(i32::try_from(gw.pid()).unwrap());
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
     assert!(
@@ -126,7 +119,9 @@ async fn sighup_reloads() {
         gw.logs()
     );
     assert_eq!(
-        debug(&gw).await["reload"]["reloads"].as_u64().unwrap(),
+        gw.get_json("/debug/config").await["reload"]["reloads"]
+            .as_u64()
+            .unwrap(),
         before + 1
     );
 }
@@ -194,7 +189,10 @@ async fn no_request_fails_while_routes_reload() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let statuses = traffic.await.unwrap();
     assert!(
-        debug(&gw).await["reload"]["reloads"].as_u64().unwrap() >= 1,
+        gw.get_json("/debug/config").await["reload"]["reloads"]
+            .as_u64()
+            .unwrap()
+            >= 1,
         "the routes never reloaded:\n{}",
         gw.logs()
     );
@@ -218,13 +216,13 @@ async fn saving_a_preset_beside_the_config_reloads_too() {
     let gw = Gateway::builder("use = [\"team\"]\n")
         .file("presets/team.toml", &preset("from-preset-1"))
         .start();
-    assert_eq!(models(&gw).await, ["from-preset-1"]);
+    assert_eq!(gw.model_ids().await, ["from-preset-1"]);
     let tmp = gw.dir.path().join("presets/.team.toml.tmp");
     std::fs::write(&tmp, preset("from-preset-2")).unwrap();
     std::fs::rename(&tmp, gw.dir.path().join("presets/team.toml")).unwrap();
     let mut live = false;
     for _ in 0..60 {
-        if models(&gw).await == ["from-preset-2"] {
+        if gw.model_ids().await == ["from-preset-2"] {
             live = true;
             break;
         }
@@ -249,7 +247,7 @@ async fn opening_or_reading_the_files_does_not_reload() {
             .await
     );
     assert_eq!(
-        debug(&gw).await["reload"]["reloads"],
+        gw.get_json("/debug/config").await["reload"]["reloads"],
         1,
         "only the SIGHUP reloads:\n{}",
         gw.logs()

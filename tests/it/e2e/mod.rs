@@ -238,9 +238,10 @@ macro_rules! shared_scenarios {
         #[tokio::test]
         async fn upstream_400_and_500_are_errors() {
             let rig = rig().await;
-            let rejected = "fake upstream rejected the request (FAIL_400 marker)";
-            super::upstream_error(&rig, "FAIL_400", 400, Some(rejected)).await;
-            super::upstream_error(&rig, "FAIL_500", 502, None).await;
+            use $crate::support::mock_upstream::{FAIL_400_MARKER, FAIL_500_MARKER};
+            let rejected = format!("fake upstream rejected the request ({FAIL_400_MARKER} marker)");
+            super::upstream_error(&rig, FAIL_400_MARKER, 400, Some(&rejected)).await;
+            super::upstream_error(&rig, FAIL_500_MARKER, 502, None).await;
         }
 
         #[tokio::test]

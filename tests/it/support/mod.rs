@@ -36,6 +36,11 @@ pub(crate) async fn eventually(limit: Duration, mut check: impl FnMut() -> bool)
     check()
 }
 
+/// A one-message conversation from the user.
+pub(crate) fn user(text: &str) -> serde_json::Value {
+    serde_json::json!([{"role": "user", "content": text}])
+}
+
 /// What `fake-cli --mode info` reported about its run, from a chat answer.
 pub(crate) fn info_of(body: &serde_json::Value) -> serde_json::Value {
     serde_json::from_str(body["choices"][0]["message"]["content"].as_str().unwrap()).unwrap()
@@ -91,6 +96,7 @@ pub(crate) struct Gateway {
 }
 
 /// How to start a [`Gateway`].
+#[derive(Default)]
 pub(crate) struct GatewayBuilder {
     config: Option<String>,
     env: Vec<(String, String)>,
@@ -103,20 +109,13 @@ impl Gateway {
     pub(crate) fn builder(routes_toml: &str) -> GatewayBuilder {
         GatewayBuilder {
             config: Some(routes_toml.to_owned()),
-            env: Vec::new(),
-            args: Vec::new(),
-            files: Vec::new(),
+            ..GatewayBuilder::default()
         }
     }
 
     /// A gateway started with no config file at all.
     pub(crate) fn without_config() -> GatewayBuilder {
-        GatewayBuilder {
-            config: None,
-            env: Vec::new(),
-            args: Vec::new(),
-            files: Vec::new(),
-        }
+        GatewayBuilder::default()
     }
 
     /// `base` + `path`.
@@ -269,7 +268,7 @@ impl GatewayBuilder {
 pub(crate) const ABSENT_CLI: &str = "claude-not-installed-in-tests";
 
 /// PATH for gateways under test: the fake CLIs first, then the test's own PATH.
-pub(crate) fn test_path() -> String {
+fn test_path() -> String {
     let bin = fixture("bin");
     format!(
         "{}:{}",
