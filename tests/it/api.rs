@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::sse::{content, reasoning};
+use crate::support::sse::{chunks_with, content, reasoning};
 use crate::support::{FAKE_BACKEND, Gateway, info_of, user};
 
 /// Model names routed to the fake CLI, and the template variables (its mode) they set.
@@ -33,6 +33,25 @@ fn config(server: &str, extra: &str) -> String {
 
 /// Another backend running fake-cli, answering with its `say` lines, with
 /// `settings` (args, env, …) and a route of the same name.
+/// The argv `fake-cli --mode info` reported.
+fn argv_of(info: &Value) -> Vec<&str> {
+    info["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect()
+}
+
+/// A chat image part: a data URI of `size` bytes (not a real PNG; the
+/// gateway only decodes base64).
+fn image_part(size: usize) -> Value {
+    use base64::Engine as _;
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(size).collect();
+    let data = base64::engine::general_purpose::STANDARD.encode(bytes);
+    json!({"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{data}")}})
+}
+
 fn text_backend(name: &str, settings: &str) -> String {
     format!(
         "[[routes]]\nmodel = \"{name}\"\nbackend = \"{name}\"\n\n\
@@ -136,15 +155,7 @@ async fn streaming_sends_role_deltas_finish_usage_and_done_as_they_come() {
     assert_eq!(usage["usage"]["total_tokens"], 7);
     assert_eq!(data.last(), Some(&"[DONE]"));
     // The CLI prints its three deltas 0.3 s apart: each must arrive on its own.
-    let deltas: Vec<_> = events
-        .iter()
-        .filter(|e| {
-            let delta = &e.json()["choices"][0]["delta"];
-            ["content", "reasoning_content"]
-                .iter()
-                .any(|field| delta[field].as_str().is_some_and(|t| !t.is_empty()))
-        })
-        .collect();
+    let deltas = chunks_with(&events, &["content", "reasoning_content"]);
     assert_eq!(deltas.len(), 3, "{events:?}");
     for pair in deltas.windows(2) {
         let gap = pair[1].at - pair[0].at;
@@ -550,12 +561,7 @@ env_remove = ["REMOVE_ME", "DROP_*"]"#,
     assert_eq!(r.headers()["x-agent-cli-ignored-params"], "temperature");
     let info = info_of(&r.json().await.unwrap());
     assert_eq!(info["prompt"], "USER: --help");
-    let argv: Vec<&str> = info["argv"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
+    let argv = argv_of(&info);
     for pair in [
         ["--model", "info"],
         ["--effort", "high"],
@@ -579,12 +585,7 @@ env_remove = ["REMOVE_ME", "DROP_*"]"#,
     // prompt as the last argument after `--`, env additions and removals
     let r = send("arg-info", user("-rf /"), json!({})).await.unwrap();
     let info = info_of(&r.json().await.unwrap());
-    let argv: Vec<&str> = info["argv"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
+    let argv = argv_of(&info);
     assert_eq!(&argv[argv.len() - 2..], ["--", "USER: -rf /"]);
     assert_eq!(info["env"]["TEMPLATE_VAR"], "from-template");
     assert!(info["env"].get("REMOVE_ME").is_none() && info["env"].get("DROP_THIS").is_none());
@@ -598,18 +599,12 @@ env_remove = ["REMOVE_ME", "DROP_*"]"#,
 
 #[tokio::test]
 async fn images_become_private_files_or_a_clear_400() {
-    use base64::Engine as _;
     let extra = text_backend("text-only", r#"args = ["--mode", "echo"]"#);
     let gw = Gateway::builder(&config("", &extra)).start();
-    let png: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
-    let url = format!(
-        "data:image/png;base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(&png)
-    );
     let message = json!([{"role": "user", "content": [
         {"type": "text", "text": "what is this?"},
-        {"type": "image_url", "image_url": {"url": url}},
-        {"type": "image_url", "image_url": {"url": url}}
+        image_part(3000),
+        image_part(3000)
     ]}]);
     let (status, _, body) = gw.chat(json!({"model": "info", "messages": message})).await;
     assert_eq!(status, 200, "{body}");
@@ -655,19 +650,11 @@ async fn images_become_private_files_or_a_clear_400() {
 
 #[tokio::test]
 async fn a_resumed_session_gets_only_the_new_text_and_images() {
-    use base64::Engine as _;
     let gw = Gateway::builder(&config("", "")).start();
-    let image = |size: usize| {
-        let bytes: Vec<u8> = (0..=255u8).cycle().take(size).collect();
-        json!({"type": "image_url", "image_url": {"url": format!(
-            "data:image/png;base64,{}",
-            base64::engine::general_purpose::STANDARD.encode(bytes)
-        )}})
-    };
     let messages = json!([
-        {"role": "user", "content": [{"type": "text", "text": "old question"}, image(100)]},
+        {"role": "user", "content": [{"type": "text", "text": "old question"}, image_part(100)]},
         {"role": "assistant", "content": "old answer"},
-        {"role": "user", "content": [{"type": "text", "text": "new question"}, image(200)]},
+        {"role": "user", "content": [{"type": "text", "text": "new question"}, image_part(200)]},
     ]);
     let (status, _, body) = gw
         .chat(json!({"model": "info", "session_id": "s-9", "messages": messages}))

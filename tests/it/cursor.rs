@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::sse::{content, reasoning};
+use crate::support::sse::{chunks_with, content, reasoning};
 use crate::support::{Gateway, user};
 
 /// Where the fake records its argv: one JSON array per run.
@@ -66,14 +66,7 @@ async fn with_no_config_the_installed_cli_is_served_and_streams_deltas() {
         .await;
     assert_eq!(content(&events), "hello from fake upstream");
     assert_eq!(reasoning(&events), "fake reasoning about the request");
-    let deltas: Vec<_> = events
-        .iter()
-        .filter(|e| {
-            e.json()["choices"][0]["delta"]["content"]
-                .as_str()
-                .is_some_and(|c| !c.is_empty())
-        })
-        .collect();
+    let deltas = chunks_with(&events, &["content"]);
     assert_eq!(
         deltas.len(),
         3,

@@ -4,7 +4,7 @@
 
 use super::{Rig, cli, quoted};
 use crate::support::mock_upstream::REASONING_TEXT;
-use crate::support::sse::reasoning;
+use crate::support::sse::{chunks_with, reasoning};
 
 async fn rig() -> Rig {
     Rig::start("codex:gpt-5.5", |upstream, scratch, marker| {
@@ -49,17 +49,7 @@ async fn codex_streams_items_as_they_arrive() {
     let rig = rig().await;
     let events = rig.stream("THINK SLOW_STREAM say hello").await;
     assert_eq!(reasoning(&events), REASONING_TEXT);
-    let first = |field: &str| {
-        events
-            .iter()
-            .find(|e| {
-                e.json()["choices"][0]["delta"][field]
-                    .as_str()
-                    .is_some_and(|t| !t.is_empty())
-            })
-            .unwrap()
-            .at
-    };
+    let first = |field: &str| chunks_with(&events, &[field])[0].at;
     let gap = first("content") - first("reasoning_content");
     assert!(
         gap >= std::time::Duration::from_millis(900),

@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::mock_upstream::{MockUpstream, REPLY_TEXT};
-use crate::support::sse::{SseEvent, content};
+use crate::support::sse::{SseEvent, chunks_with, content};
 use crate::support::{Gateway, assert_processes_gone, eventually, processes_with_env, repo};
 
 /// A real CLI installed by `scripts/test`; missing means a broken setup, not a skip.
@@ -170,14 +170,7 @@ pub(crate) async fn streamed_slowly(rig: &Rig) -> Vec<SseEvent> {
 
 /// The spread between the first and the last chunk carrying `field`.
 pub(crate) fn spread(events: &[SseEvent], field: &str) -> Duration {
-    let chunks: Vec<&SseEvent> = events
-        .iter()
-        .filter(|e| {
-            e.json()["choices"][0]["delta"][field]
-                .as_str()
-                .is_some_and(|t| !t.is_empty())
-        })
-        .collect();
+    let chunks = chunks_with(events, &[field]);
     chunks.last().unwrap().at - chunks[0].at
 }
 

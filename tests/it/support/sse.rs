@@ -106,6 +106,19 @@ pub(crate) fn reasoning(events: &[SseEvent]) -> String {
     delta_field(events, "reasoning_content")
 }
 
+/// The chat chunks whose `delta` has non-empty text in any of `fields`.
+pub(crate) fn chunks_with<'a>(events: &'a [SseEvent], fields: &[&str]) -> Vec<&'a SseEvent> {
+    events
+        .iter()
+        .filter(|e| {
+            let delta = &e.json()["choices"][0]["delta"];
+            fields
+                .iter()
+                .any(|field| delta[field].as_str().is_some_and(|t| !t.is_empty()))
+        })
+        .collect()
+}
+
 fn delta_field(events: &[SseEvent], field: &str) -> String {
     events
         .iter()
