@@ -235,11 +235,12 @@ async fn saving_a_preset_beside_the_config_reloads_too() {
 async fn opening_or_reading_the_files_does_not_reload() {
     let gw = Gateway::builder(&config(ROUTE_A)).start();
     for _ in 0..3 {
-        let _ = std::fs::read_to_string(gw.config_path()).unwrap();
+        std::fs::read_to_string(gw.config_path()).unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Several debounce periods for a reload the reads might have caused.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Waiting for nothing to happen: several debounce periods, time enough
+    // for a reload the reads might have caused.
+    tokio::time::sleep(4 * agent_cli_to_api::config::watch::DEBOUNCE).await;
     let pid = nix::unistd::Pid::from_raw(i32::try_from(gw.pid()).unwrap());
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
     assert!(
