@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::sse::{chunks_with, content, reasoning};
-use crate::support::{FAKE_BACKEND, Gateway, info_of, user};
+use crate::support::{FAKE_BACKEND, FAKE_ROUTE, Gateway, info_of, user};
 
 /// Model names routed to the fake CLI, and the template variables (its mode) they set.
 const MODES: &[(&str, &str)] = &[
@@ -22,7 +22,7 @@ const MODES: &[(&str, &str)] = &[
 
 /// A config with the fake CLI, `fake:` routes, one route per mode, and `extra`.
 fn config(server: &str, extra: &str) -> String {
-    let mut routes = String::from("[[routes]]\nprefix = \"fake:\"\nbackend = \"fake\"\n");
+    let mut routes = String::from(FAKE_ROUTE);
     for (model, vars) in MODES {
         routes.push_str(&format!(
             "\n[[routes]]\nmodel = \"{model}\"\nbackend = \"fake\"\nvars = {{ {vars} }}\n"

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{FAKE_BACKEND, Gateway, run_binary};
+use crate::support::{FAKE_BACKEND, FAKE_ROUTE, Gateway, run_binary};
 
 fn write_config(dir: &std::path::Path, text: &str) -> String {
     let path = dir.join("routes.toml");
@@ -65,9 +65,7 @@ fn doctor_reports_ok_warn_and_fail_per_check() {
 }
 
 async fn logs_for_mode(mode: &str) -> String {
-    let config = format!(
-        "use = []\n[server]\nlog_mode = \"{mode}\"\n{FAKE_BACKEND}\n[[routes]]\nprefix = \"fake:\"\nbackend = \"fake\"\n"
-    );
+    let config = format!("use = []\n[server]\nlog_mode = \"{mode}\"\n{FAKE_BACKEND}\n{FAKE_ROUTE}");
     let gw = Gateway::builder(&config).start();
     let (status, _, _) = gw
         .chat(json!({"model": "fake:", "messages": [{"role": "system", "content": "be terse"}, {"role": "user", "content": "what is 2+2?"}]}))

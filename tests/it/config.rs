@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{ABSENT_CLI, FAKE_BACKEND, Gateway, repo, run_binary};
+use crate::support::{ABSENT_CLI, FAKE_BACKEND, FAKE_ROUTE, Gateway, repo, run_binary};
 
 fn check(path: &std::path::Path, env: &[(&str, &str)]) -> (i32, String, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -164,9 +164,7 @@ fn no_config_serves_the_installed_clis_only() {
 
 #[tokio::test]
 async fn legacy_environment_and_flags_layer_over_files_with_provenance() {
-    let config = format!(
-        "use = []\n[server]\nlog_max_chars = 100\n{FAKE_BACKEND}\n[[routes]]\nprefix = \"fake:\"\nbackend = \"fake\"\n"
-    );
+    let config = format!("use = []\n[server]\nlog_max_chars = 100\n{FAKE_BACKEND}\n{FAKE_ROUTE}");
     let gw = Gateway::builder(&config)
         .env("CODEX_MAX_CONCURRENCY", "3")
         .env("CODEX_GATEWAY_TOKEN", "tok-123456789")
@@ -260,8 +258,7 @@ fn a_presets_directory_beside_the_config_overrides_and_adds_presets() {
 
 #[tokio::test]
 async fn secrets_in_arguments_are_redacted_from_debug_config() {
-    let config =
-        format!("use = []\n{FAKE_BACKEND}\n[[routes]]\nprefix = \"fake:\"\nbackend = \"fake\"\n");
+    let config = format!("use = []\n{FAKE_BACKEND}\n{FAKE_ROUTE}");
     let with_args = config.replace(
         "command = \"fake-cli\"",
         "command = \"fake-cli\"\nextra_args = [\"--api-key\", \"crsr_supersecret_12345\", \"--token=tok_supersecret_678\"]",

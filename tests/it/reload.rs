@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{FAKE_BACKEND, Gateway};
+use crate::support::{FAKE_BACKEND, FAKE_ROUTE, Gateway};
 
 fn config(routes: &str) -> String {
     format!("use = []\n{FAKE_BACKEND}\n{routes}")
@@ -156,7 +156,7 @@ async fn running_requests_keep_their_config_through_a_reload() {
 
 #[tokio::test]
 async fn no_request_fails_while_routes_reload() {
-    let fake = "[[routes]]\nprefix = \"fake:\"\nbackend = \"fake\"\n";
+    let fake = FAKE_ROUTE;
     let gw = Gateway::builder(&config(&format!("{ROUTE_A}{fake}"))).start();
     let url = gw.url("/v1/chat/completions");
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -260,7 +260,7 @@ async fn a_reload_keeps_counting_the_clis_already_running() {
     let limits = |timeout: u32| {
         format!(
             "use = []\n[server]\nmax_concurrency = 1\nqueue_timeout_seconds = {timeout}\n{FAKE_BACKEND}\n\
-             [[routes]]\nprefix = \"fake:\"\nbackend = \"fake\"\n\
+             {FAKE_ROUTE}\
              [[routes]]\nmodel = \"hang\"\nbackend = \"fake\"\nvars = {{ mode = \"hang\" }}\n"
         )
     };

@@ -46,6 +46,9 @@ pub(crate) fn info_of(body: &serde_json::Value) -> serde_json::Value {
     serde_json::from_str(body["choices"][0]["message"]["content"].as_str().unwrap()).unwrap()
 }
 
+/// A route sending `fake:<model>` to [`FAKE_BACKEND`].
+pub(crate) const FAKE_ROUTE: &str = "[[routes]]\nprefix = \"fake:\"\nbackend = \"fake\"\n";
+
 /// The backend template of `tests/fixtures/bin/fake-cli`, a CLI with its
 /// own JSON shape, defined only here: the proof that a new CLI needs no code.
 pub(crate) const FAKE_BACKEND: &str = r#"
