@@ -51,10 +51,8 @@ async fn claude_resumes_its_session_with_only_the_new_messages() {
 #[tokio::test]
 async fn claude_receives_the_system_prompt_as_its_own() {
     let rig = rig().await;
-    let (status, _, body) = rig
-        .gateway
+    let (status, body) = rig
         .chat(serde_json::json!({
-            "model": rig.model,
             "messages": [
                 {"role": "system", "content": "- Answer like a pirate."},
                 {"role": "user", "content": "say hello"},

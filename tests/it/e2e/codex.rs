@@ -61,10 +61,8 @@ async fn codex_streams_items_as_they_arrive() {
 #[tokio::test]
 async fn codex_reasoning_and_effort() {
     let rig = rig().await;
-    let (status, _, body) = rig
-        .gateway
+    let (status, body) = rig
         .chat(serde_json::json!({
-            "model": rig.model,
             "reasoning_effort": "high",
             "messages": [{"role": "user", "content": "THINK say hello"}],
         }))
@@ -91,10 +89,8 @@ const RED_PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAQAAAAECAIAAAAmkwkpAAAAEElEQVR4n
 #[tokio::test]
 async fn codex_sends_the_clients_image_to_the_model() {
     let rig = rig().await;
-    let (status, _, body) = rig
-        .gateway
+    let (status, body) = rig
         .chat(serde_json::json!({
-            "model": rig.model,
             "messages": [{"role": "user", "content": [
                 {"type": "text", "text": "what colour is this?"},
                 {"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{RED_PNG}")}},

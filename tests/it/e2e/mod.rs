@@ -72,10 +72,16 @@ impl Rig {
         })
     }
 
+    /// A non-streaming chat with `body` (its model set to the rig's): (status, body).
+    pub(crate) async fn chat(&self, mut body: Value) -> (u16, Value) {
+        body["model"] = json!(self.model);
+        let (status, _, body) = self.gateway.chat(body).await;
+        (status, body)
+    }
+
     /// A non-streaming request: (status, body).
     pub(crate) async fn ask(&self, prompt: &str) -> (u16, Value) {
-        let (status, _, body) = self.gateway.chat(self.request(prompt, false)).await;
-        (status, body)
+        self.chat(self.request(prompt, false)).await
     }
 
     /// A streaming request, read to the end.
@@ -93,10 +99,8 @@ pub(crate) async fn resume_with(rig: &Rig, new_turn: Value, upstream_path: &str)
     let (status, first) = rig.ask("say hello").await;
     assert_eq!(status, 200, "{first}");
     let session = first["session_id"].as_str().unwrap().to_owned();
-    let (status, _, second) = rig
-        .gateway
+    let (status, second) = rig
         .chat(json!({
-            "model": rig.model,
             "session_id": session,
             "messages": [
                 {"role": "user", "content": "say hello"},
