@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{ABSENT_CLI, FAKE_BACKEND, FAKE_ROUTE, Gateway, repo, run_binary};
+use crate::support::{
+    ABSENT_CLI, FAKE_BACKEND, FAKE_ROUTE, Gateway, fake_backend_with, repo, run_binary,
+};
 
 fn check(path: &std::path::Path, env: &[(&str, &str)]) -> (i32, String, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -258,11 +260,10 @@ fn a_presets_directory_beside_the_config_overrides_and_adds_presets() {
 
 #[tokio::test]
 async fn secrets_in_arguments_are_redacted_from_debug_config() {
-    let config = format!("use = []\n{FAKE_BACKEND}\n{FAKE_ROUTE}");
-    let with_args = config.replace(
-        "command = \"fake-cli\"",
-        "command = \"fake-cli\"\nextra_args = [\"--api-key\", \"crsr_supersecret_12345\", \"--token=tok_supersecret_678\"]",
+    let fake = fake_backend_with(
+        "extra_args = [\"--api-key\", \"crsr_supersecret_12345\", \"--token=tok_supersecret_678\"]",
     );
+    let with_args = format!("use = []\n{fake}\n{FAKE_ROUTE}");
     let gw = Gateway::builder(&with_args).start();
     let raw = gw.get_json("/debug/config").await.to_string();
     assert!(!raw.contains("crsr_supersecret_12345"), "{raw}");

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::support::{
-    FAKE_BACKEND, Gateway, assert_processes_gone, eventually, processes_with_env,
+    Gateway, assert_processes_gone, eventually, fake_backend_with, processes_with_env,
 };
 
 /// A config whose fake CLI hangs after its first chunk, with a grandchild,
@@ -17,17 +17,16 @@ fn hanging(marker: &str, server: &str) -> String {
 [server]
 {server}
 
-{FAKE_BACKEND}
+{fake}
 
 [[routes]]
 model = "hang"
 backend = "fake"
 vars = {{ mode = "hang" }}
-"#
-    )
-    .replace(
-        "command = \"fake-cli\"",
-        &format!("command = \"fake-cli\"\nextra_args = [\"--spawn-child\"]\nenv = {{ TEST_MARKER = \"{marker}\" }}"),
+"#,
+        fake = fake_backend_with(&format!(
+            "extra_args = [\"--spawn-child\"]\nenv = {{ TEST_MARKER = \"{marker}\" }}"
+        )),
     )
 }
 

@@ -46,6 +46,15 @@ pub(crate) fn info_of(body: &serde_json::Value) -> serde_json::Value {
     serde_json::from_str(body["choices"][0]["message"]["content"].as_str().unwrap()).unwrap()
 }
 
+/// [`FAKE_BACKEND`] with more keys (TOML lines) in its table.
+pub(crate) fn fake_backend_with(keys: &str) -> String {
+    FAKE_BACKEND.replacen(
+        "[backends.fake]\n",
+        &format!("[backends.fake]\n{keys}\n"),
+        1,
+    )
+}
+
 /// A route sending `fake:<model>` to [`FAKE_BACKEND`].
 pub(crate) const FAKE_ROUTE: &str = "[[routes]]\nprefix = \"fake:\"\nbackend = \"fake\"\n";
 
