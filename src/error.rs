@@ -15,6 +15,22 @@ pub enum Error {
     /// The request is malformed or asks for something the backend cannot do.
     #[error("{0}")]
     InvalidRequest(String),
+    /// The request was refused before any work: a foreign `Host` or
+    /// `Origin` (what a web page or DNS rebinding would send).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The request body is not declared as JSON.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The client took too long to send its request body.
+    #[error("{0}")]
+    RequestTimeout(String),
+    /// No endpoint at this path.
+    #[error("{0}")]
+    NotFound(String),
+    /// The endpoint exists but not for this method.
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// Missing or wrong gateway token.
     #[error(
         "missing or invalid API key: send `Authorization: Bearer <token>` or `x-api-key: <token>`"
@@ -71,11 +87,13 @@ pub const UPSTREAM_RETRY_AFTER_SECS: u64 = 5;
 /// The error classes shared by every dialect's envelope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
-    /// 400, 404, 413.
+    /// 400, 405, 408, 413, 415.
     InvalidRequest,
     /// 401.
     Authentication,
-    /// 404 for models.
+    /// 403.
+    PermissionDenied,
+    /// 404.
     NotFound,
     /// 429.
     RateLimit,
@@ -92,6 +110,11 @@ impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
             Error::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::UnknownModel { .. } => StatusCode::NOT_FOUND,
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -109,6 +132,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self.status().as_u16() {
             401 => ErrorKind::Authentication,
+            403 => ErrorKind::PermissionDenied,
             404 => ErrorKind::NotFound,
             429 => ErrorKind::RateLimit,
             503 => ErrorKind::Overloaded,
@@ -122,6 +146,11 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::InvalidRequest(_) => "invalid_request",
+            Error::Forbidden(_) => "forbidden",
+            Error::UnsupportedMediaType(_) => "unsupported_media_type",
+            Error::RequestTimeout(_) => "request_timeout",
+            Error::NotFound(_) => "not_found",
+            Error::MethodNotAllowed(_) => "method_not_allowed",
             Error::Unauthorized => "invalid_api_key",
             Error::UnknownModel { .. } => "model_not_found",
             Error::TooLarge(_) => "request_too_large",

@@ -41,22 +41,13 @@ pub mod server;
 pub mod state;
 pub mod turn;
 
-use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 
 /// Serves the gateway on `listener` until `state.shutdown` is cancelled and
 /// in-flight requests have finished.
-///
-/// # Errors
-/// When the listener fails.
-pub async fn serve(listener: TcpListener, state: state::AppState) -> std::io::Result<()> {
+pub async fn serve(listener: TcpListener, state: state::AppState) {
     let shutdown = state.shutdown.clone();
+    let limits = state.config.load().settings.connections;
     let app = server::router(state);
-    // Small SSE frames must leave at once: Nagle plus delayed ACKs cost ~40 ms each.
-    let listener = listener.tap_io(|stream| {
-        let _ = stream.set_nodelay(true);
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    server::connections::serve(listener, app, limits, shutdown).await;
 }

@@ -25,6 +25,7 @@ pub async fn serve(options: LoadOptions) -> ExitCode {
         }
     };
     config.report.log();
+    check_descriptor_limit(config.settings.connections.max);
     let address = format!("{}:{}", config.settings.host, config.settings.port);
     let listener = match tokio::net::TcpListener::bind(&address).await {
         Ok(listener) => listener,
@@ -65,19 +66,29 @@ pub async fn serve(options: LoadOptions) -> ExitCode {
     let state = AppState::new(reloader, shutdown.clone(), local);
     let served = crate::serve(listener, state);
     tokio::pin!(served);
-    let result = tokio::select! {
-        result = &mut served => result,
+    tokio::select! {
+        () = &mut served => {}
         () = async { shutdown.cancelled().await; tokio::time::sleep(DRAIN).await } => {
             tracing::warn!("requests still running after {}s; exiting", DRAIN.as_secs());
-            Ok(())
         }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Raises the descriptor limit and warns when it cannot hold the
+/// connection cap plus the CLIs' pipes.
+fn check_descriptor_limit(max_connections: usize) {
+    // Each CLI run takes a handful of descriptors; keep room for them.
+    const RESERVE: u64 = 256;
+    let Some(limit) = crate::server::connections::raise_descriptor_limit() else {
+        return;
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("server error: {error}");
-            ExitCode::FAILURE
-        }
+    let wanted = max_connections as u64 + RESERVE;
+    if limit < wanted {
+        tracing::warn!(
+            "this process may open {limit} files, fewer than server.max_connections ({max_connections}) \
+             plus room for the CLIs ({RESERVE}); raise `ulimit -n` or lower server.max_connections"
+        );
     }
 }
 

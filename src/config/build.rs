@@ -15,7 +15,9 @@ use crate::backend::cli::{BackendDefaults, CliBackend, expand_home};
 use crate::config::error::{ConfigError, FieldError, KeyPath};
 use crate::config::layers::Layers;
 use crate::config::raw::{RawRoute, RawServer, RawSettings};
-use crate::config::settings::{ImageLimits, LogMode, LogSettings, Settings, Token};
+use crate::config::settings::{
+    ConnectionLimits, ImageLimits, LogMode, LogSettings, Settings, Token,
+};
 use crate::config::source::SourceFile;
 use crate::config::{Config, Report};
 use crate::routes::{Matcher, Provider, Route, Routes};
@@ -202,6 +204,9 @@ fn http_not_available(raw: &crate::config::raw::RawBackend) -> String {
     )
 }
 
+/// Shortest gateway token accepted.
+const MIN_TOKEN_CHARS: usize = 4;
+
 fn settings(
     server: &RawServer,
     env: &BTreeMap<String, String>,
@@ -227,6 +232,19 @@ fn settings(
             None => Some(Token::new(token_var, value.to_owned())),
         },
     };
+    if let Some(token) = &token
+        && token.expose().chars().count() < MIN_TOKEN_CHARS
+    {
+        return Err(at(
+            key("token"),
+            format!(
+                "the token is {} characters long; use at least {MIN_TOKEN_CHARS} (a long random \
+                 one is best): shorter ones cannot be told apart from ordinary text, so they \
+                 could not be kept out of logs and the CLIs' environment",
+                token.expose().chars().count()
+            ),
+        ));
+    }
     let log_mode = server.log_mode.as_deref().unwrap_or("summary");
     let force_effort = match server.force_effort.as_deref().map(str::trim) {
         None | Some("") => None,
@@ -265,7 +283,44 @@ fn settings(
             events: server.log_events.unwrap_or(false),
         },
         cors_origins: server.cors_origins.clone().unwrap_or_default(),
+        allowed_hosts: server.allowed_hosts.clone().unwrap_or_default(),
+        connections: ConnectionLimits {
+            max: to_usize(positive(
+                server.max_connections,
+                1024,
+                &key("max_connections"),
+                at,
+            )?),
+            header_timeout: Duration::from_secs(positive(
+                server.header_timeout_seconds,
+                30,
+                &key("header_timeout_seconds"),
+                at,
+            )?),
+        },
+        body_timeout: Duration::from_secs(positive(
+            server.body_timeout_seconds,
+            60,
+            &key("body_timeout_seconds"),
+            at,
+        )?),
+        max_answer_bytes: to_usize(server.max_answer_bytes.unwrap_or(64 << 20)),
+        strip_answer_tags: server.strip_answer_tags.unwrap_or(false),
     })
+}
+
+/// `value`, or `default` when unset; zero is refused.
+fn positive(
+    value: Option<u64>,
+    default: u64,
+    key: &KeyPath,
+    at: &dyn Fn(KeyPath, String) -> ConfigError,
+) -> Result<u64, ConfigError> {
+    match value {
+        Some(0) => Err(at(key.clone(), "must be at least 1".into())),
+        Some(n) => Ok(n),
+        None => Ok(default),
+    }
 }
 
 fn backend_defaults(server: &RawServer, env: &BTreeMap<String, String>) -> BackendDefaults {

@@ -171,6 +171,12 @@ pub fn default_server() -> RawServer {
         log_max_chars: Some(4000),
         log_events: Some(false),
         cors_origins: Some(Vec::new()),
+        allowed_hosts: Some(Vec::new()),
+        max_connections: Some(1024),
+        header_timeout_seconds: Some(30),
+        body_timeout_seconds: Some(60),
+        max_answer_bytes: Some(64 * 1024 * 1024),
+        strip_answer_tags: Some(false),
     }
 }
 

@@ -73,6 +73,12 @@ pub struct RawServer {
     pub log_max_chars: Option<u64>,
     pub log_events: Option<bool>,
     pub cors_origins: Option<Vec<String>>,
+    pub allowed_hosts: Option<Vec<String>>,
+    pub max_connections: Option<u64>,
+    pub header_timeout_seconds: Option<u64>,
+    pub body_timeout_seconds: Option<u64>,
+    pub max_answer_bytes: Option<u64>,
+    pub strip_answer_tags: Option<bool>,
 }
 
 /// `[backends.NAME]`: a backend template.

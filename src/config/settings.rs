@@ -29,8 +29,28 @@ pub struct Settings {
     pub force_effort: Option<Effort>,
     /// Logging.
     pub log: LogSettings,
-    /// Allowed CORS origins (`*` for any); empty disables CORS.
+    /// Allowed CORS origins (`*` for any); requests from other origins are refused.
     pub cors_origins: Vec<String>,
+    /// Host names (besides loopback and `localhost`) requests may be addressed to.
+    pub allowed_hosts: Vec<String>,
+    /// Connection limits and timeouts (read once at startup).
+    pub connections: ConnectionLimits,
+    /// How long a client may take to send its request body.
+    pub body_timeout: Duration,
+    /// Largest answer collected for a non-streaming response.
+    pub max_answer_bytes: usize,
+    /// Remove `<think>`/`<answer>` tags from answer text (the original's default).
+    pub strip_answer_tags: bool,
+}
+
+/// What keeps slow and idle connections from exhausting the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Connections served at once; more wait in the listen backlog.
+    pub max: usize,
+    /// Time a connection gets to send complete request headers, from its
+    /// start or the end of its previous answer (so also the keep-alive idle limit).
+    pub header_timeout: Duration,
 }
 
 /// Image input limits.

@@ -74,7 +74,12 @@ async fn prepare(
     body: Body,
     log: &mut RequestLog,
 ) -> Result<Started, Error> {
-    let bytes = extract::body_bytes(body, config.settings.max_body_bytes).await?;
+    let bytes = extract::body_bytes(
+        body,
+        config.settings.max_body_bytes,
+        config.settings.body_timeout,
+    )
+    .await?;
     let request: ChatRequest = extract::json(&bytes)?;
     let mut turn = openai_chat::to_turn(request, session_header(headers))?;
     log.model.clone_from(&turn.model);

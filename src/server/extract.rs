@@ -1,14 +1,30 @@
-//! Request bodies: read up to the configured limit (413 beyond it) and parse
-//! JSON with errors that name the field (400).
+//! Request bodies: read up to the configured size and time limits (413 and
+//! 408 beyond them) and parse JSON with errors that name the field (400).
+
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use serde::de::DeserializeOwned;
 
 use crate::error::Error;
 
-/// Reads the whole body, refusing more than `limit` bytes.
-pub(super) async fn body_bytes(body: Body, limit: usize) -> Result<Bytes, Error> {
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
+/// Reads the whole body, refusing more than `limit` bytes or a body that
+/// takes longer than `timeout` to arrive (a slow sender would hold its
+/// connection and memory forever).
+pub(super) async fn body_bytes(
+    body: Body,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, Error> {
+    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit))
+        .await
+        .map_err(|_| {
+            Error::RequestTimeout(format!(
+                "the request body did not arrive within {}s (server.body_timeout_seconds)",
+                timeout.as_secs()
+            ))
+        })?;
+    read.map_err(|e| {
         let too_large = std::error::Error::source(&e)
             .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
         if too_large {
@@ -29,7 +45,7 @@ pub(super) fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
         ));
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if path == "." || path.is_empty() {
@@ -37,5 +53,12 @@ pub(super) fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
         } else {
             Error::InvalidRequest(format!("invalid JSON body at `{path}`: {inner}"))
         }
-    })
+    })?;
+    // One JSON value, nothing after it but whitespace.
+    deserializer.end().map_err(|e| {
+        Error::InvalidRequest(format!(
+            "invalid JSON body: unexpected data after the JSON object ({e})"
+        ))
+    })?;
+    Ok(value)
 }

@@ -4,6 +4,8 @@
 
 mod auth;
 mod chat;
+pub mod connections;
+mod edge;
 mod extract;
 mod health;
 mod log;
@@ -12,7 +14,7 @@ mod plan;
 mod request_id;
 
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,7 +23,9 @@ use crate::dialect::openai_chat;
 use crate::error::Error;
 use crate::state::AppState;
 
-/// The gateway's router.
+/// The gateway's router. From the outside in: CORS (answers preflights),
+/// the request id, the edge guard (host, origin, body type), then the token
+/// check for everything but `/healthz`, unknown paths included.
 pub fn router(state: AppState) -> Router {
     let cors = cors_layer(&state);
     let api = Router::new()
@@ -34,13 +38,14 @@ pub fn router(state: AppState) -> Router {
         .route("/debug/config", get(health::debug_config))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .route_layer(middleware::from_fn_with_state(
+        .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
         ));
     Router::new()
         .route("/healthz", get(health::healthz))
         .merge(api)
+        .layer(middleware::from_fn_with_state(state.clone(), edge::guard))
         .layer(middleware::from_fn(request_id::assign))
         .with_state(state)
         .layer(cors)
@@ -76,18 +81,12 @@ fn cors_layer(state: &AppState) -> tower_http::cors::CorsLayer {
         ])
 }
 
-async fn not_found(uri: axum::http::Uri) -> Response {
-    let error = Error::InvalidRequest(format!("no endpoint at {}", uri.path()));
-    let mut response = error.into_response();
-    *response.status_mut() = StatusCode::NOT_FOUND;
-    response
+async fn not_found(uri: axum::http::Uri) -> Error {
+    Error::NotFound(format!("no endpoint at {}", uri.path()))
 }
 
-async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
-    let error = Error::InvalidRequest(format!("{method} is not allowed on {}", uri.path()));
-    let mut response = error.into_response();
-    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-    response
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Error {
+    Error::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
 }
 
 /// The header the official OpenAI and Anthropic SDKs read before retrying.

@@ -5,6 +5,7 @@ mod commands;
 mod config;
 mod cursor;
 mod e2e;
+mod edge;
 mod mock_selftest;
 mod process;
 mod reload;

@@ -157,6 +157,7 @@ pub fn error_body(error: &Error) -> Value {
     let kind = match error.kind() {
         ErrorKind::InvalidRequest | ErrorKind::NotFound => "invalid_request_error",
         ErrorKind::Authentication => "authentication_error",
+        ErrorKind::PermissionDenied => "permission_error",
         ErrorKind::RateLimit => "rate_limit_error",
         ErrorKind::Timeout => "timeout_error",
         ErrorKind::Overloaded => "overloaded_error",

@@ -114,6 +114,7 @@ pub(crate) struct GatewayBuilder {
     env: Vec<(String, String)>,
     args: Vec<String>,
     files: Vec<(String, String)>,
+    soft_nofile: Option<u64>,
 }
 
 impl Gateway {
@@ -138,6 +139,29 @@ impl Gateway {
     /// Everything the gateway logged so far.
     pub(crate) fn logs(&self) -> String {
         self.process.logs()
+    }
+
+    /// `host:port` of the gateway.
+    pub(crate) fn address(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
+    /// Sends `request` as raw bytes on a new connection and returns what
+    /// the gateway answered before it closed the connection (at most 10 s).
+    pub(crate) async fn raw(&self, request: &str) -> String {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let mut stream = tokio::net::TcpStream::connect(self.address())
+            .await
+            .unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer));
+        assert!(
+            read.await.is_ok(),
+            "the gateway kept the connection open: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        String::from_utf8_lossy(&answer).into_owned()
     }
 
     /// The gateway's pid.
@@ -237,6 +261,12 @@ impl GatewayBuilder {
         self
     }
 
+    /// Starts the gateway with this soft limit on open files (`ulimit -Sn`).
+    pub(crate) fn soft_nofile(mut self, limit: u64) -> Self {
+        self.soft_nofile = Some(limit);
+        self
+    }
+
     /// Starts the gateway and waits until it listens.
     pub(crate) fn start(self) -> Gateway {
         let dir = tempfile::Builder::new()
@@ -251,7 +281,18 @@ impl GatewayBuilder {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, text).unwrap();
         }
-        let mut command = Command::new(env!("CARGO_BIN_EXE_agent-cli-to-api"));
+        let binary = env!("CARGO_BIN_EXE_agent-cli-to-api");
+        let mut command = match self.soft_nofile {
+            // The shell execs the gateway, which keeps its pid and the limit.
+            Some(limit) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("ulimit -Sn {limit} && exec \"$0\" \"$@\""))
+                    .arg(binary);
+                sh
+            }
+            None => Command::new(binary),
+        };
         if let Some(config) = &self.config {
             let path = dir.path().join("routes.toml");
             std::fs::write(&path, config).unwrap();
