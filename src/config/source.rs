@@ -72,8 +72,22 @@ impl SourceFile {
         })
     }
 
-    /// Parses and type-checks the file; unknown keys are errors.
+    /// Parses and type-checks the file; unknown keys are errors. An empty
+    /// file is refused: it is far more often an editor half-way through a
+    /// save (truncate, then write) than a config meant to say nothing.
     pub fn parse(&self) -> Result<(RawFile, toml::Table), ConfigError> {
+        if self.text.trim().is_empty() {
+            return Err(ConfigError {
+                origin: Origin::File {
+                    file: self.name.clone(),
+                    position: None,
+                },
+                key: KeyPath::default(),
+                message: "the file is empty (half-saved?): write at least a comment in a config \
+                          meant to add nothing, or remove the file to run on the built-in presets"
+                    .to_owned(),
+            });
+        }
         let raw: RawFile = toml::from_str(&self.text).map_err(|e| self.toml_error(&e))?;
         let table: toml::Table = toml::from_str(&self.text).map_err(|e| self.toml_error(&e))?;
         Ok((raw, table))

@@ -3,7 +3,10 @@
 //! and the presets directory, debounces, and on SIGHUP too reloads the whole
 //! snapshot. A valid snapshot replaces the live one atomically; an invalid
 //! one is logged with its location and kept in `status` for
-//! `/debug/config`, and the last good config stays live.
+//! `/debug/config`, and the last good config stays live. Some valid-looking
+//! snapshots are refused too, because they are what a half-saved file looks
+//! like: an empty file, a vanished `routes.toml`, or a config that would
+//! turn token authentication off.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -38,6 +41,19 @@ pub struct Reloader {
     /// The files as they were at the last attempt: file events that change
     /// nothing (editors and the reload itself open the files) are skipped.
     last_seen: Mutex<Fingerprint>,
+    /// `./routes.toml` when it was read without `--config` (which would
+    /// otherwise be dropped silently if it disappeared).
+    implicit_file: Option<PathBuf>,
+}
+
+/// Why `new` must not replace `live`, if it must not: a reload never turns
+/// token authentication off (the file that set the token may be half-saved).
+fn refusal(live: &Config, new: &Config) -> Option<String> {
+    (live.settings.token.is_some() && new.settings.token.is_none()).then(|| {
+        "the new config sets no server.token: a reload never turns authentication off, so the \
+         previous config stays live; restart the gateway to run without a token"
+            .to_owned()
+    })
 }
 
 /// Size, modification time and inode of every config file.
@@ -47,13 +63,19 @@ impl Reloader {
     /// A reloader for `live`, which was loaded from `options`.
     pub fn new(options: LoadOptions, live: Arc<ArcSwap<Config>>) -> Reloader {
         Reloader {
-            options,
             live,
             status: Mutex::new(ReloadStatus {
                 loaded_at: Some(SystemTime::now()),
                 ..ReloadStatus::default()
             }),
+            implicit_file: options
+                .config
+                .is_none()
+                .then(|| options.config_path())
+                .flatten()
+                .map(|p| std::path::absolute(&p).unwrap_or(p)),
             last_seen: Mutex::new(Fingerprint::new()),
+            options,
         }
     }
 
@@ -106,10 +128,18 @@ impl Reloader {
             .collect()
     }
 
-    /// Loads the config again; swaps it in if valid.
+    /// Loads the config again; swaps it in if valid and no weaker than the
+    /// live one where it matters (see [`Reloader::refusal`]).
     pub fn reload(&self, why: &str) {
         let current = self.live.load_full();
-        let result = load(&self.options, Some(&current));
+        let result = match self.vanished_file() {
+            Some(refused) => Err(refused),
+            None => load(&self.options, Some(&current)).map_err(|e| e.to_string()),
+        }
+        .and_then(|config| match refusal(&current, &config) {
+            Some(refused) => Err(refused),
+            None => Ok(config),
+        });
         let Ok(mut status) = self.status.lock() else {
             return;
         };
@@ -147,9 +177,22 @@ impl Reloader {
                     trigger = why,
                     "config reload failed, keeping the previous config: {error}"
                 );
-                status.last_error = Some(error.to_string());
+                status.last_error = Some(error);
             }
         }
+    }
+
+    /// A `routes.toml` found in the working directory at start-up that is
+    /// gone now: a save that removes before it writes, or a deletion. Either
+    /// way the routes it defined must not silently disappear.
+    fn vanished_file(&self) -> Option<String> {
+        let path = self.implicit_file.as_ref()?;
+        (!path.is_file()).then(|| {
+            format!(
+                "{} was removed; keeping the config loaded from it (restart the gateway to run without it)",
+                path.display()
+            )
+        })
     }
 
     /// The config file and the presets directory (absolute).

@@ -360,3 +360,94 @@ async fn browser_origins_are_allowed_as_configured_and_follow_reloads() {
         gw.logs()
     );
 }
+
+/// Waits until `/healthz` reports a refused reload whose message contains `needle`.
+async fn refused_with(gw: &Gateway, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let health = gw.get_json("/healthz").await;
+        if let Some(error) = health["config_error"].as_str()
+            && error.contains(needle)
+        {
+            return error.to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no refused reload mentioning {needle:?}: {health}\n{}",
+            gw.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Status of a chat request for `model` with `token` (or none).
+async fn chat_status(gw: &Gateway, model: &str, token: Option<&str>) -> u16 {
+    let mut request = reqwest::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn a_half_saved_file_never_drops_the_routes_or_the_token() {
+    let with_token = |token: &str, routes: &str| {
+        format!("use = []\n[server]\ntoken = \"{token}\"\n{FAKE_BACKEND}\n{routes}")
+    };
+    let gw = Gateway::builder(&with_token("first-token", ROUTE_A)).start();
+    assert_eq!(chat_status(&gw, "model-a", None).await, 401);
+    // An editor that truncates before it writes; an accidental empty save.
+    for (round, text) in ["", " \n\t\n"].into_iter().enumerate() {
+        std::fs::write(gw.config_path(), text).unwrap();
+        if round == 1 {
+            // The same size again would look unchanged to the watcher.
+            let pid = nix::unistd::Pid::from_raw(i32::try_from(gw.pid()).unwrap());
+            nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+        }
+        let error = refused_with(&gw, "the file is empty").await;
+        assert!(
+            error.starts_with(&gw.config_path().display().to_string()),
+            "{error}"
+        );
+        assert_eq!(
+            chat_status(&gw, "model-a", None).await,
+            401,
+            "auth stays on"
+        );
+        assert_eq!(chat_status(&gw, "model-a", Some("first-token")).await, 200);
+    }
+    // A valid file that lost its token: refused as a whole, and the log says why.
+    rename_save(&gw, &config(ROUTE_B));
+    refused_with(&gw, "never turns authentication off").await;
+    assert!(
+        gw.logs()
+            .contains("restart the gateway to run without a token")
+    );
+    assert_eq!(chat_status(&gw, "model-a", None).await, 401);
+    assert_eq!(chat_status(&gw, "model-b", Some("first-token")).await, 404);
+    // Changing the token is a normal reload.
+    rename_save(&gw, &with_token("second-token", ROUTE_B));
+    assert!(
+        crate::support::eventually(Duration::from_secs(5), || gw
+            .logs()
+            .contains("config reloaded"))
+        .await
+    );
+    assert_eq!(chat_status(&gw, "model-b", Some("first-token")).await, 401);
+    assert_eq!(chat_status(&gw, "model-b", Some("second-token")).await, 200);
+}
+
+#[tokio::test]
+async fn a_routes_file_that_disappears_keeps_its_routes() {
+    // Read from the working directory, as without --config.
+    let gw = Gateway::without_config()
+        .file("routes.toml", &config(ROUTE_A))
+        .start();
+    assert_eq!(gw.model_ids().await, ["model-a"]);
+    std::fs::remove_file(gw.dir.path().join("routes.toml")).unwrap();
+    refused_with(&gw, "routes.toml was removed").await;
+    assert_eq!(gw.model_ids().await, ["model-a"]);
+    assert_eq!(chat_status(&gw, "model-a", None).await, 200);
+}
