@@ -12,12 +12,12 @@ use std::time::Duration;
 use futures_util::StreamExt as _;
 use tokio::io::AsyncWriteExt as _;
 use tokio::time::Instant;
-use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::argv::ArgValues;
 use crate::backend::cli::{CliBackend, PromptVia};
 use crate::backend::decode::Decoder;
+use crate::engine::output::{self, ByteLines, Line};
 use crate::engine::process::ChildGuard;
 use crate::engine::workspace::{ImageFiles, Workspace};
 use crate::error::{Error, redact, status_in_message};
@@ -31,8 +31,6 @@ const EXIT_GRACE: Duration = Duration::from_secs(2);
 const DRAIN_GRACE: Duration = Duration::from_millis(500);
 /// Linux refuses a single argv element longer than this (MAX_ARG_STRLEN).
 const MAX_ARG_BYTES: usize = 128 * 1024 - 1;
-/// How many stderr lines are kept for error messages.
-const STDERR_TAIL_LINES: usize = 20;
 
 /// What one run needs from the request.
 #[derive(Debug, Clone, Default)]
@@ -120,16 +118,13 @@ pub async fn start(
         argv = ?argv,
         "spawned"
     );
-    let stderr_tail = tokio::spawn(collect_stderr(
+    let stderr_tail = tokio::spawn(output::drain_stderr(
         stderr,
         backend.name.clone(),
         backend.secrets.clone(),
         ctx.log_events,
     ));
-    let lines = FramedRead::new(
-        stdout,
-        LinesCodec::new_with_max_length(backend.max_line_bytes),
-    );
+    let lines = output::byte_lines(stdout, backend.max_line_bytes);
     Ok(events(
         backend,
         ctx,
@@ -204,7 +199,7 @@ fn spawn_error(backend: &CliBackend, error: &std::io::Error) -> Error {
 }
 
 enum Step {
-    Line(Option<Result<String, LinesCodecError>>),
+    Line(Option<std::io::Result<Line>>),
     Exited,
     Deadline,
     GraceOver,
@@ -223,7 +218,7 @@ fn events(
     backend: Arc<CliBackend>,
     ctx: RunContext,
     mut guard: ChildGuard,
-    mut lines: FramedRead<tokio::process::ChildStdout, LinesCodec>,
+    mut lines: ByteLines<tokio::process::ChildStdout>,
     stderr_tail: tokio::task::JoinHandle<Vec<String>>,
     temp_files: (Workspace, ImageFiles),
 ) -> EventStream {
@@ -234,6 +229,7 @@ fn events(
         let mut grace_until: Option<Instant> = None;
         let mut exited = false;
         let mut grace_over = false;
+        let mut lossy_lines = 0_usize;
         loop {
             let step = tokio::select! {
                 biased;
@@ -263,7 +259,7 @@ fn events(
                     grace_until = Some(grace_until.map_or(Instant::now() + DRAIN_GRACE, |g| g.min(Instant::now() + DRAIN_GRACE)));
                 }
                 Step::Line(None) => break,
-                Step::Line(Some(Err(LinesCodecError::MaxLineLengthExceeded))) => {
+                Step::Line(Some(Ok(Line::TooLong))) => {
                     guard.terminate().await;
                     yield Err(Error::Backend {
                         backend: backend.name.clone(),
@@ -275,17 +271,21 @@ fn events(
                     });
                     return;
                 }
-                Step::Line(Some(Err(LinesCodecError::Io(e)))) => {
+                Step::Line(Some(Err(e))) => {
                     guard.terminate().await;
                     yield Err(Error::Internal(format!("reading the CLI's output: {e}")));
                     return;
                 }
-                Step::Line(Some(Ok(line))) => {
+                Step::Line(Some(Ok(Line::Bytes(line)))) => {
+                    let (line, valid) = output::decode(&line);
+                    if !valid {
+                        lossy_lines += 1;
+                    }
                     for event in decoder.line(&backend.rules, &line) {
                         yield Ok(event);
                     }
                     for warning in decoder.take_warnings() {
-                        log_cli_line(&backend.name, &redact(&warning, &backend.secrets), ctx.log_events);
+                        output::log_cli_line(&backend.name, &redact(&warning, &backend.secrets), ctx.log_events);
                     }
                     if decoder.terminal() && grace_until.is_none() {
                         grace_until = Some(Instant::now() + EXIT_GRACE);
@@ -314,6 +314,9 @@ fn events(
         let stderr = tokio::time::timeout(DRAIN_GRACE, stderr_tail).await.ok().and_then(Result::ok).unwrap_or_default();
         if decoder.non_json_lines() > 0 {
             tracing::debug!(backend = %backend.name, lines = decoder.non_json_lines(), "ignored non-JSON output lines");
+        }
+        if lossy_lines > 0 {
+            tracing::warn!(backend = %backend.name, lines = lossy_lines, "output lines were not valid UTF-8; invalid bytes were replaced");
         }
         match verdict(&backend, &decoder, exit, &stderr) {
             Ok(()) => {
@@ -387,39 +390,4 @@ fn verdict(
         ));
     }
     Ok(())
-}
-
-async fn collect_stderr(
-    stderr: tokio::process::ChildStderr,
-    backend: String,
-    secrets: Vec<String>,
-    log_events: bool,
-) -> Vec<String> {
-    let mut lines = FramedRead::new(stderr, LinesCodec::new_with_max_length(8 * 1024));
-    let mut tail = std::collections::VecDeque::with_capacity(STDERR_TAIL_LINES);
-    while let Some(line) = lines.next().await {
-        let line = match line {
-            Ok(line) => line,
-            Err(LinesCodecError::MaxLineLengthExceeded) => "[long stderr line omitted]".to_owned(),
-            Err(LinesCodecError::Io(_)) => break,
-        };
-        let line = redact(line.trim_end(), &secrets);
-        if line.is_empty() {
-            continue;
-        }
-        log_cli_line(&backend, &line, log_events);
-        if tail.len() == STDERR_TAIL_LINES {
-            tail.pop_front();
-        }
-        tail.push_back(line);
-    }
-    tail.into()
-}
-
-fn log_cli_line(backend: &str, line: &str, log_events: bool) {
-    if log_events {
-        tracing::info!(backend, "cli: {line}");
-    } else {
-        tracing::debug!(backend, "cli: {line}");
-    }
 }

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod limiter;
+pub mod output;
 pub mod process;
 pub mod workspace;
 

@@ -18,6 +18,8 @@ const MODES: &[(&str, &str)] = &[
     ("hang", r#"mode = "hang""#),
     ("no-bye", r#"mode = "no-bye""#),
     ("garbage", r#"mode = "garbage""#),
+    ("bytes", r#"mode = "bytes""#),
+    ("bytes-fail", r#"mode = "bytes-fail", exit = "3""#),
 ];
 
 /// A config with the fake CLI, `fake:` routes, one route per mode, and `extra`.
@@ -409,6 +411,35 @@ async fn cli_failures_are_502_with_the_cli_text_and_secrets_redacted() {
         (status, body["choices"][0]["message"]["content"].as_str()),
         (200, Some("ok"))
     );
+}
+
+#[tokio::test]
+async fn stray_bytes_from_a_cli_never_break_a_run() {
+    let gw = Gateway::builder(&config("", "")).start();
+    // Invalid UTF-8 in an answer line and in a junk line on stdout, and on
+    // stderr before 100 KB more of it (more than a pipe holds).
+    let (status, _, body) = gw
+        .chat(json!({"model": "bytes", "messages": user("x")}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["choices"][0]["message"]["content"], "caf\u{fffd} ok");
+    let events = gw
+        .stream_events(json!({"model": "bytes", "stream": true, "messages": user("x")}))
+        .await;
+    assert_eq!(crate::support::sse::content(&events), "caf\u{fffd} ok");
+    assert!(
+        gw.wait_for_log("not valid UTF-8", Duration::from_secs(5))
+            .await,
+        "the replaced bytes are counted in the log"
+    );
+    // A failing CLI's own last words survive a bad byte before them.
+    let (status, _, body) = gw
+        .chat(json!({"model": "bytes-fail", "messages": user("x")}))
+        .await;
+    assert_eq!(status, 502, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("exit status 3"), "{body}");
+    assert!(message.contains("fatal: the real reason"), "{body}");
 }
 
 #[tokio::test]
