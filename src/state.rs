@@ -1,5 +1,5 @@
 //! What every handler shares: the live config snapshot, the reloader that
-//! replaces it, and the shutdown signal.
+//! replaces it, the shutdown signal and the reaper of the CLIs' processes.
 
 use std::sync::Arc;
 
@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::config::watch::Reloader;
+use crate::engine::reaper::Reaper;
 
 /// Shared handler state; cheap to clone.
 #[derive(Debug, Clone)]
@@ -20,6 +21,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Where the gateway actually listens (`--port 0` picks a port).
     pub local_addr: std::net::SocketAddr,
+    /// Tracks the CLIs' processes and the cleanups after them.
+    pub reaper: Arc<Reaper>,
 }
 
 impl AppState {
@@ -28,12 +31,14 @@ impl AppState {
         reloader: Arc<Reloader>,
         shutdown: CancellationToken,
         local_addr: std::net::SocketAddr,
+        reaper: Arc<Reaper>,
     ) -> AppState {
         AppState {
             config: Arc::clone(reloader.live()),
             reloader,
             shutdown,
             local_addr,
+            reaper,
         }
     }
 }

@@ -10,10 +10,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::watch::Reloader;
 use crate::config::{LoadOptions, load};
+use crate::engine::reaper::Reaper;
 use crate::state::AppState;
 
 /// How long in-flight requests get to finish after a shutdown signal.
 const DRAIN: Duration = Duration::from_secs(10);
+/// How long the cleanups after the last CLIs get before the gateway exits.
+const CLEANUP_WAIT: Duration = Duration::from_secs(5);
 
 /// Runs the gateway.
 pub async fn serve(options: LoadOptions) -> ExitCode {
@@ -63,7 +66,14 @@ pub async fn serve(options: LoadOptions) -> ExitCode {
         models.len(),
         models.join(", ")
     );
-    let state = AppState::new(reloader, shutdown.clone(), local);
+    let reaper = Arc::new(Reaper::default());
+    if !Reaper::adopt_orphans() {
+        tracing::warn!(
+            "cannot become the subreaper of the CLIs: a process that leaves its run's group \
+             and outlives its parent may outlive the run"
+        );
+    }
+    let state = AppState::new(reloader, shutdown.clone(), local, Arc::clone(&reaper));
     let served = crate::serve(listener, state);
     tokio::pin!(served);
     tokio::select! {
@@ -72,6 +82,8 @@ pub async fn serve(options: LoadOptions) -> ExitCode {
             tracing::warn!("requests still running after {}s; exiting", DRAIN.as_secs());
         }
     }
+    // Workspaces are removed, and what the CLIs left is killed, before exit.
+    reaper.wait_for_cleanups(CLEANUP_WAIT).await;
     ExitCode::SUCCESS
 }
 

@@ -19,6 +19,7 @@ use crate::backend::cli::{CliBackend, PromptVia};
 use crate::backend::decode::Decoder;
 use crate::engine::output::{self, ByteLines, Line};
 use crate::engine::process::ChildGuard;
+use crate::engine::reaper::Reaper;
 use crate::engine::workspace::{ImageFiles, Workspace};
 use crate::error::{Error, redact, status_in_message};
 use crate::event::{Event, EventStream, FinishReason};
@@ -58,6 +59,8 @@ pub struct RunContext {
     pub shutdown: CancellationToken,
     /// Log the CLI's stderr and warnings at info level instead of debug.
     pub log_events: bool,
+    /// Registers the CLI's processes and cleans up after them.
+    pub reaper: Arc<Reaper>,
 }
 
 /// Spawns the CLI and returns its events as they come.
@@ -98,11 +101,16 @@ pub async fn start(
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    let mut child = command.spawn().map_err(|e| spawn_error(&backend, &e))?;
-    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+    let (mut child, run_mark) = ctx
+        .reaper
+        .spawn(&mut command)
+        .map_err(|e| spawn_error(&backend, &e))?;
+    let pipes = (child.stdout.take(), child.stderr.take(), child.stdin.take());
+    let guard = ChildGuard::new(child, Arc::clone(&ctx.reaper), run_mark);
+    let (Some(stdout), Some(stderr), stdin) = pipes else {
         return Err(Error::Internal("the CLI's pipes are missing".to_owned()));
     };
-    if let Some(mut stdin) = child.stdin.take() {
+    if let Some(mut stdin) = stdin {
         let prompt = std::mem::take(&mut run.prompt.text).into_bytes();
         tokio::spawn(async move {
             // A CLI that exits early closes the pipe; its exit status tells why.
@@ -110,7 +118,6 @@ pub async fn start(
             let _ = stdin.shutdown().await;
         });
     }
-    let guard = ChildGuard::new(child);
     tracing::debug!(
         request_id = %run.request_id,
         backend = %backend.name,

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod limiter;
 pub mod output;
 pub mod process;
+pub mod reaper;
 pub mod workspace;
 
 use crate::backend::Backend;

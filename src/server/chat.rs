@@ -105,6 +105,7 @@ async fn prepare(
     let ctx = RunContext {
         shutdown: state.shutdown.clone(),
         log_events: config.settings.log.events,
+        reaper: Arc::clone(&state.reaper),
     };
     let events = engine::run(&resolved.backend, run, ctx).await?;
     log.spawned();

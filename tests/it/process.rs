@@ -135,3 +135,168 @@ async fn a_cli_that_lingers_after_its_answer_is_stopped_and_the_answer_stands() 
     );
     assert_processes_gone(&marker, Duration::from_secs(3)).await;
 }
+
+/// Like [`hanging`], with more options for the fake CLI.
+fn hanging_with(marker: &str, server: &str, mode: &str, options: &[&str]) -> String {
+    let args: Vec<String> = options.iter().map(|o| format!("{o:?}")).collect();
+    format!(
+        r#"use = []
+[server]
+{server}
+
+{fake}
+
+[[routes]]
+model = "run"
+backend = "fake"
+vars = {{ mode = "{mode}" }}
+"#,
+        fake = fake_backend_with(&format!(
+            "extra_args = [{}]\nenv = {{ TEST_MARKER = \"{marker}\" }}",
+            args.join(", ")
+        )),
+    )
+}
+
+/// Waits until the CLI marked `marker` has started its `sleep` child.
+async fn wait_for_sleeper(marker: &str) {
+    let sleeping = || {
+        processes_with_env(marker).iter().any(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep")
+        })
+    };
+    assert!(
+        eventually(Duration::from_secs(10), sleeping).await,
+        "the CLI never started its child"
+    );
+}
+
+fn ask(model: &str) -> serde_json::Value {
+    json!({"model": model, "messages": [{"role": "user", "content": "x"}]})
+}
+
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+    })
+}
+
+#[tokio::test]
+async fn processes_that_leave_the_group_die_with_the_run() {
+    let marker = marker();
+    // A `setsid` child and a double-forked daemon: neither is in the CLI's group.
+    let gw = Gateway::builder(&hanging_with(
+        &marker,
+        "timeout_seconds = 2",
+        "hang",
+        &["--spawn-setsid", "--daemonize"],
+    ))
+    .start();
+    let (status, _, _) = gw.chat(ask("run")).await;
+    assert_eq!(status, 504);
+    assert_processes_gone(&marker, Duration::from_secs(3)).await;
+}
+
+#[tokio::test]
+async fn a_daemon_left_by_a_finished_run_is_stopped_and_reaped() {
+    let marker = marker();
+    let scratch = tempfile::tempdir().unwrap();
+    let clean_pidfile = scratch.path().join("clean-daemon.pid");
+    let gw = Gateway::builder(&hanging_with(
+        &marker,
+        "",
+        "echo",
+        &["--daemonize", "--spawn-setsid"],
+    ))
+    .start();
+    let (status, _, body) = gw.chat(ask("run")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_processes_gone(&marker, Duration::from_secs(3)).await;
+    // One that even clears its environment is found as an orphan of the
+    // gateway once no other run is active.
+    let config = hanging_with(
+        &marker,
+        "",
+        "echo",
+        &[
+            "--daemonize",
+            "--daemon-clean-env",
+            "--daemon-pidfile",
+            clean_pidfile.to_str().unwrap(),
+        ],
+    );
+    std::fs::write(gw.config_path(), &config).unwrap();
+    assert!(
+        gw.wait_for_log("config reloaded", Duration::from_secs(5))
+            .await
+    );
+    let (status, _, body) = gw.chat(ask("run")).await;
+    assert_eq!(status, 200, "{body}");
+    let pid: i32 = std::fs::read_to_string(&clean_pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        eventually(Duration::from_secs(3), || !alive(pid)).await,
+        "the daemon with a cleared environment survived the run"
+    );
+}
+
+#[tokio::test]
+async fn client_disconnect_kills_processes_outside_the_group() {
+    let marker = marker();
+    let gw = Gateway::builder(&hanging_with(&marker, "", "hang", &["--spawn-setsid"])).start();
+    let url = gw.url("/v1/chat/completions");
+    let request = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(url)
+            .json(&ask("run"))
+            .send()
+            .await
+    });
+    wait_for_sleeper(&marker).await;
+    request.abort();
+    assert_processes_gone(&marker, Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn shutdown_right_after_a_disconnect_leaves_no_workspace() {
+    let marker = marker();
+    let gw = Gateway::builder(&hanging_with(&marker, "", "hang", &["--spawn-setsid"])).start();
+    let url = gw.url("/v1/chat/completions");
+    let request = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(url)
+            .json(&ask("run"))
+            .send()
+            .await
+    });
+    wait_for_sleeper(&marker).await;
+    let tmp = gw.dir.path().join("tmp");
+    let workspaces = || {
+        std::fs::read_dir(&tmp)
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("agent-cli-to-api-ws-")
+            })
+            .count()
+    };
+    assert_eq!(workspaces(), 1, "the run's workspace exists while it runs");
+    request.abort();
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(gw.pid()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || !alive(pid.as_raw())).await,
+        "the gateway did not exit:\n{}",
+        gw.logs()
+    );
+    assert_eq!(workspaces(), 0, "a workspace outlived the gateway");
+    assert_processes_gone(&marker, Duration::from_secs(2)).await;
+}

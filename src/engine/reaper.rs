@@ -1,0 +1,251 @@
+//! Every process a run starts ends with the run, even one that left the
+//! run's process group (`setsid`, as daemons and some agent tool runners
+//! do), and no cleanup is lost when the gateway exits.
+//!
+//! The gateway makes itself a child subreaper (Linux), so a process whose
+//! parent died is re-parented to the gateway instead of init. Each CLI gets
+//! a unique `AGENT_CLI_TO_API_RUN` value in its environment, which its
+//! descendants inherit. When a run ends, its group is killed, then every
+//! child of the gateway that is not a running CLI is looked at: one carrying
+//! the run's mark (or the mark of a run that is over) is killed with its
+//! group, one that carries no mark is killed once no other run is active,
+//! and exited ones are reaped. Killing a process re-parents its own children
+//! to the gateway, so this repeats until nothing of the run is left.
+//!
+//! Cleanups run on blocking threads, off the answer's path, and are tracked:
+//! the gateway waits for them before it exits.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::sys::wait::{WaitPidFlag, waitpid};
+use nix::unistd::Pid;
+use tokio_util::task::TaskTracker;
+
+/// The environment variable that marks a run's processes.
+pub const RUN_MARK: &str = "AGENT_CLI_TO_API_RUN";
+/// How long one cleanup keeps finding and killing a run's processes.
+const CLEANUP_LIMIT: Duration = Duration::from_secs(2);
+/// Pause between rounds while killed processes die.
+const ROUND_PAUSE: Duration = Duration::from_millis(5);
+
+/// Keeps track of running CLIs and cleans up after them.
+#[derive(Debug, Default)]
+pub struct Reaper {
+    state: Mutex<Registry>,
+    tasks: TaskTracker,
+}
+
+#[derive(Debug, Default)]
+struct Registry {
+    /// Pids of CLIs the async runtime has spawned and not yet reaped: their
+    /// exit statuses belong to it.
+    leaders: HashSet<i32>,
+    /// Marks of runs not yet cleaned up.
+    active: HashSet<String>,
+}
+
+/// One run's registration; ended by [`Reaper::finish`].
+#[derive(Debug)]
+pub struct Run {
+    mark: String,
+    leader: Option<i32>,
+}
+
+impl Reaper {
+    /// Makes this process the reaper of its orphaned descendants. Without
+    /// it (not Linux, or refused) runs are still cleaned up by group and mark,
+    /// but a process that escaped while its parent lived is found only if
+    /// the parent is still around when the run ends.
+    pub fn adopt_orphans() -> bool {
+        #[cfg(target_os = "linux")]
+        {
+            nix::sys::prctl::set_child_subreaper(true).is_ok()
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            false
+        }
+    }
+
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Spawns `command` as a marked run. The registry is locked across the
+    /// spawn, so a cleanup never mistakes the new CLI for an orphan.
+    pub fn spawn(
+        &self,
+        command: &mut tokio::process::Command,
+    ) -> std::io::Result<(tokio::process::Child, Run)> {
+        let mark = uuid::Uuid::new_v4().simple().to_string();
+        command.env(RUN_MARK, &mark);
+        let mut registry = self.registry();
+        let child = command.spawn()?;
+        let leader = child.id().and_then(|id| i32::try_from(id).ok());
+        registry.active.insert(mark.clone());
+        registry.leaders.extend(leader);
+        Ok((child, Run { mark, leader }))
+    }
+
+    /// The runtime has reaped the run's leader.
+    pub fn leader_reaped(&self, run: &mut Run) {
+        if let Some(pid) = run.leader.take() {
+            self.registry().leaders.remove(&pid);
+        }
+    }
+
+    /// Cleans up after a run whose leader is gone: kills what is left of it,
+    /// then drops `keep` (its workspace), on a tracked blocking thread.
+    pub fn finish(self: &Arc<Self>, mut run: Run, group: Option<i32>, keep: Vec<Box<dyn Send>>) {
+        let reaper = Arc::clone(self);
+        let cleanup = move || {
+            reaper.leader_reaped(&mut run);
+            reaper.clean_up(&run.mark, group);
+            reaper.registry().active.remove(&run.mark);
+            drop(keep);
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(_) => drop(self.tasks.spawn_blocking(cleanup)),
+            Err(_) => cleanup(),
+        }
+    }
+
+    /// Runs `task` as part of a cleanup the gateway waits for at exit.
+    pub fn track(&self, task: impl Future<Output = ()> + Send + 'static) {
+        drop(self.tasks.spawn(task));
+    }
+
+    /// Waits (at most `limit`) for the cleanups in progress, then kills and
+    /// reaps whatever the gateway's CLIs left. Called once, at exit.
+    pub async fn wait_for_cleanups(self: &Arc<Self>, limit: Duration) {
+        self.tasks.close();
+        if tokio::time::timeout(limit, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "cleanups still running after {}s; killing what is left",
+                limit.as_secs()
+            );
+        }
+        let reaper = Arc::clone(self);
+        let _ = tokio::task::spawn_blocking(move || reaper.kill_everything()).await;
+    }
+
+    /// Kills and reaps every process the run marked `mark` (in group
+    /// `group`) left behind.
+    fn clean_up(&self, mark: &str, group: Option<i32>) {
+        let deadline = Instant::now() + CLEANUP_LIMIT;
+        loop {
+            let mut pending =
+                group.is_some_and(|g| killpg(Pid::from_raw(g), Signal::SIGKILL).is_ok());
+            let children = children_of_this_process();
+            let marks: Vec<Option<String>> = children.iter().map(|c| run_mark(c.pid)).collect();
+            {
+                let registry = self.registry();
+                let alone = registry.active.iter().all(|m| m == mark);
+                for (child, owner) in children.iter().zip(&marks) {
+                    if registry.leaders.contains(&child.pid) {
+                        continue;
+                    }
+                    if child.exited {
+                        let _ = waitpid(Pid::from_raw(child.pid), Some(WaitPidFlag::WNOHANG));
+                        continue;
+                    }
+                    let ours = match owner {
+                        Some(owner) => owner == mark || !registry.active.contains(owner),
+                        None => alone,
+                    };
+                    if ours {
+                        tracing::debug!(pid = child.pid, "killing a process that escaped its run");
+                        child.kill();
+                        pending = true;
+                    }
+                }
+            }
+            if !pending || Instant::now() >= deadline {
+                return;
+            }
+            std::thread::sleep(ROUND_PAUSE);
+        }
+    }
+
+    /// At exit: every child, CLI or orphan, and their groups.
+    fn kill_everything(&self) {
+        let deadline = Instant::now() + CLEANUP_LIMIT;
+        loop {
+            let children = children_of_this_process();
+            if children.is_empty() || Instant::now() >= deadline {
+                return;
+            }
+            for child in &children {
+                if child.exited {
+                    let _ = waitpid(Pid::from_raw(child.pid), Some(WaitPidFlag::WNOHANG));
+                } else {
+                    child.kill();
+                }
+            }
+            std::thread::sleep(ROUND_PAUSE);
+        }
+    }
+}
+
+/// A child process of the gateway, as `/proc` shows it.
+#[derive(Debug, Clone, Copy)]
+struct Child {
+    pid: i32,
+    group: i32,
+    exited: bool,
+}
+
+impl Child {
+    /// SIGKILL to the process and, if it leads one, its group. A child that
+    /// has not been reaped cannot have a recycled pid.
+    fn kill(&self) {
+        if self.group == self.pid {
+            let _ = killpg(Pid::from_raw(self.group), Signal::SIGKILL);
+        }
+        let _ = kill(Pid::from_raw(self.pid), Signal::SIGKILL);
+    }
+}
+
+/// The gateway's direct children (its CLIs, and orphans re-parented to it).
+fn children_of_this_process() -> Vec<Child> {
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name();
+            let pid: i32 = name.to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // pid (comm) state ppid pgrp …; comm may contain spaces and ')'.
+            let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+            let state = fields.next()?;
+            let parent = fields.next()?;
+            let group = fields.next()?.parse().ok()?;
+            (parent == me).then_some(Child {
+                pid,
+                group,
+                exited: state == "Z" || state == "X",
+            })
+        })
+        .collect()
+}
+
+/// The run mark in a process's environment, if it can be read.
+fn run_mark(pid: i32) -> Option<String> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let prefix = format!("{RUN_MARK}=");
+    environ
+        .split(|b| *b == 0)
+        .find_map(|entry| entry.strip_prefix(prefix.as_bytes()))
+        .map(|mark| String::from_utf8_lossy(mark).into_owned())
+}
