@@ -208,6 +208,7 @@ impl CliBackend {
         let program = find_program(&command, search_path);
         let mut secrets = secret_values(&child_env, gateway_secrets);
         secrets.extend(secrets_in_args(raw));
+        secrets.extend(secret_vars(&vars));
         let doctor = raw.doctor.clone().unwrap_or_default();
         Ok(CliBackend {
             name: name.to_owned(),
@@ -348,6 +349,13 @@ fn child_env(
     out.into_iter().collect()
 }
 
+/// Values of template variables named like secrets (`api_key`, `token`…).
+pub fn secret_vars(vars: &BTreeMap<String, String>) -> impl Iterator<Item = String> + '_ {
+    vars.iter()
+        .filter(|(name, value)| looks_secret(name) && value.len() >= 8)
+        .map(|(_, value)| value.clone())
+}
+
 fn looks_secret(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
     ["KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL"]
@@ -356,7 +364,7 @@ fn looks_secret(name: &str) -> bool {
 }
 
 /// Values given to secret-looking options in the template's literal
-/// arguments: `--api-key VALUE`, `--token=VALUE`, `-H "Authorization: Bearer VALUE"`.
+/// arguments (its `{placeholders}` are found per run, in the rendered argv).
 fn secrets_in_args(raw: &RawBackend) -> Vec<String> {
     let literal = raw.args.iter().flatten().filter_map(|a| match a {
         crate::config::raw::RawArg::Plain(text) => Some(text.clone()),
@@ -365,6 +373,12 @@ fn secrets_in_args(raw: &RawBackend) -> Vec<String> {
     let args: Vec<String> = literal
         .chain(raw.extra_args.iter().flatten().cloned())
         .collect();
+    secrets_in_argv(&args)
+}
+
+/// Values given to secret-looking options in an argv: `--api-key VALUE`,
+/// `--token=VALUE`, `-H "Authorization: Bearer VALUE"`.
+pub fn secrets_in_argv(args: &[String]) -> Vec<String> {
     let mut found = Vec::new();
     for (i, arg) in args.iter().enumerate() {
         let next = args.get(i + 1);
@@ -384,7 +398,13 @@ fn secrets_in_args(raw: &RawBackend) -> Vec<String> {
             _ => {}
         }
     }
-    found.retain(|s| s.len() >= 8);
+    // An unrendered `{placeholder}` is not a secret; its value is found per run.
+    let placeholder = |s: &str| {
+        s.strip_prefix('{')
+            .and_then(|s| s.strip_suffix('}'))
+            .is_some_and(|name| name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    };
+    found.retain(|s| s.len() >= 8 && !placeholder(s));
     found
 }
 

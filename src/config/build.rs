@@ -11,7 +11,7 @@ use std::time::Duration;
 use regex::Regex;
 
 use crate::backend::Backend;
-use crate::backend::cli::{BackendDefaults, CliBackend, expand_home};
+use crate::backend::cli::{BackendDefaults, CliBackend, expand_home, secret_vars};
 use crate::config::error::{ConfigError, FieldError, KeyPath};
 use crate::config::layers::Layers;
 use crate::config::raw::{RawRoute, RawServer, RawSettings};
@@ -160,6 +160,7 @@ pub fn build(input: BuildInput<'_>) -> Result<Config, ConfigError> {
         .flat_map(|b| match b {
             Backend::Cli(cli) => cli.secrets.iter().cloned(),
         })
+        .chain(routes.routes.iter().flat_map(|r| secret_vars(&r.vars)))
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -175,6 +176,7 @@ pub fn build(input: BuildInput<'_>) -> Result<Config, ConfigError> {
         settings,
         routes,
         report,
+        secrets: secrets.into(),
     })
 }
 

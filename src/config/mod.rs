@@ -42,6 +42,9 @@ pub struct Config {
     pub routes: Routes,
     /// Where everything came from.
     pub report: Report,
+    /// Every secret value known to this config (the gateway token, the
+    /// backends' keys), for redacting logs.
+    pub secrets: std::sync::Arc<[String]>,
 }
 
 /// What was loaded and from where, for `check`, `routes` and `/debug/config`.

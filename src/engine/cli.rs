@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::argv::ArgValues;
-use crate::backend::cli::{CliBackend, PromptVia};
+use crate::backend::cli::{CliBackend, PromptVia, secrets_in_argv};
 use crate::backend::decode::Decoder;
 use crate::engine::output::{self, ByteLines, Line};
 use crate::engine::process::ChildGuard;
@@ -86,6 +86,10 @@ pub async fn start(
         .map_err(|e| Error::Internal(format!("cannot prepare the workspace: {e}")))?;
     let images = write_images(std::mem::take(&mut run.images)).await?;
     let argv = render_argv(&backend, &run, &workspace, &images);
+    // Values the template passed to secret options (`--api-key {key}`) are
+    // as secret as the backend's own.
+    let mut secrets = backend.secrets.clone();
+    secrets.extend(secrets_in_argv(&argv));
 
     let mut command = tokio::process::Command::new(backend.executable());
     command
@@ -122,13 +126,13 @@ pub async fn start(
         request_id = %run.request_id,
         backend = %backend.name,
         pgid = guard.pgid(),
-        argv = ?argv,
+        argv = ?argv.iter().map(|a| redact(a, &secrets)).collect::<Vec<_>>(),
         "spawned"
     );
     let stderr_tail = tokio::spawn(output::drain_stderr(
         stderr,
         backend.name.clone(),
-        backend.secrets.clone(),
+        secrets.clone(),
         ctx.log_events,
     ));
     let lines = output::byte_lines(stdout, backend.max_line_bytes);
@@ -139,6 +143,7 @@ pub async fn start(
         lines,
         stderr_tail,
         (workspace, images),
+        secrets,
     ))
 }
 
@@ -228,6 +233,7 @@ fn events(
     mut lines: ByteLines<tokio::process::ChildStdout>,
     stderr_tail: tokio::task::JoinHandle<Vec<String>>,
     temp_files: (Workspace, ImageFiles),
+    secrets: Vec<String>,
 ) -> EventStream {
     guard.keep_until_dead(temp_files);
     Box::pin(async_stream::stream! {
@@ -292,7 +298,7 @@ fn events(
                         yield Ok(event);
                     }
                     for warning in decoder.take_warnings() {
-                        output::log_cli_line(&backend.name, &redact(&warning, &backend.secrets), ctx.log_events);
+                        output::log_cli_line(&backend.name, &redact(&warning, &secrets), ctx.log_events);
                     }
                     if decoder.terminal() && grace_until.is_none() {
                         grace_until = Some(Instant::now() + EXIT_GRACE);
@@ -325,7 +331,7 @@ fn events(
         if lossy_lines > 0 {
             tracing::warn!(backend = %backend.name, lines = lossy_lines, "output lines were not valid UTF-8; invalid bytes were replaced");
         }
-        match verdict(&backend, &decoder, exit, &stderr) {
+        match verdict(&backend, &decoder, exit, &stderr, &secrets) {
             Ok(()) => {
                 let usage = decoder.usage();
                 if !usage.is_empty() {
@@ -351,11 +357,12 @@ fn verdict(
     decoder: &Decoder,
     exit: Exit,
     stderr: &[String],
+    secrets: &[String],
 ) -> Result<(), Error> {
     let fail = |message: String, status: Option<u16>| Error::Backend {
         backend: backend.name.clone(),
         upstream_status: status.or_else(|| status_in_message(&message)),
-        message: redact(&message, &backend.secrets),
+        message: redact(&message, secrets),
     };
     let exit_code = match exit {
         Exit::Status(code) => code,

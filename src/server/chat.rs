@@ -47,7 +47,11 @@ pub(super) async fn completions(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let mut log = RequestLog::start(request_id, config.settings.log);
+    let mut log = RequestLog::start(
+        request_id,
+        config.settings.log,
+        std::sync::Arc::clone(&config.secrets),
+    );
     match prepare(&state, &config, &headers, body, &mut log).await {
         Ok(run) => respond(run, log).await,
         Err(error) => {

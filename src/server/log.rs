@@ -2,7 +2,8 @@
 //! spawn, first token, total), plus the question and answer (`qa`) or the
 //! whole prompt and answer (`full`), and a replayable curl command
 //! (`--log-curl`). Tokens never appear: the curl command reads the token
-//! from an environment variable.
+//! from an environment variable, and logged text (question, prompt, answer,
+//! request body) is redacted of every secret the config knows.
 
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,9 @@ use crate::config::settings::{LogMode, LogSettings};
 use crate::event::Usage;
 use crate::prompt::Prompt;
 use crate::turn::{Message, Role, Turn};
+
+/// Bytes of answer kept beyond the logged length, for redaction.
+const REDACTION_MARGIN: usize = 512;
 
 /// The log record of one request; written when it is dropped, so requests
 /// that end by disconnect are logged too.
@@ -37,11 +41,18 @@ pub(super) struct RequestLog {
     outcome: Option<String>,
     /// Parameters the backend could not honour.
     pub ignored: Vec<String>,
+    /// Values never to print.
+    secrets: std::sync::Arc<[String]>,
 }
 
 impl RequestLog {
-    pub(super) fn start(id: String, settings: LogSettings) -> RequestLog {
+    pub(super) fn start(
+        id: String,
+        settings: LogSettings,
+        secrets: std::sync::Arc<[String]>,
+    ) -> RequestLog {
         RequestLog {
+            secrets,
             id,
             settings,
             started: Instant::now(),
@@ -74,7 +85,10 @@ impl RequestLog {
             self.first_token = Some(self.started.elapsed());
         }
         self.answer_chars += text.chars().count();
-        if self.settings.mode != LogMode::Summary && self.answer.len() < self.settings.max_chars {
+        // A little past the limit, so a secret cut by it is still redacted whole.
+        if self.settings.mode != LogMode::Summary
+            && self.answer.len() < self.settings.max_chars + REDACTION_MARGIN
+        {
             self.answer.push_str(text);
         }
     }
@@ -116,13 +130,13 @@ impl RequestLog {
                     .find(|m| m.role == Role::User)
                     .map(Message::text)
                     .unwrap_or_default();
-                tracing::info!(id = %self.id, "question: {}", truncate(&question, max));
+                tracing::info!(id = %self.id, "question: {}", self.shown(&question, max));
             }
             LogMode::Full => {
                 if let Some(system) = &prompt.system {
-                    tracing::info!(id = %self.id, "system prompt:\n{}", truncate(system, max));
+                    tracing::info!(id = %self.id, "system prompt:\n{}", self.shown(system, max));
                 }
-                tracing::info!(id = %self.id, "prompt:\n{}", truncate(&prompt.text, max));
+                tracing::info!(id = %self.id, "prompt:\n{}", self.shown(&prompt.text, max));
             }
         }
     }
@@ -139,7 +153,7 @@ impl RequestLog {
             return;
         }
         let url = format!("http://{address}/v1/chat/completions");
-        let body = String::from_utf8_lossy(body);
+        let body = crate::error::redact(&String::from_utf8_lossy(body), &self.secrets);
         let body = shorten_data_uris(&body);
         let mut delimiter = "JSON".to_owned();
         while body.contains(&delimiter) {
@@ -186,8 +200,15 @@ impl Drop for RequestLog {
             "request"
         );
         if self.settings.mode != LogMode::Summary && !self.answer.is_empty() {
-            tracing::info!(id = %self.id, "answer: {}", truncate(&self.answer, self.settings.max_chars));
+            tracing::info!(id = %self.id, "answer: {}", self.shown(&self.answer, self.settings.max_chars));
         }
+    }
+}
+
+impl RequestLog {
+    /// `text` as it may be logged: secrets redacted, then cut to `max` characters.
+    fn shown(&self, text: &str, max: usize) -> String {
+        truncate(&crate::error::redact(text, &self.secrets), max)
     }
 }
 

@@ -103,3 +103,42 @@ async fn log_modes_show_the_question_the_prompt_and_the_answer() {
     assert!(full.contains("prompt:\nUSER: what is 2+2?"), "{full}");
     assert!(full.contains("answer: "), "{full}");
 }
+
+#[tokio::test]
+async fn secrets_passed_to_a_cli_stay_out_of_every_log_line() {
+    // A template value given to a secret option, from a route's vars, and a
+    // CLI that prints its arguments (`info` mode) into the answer.
+    const KEY: &str = "sk-route-secret-0123456789";
+    let backend = FAKE_BACKEND
+        .replace(
+            "vars = { mode = \"echo\",",
+            "vars = { api_key = \"none\", mode = \"echo\",",
+        )
+        .replace(
+            "\"--model\", \"{model}\",",
+            "\"--model\", \"{model}\", \"--api-key\", \"{api_key}\",",
+        );
+    let config = format!(
+        "use = []\n[server]\nlog_mode = \"full\"\nlog_curl = true\n{backend}\n\
+         [[routes]]\nmodel = \"keyed\"\nbackend = \"fake\"\n\
+         vars = {{ mode = \"info\", api_key = \"{KEY}\" }}\n"
+    );
+    let gw = Gateway::builder(&config).start();
+    let (status, _, body) = gw
+        .chat(json!({"model": "keyed", "messages": [{"role": "user", "content": format!("my key is {KEY}")}]}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        crate::support::info_of(&body)["argv"]
+            .to_string()
+            .contains(KEY),
+        "the CLI got the key: {body}"
+    );
+    assert!(gw.wait_for_log(" request ", Duration::from_secs(5)).await);
+    let logs = gw.logs();
+    for line in ["spawned", "prompt:", "answer:", "curl:"] {
+        assert!(logs.contains(line), "no {line:?} line to check:\n{logs}");
+    }
+    assert!(!logs.contains(KEY), "the key was logged:\n{logs}");
+    assert!(logs.contains("[redacted]"), "{logs}");
+}
