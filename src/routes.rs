@@ -54,6 +54,9 @@ pub struct Route {
     pub layer: usize,
     /// Free text shown by `routes`.
     pub description: Option<String>,
+    /// Why its backend is off (its CLI is not installed), if it is: the
+    /// route then answers its models with that, never with another backend.
+    pub off: Option<String>,
 }
 
 /// Who picks the backend.
@@ -209,6 +212,18 @@ impl Routes {
             Some(Provider::Fixed(name)) => Some(name.as_str()),
             _ => None,
         };
+        if let Some((route, _)) = matched
+            && let Some(why) = &route.off
+            && (fixed.is_none()
+                || (self.allow_provider_override && !matches!(route.matcher, Matcher::Default)))
+        {
+            return Err(Error::UnknownModel {
+                message: format!(
+                    "the model `{requested}` is routed to backend `{}` ({alias_note}{}, {}), which is off: {why}",
+                    route.backend, route.matcher, route.origin
+                ),
+            });
+        }
         let (route_backend, model_part, reason, vars) = match (fixed, matched) {
             (None, Some((route, part))) => (
                 route.backend.as_str(),
@@ -323,6 +338,9 @@ impl Routes {
         let mut expanded = std::collections::HashSet::new();
         for &i in &self.listing {
             let route = &self.routes[i];
+            if route.off.is_some() {
+                continue;
+            }
             let models = self
                 .backends
                 .get(&route.backend)

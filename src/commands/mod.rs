@@ -57,10 +57,10 @@ pub fn routes_table(config: &Config) -> String {
                 Some(rewrite) => format!("{} as {rewrite:?}", route.backend),
                 None => route.backend.clone(),
             };
-            let replaced = if routes.is_live(i) {
-                ""
-            } else {
-                " (replaced by a later route)"
+            let replaced = match (&route.off, routes.is_live(i)) {
+                (Some(why), true) => format!(" (off: {why})"),
+                (_, false) => " (replaced by a later route)".to_owned(),
+                (None, true) => String::new(),
             };
             (
                 route.matcher.to_string(),

@@ -81,6 +81,8 @@ pub fn build(input: BuildInput<'_>) -> Result<Config, ConfigError> {
         .map(|t| t.expose().to_owned())
         .collect();
     let mut backends = BTreeMap::new();
+    // Backends of the default presets whose CLI is missing, and why.
+    let mut off = BTreeMap::new();
     for (name, raw_backend) in &raw.backends {
         let here = KeyPath::keys(["backends", name.as_str()]);
         if !valid_name(name) {
@@ -117,22 +119,18 @@ pub fn build(input: BuildInput<'_>) -> Result<Config, ConfigError> {
         )
         .map_err(|e: FieldError| at(here.join(&e.at), e.message))?;
         if input.optional_backends.contains(name) && cli.program.is_none() {
-            notes.push(format!(
-                "backend `{name}` is off: `{}` was not found on PATH (install it, or set backends.{name}.command)",
+            let why = format!(
+                "`{}` was not found on PATH (install it, or set backends.{name}.command)",
                 cli.command
-            ));
+            );
+            notes.push(format!("backend `{name}` is off: {why}"));
+            off.insert(name.clone(), why);
             continue;
         }
         backends.insert(name.clone(), Backend::Cli(Arc::new(cli)));
     }
 
-    let routes = compile_routes(
-        &input.layers,
-        &input.routes,
-        &raw,
-        &backends,
-        &input.optional_backends,
-    )?;
+    let routes = compile_routes(&input.layers, &input.routes, &raw, &backends, &off)?;
     let mut routes = Routes::new(backends, routes);
     routes.aliases = raw.aliases.clone();
     routes.allow_model_override = server.allow_client_model_override.unwrap_or(false);
@@ -345,7 +343,7 @@ fn compile_routes(
     raw_routes: &[LayeredRoute],
     raw: &RawSettings,
     backends: &BTreeMap<String, Backend>,
-    optional: &BTreeSet<String>,
+    off: &BTreeMap<String, String>,
 ) -> Result<Vec<Route>, ConfigError> {
     let mut out = Vec::new();
     let mut seen: BTreeMap<(usize, String), KeyPath> = BTreeMap::new();
@@ -395,10 +393,10 @@ fn compile_routes(
                 "a route needs `backend = \"name\"`".into(),
             );
         };
-        if !backends.contains_key(&backend) {
-            if optional.contains(&backend) {
-                continue; // its CLI is not installed; noted by `build`
-            }
+        // A route to a backend that is off stays, so that its models are
+        // answered "off" instead of falling through to another backend.
+        let off = off.get(&backend).cloned();
+        if !backends.contains_key(&backend) && off.is_none() {
             let known: Vec<&String> = raw.backends.keys().collect();
             return fail(
                 here.key("backend"),
@@ -437,6 +435,7 @@ fn compile_routes(
             origin: source.origin_of(&here),
             layer: route.layer,
             description: r.description.clone(),
+            off,
         });
     }
     Ok(out)

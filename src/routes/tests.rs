@@ -35,6 +35,7 @@ fn route(matcher: Matcher, backend: &str, rewrite: Option<&str>) -> Route {
         origin: Origin::Default,
         layer: 0,
         description: None,
+        off: None,
     }
 }
 
@@ -186,4 +187,27 @@ fn patterns_match_in_file_order_later_files_first() {
     let routes = Routes::new(backends, vec![preset, first, second]);
     assert_eq!(routes.matching("abcd").unwrap().0.backend, "claude");
     assert_eq!(routes.matching("axe").unwrap().0.backend, "codex");
+}
+
+#[test]
+fn a_route_whose_backend_is_off_answers_instead_of_falling_through() {
+    let backends = [("codex".to_owned(), backend("codex", "gpt-5.5"))]
+        .into_iter()
+        .collect();
+    let mut cursor = route(Matcher::Prefix("cursor:".into()), "cursor-agent", None);
+    cursor.off = Some("`cursor-agent` was not found on PATH".into());
+    let mut routes = Routes::new(
+        backends,
+        vec![route(Matcher::Default, "codex", None), cursor],
+    );
+    routes.provider = Some(Provider::Auto);
+    let Err(Error::UnknownModel { message }) = routes.resolve("cursor:auto") else {
+        panic!("cursor:auto fell through to another backend");
+    };
+    assert!(message.contains("`cursor-agent` was not found"), "{message}");
+    assert_eq!(resolve(&routes, "gpt-5.5").0, "codex");
+    assert!(!routes.models().iter().any(|m| m.starts_with("cursor")));
+    // A fixed provider serves everything itself.
+    routes.provider = Some(Provider::Fixed("codex".into()));
+    assert_eq!(resolve(&routes, "cursor:auto").0, "codex");
 }

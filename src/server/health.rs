@@ -27,13 +27,13 @@ pub(super) async fn debug_config(
         .routes
         .routes
         .iter()
-        .filter(|r| config.routes.backends.contains_key(&r.backend))
         .map(|r| {
             json!({
                 "match": r.matcher.to_string(),
                 "backend": r.backend,
                 "rewrite": r.rewrite,
                 "defined_at": r.origin.to_string(),
+                "off": r.off,
             })
         })
         .collect();

@@ -158,10 +158,46 @@ fn no_config_serves_the_installed_clis_only() {
         )),
         "{out}"
     );
+    let claude = out
+        .lines()
+        .find(|l| l.contains("prefix \"claude:\""))
+        .unwrap_or_else(|| panic!("{out}"));
     assert!(
-        !out.contains("prefix \"claude:\""),
-        "routes of missing CLIs are off: {out}"
+        claude.contains(&format!("(off: `{ABSENT_CLI}` was not found on PATH")),
+        "routes of missing CLIs are shown off: {claude}"
     );
+    let advertised = out
+        .lines()
+        .find(|l| l.starts_with("models advertised"))
+        .unwrap();
+    assert!(!advertised.contains("claude"), "{advertised}");
+}
+
+#[tokio::test]
+async fn a_model_routed_to_a_missing_cli_is_404_and_never_another_backend() {
+    // The original's auto mode: Codex installed (here: a stand-in that would
+    // answer anything), Cursor Agent not.
+    let gw = Gateway::without_config()
+        .env("CODEX_BIN", "fake-cli")
+        .env("CURSOR_AGENT_BIN", ABSENT_CLI)
+        .start();
+    for model in ["cursor:auto", "cursor-agent:gpt-5", "cursor"] {
+        let (status, headers, body) = gw
+            .chat(json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
+            .await;
+        assert_eq!(status, 404, "{model}: {body}");
+        assert!(
+            headers.get("x-agent-cli-backend").is_none(),
+            "{model}: answered by {headers:?}"
+        );
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("backend `cursor-agent`")
+                && message.contains(&format!("`{ABSENT_CLI}` was not found on PATH")),
+            "{model}: {message}"
+        );
+    }
+    assert!(!gw.model_ids().await.iter().any(|m| m.starts_with("cursor")));
 }
 
 #[tokio::test]
