@@ -60,8 +60,8 @@ pub struct ServeArgs {
     /// Log a replayable curl command per request (token redacted).
     #[arg(long)]
     pub log_curl: bool,
-    /// Log level (or set RUST_LOG).
-    #[arg(long, env = "CODEX_LOG_LEVEL", default_value = "info")]
+    /// Log level: trace, debug, info, warn(ing), error or critical (or set RUST_LOG).
+    #[arg(long, env = "CODEX_LOG_LEVEL", default_value = "info", value_parser = log_level)]
     pub log_level: String,
     /// Config options.
     #[command(flatten)]
@@ -107,5 +107,41 @@ impl ServeArgs {
             port: self.port,
             log_curl: self.log_curl || self.mode.is_some(),
         }
+    }
+}
+
+/// A log level as tracing names it, from its name or the Python original's
+/// (`warning`, `critical`), in any case.
+fn log_level(value: &str) -> Result<String, String> {
+    let level = match value.trim().to_ascii_lowercase().as_str() {
+        "trace" => "trace",
+        "debug" => "debug",
+        "info" => "info",
+        "warn" | "warning" => "warn",
+        "error" | "critical" | "fatal" => "error",
+        "off" => "off",
+        other => {
+            return Err(format!(
+                "unknown log level `{other}`: use trace, debug, info, warning, error or critical"
+            ));
+        }
+    };
+    Ok(level.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_level_names_are_understood() {
+        assert_eq!(log_level("WARNING").unwrap(), "warn");
+        assert_eq!(log_level("critical").unwrap(), "error");
+        assert_eq!(log_level("Debug").unwrap(), "debug");
+        assert!(
+            log_level("verbose")
+                .unwrap_err()
+                .contains("unknown log level")
+        );
     }
 }

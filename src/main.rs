@@ -11,9 +11,20 @@ use agent_cli_to_api::config::Flags;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("agent_cli_to_api={},warn", cli.serve.log_level))
-    });
+    // RUST_LOG wins when it says something; otherwise --log-level / CODEX_LOG_LEVEL.
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok())
+        .unwrap_or_else(|| {
+            let level = &cli.serve.log_level;
+            let others = if level == "info" || level == "debug" || level == "trace" {
+                "warn"
+            } else {
+                level
+            };
+            tracing_subscriber::EnvFilter::new(format!("agent_cli_to_api={level},{others}"))
+        });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)

@@ -295,6 +295,10 @@ fn events(
                         lossy_lines += 1;
                     }
                     for event in decoder.line(&backend.rules, &line) {
+                        // A session a client could not resume with is not offered.
+                        if matches!(event, Event::Session(_)) && !backend.takes_session() {
+                            continue;
+                        }
                         yield Ok(event);
                     }
                     for warning in decoder.take_warnings() {

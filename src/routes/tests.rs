@@ -204,7 +204,10 @@ fn a_route_whose_backend_is_off_answers_instead_of_falling_through() {
     let Err(Error::UnknownModel { message }) = routes.resolve("cursor:auto") else {
         panic!("cursor:auto fell through to another backend");
     };
-    assert!(message.contains("`cursor-agent` was not found"), "{message}");
+    assert!(
+        message.contains("`cursor-agent` was not found"),
+        "{message}"
+    );
     assert_eq!(resolve(&routes, "gpt-5.5").0, "codex");
     assert!(!routes.models().iter().any(|m| m.starts_with("cursor")));
     // A fixed provider serves everything itself.

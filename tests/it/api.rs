@@ -414,6 +414,34 @@ async fn cli_failures_are_502_with_the_cli_text_and_secrets_redacted() {
 }
 
 #[tokio::test]
+async fn a_backend_that_cannot_resume_returns_no_session_id() {
+    // The CLI prints a session id, but the template has no `{session}`
+    // (like Gemini CLI one-shot runs): a client must not be offered it.
+    let extra = format!(
+        "{}\n[[backends.no-resume.output]]\nwhen = {{ \"/kind\" = \"hello\" }}\nsession = \"/session\"\n",
+        text_backend("no-resume", "args = [\"--mode\", \"echo\"]")
+    );
+    let gw = Gateway::builder(&config("", &extra)).start();
+    let (status, _, body) = gw
+        .chat(json!({"model": "no-resume", "messages": user("x")}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("session_id").is_none(), "{body}");
+    let events = gw
+        .stream_events(json!({"model": "no-resume", "stream": true, "messages": user("x")}))
+        .await;
+    assert!(
+        events.iter().all(|e| e.json().get("session_id").is_none()),
+        "{events:?}"
+    );
+    // The same CLI with `{session}` in its template does return it.
+    let (_, _, body) = gw
+        .chat(json!({"model": "fake:", "messages": user("x")}))
+        .await;
+    assert_eq!(body["session_id"], "fake-session-1");
+}
+
+#[tokio::test]
 async fn stray_bytes_from_a_cli_never_break_a_run() {
     let gw = Gateway::builder(&config("", "")).start();
     // Invalid UTF-8 in an answer line and in a junk line on stdout, and on

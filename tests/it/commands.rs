@@ -142,3 +142,67 @@ async fn secrets_passed_to_a_cli_stay_out_of_every_log_line() {
     assert!(!logs.contains(KEY), "the key was logged:\n{logs}");
     assert!(logs.contains("[redacted]"), "{logs}");
 }
+
+/// Runs the gateway on a free port with `env` (and no RUST_LOG), has one
+/// request refused at the edge (a warning), stops it and returns its log.
+async fn logs_at_level(env: &[(&str, &str)]) -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("routes.toml");
+    std::fs::write(&config, format!("use = []\n{FAKE_BACKEND}\n{FAKE_ROUTE}")).unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_agent-cli-to-api"))
+        .args([
+            "--port",
+            &port.to_string(),
+            "--config",
+            config.to_str().unwrap(),
+        ])
+        .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let up = crate::support::eventually(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    })
+    .await;
+    assert!(up, "the gateway did not listen");
+    // Refused at the edge: logged as a warning.
+    let refused = reqwest::Client::new()
+        .get(format!("{base}/healthz"))
+        .header("host", "rebind.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let output = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn the_originals_log_level_names_work() {
+    let warning = logs_at_level(&[("CODEX_LOG_LEVEL", "warning")]).await;
+    assert!(warning.contains("refused at the edge"), "{warning}");
+    assert!(
+        !warning.contains("listening on"),
+        "info lines hidden: {warning}"
+    );
+    let critical = logs_at_level(&[("CODEX_LOG_LEVEL", "CRITICAL")]).await;
+    assert!(!critical.contains("refused at the edge"), "{critical}");
+    let info = logs_at_level(&[]).await;
+    assert!(info.contains("listening on"), "{info}");
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = run_binary(dir.path(), &["check"], &[("CODEX_LOG_LEVEL", "loud")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unknown log level `loud`"), "{err}");
+}
