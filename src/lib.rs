@@ -23,10 +23,12 @@
 //! - [`backend`]: compiled templates (argv, output rules); pure data.
 //! - [`engine`]: runs templates: processes, limits, workspaces.
 //! - [`prompt`]: conversation → the prompt a CLI reads.
+//! - [`answer_tags`]: optional removal of `<think>`/`<answer>` tags from answers.
 //! - [`dialect`]: wire formats, as pure translators.
 //! - [`server`]: HTTP endpoints, auth, logs.
 //! - [`commands`], [`cli`]: the binary's commands.
 
+pub mod answer_tags;
 pub mod backend;
 pub mod cli;
 pub mod commands;

@@ -18,8 +18,10 @@ pub const OPTIONAL: &[&str] = &["system", "session", "effort"];
 /// Placeholders holding free text from the client: never a whole argv
 /// element, since the text could start with `-` and be read as an option.
 pub const CLIENT_TEXT: &[&str] = &["system"];
-/// The list a group can repeat over, and the placeholder it binds.
+/// The built-in list a group can repeat over, and its own name for the item.
 pub const IMAGES: (&str, &str) = ("images", "image");
+/// Inside an `each` group, the current item of the list.
+pub const ITEM: &str = "item";
 /// A whole element that marks where the backend's `extra_args` go (by
 /// default after all the args), e.g. before a subcommand that takes fewer
 /// options. They are spliced in when the template compiles.
@@ -35,7 +37,7 @@ pub struct ArgvTemplate {
 enum Item {
     Arg(Piece),
     When { var: String, args: Vec<Piece> },
-    EachImage(Vec<Piece>),
+    Each { list: String, args: Vec<Piece> },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -52,8 +54,9 @@ enum Segment {
 pub struct ArgValues {
     /// Scalar placeholders; a missing or empty value counts as unset.
     pub scalars: BTreeMap<String, String>,
-    /// Paths of the request's image files, for `each = "images"` groups.
-    pub images: Vec<String>,
+    /// Lists for `each` groups: the template's list variables, and `images`
+    /// (the paths of the request's image files).
+    pub lists: BTreeMap<String, Vec<String>>,
 }
 
 impl ArgValues {
@@ -64,11 +67,12 @@ impl ArgValues {
 
 impl ArgvTemplate {
     /// Compiles `raw`, checking every placeholder against the built-ins and
-    /// the template's `vars`, with `extra_args` as literal elements at the
-    /// [`EXTRA_ARGS`] marker, or last.
+    /// the template's `vars` (text) and `lists`, with `extra_args` as literal
+    /// elements at the [`EXTRA_ARGS`] marker, or last.
     pub fn compile(
         raw: &[RawArg],
         vars: &BTreeSet<String>,
+        lists: &BTreeSet<String>,
         extra_args: &[String],
     ) -> Result<ArgvTemplate, FieldError> {
         let extra = || {
@@ -90,7 +94,7 @@ impl ArgvTemplate {
                 placed = true;
                 items.extend(extra());
             } else {
-                items.push(compile_item(arg, vars).map_err(|e| e.under(&here))?);
+                items.push(compile_item(arg, vars, lists).map_err(|e| e.under(&here))?);
             }
         }
         if !placed {
@@ -110,9 +114,9 @@ impl ArgvTemplate {
                         out.extend(args.iter().map(|p| p.render(values, None)));
                     }
                 }
-                Item::EachImage(args) => {
-                    for image in &values.images {
-                        out.extend(args.iter().map(|p| p.render(values, Some(image))));
+                Item::Each { list, args } => {
+                    for item in values.lists.get(list).into_iter().flatten() {
+                        out.extend(args.iter().map(|p| p.render(values, Some(item))));
                     }
                 }
             }
@@ -129,23 +133,27 @@ impl ArgvTemplate {
         self.items.iter().any(|item| match item {
             Item::Arg(p) => in_piece(p),
             Item::When { var, args } => var == name || args.iter().any(in_piece),
-            Item::EachImage(args) => args.iter().any(in_piece),
+            Item::Each { list, args } => list == name || args.iter().any(in_piece),
         })
     }
 
     /// Whether the template passes image files to the CLI.
     pub fn takes_images(&self) -> bool {
-        self.items.iter().any(|i| matches!(i, Item::EachImage(_)))
+        self.items
+            .iter()
+            .any(|i| matches!(i, Item::Each { list, .. } if list == IMAGES.0))
     }
 }
 
 impl Piece {
-    fn render(&self, values: &ArgValues, image: Option<&str>) -> String {
+    fn render(&self, values: &ArgValues, item: Option<&str>) -> String {
         let mut out = String::new();
         for segment in &self.0 {
             match segment {
                 Segment::Literal(text) => out.push_str(text),
-                Segment::Var(name) if name == IMAGES.1 => out.push_str(image.unwrap_or("")),
+                Segment::Var(name) if name == ITEM || name == IMAGES.1 => {
+                    out.push_str(item.unwrap_or(""));
+                }
                 Segment::Var(name) => out.push_str(values.get(name)),
             }
         }
@@ -153,7 +161,11 @@ impl Piece {
     }
 }
 
-fn compile_item(arg: &RawArg, vars: &BTreeSet<String>) -> Result<Item, FieldError> {
+fn compile_item(
+    arg: &RawArg,
+    vars: &BTreeSet<String>,
+    lists: &BTreeSet<String>,
+) -> Result<Item, FieldError> {
     let here = KeyPath::default();
     match arg {
         RawArg::Plain(text) => {
@@ -170,21 +182,28 @@ fn compile_item(arg: &RawArg, vars: &BTreeSet<String>) -> Result<Item, FieldErro
                     parse_piece(a).map_err(|m| FieldError::new(here.key("args").index(i), m))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let scope = match (&group.when, &group.each) {
+            let kind = match (&group.when, &group.each) {
                 (Some(var), None) => {
-                    if !is_known(var, vars) || var == IMAGES.1 {
+                    if !is_known(var, vars) || var == IMAGES.1 || var == ITEM {
                         return Err(FieldError::new(
                             here.key("when"),
                             format!("unknown variable `{var}`; {}", known_list(vars)),
                         ));
                     }
-                    Scope::When(var.clone())
+                    Group::When(var.clone())
                 }
-                (None, Some(list)) if list == IMAGES.0 => Scope::EachImage,
+                (None, Some(list)) if list == IMAGES.0 || lists.contains(list) => {
+                    Group::Each(list.clone())
+                }
                 (None, Some(list)) => {
+                    let mut known = vec![IMAGES.0];
+                    known.extend(lists.iter().map(String::as_str));
                     return Err(FieldError::new(
                         here.key("each"),
-                        format!("unknown list `{list}`; the only list is `{}`", IMAGES.0),
+                        format!(
+                            "unknown list `{list}`; lists: {} (a list variable is `vars = {{ {list} = [] }}`)",
+                            known.join(", ")
+                        ),
                     ));
                 }
                 _ => {
@@ -195,22 +214,38 @@ fn compile_item(arg: &RawArg, vars: &BTreeSet<String>) -> Result<Item, FieldErro
                 }
             };
             for (i, piece) in pieces.iter().enumerate() {
-                check_vars(piece, vars, scope.clone())
+                check_vars(piece, vars, kind.scope())
                     .map_err(|m| FieldError::new(here.key("args").index(i), m))?;
             }
-            Ok(match scope {
-                Scope::When(var) => Item::When { var, args: pieces },
-                _ => Item::EachImage(pieces),
+            Ok(match kind {
+                Group::When(var) => Item::When { var, args: pieces },
+                Group::Each(list) => Item::Each { list, args: pieces },
             })
         }
     }
 }
 
-#[derive(Clone)]
-enum Scope {
+/// Where a piece stands: alone, or in a group.
+#[derive(Clone, Copy)]
+enum Scope<'a> {
     Plain,
+    When(&'a str),
+    Each(&'a str),
+}
+
+/// What a group is.
+enum Group {
     When(String),
-    EachImage,
+    Each(String),
+}
+
+impl Group {
+    fn scope(&self) -> Scope<'_> {
+        match self {
+            Group::When(var) => Scope::When(var),
+            Group::Each(list) => Scope::Each(list),
+        }
+    }
 }
 
 fn is_known(name: &str, vars: &BTreeSet<String>) -> bool {
@@ -221,12 +256,12 @@ fn known_list(vars: &BTreeSet<String>) -> String {
     let mut names: Vec<&str> = ALWAYS_SET.iter().chain(OPTIONAL).copied().collect();
     names.extend(vars.iter().map(String::as_str));
     format!(
-        "known: {} (and {{image}} inside `each = \"images\"`)",
+        "known: {} (and {{item}} inside an `each` group, {{image}} inside `each = \"images\"`)",
         names.join(", ")
     )
 }
 
-fn check_vars(piece: &Piece, vars: &BTreeSet<String>, scope: Scope) -> Result<(), String> {
+fn check_vars(piece: &Piece, vars: &BTreeSet<String>, scope: Scope<'_>) -> Result<(), String> {
     if let [Segment::Var(name)] = piece.0.as_slice()
         && CLIENT_TEXT.contains(&name.as_str())
     {
@@ -247,11 +282,20 @@ fn check_vars(piece: &Piece, vars: &BTreeSet<String>, scope: Scope) -> Result<()
             );
         }
         if name == IMAGES.1 {
-            if matches!(scope, Scope::EachImage) {
+            if matches!(scope, Scope::Each(list) if list == IMAGES.0) {
                 continue;
             }
             return Err(
                 "`{image}` is only defined inside `{ each = \"images\", args = [...] }`".to_owned(),
+            );
+        }
+        if name == ITEM {
+            if matches!(scope, Scope::Each(_)) {
+                continue;
+            }
+            return Err(
+                "`{item}` is only defined inside an `each` group: `{ each = \"LIST\", args = [...] }`"
+                    .to_owned(),
             );
         }
         if !is_known(name, vars) {
@@ -260,7 +304,7 @@ fn check_vars(piece: &Piece, vars: &BTreeSet<String>, scope: Scope) -> Result<()
                 known_list(vars)
             ));
         }
-        let guarded = matches!(&scope, Scope::When(var) if var == name);
+        let guarded = matches!(scope, Scope::When(var) if var == name);
         if OPTIONAL.contains(&name.as_str()) && !guarded {
             return Err(format!(
                 "`{{{name}}}` may be empty: use it inside `{{ when = \"{name}\", args = [...] }}`"
@@ -336,6 +380,14 @@ mod tests {
         })
     }
 
+    fn each(list: &str, args: &[&str]) -> RawArg {
+        RawArg::Group(RawArgGroup {
+            when: None,
+            each: Some(list.to_owned()),
+            args: args.iter().map(|s| (*s).to_owned()).collect(),
+        })
+    }
+
     fn vars(names: &[&str]) -> BTreeSet<String> {
         names.iter().map(|s| (*s).to_owned()).collect()
     }
@@ -349,6 +401,7 @@ mod tests {
         let marked = ArgvTemplate::compile(
             &[plain("exec"), plain(EXTRA_ARGS), resume.clone()],
             &vars(&[]),
+            &vars(&[]),
             &extra,
         )
         .unwrap();
@@ -356,14 +409,20 @@ mod tests {
             marked.render(&values),
             ["exec", "--add-dir", "/{data}", "resume", "t-1"]
         );
-        let unmarked =
-            ArgvTemplate::compile(&[plain("exec"), resume.clone()], &vars(&[]), &extra).unwrap();
+        let unmarked = ArgvTemplate::compile(
+            &[plain("exec"), resume.clone()],
+            &vars(&[]),
+            &vars(&[]),
+            &extra,
+        )
+        .unwrap();
         assert_eq!(
             unmarked.render(&values),
             ["exec", "resume", "t-1", "--add-dir", "/{data}"]
         );
         let twice = ArgvTemplate::compile(
             &[plain(EXTRA_ARGS), resume, plain(EXTRA_ARGS)],
+            &vars(&[]),
             &vars(&[]),
             &extra,
         )
@@ -382,6 +441,7 @@ mod tests {
                 plain("{{lit}}"),
             ],
             &vars(&["sandbox"]),
+            &vars(&[]),
             &[],
         )
         .unwrap();
@@ -408,6 +468,7 @@ mod tests {
                 }),
             ],
             &vars(&[]),
+            &vars(&[]),
             &[],
         )
         .unwrap();
@@ -416,7 +477,10 @@ mod tests {
         let mut values = ArgValues::default();
         assert!(t.render(&values).is_empty());
         values.scalars.insert("session".into(), "abc".into());
-        values.images = vec!["/tmp/a.png".into(), "/tmp/b.png".into()];
+        values.lists.insert(
+            IMAGES.0.into(),
+            vec!["/tmp/a.png".into(), "/tmp/b.png".into()],
+        );
         assert_eq!(
             t.render(&values),
             ["--resume", "abc", "-i", "/tmp/a.png", "-i", "/tmp/b.png"]
@@ -425,7 +489,9 @@ mod tests {
 
     #[test]
     fn bad_templates_are_rejected_with_their_place() {
-        let err = |args: &[RawArg]| ArgvTemplate::compile(args, &vars(&[]), &[]).unwrap_err();
+        let err = |args: &[RawArg]| {
+            ArgvTemplate::compile(args, &vars(&[]), &vars(&["dirs"]), &[]).unwrap_err()
+        };
         let e = err(&[plain("ok"), plain("{nope}")]);
         assert_eq!(e.at.to_string(), "[1]");
         assert!(
@@ -449,5 +515,35 @@ mod tests {
         assert!(err(&[plain("{model")]).message.contains("bad placeholder"));
         let e = err(&[when("nope", &["x"])]);
         assert_eq!(e.at.to_string(), "[0].when");
+        assert!(err(&[plain("{item}")]).message.contains("each"));
+        let e = err(&[each("nope", &["{item}"])]);
+        assert_eq!(e.at.to_string(), "[0].each");
+        assert!(e.message.contains("lists: images, dirs"), "{}", e.message);
+        assert!(
+            err(&[each("dirs", &["{image}"])])
+                .message
+                .contains("each = \"images\"")
+        );
+    }
+
+    #[test]
+    fn list_variables_repeat_their_group() {
+        let t = ArgvTemplate::compile(
+            &[plain("run"), each("dirs", &["--add-dir", "{item}"])],
+            &vars(&[]),
+            &vars(&["dirs"]),
+            &[],
+        )
+        .unwrap();
+        assert!(!t.takes_images());
+        let mut values = ArgValues::default();
+        assert_eq!(t.render(&values), ["run"]);
+        values
+            .lists
+            .insert("dirs".into(), vec!["/a".into(), "/b c".into()]);
+        assert_eq!(
+            t.render(&values),
+            ["run", "--add-dir", "/a", "--add-dir", "/b c"]
+        );
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::backend::argv::ArgvTemplate;
 use crate::backend::rules::OutputRules;
 use crate::config::error::{FieldError, KeyPath};
-use crate::config::raw::RawBackend;
+use crate::config::raw::{RawBackend, RawVar};
 use crate::engine::limiter::{Limiter, Shape};
 use crate::turn::Effort;
 
@@ -59,6 +59,8 @@ pub struct CliBackend {
     pub models: Vec<String>,
     /// Template variables and their values.
     pub vars: BTreeMap<String, String>,
+    /// List variables, for `each` groups.
+    pub lists: BTreeMap<String, Vec<String>>,
     /// The child's full environment.
     pub env: Vec<(String, String)>,
     /// Values that must never reach a client or a log (from the child env).
@@ -119,23 +121,39 @@ impl CliBackend {
             .clone()
             .filter(|c| !c.trim().is_empty())
             .ok_or_else(|| FieldError::new(here.key("command"), "a cli backend needs `command`"))?;
-        let vars = raw.vars.clone().unwrap_or_default();
-        for name in vars.keys() {
+        let mut vars = BTreeMap::new();
+        let mut lists = BTreeMap::new();
+        for (name, value) in raw.vars.iter().flatten() {
             if super::argv::ALWAYS_SET.contains(&name.as_str())
                 || super::argv::OPTIONAL.contains(&name.as_str())
-                || name == "prompt"
-                || name == "image"
+                || [
+                    "prompt",
+                    super::argv::IMAGES.0,
+                    super::argv::IMAGES.1,
+                    super::argv::ITEM,
+                ]
+                .contains(&name.as_str())
             {
                 return Err(FieldError::new(
                     here.key("vars").key(name.clone()),
                     format!("`{name}` is a built-in placeholder and cannot be redefined"),
                 ));
             }
+            match value {
+                RawVar::Text(text) => {
+                    vars.insert(name.clone(), text.clone());
+                }
+                RawVar::List(items) => {
+                    lists.insert(name.clone(), items.clone());
+                }
+            }
         }
         let var_names: BTreeSet<String> = vars.keys().cloned().collect();
+        let list_names: BTreeSet<String> = lists.keys().cloned().collect();
         let argv = ArgvTemplate::compile(
             raw.args.as_deref().unwrap_or_default(),
             &var_names,
+            &list_names,
             raw.extra_args.as_deref().unwrap_or_default(),
         )
         .map_err(|e| e.under(&here.key("args")))?;
@@ -221,6 +239,7 @@ impl CliBackend {
             default_effort,
             models: raw.models.clone().unwrap_or_default(),
             vars,
+            lists,
             env: child_env,
             secrets,
             workspace: raw

@@ -419,13 +419,17 @@ fn compile_routes(
                 .map(|(k, _)| k)
                 .find(|k| !cli.vars.contains_key(*k))
         {
-            return fail(
-                here.key("vars").key(var.clone()),
+            let message = if cli.lists.contains_key(var) {
+                format!(
+                    "`{var}` is a list variable of backend `{backend}`; a route can only set text variables"
+                )
+            } else {
                 format!(
                     "backend `{backend}` has no variable `{var}`; its variables: {:?}",
                     cli.vars.keys().collect::<Vec<_>>()
-                ),
-            );
+                )
+            };
+            return fail(here.key("vars").key(var.clone()), message);
         }
         out.push(Route {
             matcher,

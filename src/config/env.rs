@@ -18,6 +18,8 @@ enum Kind {
     Number,
     /// Comma-separated list.
     List,
+    /// A JSON array of strings, or a comma-separated list.
+    ListOrJson,
     /// JSON object of strings.
     JsonMap,
     /// POSIX-shell-like words.
@@ -91,6 +93,11 @@ const SERVER: &[(&str, &str, Kind)] = &[
     ("CODEX_LOG_MAX_CHARS", "server.log_max_chars", Kind::Number),
     ("CODEX_LOG_EVENTS", "server.log_events", Kind::Bool),
     ("CODEX_CORS_ORIGINS", "server.cors_origins", Kind::List),
+    (
+        "CODEX_STRIP_ANSWER_TAGS",
+        "server.strip_answer_tags",
+        Kind::Bool,
+    ),
 ];
 
 /// Per-backend variables: (variable, backend, key under `backends.NAME`).
@@ -105,6 +112,13 @@ const BACKEND: &[(&str, &str, &str, Kind)] = &[
     ),
     ("CODEX_SANDBOX", "codex", "vars.sandbox", Kind::Text),
     ("CODEX_EXTRA_ARGS", "codex", "extra_args", Kind::Words),
+    ("CODEX_ADD_DIRS", "codex", "vars.add_dirs", Kind::ListOrJson),
+    (
+        "CODEX_ADD_DIRS",
+        "claude",
+        "vars.add_dirs",
+        Kind::ListOrJson,
+    ),
     ("CLAUDE_BIN", "claude", "command", Kind::Text),
     ("CLAUDE_MODEL", "claude", "default_model", Kind::Text),
     ("CLAUDE_EXTRA_ARGS", "claude", "extra_args", Kind::Words),
@@ -184,14 +198,6 @@ const NOT_USED: &[(&str, &str)] = &[
         "`codex exec` always runs with approval policy `never`",
     ),
     ("CODEX_CLI_HOME", CODEX_HOME_IN_ENV),
-    (
-        "CODEX_ADD_DIRS",
-        "add `--add-dir` to backends.NAME.extra_args instead",
-    ),
-    (
-        "CODEX_STRIP_ANSWER_TAGS",
-        "answers are passed through unchanged",
-    ),
     (
         "CODEX_STRICT_MODELS",
         "routing is always explicit: unknown models get 404",
@@ -362,7 +368,15 @@ fn parse(var: &str, key: &str, raw: &str, kind: Kind) -> Result<Value, ConfigErr
                 .parse::<u64>()
                 .map_err(|_| fail(format!("{raw:?} is not a whole number")))?,
         ),
-        Kind::List => Value::from(
+        Kind::ListOrJson if raw.trim_start().starts_with('[') => {
+            let items: Vec<String> = serde_json::from_str(raw).map_err(|e| {
+                fail(format!(
+                    "expected a JSON array of strings like [\"/a\", \"/b\"], or a comma-separated list: {e}"
+                ))
+            })?;
+            Value::from(items.into_iter().map(Value::from).collect::<Vec<_>>())
+        }
+        Kind::List | Kind::ListOrJson => Value::from(
             raw.split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())

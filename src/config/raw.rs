@@ -96,7 +96,7 @@ pub struct RawBackend {
     pub default_model: Option<String>,
     pub default_effort: Option<String>,
     pub models: Option<Vec<String>>,
-    pub vars: Option<BTreeMap<String, String>>,
+    pub vars: Option<BTreeMap<String, RawVar>>,
     pub env: Option<BTreeMap<String, String>>,
     pub env_remove: Option<Vec<String>>,
     pub workspace: Option<String>,
@@ -113,6 +113,16 @@ pub struct RawBackend {
     pub dialect: Option<String>,
     pub auth: Option<RawAuth>,
     pub headers: Option<BTreeMap<String, String>>,
+}
+
+/// A template variable's default: text, or a list for `each` groups.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum RawVar {
+    /// Replaces `{name}`.
+    Text(String),
+    /// Repeated over by `{ each = "name", args = [...] }`.
+    List(Vec<String>),
 }
 
 /// One argv element: a string, or a conditional/repeated group.

@@ -185,7 +185,11 @@ fn render_argv(
             .scalars
             .insert("effort".into(), effort.as_str().into());
     }
-    values.images = images.paths.clone();
+    values.lists.extend(backend.lists.clone());
+    values.lists.insert(
+        crate::backend::argv::IMAGES.0.to_owned(),
+        images.paths.clone(),
+    );
     let mut argv = backend.argv.render(&values);
     if backend.prompt_via == PromptVia::Arg {
         argv.push("--".to_owned());

@@ -111,7 +111,10 @@ async fn prepare(
         log_events: config.settings.log.events,
         reaper: Arc::clone(&state.reaper),
     };
-    let events = engine::run(&resolved.backend, run, ctx).await?;
+    let mut events = engine::run(&resolved.backend, run, ctx).await?;
+    if config.settings.strip_answer_tags {
+        events = crate::answer_tags::strip(events);
+    }
     log.spawned();
     Ok(Started {
         turn,

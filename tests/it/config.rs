@@ -490,6 +490,24 @@ async fn each_original_variable_lands_on_its_key_and_takes_effect() {
             "backends.cursor-agent.vars.stream_partial_output",
             json!(""),
         ),
+        (
+            "CODEX_ADD_DIRS",
+            "/srv/one, /srv/two",
+            "backends.codex.vars.add_dirs",
+            json!(["/srv/one", "/srv/two"]),
+        ),
+        (
+            "CODEX_ADD_DIRS",
+            "/srv/one, /srv/two",
+            "backends.claude.vars.add_dirs",
+            json!(["/srv/one", "/srv/two"]),
+        ),
+        (
+            "CODEX_STRIP_ANSWER_TAGS",
+            "1",
+            "server.strip_answer_tags",
+            json!(true),
+        ),
     ];
     let config = format!(
         "use = [\"codex\", \"claude\", \"gemini\", \"cursor-agent\"]\n{FAKE_BACKEND}\n\
@@ -532,4 +550,53 @@ async fn each_original_variable_lands_on_its_key_and_takes_effect() {
         std::fs::canonicalize(&workspace).unwrap(),
         "the CLI runs in CODEX_WORKSPACE"
     );
+    // CODEX_ADD_DIRS reaches both Claude Code and Codex as --add-dir (the
+    // stand-in CLIs do not speak their JSON, so only their argv is checked).
+    for model in ["claude:opus-env", "codex:gpt-env"] {
+        let _ = gw
+            .chat(json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
+            .await;
+    }
+    let spawned: Vec<String> = gw
+        .logs()
+        .lines()
+        .filter(|l| l.contains("spawned") && l.contains("--add-dir"))
+        .map(str::to_owned)
+        .collect();
+    for backend in ["backend=claude", "backend=codex"] {
+        let line = spawned
+            .iter()
+            .find(|l| l.contains(backend))
+            .unwrap_or_else(|| panic!("no {backend} run with --add-dir:\n{}", gw.logs()));
+        assert!(
+            line.contains(r#""--add-dir", "/srv/one", "--add-dir", "/srv/two""#),
+            "{line}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn answer_tags_are_stripped_when_asked() {
+    let config = format!("use = []\n{FAKE_BACKEND}\n{FAKE_ROUTE}");
+    let tagged = "<think>plan</think> <answer>do(x)</answer>";
+    let plain = Gateway::builder(&config).start();
+    let (_, _, body) = plain
+        .chat(json!({"model": "fake:", "messages": [{"role": "user", "content": tagged}]}))
+        .await;
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        format!("USER: {tagged}"),
+        "off by default"
+    );
+    let stripping = Gateway::builder(&config)
+        .env("CODEX_STRIP_ANSWER_TAGS", "1")
+        .start();
+    let (_, _, body) = stripping
+        .chat(json!({"model": "fake:", "messages": [{"role": "user", "content": tagged}]}))
+        .await;
+    assert_eq!(body["choices"][0]["message"]["content"], "USER: plan do(x)");
+    let events = stripping
+        .stream_events(json!({"model": "fake:", "stream": true, "messages": [{"role": "user", "content": tagged}]}))
+        .await;
+    assert_eq!(crate::support::sse::content(&events), "USER: plan do(x)");
 }

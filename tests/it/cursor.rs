@@ -119,7 +119,8 @@ async fn with_no_config_the_installed_cli_is_served_and_streams_deltas() {
         body["choices"][0]["message"]["reasoning_content"],
         "fake reasoning about the request"
     );
-    assert_eq!(body["session_id"], "5f0c2a4e-2d7b-4a57-9a51-0c1e2b3d4f50");
+    // The preset cannot resume a Cursor chat, so its id is not offered.
+    assert!(body.get("session_id").is_none(), "{body}");
 }
 
 #[tokio::test]
