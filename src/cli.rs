@@ -100,12 +100,17 @@ impl ConfigArgs {
 impl ServeArgs {
     /// The command-line layer of the configuration.
     pub fn flags(&self) -> Flags {
+        // `agent-cli-to-api curl`: the mode alone, as the original allowed.
+        let (provider, curl_mode) = match (self.provider.as_deref(), &self.mode) {
+            (Some("curl"), None) => (None, true),
+            (provider, mode) => (provider.map(str::to_owned), mode.is_some()),
+        };
         Flags {
-            provider: self.provider.clone(),
+            provider,
             preset: None,
             host: self.host.clone(),
             port: self.port,
-            log_curl: self.log_curl || self.mode.is_some(),
+            log_curl: self.log_curl || curl_mode,
         }
     }
 }

@@ -86,6 +86,13 @@ pub async fn start(
         .map_err(|e| Error::Internal(format!("cannot prepare the workspace: {e}")))?;
     let images = write_images(std::mem::take(&mut run.images)).await?;
     let argv = render_argv(&backend, &run, &workspace, &images);
+    if argv.iter().any(|arg| arg.contains('\0')) {
+        return Err(Error::InvalidRequest(format!(
+            "the request contains a NUL character, which cannot reach `{}` on its command line \
+             (a system message, or the prompt of a backend with prompt = \"arg\"): remove it",
+            backend.command
+        )));
+    }
     // Values the template passed to secret options (`--api-key {key}`) are
     // as secret as the backend's own.
     let mut secrets = backend.secrets.clone();

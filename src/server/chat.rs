@@ -68,6 +68,7 @@ struct Started {
     events: EventStream,
     permit: Permit,
     sse_keepalive: Option<std::time::Duration>,
+    max_answer_bytes: usize,
 }
 
 /// Everything up to the CLI's start: parse, route, check, queue, spawn.
@@ -122,6 +123,7 @@ async fn prepare(
         events,
         permit,
         sse_keepalive: config.settings.sse_keepalive,
+        max_answer_bytes: config.settings.max_answer_bytes,
     })
 }
 
@@ -138,6 +140,7 @@ async fn respond(run: Started, mut log: RequestLog) -> Response {
         events,
         permit,
         sse_keepalive,
+        max_answer_bytes,
     } = run;
     let mut response = if turn.stream {
         match first_output(events).await {
@@ -158,7 +161,7 @@ async fn respond(run: Started, mut log: RequestLog) -> Response {
             }
         }
     } else {
-        let collected = collect(events, &mut log).await;
+        let collected = collect(events, &mut log, &resolved, max_answer_bytes).await;
         drop(permit);
         match collected {
             Ok(collected) => {
@@ -197,14 +200,38 @@ async fn first_output(mut events: EventStream) -> Result<EventStream, Error> {
     Ok(futures_util::stream::iter(head).chain(events).boxed())
 }
 
-async fn collect(mut events: EventStream, log: &mut RequestLog) -> Result<Collector, Error> {
+/// Folds the events into one answer of at most `max_bytes` of text (the
+/// stream is dropped past it, which stops the CLI).
+async fn collect(
+    mut events: EventStream,
+    log: &mut RequestLog,
+    resolved: &Resolved,
+    max_bytes: usize,
+) -> Result<Collector, Error> {
     let mut collector = Collector::default();
+    let mut bytes = 0_usize;
     while let Some(event) = events.next().await {
         let event = event?;
         match &event {
-            Event::TextDelta(text) => log.text(text),
-            Event::ReasoningDelta(_) => log.reasoning(),
+            Event::TextDelta(text) => {
+                log.text(text);
+                bytes += text.len();
+            }
+            Event::ReasoningDelta(text) => {
+                log.reasoning();
+                bytes += text.len();
+            }
             _ => {}
+        }
+        if bytes > max_bytes {
+            return Err(Error::Backend {
+                backend: resolved.backend.name().to_owned(),
+                upstream_status: None,
+                message: format!(
+                    "the answer grew past {max_bytes} bytes (server.max_answer_bytes) and was stopped; \
+                     ask for it with \"stream\": true, which has no such limit"
+                ),
+            });
         }
         collector.push(&event);
         if matches!(event, Event::Finish(_)) {

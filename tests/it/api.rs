@@ -20,6 +20,7 @@ const MODES: &[(&str, &str)] = &[
     ("garbage", r#"mode = "garbage""#),
     ("bytes", r#"mode = "bytes""#),
     ("bytes-fail", r#"mode = "bytes-fail", exit = "3""#),
+    ("big", r#"mode = "stream", chunks = "60""#),
 ];
 
 /// A config with the fake CLI, `fake:` routes, one route per mode, and `extra`.
@@ -439,6 +440,46 @@ async fn a_backend_that_cannot_resume_returns_no_session_id() {
         .chat(json!({"model": "fake:", "messages": user("x")}))
         .await;
     assert_eq!(body["session_id"], "fake-session-1");
+}
+
+#[tokio::test]
+async fn a_folded_answer_has_a_size_cap_and_a_stream_has_none() {
+    let gw = Gateway::builder(&config("max_answer_bytes = 200", "")).start();
+    let (status, headers, body) = gw
+        .chat(json!({"model": "big", "messages": user("x")}))
+        .await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(headers["x-should-retry"], "false");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("server.max_answer_bytes"), "{body}");
+    assert!(message.contains("\"stream\": true"), "{body}");
+    let events = gw
+        .stream_events(json!({"model": "big", "stream": true, "messages": user("x")}))
+        .await;
+    let streamed = content(&events) + &reasoning(&events);
+    assert!(streamed.len() > 400, "{}", streamed.len());
+    assert!(streamed.contains("chunk59 "), "{streamed}");
+}
+
+#[tokio::test]
+async fn a_nul_character_bound_for_argv_is_a_400() {
+    let gw = Gateway::builder(&config("", "")).start();
+    let (status, _, body) = gw
+        .chat(json!({"model": "fake:", "messages": [
+            {"role": "system", "content": "be\u{0}terse"},
+            {"role": "user", "content": "hi"},
+        ]}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("NUL"),
+        "{body}"
+    );
+    // In the prompt on stdin it is just a byte.
+    let (status, _, body) = gw
+        .chat(json!({"model": "fake:", "messages": user("a\u{0}b")}))
+        .await;
+    assert_eq!(status, 200, "{body}");
 }
 
 #[tokio::test]

@@ -206,3 +206,22 @@ async fn the_originals_log_level_names_work() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("unknown log level `loud`"), "{err}");
 }
+
+#[tokio::test]
+async fn the_curl_mode_argument_works_alone_and_after_a_provider() {
+    let config = format!("use = []\n{FAKE_BACKEND}\n{FAKE_ROUTE}");
+    for args in [&["curl"][..], &["auto", "curl"][..], &[][..]] {
+        let mut builder = Gateway::builder(&config);
+        for arg in args {
+            builder = builder.arg(arg);
+        }
+        let gw = builder.start();
+        let (status, _, body) = gw
+            .chat(json!({"model": "fake:", "messages": [{"role": "user", "content": "hi"}]}))
+            .await;
+        assert_eq!(status, 200, "{args:?}: {body}");
+        assert!(gw.wait_for_log(" request ", Duration::from_secs(5)).await);
+        let logged = gw.logs().contains("curl -sS");
+        assert_eq!(logged, !args.is_empty(), "{args:?}:\n{}", gw.logs());
+    }
+}
