@@ -207,6 +207,10 @@ backend = "queued"
     Ok(path)
 }
 
+/// One clock tick, the resolution of [`Gateway::cpu_time`]: `/proc` counts
+/// in USER_HZ, which Linux fixes at 100 per second.
+const CPU_TICK: Duration = Duration::from_millis(10);
+
 /// The gateway under test: the shared test-harness process wrapper.
 struct Gateway(GatewayProcess);
 
@@ -238,6 +242,25 @@ impl Gateway {
 
     fn log_lines(&self) -> usize {
         self.0.logs().lines().count()
+    }
+
+    /// CPU time the gateway process has used (user + system, all its
+    /// threads, without its children), from `/proc/PID/stat`.
+    fn cpu_time(&self) -> anyhow::Result<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.0.pid()))?;
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let ticks = |i: usize| -> anyhow::Result<u64> {
+            Ok(fields
+                .get(i)
+                .ok_or_else(|| anyhow::anyhow!("short stat"))?
+                .parse()?)
+        };
+        // After `)`: state ppid … utime (index 11) stime (12).
+        let total = ticks(11)? + ticks(12)?;
+        Ok(CPU_TICK * u32::try_from(total)?)
     }
 }
 
@@ -277,7 +300,11 @@ async fn overhead_bench(
         http_round_trip(client, gateway).await?;
     }
     let direct = Stats::of(repeat(|| run_direct(&baseline)).await?);
+    let cpu_before = gateway.cpu_time()?;
     let through = Stats::of(repeat(|| timed_chat(client, &chat_url, "trivial")).await?);
+    // Cleanups run just after each answer: let the last one finish.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let gateway_cpu = gateway.cpu_time()?.saturating_sub(cpu_before) / SEQUENTIAL_RUNS as u32;
     let direct_by_path = Stats::of(repeat(|| run_direct(&by_path)).await?);
     let direct_workspace = Stats::of(repeat(|| run_direct(&with_workspace)).await?);
     let http_only = Stats::of(repeat(|| http_round_trip(client, gateway)).await?);
@@ -292,6 +319,12 @@ async fn overhead_bench(
     ] {
         println!("| {name:<40} | {} |", stats.row());
     }
+    println!(
+        "gateway CPU per request (its own process; the CLI's is not counted): {} ms \
+         (clock-tick resolution: ±{} ms)",
+        ms(gateway_cpu),
+        ms(CPU_TICK / SEQUENTIAL_RUNS as u32)
+    );
     let overhead = through.median.saturating_sub(direct.median);
     let met = overhead <= OVERHEAD_TARGET;
     println!(

@@ -1,5 +1,6 @@
 //! Runtime settings of the gateway itself (the `[server]` table after
-//! validation). Everything here is hot-reloadable except `host` and `port`.
+//! validation). Everything here is hot-reloadable except `host`, `port` and
+//! the connection limits.
 
 use std::fmt;
 use std::time::Duration;

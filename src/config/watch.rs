@@ -158,6 +158,11 @@ impl Reloader {
                         old.port
                     );
                 }
+                if old.connections != new.connections {
+                    tracing::warn!(
+                        "server.max_connections / header_timeout_seconds changed; they take effect after a restart"
+                    );
+                }
                 let config = Arc::new(config);
                 self.live.store(Arc::clone(&config));
                 config.apply_limits();

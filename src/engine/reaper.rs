@@ -215,29 +215,52 @@ impl Child {
 }
 
 /// The gateway's direct children (its CLIs, and orphans re-parented to it).
+/// Where the kernel lists each thread's children (`CONFIG_PROC_CHILDREN`),
+/// only those are read; otherwise every process's `stat` is.
 fn children_of_this_process() -> Vec<Child> {
-    let me = std::process::id().to_string();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|entry| {
-            let name = entry.file_name();
-            let pid: i32 = name.to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
-            // pid (comm) state ppid pgrp …; comm may contain spaces and ')'.
-            let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
-            let state = fields.next()?;
-            let parent = fields.next()?;
-            let group = fields.next()?.parse().ok()?;
-            (parent == me).then_some(Child {
-                pid,
-                group,
-                exited: state == "Z" || state == "X",
-            })
-        })
-        .collect()
+    match listed_children() {
+        Some(pids) => pids.into_iter().filter_map(child_of_this_process).collect(),
+        None => std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+            .filter_map(child_of_this_process)
+            .collect(),
+    }
+}
+
+/// The pids in `/proc/self/task/*/children`, if the kernel has them.
+fn listed_children() -> Option<Vec<i32>> {
+    if !std::path::Path::new("/proc/thread-self/children").exists() {
+        return None;
+    }
+    let mut pids = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        // A thread may end meanwhile; its children moved to another one.
+        if let Ok(list) = std::fs::read_to_string(task.path().join("children")) {
+            pids.extend(
+                list.split_whitespace()
+                    .filter_map(|pid| pid.parse::<i32>().ok()),
+            );
+        }
+    }
+    Some(pids)
+}
+
+/// Process `pid`, if it is a child of this process.
+fn child_of_this_process(pid: i32) -> Option<Child> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // pid (comm) state ppid pgrp …; comm may contain spaces and ')'.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let state = fields.next()?;
+    let parent: u32 = fields.next()?.parse().ok()?;
+    let group = fields.next()?.parse().ok()?;
+    (parent == std::process::id()).then_some(Child {
+        pid,
+        group,
+        exited: state == "Z" || state == "X",
+    })
 }
 
 /// The run mark in a process's environment, if it can be read.
@@ -248,4 +271,65 @@ fn run_mark(pid: i32) -> Option<String> {
         .split(|b| *b == 0)
         .find_map(|entry| entry.strip_prefix(prefix.as_bytes()))
         .map(|mark| String::from_utf8_lossy(mark).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::CommandExt as _;
+
+    use super::*;
+
+    #[test]
+    fn a_child_is_found_with_its_group_and_state() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pid = i32::try_from(child.id()).unwrap();
+        let found = children_of_this_process();
+        let seen = found
+            .iter()
+            .find(|c| c.pid == pid)
+            .expect("the child is listed");
+        assert_eq!(seen.group, pid);
+        assert!(!seen.exited);
+        child.kill().unwrap();
+        // Killed but not yet waited for: a zombie, still a child.
+        assert!(
+            (0..200).any(|_| {
+                std::thread::sleep(Duration::from_millis(5));
+                children_of_this_process()
+                    .iter()
+                    .any(|c| c.pid == pid && c.exited)
+            }),
+            "the exited child shows as exited"
+        );
+        child.wait().unwrap();
+        assert!(!children_of_this_process().iter().any(|c| c.pid == pid));
+        if let Some(listed) = listed_children() {
+            assert!(!listed.contains(&pid));
+        }
+    }
+
+    #[test]
+    fn the_run_mark_is_read_from_the_environment() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .env(RUN_MARK, "mark-123")
+            .spawn()
+            .unwrap();
+        let pid = i32::try_from(child.id()).unwrap();
+        // Until it has exec'd, the child still shows this process's environment.
+        assert!(
+            (0..200).any(|_| {
+                std::thread::sleep(Duration::from_millis(5));
+                run_mark(pid).as_deref() == Some("mark-123")
+            }),
+            "{:?}",
+            run_mark(pid)
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
 }
