@@ -56,14 +56,15 @@ pub fn strip(mut events: EventStream) -> EventStream {
                         yield Ok(Event::TextDelta(shown));
                     }
                 }
-                Ok(event @ Event::Finish(_)) => {
+                // Anything else comes after the text before it, held-back
+                // bytes included.
+                other => {
                     let rest = stripper.finish();
                     if !rest.is_empty() {
                         yield Ok(Event::TextDelta(rest));
                     }
-                    yield Ok(event);
+                    yield other;
                 }
-                other => yield other,
             }
         }
     })
@@ -111,5 +112,28 @@ mod tests {
         assert_eq!(stripper.push("d>"), "<and>");
         assert_eq!(stripped(&["ends with <"]), "ends with <");
         assert_eq!(stripped(&["<thi<think>nk>"]), "");
+    }
+
+    #[tokio::test]
+    async fn held_back_text_keeps_its_place_among_other_events() {
+        use crate::event::FinishReason;
+        let events: EventStream = Box::pin(futures_util::stream::iter(vec![
+            Ok(Event::TextDelta("a <answer>b <an".into())),
+            Ok(Event::ReasoningDelta("r".into())),
+            Ok(Event::TextDelta("c <thi".into())),
+            Ok(Event::Finish(FinishReason::Stop)),
+        ]));
+        let out: Vec<Event> = strip(events).map(Result::unwrap).collect().await;
+        assert_eq!(
+            out,
+            [
+                Event::TextDelta("a b ".into()),
+                Event::TextDelta("<an".into()),
+                Event::ReasoningDelta("r".into()),
+                Event::TextDelta("c ".into()),
+                Event::TextDelta("<thi".into()),
+                Event::Finish(FinishReason::Stop),
+            ]
+        );
     }
 }

@@ -67,7 +67,9 @@ pub async fn serve(options: LoadOptions) -> ExitCode {
         models.join(", ")
     );
     let reaper = Arc::new(Reaper::default());
-    if !Reaper::adopt_orphans() {
+    if Reaper::adopt_orphans() {
+        reap_orphans_on_exit_signals(&reaper, shutdown.clone());
+    } else {
         tracing::warn!(
             "cannot become the subreaper of the CLIs: a process that leaves its run's group \
              and outlives its parent may outlive the run"
@@ -124,4 +126,26 @@ fn stop_on_signal(shutdown: CancellationToken) -> impl Future<Output = ()> {
         tracing::info!("shutting down");
         shutdown.cancel();
     }
+}
+
+/// Orphans re-parented to the gateway that exit on their own between runs
+/// are reaped within a second of their exit signal (one scan per second at
+/// most, however many CLIs exit meanwhile).
+fn reap_orphans_on_exit_signals(reaper: &Arc<Reaper>, shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut exits) = signal(SignalKind::child()) else {
+        return;
+    };
+    let reaper = Arc::clone(reaper);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                Some(()) = exits.recv() => {}
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let reaper = Arc::clone(&reaper);
+            let _ = tokio::task::spawn_blocking(move || reaper.reap_exited_orphans()).await;
+        }
+    });
 }

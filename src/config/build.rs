@@ -16,7 +16,7 @@ use crate::config::error::{ConfigError, FieldError, KeyPath};
 use crate::config::layers::Layers;
 use crate::config::raw::{RawRoute, RawServer, RawSettings};
 use crate::config::settings::{
-    ConnectionLimits, ImageLimits, LogMode, LogSettings, Settings, Token,
+    ConnectionLimits, ImageLimits, LogMode, LogSettings, Settings, Token, host_name, origin_entry,
 };
 use crate::config::source::SourceFile;
 use crate::config::{Config, Report};
@@ -72,6 +72,14 @@ pub fn build(input: BuildInput<'_>) -> Result<Config, ConfigError> {
         _ => "CODEX_GATEWAY_TOKEN".to_owned(),
     };
     let settings = settings(&server, input.env, &token_var, &at)?;
+    let mut warnings = input.warnings;
+    if settings.token.is_none() && settings.cors_origins.iter().any(|o| o == "*") {
+        warnings.push(
+            "server.cors_origins = [\"*\"] without a token: any web page you visit can make the CLIs \
+             run; list the origins you use, or set server.token"
+                .to_owned(),
+        );
+    }
     let defaults = backend_defaults(&server, input.env);
     let mut notes = Vec::new();
 
@@ -162,14 +170,7 @@ pub fn build(input: BuildInput<'_>) -> Result<Config, ConfigError> {
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    let report = Report::new(
-        &input.layers,
-        &figment,
-        &raw,
-        notes,
-        input.warnings,
-        &secrets,
-    );
+    let report = Report::new(&input.layers, &figment, &raw, notes, warnings, &secrets);
     Ok(Config {
         settings,
         routes,
@@ -282,8 +283,24 @@ fn settings(
             max_chars: to_usize(server.log_max_chars.unwrap_or(4000)),
             events: server.log_events.unwrap_or(false),
         },
-        cors_origins: server.cors_origins.clone().unwrap_or_default(),
-        allowed_hosts: server.allowed_hosts.clone().unwrap_or_default(),
+        cors_origins: server
+            .cors_origins
+            .iter()
+            .flatten()
+            .map(|o| origin_entry(o))
+            .collect(),
+        allowed_hosts: server
+            .allowed_hosts
+            .iter()
+            .flatten()
+            .map(|h| {
+                if h.trim() == "*" {
+                    "*".to_owned()
+                } else {
+                    host_name(h)
+                }
+            })
+            .collect(),
         connections: ConnectionLimits {
             max: to_usize(positive(
                 server.max_connections,

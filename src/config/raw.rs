@@ -116,7 +116,7 @@ pub struct RawBackend {
 }
 
 /// A template variable's default: text, or a list for `each` groups.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum RawVar {
     /// Replaces `{name}`.
@@ -145,6 +145,26 @@ pub struct RawArgGroup {
     pub each: Option<String>,
     /// The group's elements.
     pub args: Vec<String>,
+}
+
+impl<'de> Deserialize<'de> for RawVar {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct VarVisitor;
+        impl<'de> serde::de::Visitor<'de> for VarVisitor {
+            type Value = RawVar;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string, or a list of strings")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawVar, E> {
+                Ok(RawVar::Text(v.to_owned()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<RawVar, A::Error> {
+                Vec::<String>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+                    .map(RawVar::List)
+            }
+        }
+        deserializer.deserialize_any(VarVisitor)
+    }
 }
 
 impl<'de> Deserialize<'de> for RawArg {

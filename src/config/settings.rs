@@ -139,3 +139,33 @@ impl fmt::Debug for Token {
         f.write_str("Token([redacted])")
     }
 }
+
+impl Settings {
+    /// Whether a browser `Origin` may call the API (`server.cors_origins`).
+    pub fn origin_allowed(&self, origin: &[u8]) -> bool {
+        self.cors_origins
+            .iter()
+            .any(|allowed| allowed == "*" || allowed.as_bytes().eq_ignore_ascii_case(origin))
+    }
+}
+
+/// A host as requests and `server.allowed_hosts` are compared: lowercase,
+/// without a port, brackets or a final dot (`Gateway.LAN.:8000` → `gateway.lan`,
+/// `[::1]:8000` → `::1`).
+pub fn host_name(host: &str) -> String {
+    let host = host.trim().to_ascii_lowercase();
+    let without_port = if let Some(bracketed) = host.strip_prefix('[') {
+        bracketed
+            .split_once(']')
+            .map_or(bracketed, |(address, _)| address)
+    } else {
+        host.rsplit_once(':')
+            .map_or(host.as_str(), |(name, _)| name)
+    };
+    without_port.trim_end_matches('.').to_owned()
+}
+
+/// A `server.cors_origins` entry as browsers send origins: no final `/`.
+pub fn origin_entry(origin: &str) -> String {
+    origin.trim().trim_end_matches('/').to_owned()
+}

@@ -82,17 +82,28 @@ pub async fn start(
             backend.name
         )));
     }
-    let workspace = Workspace::prepare(backend.workspace.as_deref())
-        .map_err(|e| Error::Internal(format!("cannot prepare the workspace: {e}")))?;
-    let images = write_images(std::mem::take(&mut run.images)).await?;
-    let argv = render_argv(&backend, &run, &workspace, &images);
-    if argv.iter().any(|arg| arg.contains('\0')) {
+    // Text bound for the command line cannot hold a NUL: refuse it before
+    // anything is prepared.
+    let on_command_line = [
+        run.prompt.system.as_deref(),
+        run.session.as_deref(),
+        (backend.prompt_via == PromptVia::Arg).then_some(run.prompt.text.as_str()),
+    ];
+    if on_command_line
+        .into_iter()
+        .flatten()
+        .any(|text| text.contains('\0'))
+    {
         return Err(Error::InvalidRequest(format!(
             "the request contains a NUL character, which cannot reach `{}` on its command line \
              (a system message, or the prompt of a backend with prompt = \"arg\"): remove it",
             backend.command
         )));
     }
+    let workspace = Workspace::prepare(backend.workspace.as_deref())
+        .map_err(|e| Error::Internal(format!("cannot prepare the workspace: {e}")))?;
+    let images = write_images(std::mem::take(&mut run.images)).await?;
+    let argv = render_argv(&backend, &run, &workspace, &images);
     // Values the template passed to secret options (`--api-key {key}`) are
     // as secret as the backend's own.
     let mut secrets = backend.secrets.clone();

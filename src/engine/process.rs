@@ -5,8 +5,9 @@
 //! MCP servers) get SIGKILL at once. Then the [`Reaper`] finds and kills
 //! what escaped the group, and only after that is the workspace removed.
 //!
-//! The group is signalled only while its leader is unreaped or right after
-//! reaping it, so a recycled pid can never be hit.
+//! The group is signalled here only while its leader is unreaped or right
+//! after reaping it, so a recycled pid can never be hit; the reaper's later
+//! rounds stop signalling it as soon as it is empty.
 
 use std::process::ExitStatus;
 use std::time::Duration;
@@ -29,10 +30,14 @@ pub struct ChildGuard {
     pgid: Option<Pid>,
     /// The group's id, for the cleanup that looks for what it left.
     group: Option<i32>,
-    exit: Option<ExitStatus>,
+    /// The leader has been waited for (its status, if waiting succeeded).
+    reaped: Option<Option<ExitStatus>>,
     /// Dropped only once the group is dead (the CLI's workspace, its files).
     keep: Vec<Box<dyn Send>>,
     run: Option<(Arc<Reaper>, Run)>,
+    /// Already the cleanup of a dropped guard: if this is dropped unfinished
+    /// too (the runtime is shutting down), it must not start another one.
+    cleaning_up: bool,
 }
 
 impl std::fmt::Debug for ChildGuard {
@@ -40,7 +45,7 @@ impl std::fmt::Debug for ChildGuard {
         f.debug_struct("ChildGuard")
             .field("pgid", &self.pgid)
             .field("group", &self.group)
-            .field("exit", &self.exit)
+            .field("reaped", &self.reaped)
             .finish_non_exhaustive()
     }
 }
@@ -53,17 +58,10 @@ impl ChildGuard {
             child: Some(child),
             pgid: group.map(Pid::from_raw),
             group,
-            exit: None,
+            reaped: None,
             keep: Vec::new(),
             run: Some((reaper, run)),
-        }
-    }
-
-    /// The leader's exit status was collected.
-    fn reaped(&mut self, status: Option<ExitStatus>) {
-        self.exit = status;
-        if let Some((reaper, run)) = self.run.as_mut() {
-            reaper.leader_reaped(run);
+            cleaning_up: false,
         }
     }
 
@@ -75,56 +73,61 @@ impl ChildGuard {
 
     /// The process group id (the leader's pid).
     pub fn pgid(&self) -> Option<i32> {
-        self.pgid.map(Pid::as_raw)
+        self.group
     }
 
     /// Waits for the leader to exit, then kills whatever is left in its group.
     /// Returns the exit status, or `None` if waiting failed.
     pub async fn wait(&mut self) -> Option<ExitStatus> {
-        if let Some(status) = self.exit {
-            return Some(status);
+        if let Some(status) = self.reaped {
+            return status;
         }
-        let child = self.child.as_mut()?;
-        let status = child.wait().await.ok();
-        self.reaped(status);
-        self.sweep();
+        let status = match self.child.as_mut() {
+            Some(child) => child.wait().await.ok(),
+            None => None,
+        };
+        self.collected(status);
         status
     }
 
     /// The exit status, if the leader has been seen to exit.
     pub fn exit_status(&self) -> Option<ExitStatus> {
-        self.exit
+        self.reaped.flatten()
     }
 
-    /// Kills what is left of the group after the leader exited.
-    fn sweep(&mut self) {
+    /// The leader was waited for: kill what is left of its group at once.
+    fn collected(&mut self, status: Option<ExitStatus>) {
+        self.reaped = Some(status);
+        if let Some((reaper, run)) = self.run.as_mut() {
+            reaper.leader_reaped(run);
+        }
         if let Some(pgid) = self.pgid.take() {
             let _ = killpg(pgid, Signal::SIGKILL);
         }
     }
 
-    /// Terminates the group now and reaps the leader (bounded by [`TERM_GRACE`]).
+    /// Terminates the group now and reaps the leader (SIGTERM, then SIGKILL
+    /// after [`TERM_GRACE`]).
     pub async fn terminate(&mut self) {
-        if self.exit.is_some() {
+        if self.reaped.is_some() {
             return;
         }
         if let Some(pgid) = self.pgid {
             let _ = killpg(pgid, Signal::SIGTERM);
         }
-        if let Some(child) = self.child.as_mut()
-            && let Ok(Ok(status)) = tokio::time::timeout(TERM_GRACE, child.wait()).await
-        {
-            self.reaped(Some(status));
-            self.sweep();
+        let Some(child) = self.child.as_mut() else {
             return;
-        }
-        if let Some(pgid) = self.pgid.take() {
-            let _ = killpg(pgid, Signal::SIGKILL);
-        }
-        if let Some(child) = self.child.as_mut() {
-            let status = child.wait().await.ok();
-            self.reaped(status);
-        }
+        };
+        let status = match tokio::time::timeout(TERM_GRACE, child.wait()).await {
+            Ok(waited) => waited.ok(),
+            Err(_) => {
+                if let Some(pgid) = self.pgid {
+                    let _ = killpg(pgid, Signal::SIGKILL);
+                }
+                child.wait().await.ok()
+            }
+        };
+        self.collected(status);
     }
 }
 
@@ -135,23 +138,25 @@ impl Drop for ChildGuard {
         };
         let child = self.child.take();
         let keep = std::mem::take(&mut self.keep);
-        match (child, self.exit, tokio::runtime::Handle::try_current()) {
+        match (child, self.reaped, tokio::runtime::Handle::try_current()) {
             // Still running (client disconnect, a dropped answer): stop it
-            // first, as a cleanup the gateway waits for at exit.
-            (Some(child), None, Ok(_)) => {
+            // first, as a cleanup the gateway waits for at exit. `terminate`
+            // always marks it reaped, so this happens once.
+            (Some(child), None, Ok(_)) if !self.cleaning_up => {
                 let mut orphan = ChildGuard {
                     child: Some(child),
                     pgid: self.pgid.take(),
                     group: self.group,
-                    exit: None,
+                    reaped: None,
                     keep,
                     run: Some((Arc::clone(&reaper), run)),
+                    cleaning_up: true,
                 };
                 reaper.track(async move { orphan.terminate().await });
             }
-            (child, exit, _) => {
-                // No runtime left (process exit): no time for a grace period.
-                if exit.is_none()
+            (child, reaped, _) => {
+                // No runtime left, or no time (process exit): no grace period.
+                if reaped.is_none()
                     && let Some(pgid) = self.pgid.take()
                 {
                     let _ = killpg(pgid, Signal::SIGKILL);

@@ -15,7 +15,7 @@
 //! Cleanups run on blocking threads, off the answer's path, and are tracked:
 //! the gateway waits for them before it exits.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -40,9 +40,9 @@ pub struct Reaper {
 
 #[derive(Debug, Default)]
 struct Registry {
-    /// Pids of CLIs the async runtime has spawned and not yet reaped: their
-    /// exit statuses belong to it.
-    leaders: HashSet<i32>,
+    /// CLIs the async runtime has spawned and not yet reaped (their exit
+    /// statuses belong to it), by pid, with their run's mark.
+    leaders: HashMap<i32, String>,
     /// Marks of runs not yet cleaned up.
     active: HashSet<String>,
 }
@@ -76,8 +76,9 @@ impl Reaper {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Spawns `command` as a marked run. The registry is locked across the
-    /// spawn, so a cleanup never mistakes the new CLI for an orphan.
+    /// Spawns `command` as a marked run. The registry stays locked across the
+    /// spawn (a fork and exec: short, but on the calling thread), so a
+    /// cleanup never takes the new CLI for an orphan.
     pub fn spawn(
         &self,
         command: &mut tokio::process::Command,
@@ -88,14 +89,20 @@ impl Reaper {
         let child = command.spawn()?;
         let leader = child.id().and_then(|id| i32::try_from(id).ok());
         registry.active.insert(mark.clone());
-        registry.leaders.extend(leader);
+        if let Some(pid) = leader {
+            registry.leaders.insert(pid, mark.clone());
+        }
         Ok((child, Run { mark, leader }))
     }
 
     /// The runtime has reaped the run's leader.
     pub fn leader_reaped(&self, run: &mut Run) {
         if let Some(pid) = run.leader.take() {
-            self.registry().leaders.remove(&pid);
+            let mut registry = self.registry();
+            // Only this run's entry: the pid may already be another CLI's.
+            if registry.leaders.get(&pid) == Some(&run.mark) {
+                registry.leaders.remove(&pid);
+            }
         }
     }
 
@@ -120,6 +127,17 @@ impl Reaper {
         drop(self.tasks.spawn(task));
     }
 
+    /// Reaps orphans that exited on their own (not the CLIs the runtime
+    /// waits for). Called when a child's exit is signalled.
+    pub fn reap_exited_orphans(&self) {
+        let registry = self.registry();
+        for child in children_of_this_process() {
+            if child.exited && !registry.leaders.contains_key(&child.pid) {
+                let _ = waitpid(Pid::from_raw(child.pid), Some(WaitPidFlag::WNOHANG));
+            }
+        }
+    }
+
     /// Waits (at most `limit`) for the cleanups in progress, then kills and
     /// reaps whatever the gateway's CLIs left. Called once, at exit.
     pub async fn wait_for_cleanups(self: &Arc<Self>, limit: Duration) {
@@ -138,27 +156,35 @@ impl Reaper {
     }
 
     /// Kills and reaps every process the run marked `mark` (in group
-    /// `group`) left behind.
-    fn clean_up(&self, mark: &str, group: Option<i32>) {
+    /// `group`) left behind. Each round holds the registry, so no other
+    /// cleanup or reap can make what it saw stale.
+    fn clean_up(&self, mark: &str, mut group: Option<i32>) {
         let deadline = Instant::now() + CLEANUP_LIMIT;
         loop {
-            let mut pending =
-                group.is_some_and(|g| killpg(Pid::from_raw(g), Signal::SIGKILL).is_ok());
-            let children = children_of_this_process();
-            let marks: Vec<Option<String>> = children.iter().map(|c| run_mark(c.pid)).collect();
+            let mut pending = false;
             {
                 let registry = self.registry();
+                // Once the group is empty its number may be reused: stop.
+                if let Some(g) = group {
+                    if killpg(Pid::from_raw(g), Signal::SIGKILL).is_ok() {
+                        pending = true;
+                    } else {
+                        group = None;
+                    }
+                }
                 let alone = registry.active.iter().all(|m| m == mark);
-                for (child, owner) in children.iter().zip(&marks) {
-                    if registry.leaders.contains(&child.pid) {
+                for child in children_of_this_process() {
+                    if registry.leaders.contains_key(&child.pid) {
                         continue;
                     }
                     if child.exited {
-                        let _ = waitpid(Pid::from_raw(child.pid), Some(WaitPidFlag::WNOHANG));
+                        // Its own children have just been re-parented here.
+                        pending |=
+                            waitpid(Pid::from_raw(child.pid), Some(WaitPidFlag::WNOHANG)).is_ok();
                         continue;
                     }
-                    let ours = match owner {
-                        Some(owner) => owner == mark || !registry.active.contains(owner),
+                    let ours = match run_mark(child.pid) {
+                        Some(owner) => owner == mark || !registry.active.contains(&owner),
                         None => alone,
                     };
                     if ours {
@@ -175,21 +201,30 @@ impl Reaper {
         }
     }
 
-    /// At exit: every child, CLI or orphan, and their groups.
+    /// At exit: every child and its group. Orphans are reaped here; CLIs the
+    /// runtime still waits for are only killed (it reaps them).
     fn kill_everything(&self) {
         let deadline = Instant::now() + CLEANUP_LIMIT;
         loop {
+            let registry = self.registry();
             let children = children_of_this_process();
             if children.is_empty() || Instant::now() >= deadline {
                 return;
             }
             for child in &children {
-                if child.exited {
-                    let _ = waitpid(Pid::from_raw(child.pid), Some(WaitPidFlag::WNOHANG));
-                } else {
+                if !child.exited {
                     child.kill();
+                } else if !registry.leaders.contains_key(&child.pid) {
+                    let _ = waitpid(Pid::from_raw(child.pid), Some(WaitPidFlag::WNOHANG));
                 }
             }
+            if children
+                .iter()
+                .all(|c| registry.leaders.contains_key(&c.pid) && c.exited)
+            {
+                return;
+            }
+            drop(registry);
             std::thread::sleep(ROUND_PAUSE);
         }
     }

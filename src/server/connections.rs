@@ -81,13 +81,22 @@ fn is_out_of_descriptors(error: &std::io::Error) -> bool {
     )
 }
 
-/// Raises the soft limit on open descriptors to the hard limit, so the
+/// Raises the soft limit on open descriptors to the hard limit (or the
+/// kernel's ceiling, `fs.nr_open`, when the hard limit is unlimited), so the
 /// connection cap and the CLIs' pipes fit; returns the limit now in force.
+/// The CLIs inherit it, as they would under a service manager's limit.
 pub fn raise_descriptor_limit() -> Option<u64> {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    use nix::sys::resource::{RLIM_INFINITY, Resource, getrlimit, setrlimit};
     let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
-    if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
-        return Some(hard);
+    let ceiling = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    let target = match (hard, ceiling) {
+        (RLIM_INFINITY, Some(ceiling)) => ceiling,
+        _ => hard,
+    };
+    if soft < target && setrlimit(Resource::RLIMIT_NOFILE, target, hard).is_ok() {
+        return Some(target);
     }
     Some(soft)
 }

@@ -10,7 +10,8 @@
 //! - a body must be declared as JSON, which a page cannot do without a
 //!   CORS preflight.
 //!
-//! The checks are pure functions of the request head and the settings.
+//! The checks are pure functions of the request head and the settings. A
+//! request without a `Host` (or with two) is malformed and gets 400.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -19,7 +20,7 @@ use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::config::settings::Settings;
+use crate::config::settings::{Settings, host_name};
 use crate::error::Error;
 use crate::state::AppState;
 
@@ -29,6 +30,7 @@ pub(super) async fn guard(State(state): State<AppState>, request: Request, next:
         let config = state.config.load();
         check(
             request.method(),
+            request.uri().authority().map(|a| a.as_str()),
             request.headers(),
             &config.settings,
             state.local_addr,
@@ -48,14 +50,29 @@ pub(super) async fn guard(State(state): State<AppState>, request: Request, next:
 }
 
 /// Checks `Host`, `Origin` and the body's declared type, in that order.
+/// `authority` is the request target's, for an absolute-form target
+/// (`POST http://host/… HTTP/1.1`), which then names the host (RFC 9112).
 pub(super) fn check(
     method: &Method,
+    authority: Option<&str>,
     headers: &HeaderMap,
     settings: &Settings,
     local: SocketAddr,
 ) -> Result<(), Error> {
-    if let Some(host) = headers.get(header::HOST) {
-        let host = host.to_str().unwrap_or_default();
+    let mut hosts = headers.get_all(header::HOST).iter();
+    let (header_host, another) = (hosts.next(), hosts.next());
+    if another.is_some() {
+        return Err(Error::InvalidRequest(
+            "the request has more than one Host header".into(),
+        ));
+    }
+    let header_host = header_host.map(|h| h.to_str().unwrap_or_default());
+    let Some(host) = authority.or(header_host) else {
+        return Err(Error::InvalidRequest(
+            "the request has no Host header".into(),
+        ));
+    };
+    for host in [Some(host), header_host].into_iter().flatten() {
         if !host_allowed(host, &settings.allowed_hosts, local.ip()) {
             return Err(Error::Forbidden(format!(
                 "Host {host:?} is not allowed: this gateway answers requests addressed to \
@@ -69,18 +86,14 @@ pub(super) fn check(
             )));
         }
     }
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let listed = settings
-            .cors_origins
-            .iter()
-            .any(|allowed| allowed == "*" || allowed.as_bytes() == origin.as_bytes());
-        if !listed {
-            return Err(Error::Forbidden(format!(
-                "requests from the web page at {:?} are refused: add its origin to \
-                 server.cors_origins (CODEX_CORS_ORIGINS) to allow it",
-                origin.to_str().unwrap_or("?")
-            )));
-        }
+    if let Some(origin) = headers.get(header::ORIGIN)
+        && !settings.origin_allowed(origin.as_bytes())
+    {
+        return Err(Error::Forbidden(format!(
+            "requests from the web page at {:?} are refused: add its origin to \
+             server.cors_origins (CODEX_CORS_ORIGINS) to allow it",
+            origin.to_str().unwrap_or("?")
+        )));
     }
     if carries_body(method, headers) && !declares_json(headers) {
         let sent = headers.get(header::CONTENT_TYPE).map_or_else(
@@ -101,42 +114,21 @@ fn host_allowed(host: &str, allowed: &[String], local: IpAddr) -> bool {
     if name == "localhost" {
         return true;
     }
-    if let Ok(ip) = name
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>()
-    {
+    if let Ok(ip) = name.parse::<IpAddr>() {
         // DNS rebinding needs a name; an address names this machine, but on
         // a loopback bind only loopback addresses reach it directly.
         if ip.is_loopback() || !local.is_loopback() {
             return true;
         }
     }
+    // Entries were normalised with `host_name` when the config loaded.
     allowed.iter().any(|entry| {
-        let entry = entry.trim().to_ascii_lowercase();
         entry == "*"
-            || entry == name
+            || *entry == name
             || entry
                 .strip_prefix("*.")
                 .is_some_and(|domain| name.ends_with(&format!(".{domain}")))
     })
-}
-
-/// The host part of a `Host` header, lowercased, without port or final dot.
-fn host_name(host: &str) -> String {
-    let host = host.trim().to_ascii_lowercase();
-    let without_port = if host.starts_with('[') {
-        // [v6]:port
-        host.split_once(']')
-            .map_or(host.as_str(), |(address, _)| address)
-            .trim_start_matches('[')
-            .to_owned()
-    } else {
-        host.rsplit_once(':')
-            .map_or(host.as_str(), |(name, _)| name)
-            .to_owned()
-    };
-    without_port.trim_end_matches('.').to_owned()
 }
 
 /// Whether the request has (or, as a POST, must have) a body.
@@ -197,6 +189,11 @@ mod tests {
             assert!(!host_allowed(host, &[], LOOPBACK), "{host}");
         }
         let allowed = vec!["gw.lan".to_owned(), "*.corp.example".to_owned()];
+        assert_eq!(
+            host_name("GW.Lan.:8000"),
+            "gw.lan",
+            "entries load like this"
+        );
         assert!(host_allowed("GW.lan:8000", &allowed, LOOPBACK));
         assert!(host_allowed("a.corp.example", &allowed, LOOPBACK));
         assert!(!host_allowed("corp.example.evil", &allowed, LOOPBACK));
@@ -213,6 +210,52 @@ mod tests {
             &["myhost.lan".to_owned()],
             ANY
         ));
+    }
+
+    #[test]
+    fn a_missing_or_doubled_host_and_absolute_form_targets_are_checked() {
+        let settings = |hosts: &[&str]| crate::config::settings::Settings {
+            allowed_hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
+            ..crate::config::load(&crate::config::LoadOptions::default(), None)
+                .unwrap()
+                .settings
+        };
+        let local: SocketAddr = "127.0.0.1:8000".parse().unwrap();
+        let headers = |hosts: &[&'static str]| {
+            let mut map = HeaderMap::new();
+            for host in hosts {
+                map.append(header::HOST, HeaderValue::from_static(host));
+            }
+            map
+        };
+        let get = |authority, hosts: &[&'static str]| {
+            check(
+                &Method::GET,
+                authority,
+                &headers(hosts),
+                &settings(&[]),
+                local,
+            )
+        };
+        assert!(get(None, &["localhost"]).is_ok());
+        assert!(matches!(get(None, &[]), Err(Error::InvalidRequest(_))));
+        assert!(matches!(
+            get(None, &["localhost", "evil.example"]),
+            Err(Error::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            get(Some("evil.example"), &["localhost"]),
+            Err(Error::Forbidden(_))
+        ));
+        assert!(matches!(
+            get(Some("localhost:1"), &["evil.example"]),
+            Err(Error::Forbidden(_))
+        ));
+        assert!(get(Some("localhost:1"), &[]).is_ok());
+        assert!(
+            matches!(get(None, &[":8000"]), Err(Error::Forbidden(_))),
+            "an empty name"
+        );
     }
 
     #[test]

@@ -60,12 +60,7 @@ fn cors_layer(state: &AppState) -> tower_http::cors::CorsLayer {
     use tower_http::cors::{AllowOrigin, Any, CorsLayer};
     let config = std::sync::Arc::clone(&state.config);
     let allowed = move |origin: &HeaderValue, _: &axum::http::request::Parts| {
-        config
-            .load()
-            .settings
-            .cors_origins
-            .iter()
-            .any(|allowed| allowed == "*" || allowed.as_bytes() == origin.as_bytes())
+        config.load().settings.origin_allowed(origin.as_bytes())
     };
     CorsLayer::new()
         .allow_origin(AllowOrigin::predicate(allowed))

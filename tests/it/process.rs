@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::support::{
-    Gateway, assert_processes_gone, eventually, fake_backend_with, processes_with_env,
+    Gateway, assert_no_zombies, assert_processes_gone, eventually, fake_backend_with,
+    processes_with_env,
 };
 
 /// A config whose fake CLI hangs after its first chunk, with a grandchild,
@@ -198,6 +199,7 @@ async fn processes_that_leave_the_group_die_with_the_run() {
     let (status, _, _) = gw.chat(ask("run")).await;
     assert_eq!(status, 504);
     assert_processes_gone(&marker, Duration::from_secs(3)).await;
+    assert_no_zombies(&gw, Duration::from_secs(3)).await;
 }
 
 #[tokio::test]
@@ -244,6 +246,7 @@ async fn a_daemon_left_by_a_finished_run_is_stopped_and_reaped() {
         eventually(Duration::from_secs(3), || !alive(pid)).await,
         "the daemon with a cleared environment survived the run"
     );
+    assert_no_zombies(&gw, Duration::from_secs(3)).await;
 }
 
 #[tokio::test]

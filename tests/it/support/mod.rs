@@ -388,3 +388,34 @@ pub(crate) fn processes_with_env(marker: &str) -> Vec<u32> {
     }
     found
 }
+
+/// Children of process `parent` that have exited but were not reaped.
+pub(crate) fn zombie_children(parent: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        if fields.first() == Some(&"Z") && fields.get(1) == Some(&parent.to_string().as_str()) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Asserts that within `limit` the gateway has reaped every child that exited.
+pub(crate) async fn assert_no_zombies(gateway: &Gateway, limit: Duration) {
+    let pid = gateway.pid();
+    assert!(
+        eventually(limit, || zombie_children(pid).is_empty()).await,
+        "unreaped children of the gateway: {:?}",
+        zombie_children(pid)
+    );
+}
