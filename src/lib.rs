@@ -37,6 +37,7 @@ pub mod dialect;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod location;
 pub mod prompt;
 pub mod routes;
 pub mod server;

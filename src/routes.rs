@@ -10,8 +10,8 @@ use std::fmt;
 use regex::Regex;
 
 use crate::backend::Backend;
-use crate::config::error::Origin;
 use crate::error::Error;
+use crate::location::Origin;
 
 /// How a route recognises model strings.
 #[derive(Debug, Clone)]

@@ -8,8 +8,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::config::error::{FieldError, KeyPath};
-use crate::config::raw::RawArg;
+use crate::backend::spec::RawArg;
+use crate::location::{FieldError, KeyPath};
 
 /// Built-in placeholders that always have a value.
 pub const ALWAYS_SET: &[&str] = &["model", "workspace", "request_id"];
@@ -366,7 +366,7 @@ fn parse_piece(text: &str) -> Result<Piece, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::raw::RawArgGroup;
+    use crate::backend::spec::RawArgGroup;
 
     fn plain(s: &str) -> RawArg {
         RawArg::Plain(s.to_owned())

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use crate::backend::argv::ArgvTemplate;
 use crate::backend::rules::OutputRules;
-use crate::config::error::{FieldError, KeyPath};
 use crate::config::raw::{RawBackend, RawVar};
 use crate::engine::limiter::{Limiter, Shape};
+use crate::location::{FieldError, KeyPath};
 use crate::turn::Effort;
 
 /// How the prompt reaches the CLI.
@@ -386,8 +386,8 @@ fn looks_secret(name: &str) -> bool {
 /// arguments (its `{placeholders}` are found per run, in the rendered argv).
 fn secrets_in_args(raw: &RawBackend) -> Vec<String> {
     let literal = raw.args.iter().flatten().filter_map(|a| match a {
-        crate::config::raw::RawArg::Plain(text) => Some(text.clone()),
-        crate::config::raw::RawArg::Group(_) => None,
+        crate::backend::spec::RawArg::Plain(text) => Some(text.clone()),
+        crate::backend::spec::RawArg::Group(_) => None,
     });
     let args: Vec<String> = literal
         .chain(raw.extra_args.iter().flatten().cloned())

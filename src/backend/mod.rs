@@ -5,6 +5,7 @@ pub mod argv;
 pub mod cli;
 pub mod decode;
 pub mod rules;
+pub mod spec;
 
 use std::sync::Arc;
 

@@ -5,9 +5,9 @@
 
 use serde_json::Value;
 
-use crate::config::error::{FieldError, KeyPath};
-use crate::config::raw::{RawPointers, RawRule, RawUsage};
+use crate::backend::spec::{RawPointers, RawRule, RawUsage};
 use crate::event::Usage;
+use crate::location::{FieldError, KeyPath};
 
 /// A backend's compiled output rules.
 #[derive(Debug, Clone, Default, PartialEq)]

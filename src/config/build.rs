@@ -12,7 +12,7 @@ use regex::Regex;
 
 use crate::backend::Backend;
 use crate::backend::cli::{BackendDefaults, CliBackend, expand_home, secret_vars};
-use crate::config::error::{ConfigError, FieldError, KeyPath};
+use crate::config::error::ConfigError;
 use crate::config::layers::Layers;
 use crate::config::raw::{RawRoute, RawServer, RawSettings};
 use crate::config::settings::{
@@ -20,6 +20,7 @@ use crate::config::settings::{
 };
 use crate::config::source::SourceFile;
 use crate::config::{Config, Report};
+use crate::location::{FieldError, KeyPath};
 use crate::routes::{Matcher, Provider, Route, Routes};
 use crate::turn::Effort;
 
@@ -68,7 +69,7 @@ pub fn build(input: BuildInput<'_>) -> Result<Config, ConfigError> {
         .layers
         .origin(&figment, &KeyPath::keys(["server", "token"]))
     {
-        crate::config::error::Origin::Env(var) => var,
+        crate::location::Origin::Env(var) => var,
         _ => "CODEX_GATEWAY_TOKEN".to_owned(),
     };
     let settings = settings(&server, input.env, &token_var, &at)?;

@@ -8,8 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use figment::value::Value;
 
-use crate::config::error::{ConfigError, KeyPath, Origin};
+use crate::config::error::ConfigError;
 use crate::config::layers::{ENVIRONMENT, KeyedLayer};
+use crate::location::{KeyPath, Origin};
 
 #[derive(Debug, Clone, Copy)]
 enum Kind {

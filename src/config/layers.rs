@@ -9,9 +9,9 @@ use std::sync::Arc;
 use figment::value::{Dict, Map, Value};
 use figment::{Error, Metadata, Profile, Provider};
 
-use crate::config::error::{KeyPath, Origin};
 use crate::config::raw::RawServer;
 use crate::config::source::SourceFile;
+use crate::location::{KeyPath, Origin};
 
 /// Metadata names of the non-file layers.
 pub const DEFAULTS: &str = "built-in defaults";

@@ -21,11 +21,12 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::config::build::{BuildInput, LayeredRoute, normalize_provider};
-use crate::config::error::{ConfigError, KeyPath, Origin};
+use crate::config::error::ConfigError;
 use crate::config::layers::{FLAGS, FileLayer, KeyedLayer, Layers};
 use crate::config::raw::{RawFile, RawSettings};
 use crate::config::settings::Settings;
 use crate::config::source::{PresetLibrary, SourceFile};
+use crate::location::{KeyPath, Origin};
 use crate::routes::Routes;
 
 /// The presets loaded when nothing names any: one per CLI, each kept only

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 
 use toml::de::{DeTable, DeValue};
 
-use crate::config::error::{ConfigError, KeyPath, Origin, Seg};
+use crate::config::error::ConfigError;
 use crate::config::raw::RawFile;
+use crate::location::{KeyPath, Origin, Seg};
 
 /// Presets compiled into the binary, by name.
 pub const BUILTIN_PRESETS: &[(&str, &str)] = &[
