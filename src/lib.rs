@@ -22,7 +22,6 @@
 //! - [`routes`]: model string → backend and model.
 //! - [`backend`]: compiled templates (argv, output rules); pure data.
 //! - [`engine`]: runs templates: processes, limits, workspaces.
-//! - [`prompt`]: conversation → the prompt a CLI reads.
 //! - [`answer_tags`]: optional removal of `<think>`/`<answer>` tags from answers.
 //! - [`dialect`]: wire formats, as pure translators.
 //! - [`server`]: HTTP endpoints, auth, logs.
@@ -38,7 +37,6 @@ pub mod engine;
 pub mod error;
 pub mod event;
 pub mod location;
-pub mod prompt;
 pub mod routes;
 pub mod server;
 pub mod state;

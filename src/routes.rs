@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::Arc;
 
 use regex::Regex;
 
@@ -72,7 +73,7 @@ pub enum Provider {
 #[derive(Debug, Clone)]
 pub struct Resolved {
     /// Backend to run.
-    pub backend: Backend,
+    pub backend: Arc<Backend>,
     /// Model passed to the backend.
     pub model: String,
     /// Model named in the response: the client's string when it was used,
@@ -88,7 +89,7 @@ pub struct Resolved {
 #[derive(Debug, Default)]
 pub struct Routes {
     /// Backends by name.
-    pub backends: BTreeMap<String, Backend>,
+    pub backends: BTreeMap<String, Arc<Backend>>,
     /// Routes in definition order (lowest layer first).
     pub routes: Vec<Route>,
     /// Aliases applied before matching.
@@ -112,7 +113,7 @@ pub struct Routes {
 impl Routes {
     /// Builds the lookup tables. Within one layer `routes` must not repeat a
     /// model or prefix (checked by the caller); across layers the later wins.
-    pub fn new(backends: BTreeMap<String, Backend>, routes: Vec<Route>) -> Routes {
+    pub fn new(backends: BTreeMap<String, Arc<Backend>>, routes: Vec<Route>) -> Routes {
         let mut exact = HashMap::new();
         let mut by_prefix: HashMap<String, usize> = HashMap::new();
         let mut patterns = Vec::new();
@@ -276,7 +277,7 @@ impl Routes {
         let model = if used_client_model {
             model_part
         } else {
-            backend.default_model().map(str::to_owned).ok_or_else(|| {
+            backend.default_model.clone().ok_or_else(|| {
                 Error::InvalidRequest(format!(
                     "backend `{route_backend}` has no default model; name one, e.g. \"{}\"",
                     example_model(self, route_backend)
@@ -344,7 +345,7 @@ impl Routes {
             let models = self
                 .backends
                 .get(&route.backend)
-                .map(Backend::advertised_models)
+                .map(|b| b.advertised_models())
                 .unwrap_or_default();
             match &route.matcher {
                 Matcher::Exact(model) => out.push(model.clone()),

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::config::watch::Reloader;
-use crate::engine::reaper::Reaper;
+use crate::engine::{Limiters, Reaper};
 
 /// Shared handler state; cheap to clone.
 #[derive(Debug, Clone)]
@@ -23,6 +23,8 @@ pub struct AppState {
     pub local_addr: std::net::SocketAddr,
     /// Tracks the CLIs' processes and the cleanups after them.
     pub reaper: Arc<Reaper>,
+    /// The backends' concurrency limiters, kept across reloads.
+    pub limiters: Arc<Limiters>,
 }
 
 impl AppState {
@@ -33,12 +35,16 @@ impl AppState {
         local_addr: std::net::SocketAddr,
         reaper: Arc<Reaper>,
     ) -> AppState {
+        let limiters = Arc::new(Limiters::default());
+        let on_reload = Arc::clone(&limiters);
+        reloader.on_reload(move |config| on_reload.apply(config.routes.backends.values()));
         AppState {
             config: Arc::clone(reloader.live()),
             reloader,
             shutdown,
             local_addr,
             reaper,
+            limiters,
         }
     }
 }

@@ -124,6 +124,12 @@ impl Effort {
         })
     }
 
+    /// Parses a configured value, with an error that lists the choices.
+    pub fn parse_setting(value: &str) -> Result<Effort, String> {
+        Effort::parse(value)
+            .ok_or_else(|| format!("unknown effort `{value}`: use low, medium, high, xhigh or max"))
+    }
+
     /// The value passed to CLIs.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -1,5 +1,9 @@
-//! Backend templates: compiled from `[backends.NAME]`, cheap to share, and
-//! replaced wholesale on reload. The code that runs them is `engine`.
+//! Backend templates: compiled from `[backends.NAME]` by `config::build`,
+//! shared behind an `Arc`, and replaced wholesale on reload. Pure data: no
+//! live state (the engine keeps limiters and processes, keyed by backend
+//! name) and no knowledge of the config files. What every kind shares sits
+//! on [`Backend`]; the kind-specific template is in [`Kind`]. The engine is
+//! the code that runs them.
 
 pub mod argv;
 pub mod cli;
@@ -8,43 +12,123 @@ pub mod rules;
 pub mod spec;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-pub use cli::CliBackend;
+pub use cli::CliTemplate;
 
-/// A compiled backend. Only `cli` backends run in this version; `http`
-/// templates parse but are refused by `config::build` with an explanation.
+/// A compiled backend.
+#[derive(Debug)]
+pub struct Backend {
+    /// Its name in `[backends.NAME]`.
+    pub name: String,
+    /// What it is, for `check` and `routes`.
+    pub description: Option<String>,
+    /// The model used when the client's is empty or ignored.
+    pub default_model: Option<String>,
+    /// Models `/v1/models` lists for it.
+    pub models: Vec<String>,
+    /// Deadline of one run.
+    pub timeout: Duration,
+    /// How many runs at once, and how many may wait.
+    pub limits: Limits,
+    /// Values that must never reach a client or a log.
+    pub secrets: Vec<String>,
+    /// What of a request it can honour.
+    pub capabilities: Capabilities,
+    /// The kind-specific template.
+    pub kind: Kind,
+}
+
+/// What runs a backend.
 #[derive(Debug, Clone)]
-pub enum Backend {
+pub enum Kind {
     /// One CLI process per request.
-    Cli(Arc<CliBackend>),
+    Cli(Arc<CliTemplate>),
+}
+
+/// A backend's concurrency limit and queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Runs at once.
+    pub max: usize,
+    /// Requests allowed to wait for a slot.
+    pub queue_size: usize,
+    /// How long a request may wait.
+    pub queue_timeout: Duration,
+}
+
+/// The kind of a template variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VarKind {
+    /// Text, replacing `{name}`; routes can set it.
+    Text,
+    /// A list, for `each` groups.
+    List,
+}
+
+/// What of a request a backend can honour; everything else is named as
+/// ignored, or refused when ignoring it would change the answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// System messages go apart from the conversation (`{system}`).
+    pub system: bool,
+    /// A session can be resumed (`{session}`).
+    pub sessions: bool,
+    /// A reasoning effort can be set (`{effort}`).
+    pub effort: bool,
+    /// Images can be passed (an `each = "images"` group).
+    pub images: bool,
 }
 
 impl Backend {
-    /// The backend's name.
-    pub fn name(&self) -> &str {
-        match self {
-            Backend::Cli(cli) => &cli.name,
-        }
-    }
-
-    /// The model used when the client's is empty or ignored.
-    pub fn default_model(&self) -> Option<&str> {
-        match self {
-            Backend::Cli(cli) => cli.default_model.as_deref(),
-        }
-    }
-
     /// Models advertised for this backend (its default first).
     pub fn advertised_models(&self) -> Vec<String> {
-        match self {
-            Backend::Cli(cli) => {
-                let mut models: Vec<String> = cli.default_model.iter().cloned().collect();
-                for model in &cli.models {
-                    if !models.contains(model) {
-                        models.push(model.clone());
-                    }
-                }
-                models
+        let mut models: Vec<String> = self.default_model.iter().cloned().collect();
+        for model in &self.models {
+            if !models.contains(model) {
+                models.push(model.clone());
+            }
+        }
+        models
+    }
+
+    /// Why this backend cannot run on this machine, if it cannot.
+    pub fn missing(&self) -> Option<String> {
+        match &self.kind {
+            Kind::Cli(cli) => cli.program.is_none().then(|| {
+                format!(
+                    "`{}` was not found on PATH (install it, or set backends.{}.command)",
+                    cli.command, self.name
+                )
+            }),
+        }
+    }
+
+    /// Whether its template has a variable `name`, and of which kind.
+    pub fn variable(&self, name: &str) -> Option<VarKind> {
+        match &self.kind {
+            Kind::Cli(cli) if cli.vars.contains_key(name) => Some(VarKind::Text),
+            Kind::Cli(cli) if cli.lists.contains_key(name) => Some(VarKind::List),
+            Kind::Cli(_) => None,
+        }
+    }
+
+    /// The names of its text variables (the ones routes can set).
+    pub fn text_variables(&self) -> Vec<&str> {
+        match &self.kind {
+            Kind::Cli(cli) => cli.vars.keys().map(String::as_str).collect(),
+        }
+    }
+
+    /// One line saying what runs it, for `check`.
+    pub fn summary(&self) -> String {
+        match &self.kind {
+            Kind::Cli(cli) => {
+                let found = cli.program.as_ref().map_or_else(
+                    || "NOT FOUND on PATH".to_owned(),
+                    |p| p.display().to_string(),
+                );
+                format!("cli `{}` ({found})", cli.command)
             }
         }
     }

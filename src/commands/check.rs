@@ -4,7 +4,6 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use crate::backend::Backend;
 use crate::config::{LoadOptions, load};
 
 /// Exit code of an invalid configuration.
@@ -12,7 +11,7 @@ pub const INVALID: u8 = 2;
 
 /// Runs `check`.
 pub fn check(options: &LoadOptions) -> ExitCode {
-    let config = match load(options, None) {
+    let config = match load(options) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("{error}");
@@ -37,17 +36,12 @@ pub fn check(options: &LoadOptions) -> ExitCode {
     );
     let _ = writeln!(out, "backends:");
     for (name, backend) in &config.routes.backends {
-        let Backend::Cli(cli) = backend;
-        let found = cli.program.as_ref().map_or_else(
-            || "NOT FOUND on PATH".to_owned(),
-            |p| p.display().to_string(),
-        );
         let _ = writeln!(
             out,
-            "  {name:<14} cli `{}` ({found}); default model {}; max {} at once",
-            cli.command,
-            cli.default_model.as_deref().unwrap_or("(none)"),
-            cli.limits.max
+            "  {name:<14} {}; default model {}; max {} at once",
+            backend.summary(),
+            backend.default_model.as_deref().unwrap_or("(none)"),
+            backend.limits.max
         );
     }
     out.push_str(&super::routes_table(&config));
@@ -58,7 +52,7 @@ pub fn check(options: &LoadOptions) -> ExitCode {
 
 /// Runs `routes`: the table, or how one model string resolves.
 pub fn routes(options: &LoadOptions, model: Option<&str>) -> ExitCode {
-    let config = match load(options, None) {
+    let config = match load(options) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("{error}");
@@ -73,9 +67,7 @@ pub fn routes(options: &LoadOptions, model: Option<&str>) -> ExitCode {
         Ok(resolved) => {
             println!(
                 "{model:?} → backend `{}` with model {:?}\n  because: {}",
-                resolved.backend.name(),
-                resolved.model,
-                resolved.reason
+                resolved.backend.name, resolved.model, resolved.reason
             );
             ExitCode::SUCCESS
         }

@@ -20,7 +20,7 @@ const CLEANUP_WAIT: Duration = Duration::from_secs(5);
 
 /// Runs the gateway.
 pub async fn serve(options: LoadOptions) -> ExitCode {
-    let config = match load(&options, None) {
+    let config = match load(&options) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("{error}");

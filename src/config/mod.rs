@@ -122,7 +122,7 @@ impl LoadOptions {
 ///
 /// # Errors
 /// The first problem found, located in its file.
-pub fn load(options: &LoadOptions, previous: Option<&Config>) -> Result<Config, ConfigError> {
+pub fn load(options: &LoadOptions) -> Result<Config, ConfigError> {
     let path = options.config_path();
     let file = path.as_deref().map(SourceFile::read).transpose()?;
     let parsed = file.as_ref().map(SourceFile::parse).transpose()?;
@@ -224,7 +224,6 @@ pub fn load(options: &LoadOptions, previous: Option<&Config>) -> Result<Config, 
         routes,
         optional_backends,
         env: &options.env,
-        previous,
         warnings: env.not_used,
     })
 }
@@ -327,19 +326,6 @@ impl Report {
             warnings,
             effective,
             sources,
-        }
-    }
-}
-
-impl Config {
-    /// Puts this config's concurrency settings into effect on the limiters it
-    /// shares with the config it replaces; called once it is live.
-    pub fn apply_limits(&self) {
-        for backend in self.routes.backends.values() {
-            let crate::backend::Backend::Cli(cli) = backend;
-            if cli.limiter.shape() != cli.limits {
-                cli.limiter.reshape(cli.limits);
-            }
         }
     }
 }

@@ -44,6 +44,21 @@ pub struct Reloader {
     /// `./routes.toml` when it was read without `--config` (which would
     /// otherwise be dropped silently if it disappeared).
     implicit_file: Option<PathBuf>,
+    /// Called with each new config once it is live.
+    listeners: Listeners,
+}
+
+/// What to tell about a new live config.
+#[derive(Default)]
+struct Listeners(Mutex<Vec<Listener>>);
+
+/// Called with a config that just went live.
+type Listener = Box<dyn Fn(&Config) + Send + Sync>;
+
+impl std::fmt::Debug for Listeners {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Listeners")
+    }
 }
 
 /// Why `new` must not replace `live`, if it must not: a reload never turns
@@ -75,7 +90,15 @@ impl Reloader {
                 .flatten()
                 .map(|p| std::path::absolute(&p).unwrap_or(p)),
             last_seen: Mutex::new(Fingerprint::new()),
+            listeners: Listeners::default(),
             options,
+        }
+    }
+
+    /// Calls `listener` with every config that goes live after this.
+    pub fn on_reload(&self, listener: impl Fn(&Config) + Send + Sync + 'static) {
+        if let Ok(mut listeners) = self.listeners.0.lock() {
+            listeners.push(Box::new(listener));
         }
     }
 
@@ -134,7 +157,7 @@ impl Reloader {
         let current = self.live.load_full();
         let result = match self.vanished_file() {
             Some(refused) => Err(refused),
-            None => load(&self.options, Some(&current)).map_err(|e| e.to_string()),
+            None => load(&self.options).map_err(|e| e.to_string()),
         }
         .and_then(|config| match refusal(&current, &config) {
             Some(refused) => Err(refused),
@@ -165,7 +188,9 @@ impl Reloader {
                 }
                 let config = Arc::new(config);
                 self.live.store(Arc::clone(&config));
-                config.apply_limits();
+                for listener in self.listeners.0.lock().iter().flat_map(|l| l.iter()) {
+                    listener(&config);
+                }
                 status.last_error = None;
                 status.reloads += 1;
                 status.loaded_at = Some(SystemTime::now());

@@ -1,6 +1,70 @@
 //! Wire dialects: pure translators between a protocol's JSON and the
 //! `Turn`/`Event` vocabulary. No I/O, no clock: ids and timestamps are
-//! passed in. OpenAI chat is the inbound dialect of this version; the
-//! Anthropic and Responses endpoints and the HTTP upstreams add siblings.
+//! passed in. Each dialect has its request parsing, its error envelope, and
+//! a [`Codec`] that makes, per answer, a stateful [`Encoder`] (events in,
+//! SSE frames out) and a [`Folder`] (events in, one body out). The request
+//! pipeline (`server::pipeline`) drives them and knows no wire format.
 
 pub mod openai_chat;
+
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::event::Event;
+
+/// What the pipeline knows about an answer before it starts.
+#[derive(Debug, Clone)]
+pub struct AnswerMeta {
+    /// The request's id, for the answer's own id.
+    pub request_id: String,
+    /// Unix time of the answer, in seconds.
+    pub created: u64,
+    /// The model the answer is reported as.
+    pub model: String,
+}
+
+/// One server-sent event: an optional event name and its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// `event:` line, for dialects with named events.
+    pub event: Option<&'static str>,
+    /// `data:` payload.
+    pub data: String,
+}
+
+impl Frame {
+    /// A frame of unnamed JSON data.
+    pub fn data(value: &Value) -> Frame {
+        Frame {
+            event: None,
+            data: value.to_string(),
+        }
+    }
+}
+
+/// Writes one streamed answer in a dialect.
+pub trait Encoder: Send {
+    /// The frames that open the stream.
+    fn open(&mut self) -> Vec<Frame>;
+    /// The frames for one event; [`Event::Finish`] gives the closing ones.
+    fn event(&mut self, event: &Event) -> Vec<Frame>;
+    /// The frame that reports a failure after the stream started.
+    fn error(&mut self, error: &Error) -> Frame;
+}
+
+/// Writes one non-streamed answer in a dialect.
+pub trait Folder: Send {
+    /// Takes one event of the answer.
+    fn push(&mut self, event: &Event);
+    /// The whole answer, once it finished.
+    fn body(&self) -> Value;
+}
+
+/// A dialect's answers to one request (it knows the request's options,
+/// such as whether a usage chunk was asked for).
+pub trait Codec: Send + Sync {
+    /// The writer of a streamed answer.
+    fn encoder(&self, meta: AnswerMeta) -> Box<dyn Encoder>;
+    /// The writer of a folded answer.
+    fn folder(&self, meta: AnswerMeta) -> Box<dyn Folder>;
+}

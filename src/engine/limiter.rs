@@ -3,35 +3,26 @@
 //! `queue_timeout`. Beyond that the request is answered 429 with
 //! `Retry-After` instead of piling up.
 //!
-//! A backend keeps its limiter across config reloads (new limits reshape
-//! it), so a reload never resets the count of running CLIs.
+//! Limiters are live state, kept by [`Limiters`] by backend name across
+//! config reloads (new limits reshape them once the config is live), so a
+//! reload never resets the count of running CLIs.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::backend::{Backend, Limits};
 use crate::error::Error;
 
 /// The limit of one backend.
 #[derive(Debug)]
 pub struct Limiter {
     semaphore: Arc<Semaphore>,
-    shape: Mutex<Shape>,
+    shape: Mutex<Limits>,
     waiting: AtomicUsize,
     running: Arc<AtomicUsize>,
-}
-
-/// The settings a limiter is built from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shape {
-    /// Concurrent runs.
-    pub max: usize,
-    /// Requests allowed to wait.
-    pub queue_size: usize,
-    /// How long a request may wait.
-    pub queue_timeout: Duration,
 }
 
 /// A running slot; dropping it frees the slot.
@@ -69,7 +60,7 @@ impl Drop for Waiting<'_> {
 
 impl Limiter {
     /// A limiter of this shape.
-    pub fn new(shape: Shape) -> Limiter {
+    pub fn new(shape: Limits) -> Limiter {
         Limiter {
             semaphore: Arc::new(Semaphore::new(shape.max)),
             shape: Mutex::new(shape),
@@ -79,7 +70,7 @@ impl Limiter {
     }
 
     /// The settings in force.
-    pub fn shape(&self) -> Shape {
+    pub fn shape(&self) -> Limits {
         *self
             .shape
             .lock()
@@ -88,7 +79,7 @@ impl Limiter {
 
     /// Applies new settings (after a reload) without forgetting the runs in
     /// progress: a lower limit takes effect as they finish.
-    pub fn reshape(&self, new: Shape) {
+    pub fn reshape(&self, new: Limits) {
         let old = {
             let mut shape = self
                 .shape
@@ -175,12 +166,62 @@ impl Limiter {
     }
 }
 
+/// The limiters of every backend, by name.
+#[derive(Debug, Default)]
+pub struct Limiters {
+    by_backend: Mutex<HashMap<String, Arc<Limiter>>>,
+}
+
+impl Limiters {
+    /// The limiter of `backend`, made with its limits the first time.
+    fn of(&self, backend: &Backend) -> Arc<Limiter> {
+        let mut map = self
+            .by_backend
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(
+            map.entry(backend.name.clone())
+                .or_insert_with(|| Arc::new(Limiter::new(backend.limits))),
+        )
+    }
+
+    /// Takes a slot of `backend`, waiting in its bounded queue if needed.
+    ///
+    /// # Errors
+    /// [`Error::Busy`] when the queue is full or the wait timed out.
+    pub async fn acquire(&self, backend: &Backend) -> Result<Permit, Error> {
+        self.of(backend).acquire(&backend.name).await
+    }
+
+    /// Puts a new config's limits in force (called once it is live).
+    pub fn apply<'a>(&self, backends: impl IntoIterator<Item = &'a Arc<Backend>>) {
+        for backend in backends {
+            let limiter = self.of(backend);
+            if limiter.shape() != backend.limits {
+                limiter.reshape(backend.limits);
+            }
+        }
+    }
+
+    /// Runs holding a slot and requests waiting, for `backend`.
+    pub fn load(&self, backend: &str) -> (usize, usize) {
+        let map = self
+            .by_backend
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(backend)
+            .map_or((0, 0), |limiter| (limiter.running(), limiter.waiting()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
-    fn shape(max: usize, queue_size: usize, ms: u64) -> Shape {
-        Shape {
+    fn shape(max: usize, queue_size: usize, ms: u64) -> Limits {
+        Limits {
             max,
             queue_size,
             queue_timeout: Duration::from_millis(ms),

@@ -1,30 +1,110 @@
-//! The code that runs backend templates. `run` is the only place that
-//! matches on the backend kind; each engine returns an `EventStream`.
+//! The code that runs backend templates. [`run`] takes the resolved backend
+//! and the request's [`Turn`] and returns the [`Run`]: its events and its
+//! concurrency permit. It is the only place that matches on the backend's
+//! kind (with [`doctor`]); each kind's engine is a module below.
 
 pub mod cli;
 pub mod limiter;
-pub mod output;
-pub mod process;
 pub mod reaper;
-pub mod workspace;
 
-use crate::backend::Backend;
+use std::sync::Arc;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::Kind;
+use crate::config::settings::ImageLimits;
 use crate::error::Error;
 use crate::event::EventStream;
+use crate::routes::Resolved;
+use crate::turn::{Effort, Turn};
 
-pub use cli::{RunContext, RunRequest};
+pub use cli::prompt::Prompt;
+pub use limiter::{Limiters, Permit};
+pub use reaper::Reaper;
 
-/// Starts `backend` for one request.
+/// What a run needs from the gateway.
+#[derive(Debug, Clone)]
+pub struct RunContext {
+    /// The request's id, for logs and the `{request_id}` placeholder.
+    pub request_id: String,
+    /// Cancelled when the gateway shuts down.
+    pub shutdown: CancellationToken,
+    /// Log the backend's stderr and warnings at info level instead of debug.
+    pub log_events: bool,
+    /// Keep a copy of what the backend is sent, for the request log.
+    pub keep_sent: bool,
+    /// Limits on what a request may ask.
+    pub limits: RequestLimits,
+    /// The backends' concurrency limiters.
+    pub limiters: Arc<Limiters>,
+    /// Registers the CLIs' processes and cleans up after them.
+    pub reaper: Arc<Reaper>,
+}
+
+/// Limits the gateway's settings put on one request.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    /// Longest flattened prompt, in characters.
+    pub max_prompt_chars: usize,
+    /// Image input limits.
+    pub images: ImageLimits,
+    /// Effort applied to every request, overriding the client's.
+    pub force_effort: Option<Effort>,
+}
+
+/// A started run.
+pub struct Run {
+    /// The backend's answer as it comes.
+    pub events: EventStream,
+    /// The backend's concurrency slot, held until the answer is delivered.
+    pub permit: Permit,
+    /// What the backend was sent (when [`RunContext::keep_sent`]).
+    pub sent: Option<Prompt>,
+    /// When the run got its slot.
+    pub queued_at: Instant,
+    /// When the backend started.
+    pub started_at: Instant,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run")
+            .field("permit", &self.permit)
+            .field("sent", &self.sent)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs `turn` on the resolved backend: checks and prepares what the backend
+/// is given (refusing what it cannot take), waits for a slot, starts it.
 ///
 /// # Errors
-/// Whatever prevents the backend from starting; later failures arrive as
-/// `Err` items of the stream.
-pub async fn run(
-    backend: &Backend,
-    run: RunRequest,
-    ctx: RunContext,
-) -> Result<EventStream, Error> {
-    match backend {
-        Backend::Cli(cli) => cli::start(std::sync::Arc::clone(cli), run, ctx).await,
+/// Whatever prevents the run from starting; later failures arrive as `Err`
+/// items of the stream.
+pub async fn run(resolved: &Resolved, turn: Turn, ctx: RunContext) -> Result<Run, Error> {
+    match &resolved.backend.kind {
+        Kind::Cli(template) => cli::run(resolved, Arc::clone(template), turn, ctx).await,
+    }
+}
+
+/// One finding of `doctor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Health {
+    /// Fine.
+    Ok,
+    /// Works, but something is worth a look.
+    Warn,
+    /// Will not work.
+    Fail,
+}
+
+/// Checks that a backend can run here (its program, version, login).
+pub async fn doctor(
+    backend: &crate::backend::Backend,
+    env: &std::collections::BTreeMap<String, String>,
+) -> Vec<(Health, String)> {
+    match &backend.kind {
+        Kind::Cli(template) => cli::doctor::check(backend, template, env).await,
     }
 }

@@ -3,11 +3,10 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::backend::CliBackend;
-use crate::backend::cli::BackendDefaults;
+use crate::config::build::cli::{BackendDefaults, compile};
 use crate::config::raw::RawBackend;
 
-fn backend(name: &str, default_model: &str) -> Backend {
+fn backend(name: &str, default_model: &str) -> Arc<Backend> {
     let raw = RawBackend {
         command: Some("true".into()),
         default_model: Some(default_model.into()),
@@ -21,9 +20,7 @@ fn backend(name: &str, default_model: &str) -> Backend {
         workspace: None,
         max_line_bytes: 1024,
     };
-    Backend::Cli(Arc::new(
-        CliBackend::compile(name, &raw, &defaults, &Default::default(), &[], None).unwrap(),
-    ))
+    Arc::new(compile(name, &raw, &defaults, &Default::default(), &[]).unwrap())
 }
 
 fn route(matcher: Matcher, backend: &str, rewrite: Option<&str>) -> Route {
@@ -75,7 +72,7 @@ fn table() -> Routes {
 
 fn resolve(routes: &Routes, model: &str) -> (String, String, String) {
     let r = routes.resolve(model).unwrap();
-    (r.backend.name().to_owned(), r.model, r.echo_model)
+    (r.backend.name.clone(), r.model, r.echo_model)
 }
 
 #[test]
@@ -128,7 +125,10 @@ fn empty_models_use_the_backend_default_and_say_so() {
 fn aliases_apply_once_before_matching() {
     let routes = table();
     let r = routes.resolve("gpt-4").unwrap();
-    assert_eq!((r.backend.name(), r.model.as_str()), ("claude", "opus"));
+    assert_eq!(
+        (r.backend.name.as_str(), r.model.as_str()),
+        ("claude", "opus")
+    );
     assert!(r.reason.starts_with("alias"), "{}", r.reason);
 }
 

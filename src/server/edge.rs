@@ -216,7 +216,7 @@ mod tests {
     fn a_missing_or_doubled_host_and_absolute_form_targets_are_checked() {
         let settings = |hosts: &[&str]| crate::config::settings::Settings {
             allowed_hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
-            ..crate::config::load(&crate::config::LoadOptions::default(), None)
+            ..crate::config::load(&crate::config::LoadOptions::default())
                 .unwrap()
                 .settings
         };

@@ -41,15 +41,16 @@ pub(super) async fn debug_config(
         .routes
         .backends
         .values()
-        .map(|backend| match backend {
-            crate::backend::Backend::Cli(cli) => (
-                cli.name.clone(),
+        .map(|backend| {
+            let (running, queued) = state.limiters.load(&backend.name);
+            (
+                backend.name.clone(),
                 json!({
-                    "running": cli.limiter.running(),
-                    "queued": cli.limiter.waiting(),
-                    "max_concurrency": cli.limiter.shape().max,
+                    "running": running,
+                    "queued": queued,
+                    "max_concurrency": backend.limits.max,
                 }),
-            ),
+            )
         })
         .collect();
     let provider = match &config.routes.provider {

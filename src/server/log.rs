@@ -8,8 +8,8 @@
 use std::time::{Duration, Instant};
 
 use crate::config::settings::{LogMode, LogSettings};
+use crate::engine::Prompt;
 use crate::event::Usage;
-use crate::prompt::Prompt;
 use crate::turn::{Message, Role, Turn};
 
 /// Bytes of answer kept beyond the logged length, for redaction.
@@ -71,16 +71,36 @@ impl RequestLog {
         }
     }
 
-    pub(super) fn queued(&mut self) {
-        self.queued = Some(self.started.elapsed());
+    /// The run got its slot at `at`, and its backend started at `started`.
+    pub(super) fn run_started(&mut self, at: tokio::time::Instant, started: tokio::time::Instant) {
+        let since = |t: tokio::time::Instant| t.into_std().saturating_duration_since(self.started);
+        self.queued = Some(since(at));
+        self.spawned = Some(since(started));
     }
 
-    pub(super) fn spawned(&mut self) {
-        self.spawned = Some(self.started.elapsed());
+    /// Records one event of the answer as it goes out; returns how many
+    /// bytes of answer (text and reasoning) it carried.
+    pub(super) fn event(&mut self, event: &crate::event::Event) -> usize {
+        use crate::event::Event;
+        match event {
+            Event::TextDelta(text) => {
+                self.text(text);
+                text.len()
+            }
+            Event::ReasoningDelta(text) => {
+                self.reasoning();
+                text.len()
+            }
+            Event::Usage(usage) => {
+                self.usage.update(usage);
+                0
+            }
+            Event::Session(_) | Event::Finish(_) => 0,
+        }
     }
 
     /// Records answer text as it goes out.
-    pub(super) fn text(&mut self, text: &str) {
+    fn text(&mut self, text: &str) {
         if self.first_token.is_none() {
             self.first_token = Some(self.started.elapsed());
         }
@@ -94,7 +114,7 @@ impl RequestLog {
     }
 
     /// Marks the first reasoning token.
-    pub(super) fn reasoning(&mut self) {
+    fn reasoning(&mut self) {
         if self.first_token.is_none() {
             self.first_token = Some(self.started.elapsed());
         }
@@ -116,35 +136,43 @@ impl RequestLog {
         ));
     }
 
-    /// Logs the question (`qa`: the last user message) or the prompt
-    /// (`full`) at the start.
-    pub(super) fn request_text(&self, turn: &Turn, prompt: &Prompt) {
-        let max = self.settings.max_chars;
-        match self.settings.mode {
-            LogMode::Summary => {}
-            LogMode::Qa => {
-                let question = turn
-                    .messages
-                    .iter()
-                    .rev()
-                    .find(|m| m.role == Role::User)
-                    .map(Message::text)
-                    .unwrap_or_default();
-                tracing::info!(id = %self.id, "question: {}", self.shown(&question, max));
-            }
-            LogMode::Full => {
-                if let Some(system) = &prompt.system {
-                    tracing::info!(id = %self.id, "system prompt:\n{}", self.shown(system, max));
-                }
-                tracing::info!(id = %self.id, "prompt:\n{}", self.shown(&prompt.text, max));
-            }
+    /// Logs the question (`qa` mode: the last user message).
+    pub(super) fn question(&self, turn: &Turn) {
+        if self.settings.mode != LogMode::Qa {
+            return;
         }
+        let question = turn
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::User)
+            .map(Message::text)
+            .unwrap_or_default();
+        tracing::info!(id = %self.id, "question: {}", self.shown(&question, self.settings.max_chars));
+    }
+
+    /// Whether [`RequestLog::sent`] will log anything.
+    pub(super) fn wants_sent(&self) -> bool {
+        self.settings.mode == LogMode::Full
+    }
+
+    /// Logs what the backend was sent (`full` mode: the whole prompt).
+    pub(super) fn sent(&self, prompt: &Prompt) {
+        if !self.wants_sent() {
+            return;
+        }
+        let max = self.settings.max_chars;
+        if let Some(system) = &prompt.system {
+            tracing::info!(id = %self.id, "system prompt:\n{}", self.shown(system, max));
+        }
+        tracing::info!(id = %self.id, "prompt:\n{}", self.shown(&prompt.text, max));
     }
 
     /// Logs a curl command that replays the request.
     pub(super) fn curl(
         &self,
         address: std::net::SocketAddr,
+        path: &str,
         token_var: Option<&str>,
         body: &[u8],
         stream: bool,
@@ -152,7 +180,7 @@ impl RequestLog {
         if !self.settings.curl {
             return;
         }
-        let url = format!("http://{address}/v1/chat/completions");
+        let url = format!("http://{address}{path}");
         let body = crate::error::redact(&String::from_utf8_lossy(body), &self.secrets);
         let body = shorten_data_uris(&body);
         let mut delimiter = "JSON".to_owned();

@@ -2,6 +2,7 @@
 //! One file per endpoint; handlers translate with `dialect::*`, route with
 //! `routes`, and run with `engine`.
 
+mod answer;
 mod auth;
 mod chat;
 pub mod connections;
@@ -10,7 +11,7 @@ mod extract;
 mod health;
 mod log;
 mod models;
-mod plan;
+mod pipeline;
 mod request_id;
 
 use axum::Router;
@@ -89,19 +90,25 @@ const SHOULD_RETRY: &str = "x-should-retry";
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let mut response =
-            (self.status(), axum::Json(openai_chat::error_body(&self))).into_response();
-        if let Some(secs) = self.retry_after()
-            && let Ok(value) = HeaderValue::from_str(&secs.to_string())
-        {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
-        if !self.worth_retrying() {
-            response.headers_mut().insert(
-                HeaderName::from_static(SHOULD_RETRY),
-                HeaderValue::from_static("false"),
-            );
-        }
-        response
+        let body = openai_chat::error_body(&self);
+        error_response(&self, body)
     }
+}
+
+/// An error's status, its envelope `body`, and the headers that say when and
+/// whether to retry.
+fn error_response(error: &Error, body: serde_json::Value) -> Response {
+    let mut response = (error.status(), axum::Json(body)).into_response();
+    if let Some(secs) = error.retry_after()
+        && let Ok(value) = HeaderValue::from_str(&secs.to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    if !error.worth_retrying() {
+        response.headers_mut().insert(
+            HeaderName::from_static(SHOULD_RETRY),
+            HeaderValue::from_static("false"),
+        );
+    }
+    response
 }

@@ -6,4 +6,4 @@ pub mod response;
 pub mod wire;
 
 pub use request::to_turn;
-pub use response::{ChunkEncoder, Collector, error_body};
+pub use response::{ChatCodec, error_body};

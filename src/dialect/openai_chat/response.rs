@@ -4,69 +4,171 @@
 
 use serde_json::{Value, json};
 
+use crate::dialect::{AnswerMeta, Codec, Encoder, Folder, Frame};
 use crate::error::{Error, ErrorKind};
 use crate::event::{Event, FinishReason, Usage};
 
-/// Builds the chunks of one streamed completion.
-#[derive(Debug, Clone)]
-pub struct ChunkEncoder {
-    id: String,
-    created: u64,
-    model: String,
+/// Chat Completions answers to one request.
+#[derive(Debug, Clone, Copy)]
+pub struct ChatCodec {
+    /// `stream_options.include_usage`: end a stream with a usage chunk.
+    pub include_usage: bool,
+}
+
+impl Codec for ChatCodec {
+    fn encoder(&self, meta: AnswerMeta) -> Box<dyn Encoder> {
+        Box::new(ChunkEncoder {
+            include_usage: self.include_usage,
+            usage: Usage::default(),
+            session: None,
+            meta,
+        })
+    }
+
+    fn folder(&self, meta: AnswerMeta) -> Box<dyn Folder> {
+        Box::new(Completion {
+            meta,
+            answer: Collected::default(),
+        })
+    }
+}
+
+/// The chunks of one streamed completion.
+#[derive(Debug)]
+struct ChunkEncoder {
+    meta: AnswerMeta,
+    include_usage: bool,
+    usage: Usage,
+    session: Option<String>,
 }
 
 impl ChunkEncoder {
-    /// An encoder for completion `id`.
-    pub fn new(id: String, created: u64, model: String) -> ChunkEncoder {
-        ChunkEncoder { id, created, model }
-    }
-
     fn chunk(&self, delta: Value, finish: Option<&str>) -> Value {
         json!({
-            "id": self.id,
+            "id": completion_id(&self.meta),
             "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
+            "created": self.meta.created,
+            "model": self.meta.model,
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
         })
     }
 
-    /// The first chunk: the assistant role.
-    pub fn role(&self) -> Value {
-        self.chunk(json!({"role": "assistant", "content": ""}), None)
+    /// The last frames: the finish chunk (with the backend's session id when
+    /// known), the usage chunk when asked for, and `[DONE]`.
+    fn close(&self, reason: FinishReason) -> Vec<Frame> {
+        let mut finish = self.chunk(json!({}), Some(finish_reason(reason)));
+        if let Some(session) = &self.session {
+            finish["session_id"] = json!(session);
+        }
+        let mut frames = vec![Frame::data(&finish)];
+        if self.include_usage && !self.usage.is_empty() {
+            frames.push(Frame::data(&json!({
+                "id": completion_id(&self.meta),
+                "object": "chat.completion.chunk",
+                "created": self.meta.created,
+                "model": self.meta.model,
+                "choices": [],
+                "usage": usage_json(&self.usage),
+            })));
+        }
+        frames.push(Frame {
+            event: None,
+            data: "[DONE]".to_owned(),
+        });
+        frames
+    }
+}
+
+impl Encoder for ChunkEncoder {
+    fn open(&mut self) -> Vec<Frame> {
+        vec![Frame::data(
+            &self.chunk(json!({"role": "assistant", "content": ""}), None),
+        )]
     }
 
-    /// The chunk for one event, if it has one (text and reasoning do).
-    pub fn event(&self, event: &Event) -> Option<Value> {
+    fn event(&mut self, event: &Event) -> Vec<Frame> {
         match event {
-            Event::TextDelta(text) => Some(self.chunk(json!({"content": text}), None)),
-            Event::ReasoningDelta(text) => {
-                Some(self.chunk(json!({"reasoning_content": text}), None))
+            Event::TextDelta(text) => {
+                vec![Frame::data(&self.chunk(json!({"content": text}), None))]
             }
-            Event::Session(_) | Event::Usage(_) | Event::Finish(_) => None,
+            Event::ReasoningDelta(text) => vec![Frame::data(
+                &self.chunk(json!({"reasoning_content": text}), None),
+            )],
+            Event::Session(id) => {
+                self.session = Some(id.clone());
+                Vec::new()
+            }
+            Event::Usage(usage) => {
+                self.usage.update(usage);
+                Vec::new()
+            }
+            Event::Finish(reason) => self.close(*reason),
         }
     }
 
-    /// The last choice chunk; carries the backend's session id when known.
-    pub fn finish(&self, reason: FinishReason, session: Option<&str>) -> Value {
-        let mut chunk = self.chunk(json!({}), Some(finish_reason(reason)));
-        if let Some(session) = session {
-            chunk["session_id"] = json!(session);
+    fn error(&mut self, error: &Error) -> Frame {
+        Frame::data(&error_body(error))
+    }
+}
+
+/// Everything a folded answer is made of.
+#[derive(Debug, Default, Clone)]
+struct Collected {
+    text: String,
+    reasoning: String,
+    usage: Usage,
+    session: Option<String>,
+    finish: Option<FinishReason>,
+}
+
+/// One `chat.completion` folded from the events.
+#[derive(Debug)]
+struct Completion {
+    meta: AnswerMeta,
+    answer: Collected,
+}
+
+impl Folder for Completion {
+    fn push(&mut self, event: &Event) {
+        let answer = &mut self.answer;
+        match event {
+            Event::TextDelta(text) => answer.text.push_str(text),
+            Event::ReasoningDelta(text) => answer.reasoning.push_str(text),
+            Event::Session(id) => answer.session = Some(id.clone()),
+            Event::Usage(usage) => answer.usage.update(usage),
+            Event::Finish(reason) => answer.finish = Some(*reason),
         }
-        chunk
     }
 
-    /// The usage chunk sent when `stream_options.include_usage` is set.
-    pub fn usage(&self, usage: &Usage) -> Value {
-        json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [],
-            "usage": usage_json(usage),
-        })
+    fn body(&self) -> Value {
+        let answer = &self.answer;
+        let mut message = json!({"role": "assistant", "content": answer.text});
+        if !answer.reasoning.is_empty() {
+            message["reasoning_content"] = json!(answer.reasoning);
+        }
+        let mut body = json!({
+            "id": completion_id(&self.meta),
+            "object": "chat.completion",
+            "created": self.meta.created,
+            "model": self.meta.model,
+            "choices": [{
+                "index": 0,
+                "message": message,
+                "finish_reason": finish_reason(answer.finish.unwrap_or(FinishReason::Stop)),
+            }],
+        });
+        if !answer.usage.is_empty() {
+            body["usage"] = usage_json(&answer.usage);
+        }
+        if let Some(session) = &answer.session {
+            body["session_id"] = json!(session);
+        }
+        body
     }
+}
+
+fn completion_id(meta: &AnswerMeta) -> String {
+    format!("chatcmpl-{}", meta.request_id)
 }
 
 fn finish_reason(reason: FinishReason) -> &'static str {
@@ -98,60 +200,6 @@ pub fn usage_json(usage: &Usage) -> Value {
     out
 }
 
-/// Folds a whole event stream into one completion.
-#[derive(Debug, Default, Clone)]
-pub struct Collector {
-    /// Answer text.
-    pub text: String,
-    /// Reasoning text.
-    pub reasoning: String,
-    /// Usage, if reported.
-    pub usage: Usage,
-    /// Backend session id.
-    pub session: Option<String>,
-    /// How it ended.
-    pub finish: Option<FinishReason>,
-}
-
-impl Collector {
-    /// Adds one event.
-    pub fn push(&mut self, event: &Event) {
-        match event {
-            Event::TextDelta(text) => self.text.push_str(text),
-            Event::ReasoningDelta(text) => self.reasoning.push_str(text),
-            Event::Session(id) => self.session = Some(id.clone()),
-            Event::Usage(usage) => self.usage.update(usage),
-            Event::Finish(reason) => self.finish = Some(*reason),
-        }
-    }
-
-    /// The `chat.completion` object.
-    pub fn completion(&self, id: &str, created: u64, model: &str) -> Value {
-        let mut message = json!({"role": "assistant", "content": self.text});
-        if !self.reasoning.is_empty() {
-            message["reasoning_content"] = json!(self.reasoning);
-        }
-        let mut body = json!({
-            "id": id,
-            "object": "chat.completion",
-            "created": created,
-            "model": model,
-            "choices": [{
-                "index": 0,
-                "message": message,
-                "finish_reason": finish_reason(self.finish.unwrap_or(FinishReason::Stop)),
-            }],
-        });
-        if !self.usage.is_empty() {
-            body["usage"] = usage_json(&self.usage);
-        }
-        if let Some(session) = &self.session {
-            body["session_id"] = json!(session);
-        }
-        body
-    }
-}
-
 /// The OpenAI error envelope: `{"error": {"message", "type", "param", "code"}}`.
 pub fn error_body(error: &Error) -> Value {
     let kind = match error.kind() {
@@ -177,34 +225,81 @@ pub fn error_body(error: &Error) -> Value {
 mod tests {
     use super::*;
 
+    fn meta() -> AnswerMeta {
+        AnswerMeta {
+            request_id: "1".into(),
+            created: 7,
+            model: "m".into(),
+        }
+    }
+
+    fn json_of(frames: &[Frame]) -> Vec<Value> {
+        frames
+            .iter()
+            .map(|f| serde_json::from_str(&f.data).unwrap_or(Value::Null))
+            .collect()
+    }
+
     #[test]
     fn stream_chunks_follow_the_openai_shape() {
-        let enc = ChunkEncoder::new("chatcmpl-1".into(), 7, "m".into());
-        assert_eq!(enc.role()["choices"][0]["delta"]["role"], "assistant");
-        let text = enc.event(&Event::TextDelta("hi".into())).unwrap();
-        assert_eq!(text["choices"][0]["delta"], json!({"content": "hi"}));
-        let reasoning = enc.event(&Event::ReasoningDelta("hm".into())).unwrap();
+        let mut enc = ChatCodec {
+            include_usage: true,
+        }
+        .encoder(meta());
+        let open = json_of(&enc.open());
+        assert_eq!(open[0]["choices"][0]["delta"]["role"], "assistant");
+        assert_eq!(open[0]["id"], "chatcmpl-1");
+        let text = json_of(&enc.event(&Event::TextDelta("hi".into())));
+        assert_eq!(text[0]["choices"][0]["delta"], json!({"content": "hi"}));
+        let reasoning = json_of(&enc.event(&Event::ReasoningDelta("hm".into())));
         assert_eq!(
-            reasoning["choices"][0]["delta"],
+            reasoning[0]["choices"][0]["delta"],
             json!({"reasoning_content": "hm"})
         );
-        let fin = enc.finish(FinishReason::Stop, Some("s1"));
-        assert_eq!(fin["choices"][0]["finish_reason"], "stop");
-        assert_eq!(fin["session_id"], "s1");
-        let usage = enc.usage(&Usage {
-            input_tokens: Some(12),
-            output_tokens: Some(5),
-            cache_read_tokens: Some(2),
+        assert!(enc.event(&Event::Session("s1".into())).is_empty());
+        assert!(
+            enc.event(&Event::Usage(Usage {
+                input_tokens: Some(12),
+                output_tokens: Some(5),
+                cache_read_tokens: Some(2),
+                ..Usage::default()
+            }))
+            .is_empty()
+        );
+        let close = enc.event(&Event::Finish(FinishReason::Stop));
+        let chunks = json_of(&close);
+        assert_eq!(chunks[0]["choices"][0]["finish_reason"], "stop");
+        assert_eq!(chunks[0]["session_id"], "s1");
+        assert_eq!(chunks[1]["choices"], json!([]));
+        assert_eq!(chunks[1]["usage"]["total_tokens"], 17);
+        assert_eq!(
+            chunks[1]["usage"]["prompt_tokens_details"]["cached_tokens"],
+            2
+        );
+        assert_eq!(close[2].data, "[DONE]");
+    }
+
+    #[test]
+    fn no_usage_chunk_unless_asked() {
+        let mut enc = ChatCodec {
+            include_usage: false,
+        }
+        .encoder(meta());
+        enc.event(&Event::Usage(Usage {
+            output_tokens: Some(1),
             ..Usage::default()
-        });
-        assert_eq!(usage["choices"], json!([]));
-        assert_eq!(usage["usage"]["total_tokens"], 17);
-        assert_eq!(usage["usage"]["prompt_tokens_details"]["cached_tokens"], 2);
+        }));
+        let close = enc.event(&Event::Finish(FinishReason::Length));
+        assert_eq!(close.len(), 2);
+        assert_eq!(json_of(&close)[0]["choices"][0]["finish_reason"], "length");
     }
 
     #[test]
     fn folding_keeps_text_reasoning_and_usage() {
-        let mut c = Collector::default();
+        let mut folder = ChatCodec {
+            include_usage: false,
+        }
+        .folder(meta());
         for e in [
             Event::ReasoningDelta("think".into()),
             Event::TextDelta("hel".into()),
@@ -215,12 +310,13 @@ mod tests {
             }),
             Event::Finish(FinishReason::Stop),
         ] {
-            c.push(&e);
+            folder.push(&e);
         }
-        let body = c.completion("id", 1, "m");
+        let body = folder.body();
         assert_eq!(body["choices"][0]["message"]["content"], "hello");
         assert_eq!(body["choices"][0]["message"]["reasoning_content"], "think");
         assert_eq!(body["usage"]["completion_tokens"], 2);
+        assert_eq!(body["object"], "chat.completion");
     }
 
     #[test]

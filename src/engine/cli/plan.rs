@@ -3,24 +3,25 @@
 //! backend's template can take. Anything it cannot take is refused (400/413)
 //! or reported as ignored, never dropped silently.
 
-use crate::backend::{Backend, CliBackend};
-use crate::config::Config;
-use crate::engine::RunRequest;
+use super::RunRequest;
+use super::prompt;
+use crate::backend::cli::CliTemplate;
+use crate::engine::RequestLimits;
 use crate::error::Error;
-use crate::prompt;
 use crate::routes::Resolved;
 use crate::turn::{Image, Message, Turn};
 
 /// Turns the request into what the CLI is given, refusing what it cannot
 /// take. The images' bytes move out of `turn` into the run.
 pub(super) fn plan(
-    config: &Config,
+    limits: &RequestLimits,
     resolved: &Resolved,
+    cli: &CliTemplate,
     turn: &mut Turn,
     request_id: &str,
 ) -> Result<RunRequest, Error> {
-    let Backend::Cli(cli) = &resolved.backend;
-    let resume = turn.session.is_some() && cli.takes_session();
+    let capabilities = resolved.backend.capabilities;
+    let resume = turn.session.is_some() && capabilities.sessions;
     // A resumed session already holds the earlier messages and their images.
     let first_new = if resume {
         prompt::first_new_message(turn)
@@ -30,16 +31,16 @@ pub(super) fn plan(
     let prompt = prompt::flatten(
         turn,
         prompt::Options {
-            separate_system: cli.takes_system(),
+            separate_system: capabilities.system,
             first_new,
         },
     );
     let chars =
         prompt.text.chars().count() + prompt.system.as_ref().map_or(0, |s| s.chars().count());
-    if chars > config.settings.max_prompt_chars {
+    if chars > limits.max_prompt_chars {
         return Err(Error::TooLarge(format!(
             "the prompt is {chars} characters; the limit is {} (server.max_prompt_chars)",
-            config.settings.max_prompt_chars
+            limits.max_prompt_chars
         )));
     }
     if prompt.text.is_empty() {
@@ -47,16 +48,12 @@ pub(super) fn plan(
             "the messages contain no text to send".into(),
         ));
     }
-    let images = images(config, cli, &mut turn.messages[first_new..])?;
+    let images = images(limits, resolved, &mut turn.messages[first_new..])?;
     Ok(RunRequest {
         request_id: request_id.to_owned(),
         model: resolved.model.clone(),
         prompt,
-        effort: config
-            .settings
-            .force_effort
-            .or(turn.effort)
-            .or(cli.default_effort),
+        effort: limits.force_effort.or(turn.effort).or(cli.default_effort),
         session: turn.session.clone().filter(|_| resume),
         images,
         vars: resolved.vars.clone(),
@@ -64,24 +61,24 @@ pub(super) fn plan(
 }
 
 fn images(
-    config: &Config,
-    cli: &CliBackend,
+    limits: &RequestLimits,
+    resolved: &Resolved,
     messages: &mut [Message],
 ) -> Result<Vec<(String, Vec<u8>)>, Error> {
     let images: Vec<&mut Image> = messages.iter_mut().flat_map(Message::images_mut).collect();
     if images.is_empty() {
         return Ok(Vec::new());
     }
-    let limits = config.settings.images;
+    let limits = limits.images;
     if !limits.enabled {
         return Err(Error::InvalidRequest(
             "image input is disabled on this gateway (server.images = false)".into(),
         ));
     }
-    if !cli.takes_images() {
+    if !resolved.backend.capabilities.images {
         return Err(Error::InvalidRequest(format!(
             "backend `{}` cannot take images; send text only, or use a model routed to a backend that takes images (e.g. codex)",
-            cli.name
+            resolved.backend.name
         )));
     }
     if images.len() > limits.max_count {
@@ -110,18 +107,4 @@ fn images(
             )),
         })
         .collect()
-}
-
-/// Request features this backend's template has no place for: reported as
-/// ignored, like unsupported parameters.
-pub(super) fn unsupported(turn: &Turn, backend: &Backend) -> Vec<String> {
-    let Backend::Cli(cli) = backend;
-    let mut names = Vec::new();
-    if turn.session.is_some() && !cli.takes_session() {
-        names.push("session_id".to_owned());
-    }
-    if turn.effort.is_some() && !cli.takes_effort() {
-        names.push("reasoning_effort".to_owned());
-    }
-    names
 }

@@ -12,19 +12,28 @@ use std::time::Duration;
 use futures_util::StreamExt as _;
 use tokio::io::AsyncWriteExt as _;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
+use crate::backend::Backend;
 use crate::backend::argv::ArgValues;
-use crate::backend::cli::{CliBackend, PromptVia, secrets_in_argv};
+use crate::backend::cli::{CliTemplate, PromptVia, secrets_in_argv};
 use crate::backend::decode::Decoder;
-use crate::engine::output::{self, ByteLines, Line};
-use crate::engine::process::ChildGuard;
-use crate::engine::reaper::Reaper;
-use crate::engine::workspace::{ImageFiles, Workspace};
+use crate::engine::{Run, RunContext};
 use crate::error::{Error, redact, status_in_message};
 use crate::event::{Event, EventStream, FinishReason};
-use crate::prompt::Prompt;
-use crate::turn::Effort;
+use crate::routes::Resolved;
+use crate::turn::{Effort, Turn};
+
+use self::output::{ByteLines, Line};
+use self::process::ChildGuard;
+use self::prompt::Prompt;
+use self::workspace::{ImageFiles, Workspace};
+
+pub mod doctor;
+mod output;
+mod plan;
+mod process;
+pub mod prompt;
+mod workspace;
 
 /// After the terminal event, how long the CLI gets to exit on its own.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
@@ -52,15 +61,26 @@ pub struct RunRequest {
     pub vars: BTreeMap<String, String>,
 }
 
-/// What one run needs from the gateway.
-#[derive(Debug, Clone)]
-pub struct RunContext {
-    /// Cancelled when the gateway shuts down.
-    pub shutdown: CancellationToken,
-    /// Log the CLI's stderr and warnings at info level instead of debug.
-    pub log_events: bool,
-    /// Registers the CLI's processes and cleans up after them.
-    pub reaper: Arc<Reaper>,
+/// Runs `turn` on a CLI backend: plans what the CLI is given (refusing
+/// what it cannot take), waits for a slot, spawns it.
+pub(super) async fn run(
+    resolved: &Resolved,
+    cli: Arc<CliTemplate>,
+    mut turn: Turn,
+    ctx: RunContext,
+) -> Result<Run, Error> {
+    let request = plan::plan(&ctx.limits, resolved, &cli, &mut turn, &ctx.request_id)?;
+    let sent = ctx.keep_sent.then(|| request.prompt.clone());
+    let permit = ctx.limiters.acquire(&resolved.backend).await?;
+    let queued_at = Instant::now();
+    let events = start(Arc::clone(&resolved.backend), cli, request, ctx).await?;
+    Ok(Run {
+        events,
+        permit,
+        sent,
+        queued_at,
+        started_at: Instant::now(),
+    })
 }
 
 /// Spawns the CLI and returns its events as they come.
@@ -69,12 +89,13 @@ pub struct RunContext {
 /// A prompt too long for argv ([`Error::TooLarge`]), a workspace that cannot
 /// be created ([`Error::Internal`]) or a CLI that cannot be started
 /// ([`Error::Backend`]).
-pub async fn start(
-    backend: Arc<CliBackend>,
+async fn start(
+    backend: Arc<Backend>,
+    cli: Arc<CliTemplate>,
     mut run: RunRequest,
     ctx: RunContext,
 ) -> Result<EventStream, Error> {
-    if backend.prompt_via == PromptVia::Arg && run.prompt.text.len() > MAX_ARG_BYTES {
+    if cli.prompt_via == PromptVia::Arg && run.prompt.text.len() > MAX_ARG_BYTES {
         return Err(Error::TooLarge(format!(
             "the prompt is {} bytes, but backend `{}` takes it as one argument and Linux limits that to 128 KiB; \
              use `prompt = \"stdin\"` for this backend",
@@ -87,7 +108,7 @@ pub async fn start(
     let on_command_line = [
         run.prompt.system.as_deref(),
         run.session.as_deref(),
-        (backend.prompt_via == PromptVia::Arg).then_some(run.prompt.text.as_str()),
+        (cli.prompt_via == PromptVia::Arg).then_some(run.prompt.text.as_str()),
     ];
     if on_command_line
         .into_iter()
@@ -97,25 +118,25 @@ pub async fn start(
         return Err(Error::InvalidRequest(format!(
             "the request contains a NUL character, which cannot reach `{}` on its command line \
              (a system message, or the prompt of a backend with prompt = \"arg\"): remove it",
-            backend.command
+            cli.command
         )));
     }
-    let workspace = Workspace::prepare(backend.workspace.as_deref())
+    let workspace = Workspace::prepare(cli.workspace.as_deref())
         .map_err(|e| Error::Internal(format!("cannot prepare the workspace: {e}")))?;
     let images = write_images(std::mem::take(&mut run.images)).await?;
-    let argv = render_argv(&backend, &run, &workspace, &images);
+    let argv = render_argv(&cli, &run, &workspace, &images);
     // Values the template passed to secret options (`--api-key {key}`) are
     // as secret as the backend's own.
     let mut secrets = backend.secrets.clone();
     secrets.extend(secrets_in_argv(&argv));
 
-    let mut command = tokio::process::Command::new(backend.executable());
+    let mut command = tokio::process::Command::new(cli.executable());
     command
         .args(&argv)
         .current_dir(workspace.path())
         .env_clear()
-        .envs(backend.env.iter().map(|(k, v)| (k, v)))
-        .stdin(match backend.prompt_via {
+        .envs(cli.env.iter().map(|(k, v)| (k, v)))
+        .stdin(match cli.prompt_via {
             PromptVia::Stdin => Stdio::piped(),
             PromptVia::Arg => Stdio::null(),
         })
@@ -126,7 +147,7 @@ pub async fn start(
     let (mut child, run_mark) = ctx
         .reaper
         .spawn(&mut command)
-        .map_err(|e| spawn_error(&backend, &e))?;
+        .map_err(|e| spawn_error(&backend, &cli, &e))?;
     let pipes = (child.stdout.take(), child.stderr.take(), child.stdin.take());
     let guard = ChildGuard::new(child, Arc::clone(&ctx.reaper), run_mark);
     let (Some(stdout), Some(stderr), stdin) = pipes else {
@@ -153,16 +174,23 @@ pub async fn start(
         secrets.clone(),
         ctx.log_events,
     ));
-    let lines = output::byte_lines(stdout, backend.max_line_bytes);
-    Ok(events(
-        backend,
-        ctx,
+    let mut guard = guard;
+    guard.keep_until_dead((workspace, images));
+    let running = Running {
         guard,
-        lines,
+        lines: output::byte_lines(stdout, cli.max_line_bytes),
         stderr_tail,
-        (workspace, images),
         secrets,
-    ))
+    };
+    Ok(events(backend, cli, ctx, running))
+}
+
+/// A spawned CLI: its process, its output, and what to redact from it.
+struct Running {
+    guard: ChildGuard,
+    lines: ByteLines<tokio::process::ChildStdout>,
+    stderr_tail: tokio::task::JoinHandle<Vec<String>>,
+    secrets: Vec<String>,
 }
 
 async fn write_images(images: Vec<(String, Vec<u8>)>) -> Result<ImageFiles, Error> {
@@ -176,13 +204,13 @@ async fn write_images(images: Vec<(String, Vec<u8>)>) -> Result<ImageFiles, Erro
 }
 
 fn render_argv(
-    backend: &CliBackend,
+    cli: &CliTemplate,
     run: &RunRequest,
     workspace: &Workspace,
     images: &ImageFiles,
 ) -> Vec<String> {
     let mut values = ArgValues::default();
-    values.scalars.extend(backend.vars.clone());
+    values.scalars.extend(cli.vars.clone());
     values.scalars.extend(run.vars.clone());
     values.scalars.insert("model".into(), run.model.clone());
     values.scalars.insert(
@@ -203,20 +231,20 @@ fn render_argv(
             .scalars
             .insert("effort".into(), effort.as_str().into());
     }
-    values.lists.extend(backend.lists.clone());
+    values.lists.extend(cli.lists.clone());
     values.lists.insert(
         crate::backend::argv::IMAGES.0.to_owned(),
         images.paths.clone(),
     );
-    let mut argv = backend.argv.render(&values);
-    if backend.prompt_via == PromptVia::Arg {
+    let mut argv = cli.argv.render(&values);
+    if cli.prompt_via == PromptVia::Arg {
         argv.push("--".to_owned());
         argv.push(run.prompt.text.clone());
     }
     argv
 }
 
-fn spawn_error(backend: &CliBackend, error: &std::io::Error) -> Error {
+fn spawn_error(backend: &Backend, cli: &CliTemplate, error: &std::io::Error) -> Error {
     let hint = if error.kind() == std::io::ErrorKind::NotFound {
         format!(
             " (is it installed and on PATH? set backends.{}.command to its path)",
@@ -228,7 +256,7 @@ fn spawn_error(backend: &CliBackend, error: &std::io::Error) -> Error {
     Error::Backend {
         backend: backend.name.clone(),
         upstream_status: None,
-        message: format!("cannot start `{}`: {error}{hint}", backend.command),
+        message: format!("cannot start `{}`: {error}{hint}", cli.command),
     }
 }
 
@@ -249,15 +277,17 @@ enum Exit {
 }
 
 fn events(
-    backend: Arc<CliBackend>,
+    backend: Arc<Backend>,
+    cli: Arc<CliTemplate>,
     ctx: RunContext,
-    mut guard: ChildGuard,
-    mut lines: ByteLines<tokio::process::ChildStdout>,
-    stderr_tail: tokio::task::JoinHandle<Vec<String>>,
-    temp_files: (Workspace, ImageFiles),
-    secrets: Vec<String>,
+    running: Running,
 ) -> EventStream {
-    guard.keep_until_dead(temp_files);
+    let Running {
+        mut guard,
+        mut lines,
+        stderr_tail,
+        secrets,
+    } = running;
     Box::pin(async_stream::stream! {
         let deadline = Instant::now() + backend.timeout;
         let mut decoder = Decoder::default();
@@ -301,7 +331,7 @@ fn events(
                         upstream_status: None,
                         message: format!(
                             "an output line exceeded {} bytes; raise backends.{}.max_line_bytes",
-                            backend.max_line_bytes, backend.name
+                            cli.max_line_bytes, backend.name
                         ),
                     });
                     return;
@@ -316,9 +346,9 @@ fn events(
                     if !valid {
                         lossy_lines += 1;
                     }
-                    for event in decoder.line(&backend.rules, &line) {
+                    for event in decoder.line(&cli.rules, &line) {
                         // A session a client could not resume with is not offered.
-                        if matches!(event, Event::Session(_)) && !backend.takes_session() {
+                        if matches!(event, Event::Session(_)) && !backend.capabilities.sessions {
                             continue;
                         }
                         yield Ok(event);
@@ -357,7 +387,7 @@ fn events(
         if lossy_lines > 0 {
             tracing::warn!(backend = %backend.name, lines = lossy_lines, "output lines were not valid UTF-8; invalid bytes were replaced");
         }
-        match verdict(&backend, &decoder, exit, &stderr, &secrets) {
+        match verdict(&backend, &cli, &decoder, exit, &stderr, &secrets) {
             Ok(()) => {
                 let usage = decoder.usage();
                 if !usage.is_empty() {
@@ -379,7 +409,8 @@ async fn sleep_until_opt(at: Option<Instant>) {
 
 /// Decides how a finished run ended.
 fn verdict(
-    backend: &CliBackend,
+    backend: &Backend,
+    cli: &CliTemplate,
     decoder: &Decoder,
     exit: Exit,
     stderr: &[String],
@@ -394,7 +425,7 @@ fn verdict(
         Exit::Status(code) => code,
         Exit::KilledAfterTerminal => Some(0),
     };
-    let mapped = exit_code.and_then(|c| backend.exit_status.get(&c).copied());
+    let mapped = exit_code.and_then(|c| cli.exit_status.get(&c).copied());
     if let Some(reported) = decoder.error() {
         return Err(fail(reported.message.clone(), reported.status.or(mapped)));
     }
@@ -409,11 +440,11 @@ fn verdict(
         Some(code) => format!("exit status {code}"),
         None => "a signal".to_owned(),
     };
-    if backend.rules.has_terminal() && !decoder.terminal() {
+    if cli.rules.has_terminal() && !decoder.terminal() {
         return Err(fail(
             format!(
                 "`{}` ended with {described} before finishing its answer{}",
-                backend.command,
+                cli.command,
                 stderr_text()
             ),
             mapped,
@@ -421,11 +452,7 @@ fn verdict(
     }
     if exit_code != Some(0) {
         return Err(fail(
-            format!(
-                "`{}` ended with {described}{}",
-                backend.command,
-                stderr_text()
-            ),
+            format!("`{}` ended with {described}{}", cli.command, stderr_text()),
             mapped,
         ));
     }

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use regex::Regex;
 
-use crate::backend::Backend;
-use crate::backend::cli::{BackendDefaults, CliBackend, expand_home, secret_vars};
+use crate::backend::cli::expand_home;
+use crate::backend::{Backend, VarKind};
 use crate::config::error::ConfigError;
 use crate::config::layers::Layers;
 use crate::config::raw::{RawRoute, RawServer, RawSettings};
@@ -23,6 +23,10 @@ use crate::config::{Config, Report};
 use crate::location::{FieldError, KeyPath};
 use crate::routes::{Matcher, Provider, Route, Routes};
 use crate::turn::Effort;
+
+pub mod cli;
+
+use self::cli::{BackendDefaults, secret_vars};
 
 /// A route and the file that defines it.
 #[derive(Debug, Clone)]
@@ -47,8 +51,6 @@ pub struct BuildInput<'a> {
     pub optional_backends: BTreeSet<String>,
     /// The gateway's environment.
     pub env: &'a BTreeMap<String, String>,
-    /// The config being replaced, whose limiters are kept.
-    pub previous: Option<&'a Config>,
     /// Warnings collected while loading (variables set but not used…).
     pub warnings: Vec<String>,
 }
@@ -112,31 +114,16 @@ pub fn build(input: BuildInput<'_>) -> Result<Config, ConfigError> {
                 ));
             }
         }
-        let previous = input.previous.and_then(|c| {
-            c.routes
-                .backends
-                .get(name)
-                .map(|Backend::Cli(cli)| &cli.limiter)
-        });
-        let cli = CliBackend::compile(
-            name,
-            raw_backend,
-            &defaults,
-            input.env,
-            &gateway_secrets,
-            previous,
-        )
-        .map_err(|e: FieldError| at(here.join(&e.at), e.message))?;
-        if input.optional_backends.contains(name) && cli.program.is_none() {
-            let why = format!(
-                "`{}` was not found on PATH (install it, or set backends.{name}.command)",
-                cli.command
-            );
+        let backend = cli::compile(name, raw_backend, &defaults, input.env, &gateway_secrets)
+            .map_err(|e: FieldError| at(here.join(&e.at), e.message))?;
+        if input.optional_backends.contains(name)
+            && let Some(why) = backend.missing()
+        {
             notes.push(format!("backend `{name}` is off: {why}"));
             off.insert(name.clone(), why);
             continue;
         }
-        backends.insert(name.clone(), Backend::Cli(Arc::new(cli)));
+        backends.insert(name.clone(), Arc::new(backend));
     }
 
     let routes = compile_routes(&input.layers, &input.routes, &raw, &backends, &off)?;
@@ -164,9 +151,7 @@ pub fn build(input: BuildInput<'_>) -> Result<Config, ConfigError> {
     let secrets: Vec<String> = routes
         .backends
         .values()
-        .flat_map(|b| match b {
-            Backend::Cli(cli) => cli.secrets.iter().cloned(),
-        })
+        .flat_map(|b| b.secrets.iter().cloned())
         .chain(routes.routes.iter().flat_map(|r| secret_vars(&r.vars)))
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
@@ -250,12 +235,7 @@ fn settings(
     let log_mode = server.log_mode.as_deref().unwrap_or("summary");
     let force_effort = match server.force_effort.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(e) => Some(Effort::parse(e).ok_or_else(|| {
-            at(
-                key("force_effort"),
-                format!("unknown effort `{e}`: use low, medium, high, xhigh or max"),
-            )
-        })?),
+        Some(e) => Some(Effort::parse_setting(e).map_err(|m| at(key("force_effort"), m))?),
     };
     Ok(Settings {
         host: server.host.clone().unwrap_or_else(|| "127.0.0.1".into()),
@@ -360,7 +340,7 @@ fn compile_routes(
     layers: &Layers,
     raw_routes: &[LayeredRoute],
     raw: &RawSettings,
-    backends: &BTreeMap<String, Backend>,
+    backends: &BTreeMap<String, Arc<Backend>>,
     off: &BTreeMap<String, String>,
 ) -> Result<Vec<Route>, ConfigError> {
     let mut out = Vec::new();
@@ -429,22 +409,22 @@ fn compile_routes(
                 "only `{model}` can be used in `rewrite`".into(),
             );
         }
-        if let Some(Backend::Cli(cli)) = backends.get(&backend)
+        if let Some(target) = backends.get(&backend)
             && let Some(var) = r
                 .vars
                 .iter()
                 .flatten()
                 .map(|(k, _)| k)
-                .find(|k| !cli.vars.contains_key(*k))
+                .find(|k| target.variable(k) != Some(VarKind::Text))
         {
-            let message = if cli.lists.contains_key(var) {
+            let message = if target.variable(var) == Some(VarKind::List) {
                 format!(
                     "`{var}` is a list variable of backend `{backend}`; a route can only set text variables"
                 )
             } else {
                 format!(
                     "backend `{backend}` has no variable `{var}`; its variables: {:?}",
-                    cli.vars.keys().collect::<Vec<_>>()
+                    target.text_variables()
                 )
             };
             return fail(here.key("vars").key(var.clone()), message);

@@ -10,7 +10,7 @@ use tempfile::TempDir;
 
 /// Where a CLI runs.
 #[derive(Debug)]
-pub enum Workspace {
+pub(super) enum Workspace {
     /// A configured directory, kept.
     Fixed(PathBuf),
     /// A fresh directory, removed on drop.
@@ -19,7 +19,7 @@ pub enum Workspace {
 
 impl Workspace {
     /// The configured directory (created if missing), or a fresh one.
-    pub fn prepare(fixed: Option<&Path>) -> std::io::Result<Workspace> {
+    pub(super) fn prepare(fixed: Option<&Path>) -> std::io::Result<Workspace> {
         match fixed {
             Some(dir) => {
                 std::fs::create_dir_all(dir)?;
@@ -30,7 +30,7 @@ impl Workspace {
     }
 
     /// The directory.
-    pub fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         match self {
             Workspace::Fixed(dir) => dir,
             Workspace::Temp(dir) => dir.path(),
@@ -40,15 +40,15 @@ impl Workspace {
 
 /// Decoded images written to private files for the CLI to read.
 #[derive(Debug, Default)]
-pub struct ImageFiles {
+pub(super) struct ImageFiles {
     _dir: Option<TempDir>,
     /// The files, in request order.
-    pub paths: Vec<String>,
+    pub(super) paths: Vec<String>,
 }
 
 impl ImageFiles {
     /// Writes each `(media type, bytes)` to its own file.
-    pub fn write(images: &[(String, Vec<u8>)]) -> std::io::Result<ImageFiles> {
+    pub(super) fn write(images: &[(String, Vec<u8>)]) -> std::io::Result<ImageFiles> {
         if images.is_empty() {
             return Ok(ImageFiles::default());
         }

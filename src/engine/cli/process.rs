@@ -21,10 +21,10 @@ use tokio::process::Child;
 use crate::engine::reaper::{Reaper, Run};
 
 /// How long a cancelled CLI gets to exit after SIGTERM before SIGKILL.
-pub const TERM_GRACE: Duration = Duration::from_millis(500);
+pub(super) const TERM_GRACE: Duration = Duration::from_millis(500);
 
 /// Owns a spawned CLI and its process group.
-pub struct ChildGuard {
+pub(super) struct ChildGuard {
     child: Option<Child>,
     /// The group while it may be signalled.
     pgid: Option<Pid>,
@@ -52,7 +52,7 @@ impl std::fmt::Debug for ChildGuard {
 
 impl ChildGuard {
     /// Takes ownership of a child that `reaper` spawned with `process_group(0)`.
-    pub fn new(child: Child, reaper: Arc<Reaper>, run: Run) -> ChildGuard {
+    pub(super) fn new(child: Child, reaper: Arc<Reaper>, run: Run) -> ChildGuard {
         let group = child.id().and_then(|id| i32::try_from(id).ok());
         ChildGuard {
             child: Some(child),
@@ -67,18 +67,18 @@ impl ChildGuard {
 
     /// Keeps `item` alive until the process group is gone, e.g. the
     /// directory the CLI works in, so it is never removed under a live CLI.
-    pub fn keep_until_dead(&mut self, item: impl Send + 'static) {
+    pub(super) fn keep_until_dead(&mut self, item: impl Send + 'static) {
         self.keep.push(Box::new(item));
     }
 
     /// The process group id (the leader's pid).
-    pub fn pgid(&self) -> Option<i32> {
+    pub(super) fn pgid(&self) -> Option<i32> {
         self.group
     }
 
     /// Waits for the leader to exit, then kills whatever is left in its group.
     /// Returns the exit status, or `None` if waiting failed.
-    pub async fn wait(&mut self) -> Option<ExitStatus> {
+    pub(super) async fn wait(&mut self) -> Option<ExitStatus> {
         if let Some(status) = self.reaped {
             return status;
         }
@@ -91,7 +91,7 @@ impl ChildGuard {
     }
 
     /// The exit status, if the leader has been seen to exit.
-    pub fn exit_status(&self) -> Option<ExitStatus> {
+    pub(super) fn exit_status(&self) -> Option<ExitStatus> {
         self.reaped.flatten()
     }
 
@@ -108,7 +108,7 @@ impl ChildGuard {
 
     /// Terminates the group now and reaps the leader (SIGTERM, then SIGKILL
     /// after [`TERM_GRACE`]).
-    pub async fn terminate(&mut self) {
+    pub(super) async fn terminate(&mut self) {
         if self.reaped.is_some() {
             return;
         }

@@ -1,0 +1,176 @@
+//! Writing a started run's answer: streamed as SSE frames from the
+//! dialect's encoder (after waiting briefly for the first output, so a
+//! backend that fails at once gets a real HTTP status), or folded into one
+//! body by its folder, with a size cap. Dialect-neutral.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::{Stream, StreamExt as _};
+
+use super::log::RequestLog;
+use super::pipeline::{Endpoint, Started, add_route_headers, error_response};
+use crate::dialect::{Encoder, Folder, Frame};
+use crate::engine::Permit;
+use crate::error::Error;
+use crate::event::{Event, EventStream};
+
+/// How long a stream's headers wait for the backend's first output.
+const FIRST_OUTPUT_WAIT: Duration = Duration::from_secs(5);
+
+/// Streams or folds the answer. The log goes with the answer, so a stream
+/// is logged when it ends.
+pub(super) async fn respond(
+    started: Started,
+    mut log: RequestLog,
+    endpoint: &Endpoint,
+) -> Response {
+    let meta = started.meta(&log.id);
+    let Started {
+        run,
+        codec,
+        resolved,
+        stream,
+        ignored,
+        sse_keepalive,
+        max_answer_bytes,
+    } = started;
+    let mut response = if stream {
+        match first_output(run.events).await {
+            Ok(events) => {
+                let frames = sse_stream(events, codec.encoder(meta), run.permit, log);
+                let sse = Sse::new(frames);
+                match sse_keepalive {
+                    Some(interval) => sse
+                        .keep_alive(KeepAlive::new().interval(interval).text("ping"))
+                        .into_response(),
+                    None => sse.into_response(),
+                }
+            }
+            Err(error) => {
+                log.failed(error.status().as_u16(), &error.to_string());
+                error_response(&error, endpoint)
+            }
+        }
+    } else {
+        let mut folder = codec.folder(meta);
+        let folded = fold(run.events, folder.as_mut(), &mut log, max_answer_bytes).await;
+        drop(run.permit);
+        match folded {
+            Ok(()) => {
+                log.finished(200);
+                axum::Json(folder.body()).into_response()
+            }
+            Err(error) => {
+                log.failed(error.status().as_u16(), &error.to_string());
+                error_response(&error, endpoint)
+            }
+        }
+    };
+    add_route_headers(response.headers_mut(), &resolved, &ignored);
+    response
+}
+
+/// Waits (at most [`FIRST_OUTPUT_WAIT`]) for the backend's first output
+/// before the stream is committed with `200 OK`, so that a backend failing
+/// at once is answered with its real HTTP status instead of an error event.
+async fn first_output(mut events: EventStream) -> Result<EventStream, Error> {
+    let deadline = tokio::time::Instant::now() + FIRST_OUTPUT_WAIT;
+    let mut head = Vec::new();
+    loop {
+        match tokio::time::timeout_at(deadline, events.next()).await {
+            Ok(Some(Ok(event @ (Event::Session(_) | Event::Usage(_))))) => head.push(Ok(event)),
+            Ok(Some(Ok(event))) => {
+                head.push(Ok(event));
+                break;
+            }
+            Ok(Some(Err(error))) => return Err(error),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    Ok(futures_util::stream::iter(head).chain(events).boxed())
+}
+
+/// An answer that ended without its finish event.
+fn unfinished() -> Error {
+    Error::Internal("the backend's answer ended without finishing".into())
+}
+
+/// Folds the events into `folder`, refusing more than `max_bytes` of text
+/// (the stream is dropped past it, which stops the backend).
+async fn fold(
+    mut events: EventStream,
+    folder: &mut dyn Folder,
+    log: &mut RequestLog,
+    max_bytes: usize,
+) -> Result<(), Error> {
+    let mut bytes = 0_usize;
+    while let Some(event) = events.next().await {
+        let event = event?;
+        bytes += log.event(&event);
+        if bytes > max_bytes {
+            return Err(Error::Backend {
+                backend: log.backend.clone().unwrap_or_default(),
+                upstream_status: None,
+                message: format!(
+                    "the answer grew past {max_bytes} bytes (server.max_answer_bytes) and was stopped; \
+                     ask for it with \"stream\": true, which has no such limit"
+                ),
+            });
+        }
+        folder.push(&event);
+        if matches!(event, Event::Finish(_)) {
+            return Ok(());
+        }
+    }
+    Err(unfinished())
+}
+
+/// The SSE stream: the encoder's frames for each event, then the closing
+/// frames, or an error frame. Holds the backend's slot until it ends.
+fn sse_stream(
+    mut events: EventStream,
+    mut encoder: Box<dyn Encoder>,
+    permit: Permit,
+    mut log: RequestLog,
+) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+    async_stream::stream! {
+        let _permit = permit;
+        for frame in encoder.open() {
+            yield Ok(sse(frame));
+        }
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(event) => {
+                    log.event(&event);
+                    let finished = matches!(event, Event::Finish(_));
+                    for frame in encoder.event(&event) {
+                        yield Ok(sse(frame));
+                    }
+                    if finished {
+                        log.finished(200);
+                        return;
+                    }
+                }
+                Err(error) => {
+                    log.failed_in_stream(error.status().as_u16(), &error.to_string());
+                    yield Ok(sse(encoder.error(&error)));
+                    return;
+                }
+            }
+        }
+        let error = unfinished();
+        log.failed_in_stream(error.status().as_u16(), &error.to_string());
+        yield Ok(sse(encoder.error(&error)));
+    }
+}
+
+fn sse(frame: Frame) -> SseEvent {
+    let event = SseEvent::default().data(frame.data);
+    match frame.event {
+        Some(name) => event.event(name),
+        None => event,
+    }
+}

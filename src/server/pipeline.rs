@@ -1,0 +1,185 @@
+//! The request pipeline every endpoint shares: read the body, parse it (the
+//! endpoint's dialect), route, check what the backend can honour, run it
+//! (the engine plans, queues and starts), then stream or fold the answer,
+//! and log. An endpoint gives only its parser, its error envelope and, per
+//! request, its [`Codec`]; nothing here knows a wire format.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::response::Response;
+use serde_json::Value;
+
+use super::log::RequestLog;
+use super::{answer, extract};
+use crate::config::Config;
+use crate::config::settings::Token;
+use crate::dialect::{AnswerMeta, Codec};
+use crate::engine::{self, RequestLimits, RunContext};
+use crate::error::Error;
+use crate::routes::Resolved;
+use crate::state::AppState;
+use crate::turn::Turn;
+
+/// What an endpoint gives the pipeline.
+pub(super) struct Endpoint {
+    /// Its path, for the replayable curl command in the log.
+    pub(super) path: &'static str,
+    /// Its dialect's error envelope.
+    pub(super) error_body: fn(&Error) -> Value,
+}
+
+/// A request parsed by its endpoint.
+pub(super) struct Parsed {
+    /// The request, normalised.
+    pub(super) turn: Turn,
+    /// How to write the answer.
+    pub(super) codec: Box<dyn Codec>,
+}
+
+/// Answers one request: a JSON body or an SSE stream, or an error in the
+/// endpoint's envelope.
+pub(super) async fn serve(
+    state: &AppState,
+    config: Arc<Config>,
+    request_id: String,
+    body: Body,
+    endpoint: &Endpoint,
+    parse: impl FnOnce(&[u8]) -> Result<Parsed, Error>,
+) -> Response {
+    let mut log = RequestLog::start(request_id, config.settings.log, Arc::clone(&config.secrets));
+    match start(state, &config, body, endpoint, parse, &mut log).await {
+        Ok(started) => answer::respond(started, log, endpoint).await,
+        Err(error) => {
+            log.failed(error.status().as_u16(), &error.to_string());
+            error_response(&error, endpoint)
+        }
+    }
+}
+
+/// A run that started, with what answering it needs.
+pub(super) struct Started {
+    /// The backend's answer.
+    pub(super) run: engine::Run,
+    /// How to write it.
+    pub(super) codec: Box<dyn Codec>,
+    /// Who answers.
+    pub(super) resolved: Resolved,
+    /// Stream the answer.
+    pub(super) stream: bool,
+    /// Request parameters the backend could not honour.
+    pub(super) ignored: Vec<String>,
+    /// SSE keep-alive interval.
+    pub(super) sse_keepalive: Option<std::time::Duration>,
+    /// Largest folded answer.
+    pub(super) max_answer_bytes: usize,
+}
+
+impl Started {
+    /// What the answer says about itself.
+    pub(super) fn meta(&self, request_id: &str) -> AnswerMeta {
+        AnswerMeta {
+            request_id: request_id.to_owned(),
+            created: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            model: self.resolved.echo_model.clone(),
+        }
+    }
+}
+
+/// Everything up to the backend's start: read, parse, route, check, run.
+async fn start(
+    state: &AppState,
+    config: &Arc<Config>,
+    body: Body,
+    endpoint: &Endpoint,
+    parse: impl FnOnce(&[u8]) -> Result<Parsed, Error>,
+    log: &mut RequestLog,
+) -> Result<Started, Error> {
+    let settings = &config.settings;
+    let bytes = extract::body_bytes(body, settings.max_body_bytes, settings.body_timeout).await?;
+    let Parsed { mut turn, codec } = parse(&bytes)?;
+    log.model.clone_from(&turn.model);
+    log.stream = turn.stream;
+    log.curl(
+        state.local_addr,
+        endpoint.path,
+        settings.token.as_ref().map(Token::variable),
+        &bytes,
+        turn.stream,
+    );
+    let resolved = config.routes.resolve(&turn.model)?;
+    let unsupported = unsupported(&turn, &resolved);
+    turn.ignored.extend(unsupported);
+    log.ignored.clone_from(&turn.ignored);
+    log.backend = Some(resolved.backend.name.clone());
+    log.backend_model = Some(resolved.model.clone());
+    log.question(&turn);
+    let (stream, ignored) = (turn.stream, turn.ignored.clone());
+    let ctx = RunContext {
+        request_id: log.id.clone(),
+        shutdown: state.shutdown.clone(),
+        log_events: settings.log.events,
+        keep_sent: log.wants_sent(),
+        limits: RequestLimits {
+            max_prompt_chars: settings.max_prompt_chars,
+            images: settings.images,
+            force_effort: settings.force_effort,
+        },
+        limiters: Arc::clone(&state.limiters),
+        reaper: Arc::clone(&state.reaper),
+    };
+    let mut run = engine::run(&resolved, turn, ctx).await?;
+    log.run_started(run.queued_at, run.started_at);
+    if let Some(sent) = &run.sent {
+        log.sent(sent);
+    }
+    if settings.strip_answer_tags {
+        run.events = crate::answer_tags::strip(run.events);
+    }
+    Ok(Started {
+        run,
+        codec,
+        resolved,
+        stream,
+        ignored,
+        sse_keepalive: settings.sse_keepalive,
+        max_answer_bytes: settings.max_answer_bytes,
+    })
+}
+
+/// Request features the backend has no place for: reported as ignored,
+/// like unsupported parameters.
+fn unsupported(turn: &Turn, resolved: &Resolved) -> Vec<String> {
+    let can = resolved.backend.capabilities;
+    let mut names = Vec::new();
+    if turn.session.is_some() && !can.sessions {
+        names.push("session_id".to_owned());
+    }
+    if turn.effort.is_some() && !can.effort {
+        names.push("reasoning_effort".to_owned());
+    }
+    names
+}
+
+/// An error before the answer started, in the endpoint's envelope.
+pub(super) fn error_response(error: &Error, endpoint: &Endpoint) -> Response {
+    super::error_response(error, (endpoint.error_body)(error))
+}
+
+/// Says who answered and what was ignored.
+pub(super) fn add_route_headers(headers: &mut HeaderMap, resolved: &Resolved, ignored: &[String]) {
+    let mut set = |name: &'static str, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    };
+    set("x-agent-cli-backend", &resolved.backend.name);
+    set("x-agent-cli-model", &resolved.model);
+    if !ignored.is_empty() {
+        set("x-agent-cli-ignored-params", &ignored.join(","));
+    }
+}
