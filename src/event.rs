@@ -14,6 +14,22 @@ pub enum Event {
     TextDelta(String),
     /// Reasoning ("thinking") text, to append.
     ReasoningDelta(String),
+    /// The model starts a call of a client tool; its arguments follow.
+    ToolCallStart {
+        /// Position of the call in the answer (0, 1, …).
+        index: usize,
+        /// The call's id.
+        id: String,
+        /// The tool's name.
+        name: String,
+    },
+    /// A fragment of a tool call's JSON arguments, to append.
+    ToolCallArguments {
+        /// The call it belongs to.
+        index: usize,
+        /// The fragment.
+        fragment: String,
+    },
     /// The backend's own session or thread id, usable to resume.
     Session(String),
     /// Token accounting; later reports replace earlier ones field by field.
@@ -29,6 +45,10 @@ pub enum FinishReason {
     Stop,
     /// The output token limit was reached.
     Length,
+    /// The model called client tools and waits for their results.
+    ToolCalls,
+    /// The provider withheld the answer.
+    ContentFilter,
 }
 
 /// Token counts with OpenAI semantics: `input_tokens` includes cached tokens,

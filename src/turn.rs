@@ -3,7 +3,9 @@
 //!
 //! Pure data: no I/O, no wire formats.
 
-/// One request for one answer.
+/// One request for one answer, as the client sent it: every dialect maps
+/// onto this, keeping everything, and the pipeline's capability review
+/// decides what the chosen backend honours.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Turn {
     /// The model string the client asked for, untouched.
@@ -12,15 +14,78 @@ pub struct Turn {
     pub messages: Vec<Message>,
     /// Whether the client wants the answer streamed.
     pub stream: bool,
-    /// Whether a streamed answer should end with a usage report.
-    pub include_usage: bool,
     /// Requested reasoning effort.
     pub effort: Option<Effort>,
     /// A session or thread id to continue, as sent by the client.
     pub session: Option<String>,
-    /// Request parameters this gateway cannot honour for CLI backends, by
-    /// name; they are reported back to the client, never dropped silently.
-    pub ignored: Vec<String>,
+    /// Tools the client defines for the model to call.
+    pub tools: Vec<Tool>,
+    /// Whether and which tool the model must call.
+    pub tool_choice: Option<ToolChoice>,
+    /// Generation parameters.
+    pub params: Params,
+    /// Top-level fields this vocabulary has no place for, as sent (for
+    /// backends that pass them on).
+    pub extra: serde_json::Map<String, serde_json::Value>,
+    /// Other things the client sent that have no meaning here, by name
+    /// (e.g. `input` beside `messages`): always reported as ignored.
+    pub unused: Vec<String>,
+}
+
+/// Generation parameters.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Params {
+    /// Most output tokens.
+    pub max_tokens: Option<u64>,
+    /// Sampling temperature.
+    pub temperature: Option<f64>,
+    /// Nucleus sampling.
+    pub top_p: Option<f64>,
+    /// Sequences that end the answer.
+    pub stop: Vec<String>,
+    /// Seed for sampling.
+    pub seed: Option<i64>,
+    /// Requested output format (a JSON schema, JSON mode…), as sent.
+    pub response_format: Option<serde_json::Value>,
+    /// End-user id for the provider's abuse monitoring.
+    pub user: Option<String>,
+    /// Whether several tool calls may come at once.
+    pub parallel_tool_calls: Option<bool>,
+    /// Number of answers asked for.
+    pub n: Option<u64>,
+}
+
+/// A tool the client defines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tool {
+    /// Its name.
+    pub name: String,
+    /// What it does.
+    pub description: Option<String>,
+    /// JSON Schema of its arguments.
+    pub parameters: serde_json::Value,
+    /// Other fields of its definition (e.g. `strict`), as sent.
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Whether the model must call a tool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolChoice {
+    /// The model decides.
+    Auto,
+    /// No tool calls.
+    None,
+    /// Some tool call is required.
+    Required,
+    /// This tool must be called.
+    Named(String),
+}
+
+impl ToolChoice {
+    /// Whether the answer must be a tool call.
+    pub fn forces_a_call(&self) -> bool {
+        matches!(self, ToolChoice::Required | ToolChoice::Named(_))
+    }
 }
 
 /// Who said a message.
@@ -62,6 +127,21 @@ pub struct Message {
     pub tool_call_id: Option<String>,
     /// Optional author or tool name.
     pub name: Option<String>,
+    /// Other fields of the message, as sent.
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Message {
+    /// A message of one text part.
+    pub fn text_message(role: Role, text: String) -> Message {
+        Message {
+            role,
+            parts: vec![Part::Text(text)],
+            tool_call_id: None,
+            name: None,
+            extra: serde_json::Map::new(),
+        }
+    }
 }
 
 /// A piece of message content.
@@ -80,6 +160,26 @@ pub enum Part {
         /// Arguments as a JSON string.
         arguments: String,
     },
+    /// The result of a tool call, inside a message (Anthropic's form; OpenAI
+    /// sends a `tool` message instead).
+    ToolResult {
+        /// The call it answers.
+        id: String,
+        /// What the tool returned.
+        content: Vec<Part>,
+        /// Whether the tool failed.
+        is_error: bool,
+    },
+    /// The model's earlier reasoning, with the provider's signature that
+    /// lets it be sent back.
+    Reasoning {
+        /// The reasoning text.
+        text: String,
+        /// Opaque signature, passed back unchanged.
+        signature: Option<String>,
+    },
+    /// Reasoning the provider encrypted, passed back unchanged.
+    RedactedReasoning(String),
 }
 
 /// An image sent by the client.
@@ -154,11 +254,32 @@ impl Message {
         out
     }
 
-    /// The images in this message, to check them and take their bytes.
-    pub fn images_mut(&mut self) -> impl Iterator<Item = &mut Image> {
-        self.parts.iter_mut().filter_map(|p| match p {
-            Part::Image(image) => Some(image),
-            _ => None,
-        })
+    /// Whether the message holds an image (tool results included).
+    pub fn has_images(&self) -> bool {
+        fn any(parts: &[Part]) -> bool {
+            parts.iter().any(|part| match part {
+                Part::Image(_) => true,
+                Part::ToolResult { content, .. } => any(content),
+                _ => false,
+            })
+        }
+        any(&self.parts)
+    }
+
+    /// The images in this message (tool results included), in order, to
+    /// check them and take their bytes.
+    pub fn images_mut(&mut self) -> Vec<&mut Image> {
+        fn collect<'a>(parts: &'a mut [Part], out: &mut Vec<&'a mut Image>) {
+            for part in parts {
+                match part {
+                    Part::Image(image) => out.push(image),
+                    Part::ToolResult { content, .. } => collect(content, out),
+                    _ => {}
+                }
+            }
+        }
+        let mut images = Vec::new();
+        collect(&mut self.parts, &mut images);
+        images
     }
 }

@@ -6,6 +6,7 @@
 //! the code that runs them.
 
 pub mod argv;
+pub mod capabilities;
 pub mod cli;
 pub mod decode;
 pub mod rules;
@@ -14,6 +15,7 @@ pub mod spec;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use capabilities::Capabilities;
 pub use cli::CliTemplate;
 
 /// A compiled backend.
@@ -64,20 +66,6 @@ pub enum VarKind {
     Text,
     /// A list, for `each` groups.
     List,
-}
-
-/// What of a request a backend can honour; everything else is named as
-/// ignored, or refused when ignoring it would change the answer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Capabilities {
-    /// System messages go apart from the conversation (`{system}`).
-    pub system: bool,
-    /// A session can be resumed (`{session}`).
-    pub sessions: bool,
-    /// A reasoning effort can be set (`{effort}`).
-    pub effort: bool,
-    /// Images can be passed (an `each = "images"` group).
-    pub images: bool,
 }
 
 impl Backend {

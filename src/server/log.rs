@@ -95,6 +95,8 @@ impl RequestLog {
                 self.usage.update(usage);
                 0
             }
+            Event::ToolCallStart { name, .. } => name.len(),
+            Event::ToolCallArguments { fragment, .. } => fragment.len(),
             Event::Session(_) | Event::Finish(_) => 0,
         }
     }

@@ -1,5 +1,6 @@
 //! The request pipeline every endpoint shares: read the body, parse it (the
-//! endpoint's dialect), route, check what the backend can honour, run it
+//! endpoint's dialect), route, review what the backend can honour (one
+//! capability review for every dialect), run it
 //! (the engine plans, queues and starts), then stream or fold the answer,
 //! and log. An endpoint gives only its parser, its error envelope and, per
 //! request, its [`Codec`]; nothing here knows a wire format.
@@ -101,7 +102,7 @@ async fn start(
 ) -> Result<Started, Error> {
     let settings = &config.settings;
     let bytes = extract::body_bytes(body, settings.max_body_bytes, settings.body_timeout).await?;
-    let Parsed { mut turn, codec } = parse(&bytes)?;
+    let Parsed { turn, codec } = parse(&bytes)?;
     log.model.clone_from(&turn.model);
     log.stream = turn.stream;
     log.curl(
@@ -112,13 +113,15 @@ async fn start(
         turn.stream,
     );
     let resolved = config.routes.resolve(&turn.model)?;
-    let unsupported = unsupported(&turn, &resolved);
-    turn.ignored.extend(unsupported);
-    log.ignored.clone_from(&turn.ignored);
     log.backend = Some(resolved.backend.name.clone());
     log.backend_model = Some(resolved.model.clone());
+    let ignored = resolved
+        .backend
+        .capabilities
+        .review(&turn, &resolved.backend.name)?;
+    log.ignored.clone_from(&ignored);
     log.question(&turn);
-    let (stream, ignored) = (turn.stream, turn.ignored.clone());
+    let stream = turn.stream;
     let ctx = RunContext {
         request_id: log.id.clone(),
         shutdown: state.shutdown.clone(),
@@ -149,20 +152,6 @@ async fn start(
         sse_keepalive: settings.sse_keepalive,
         max_answer_bytes: settings.max_answer_bytes,
     })
-}
-
-/// Request features the backend has no place for: reported as ignored,
-/// like unsupported parameters.
-fn unsupported(turn: &Turn, resolved: &Resolved) -> Vec<String> {
-    let can = resolved.backend.capabilities;
-    let mut names = Vec::new();
-    if turn.session.is_some() && !can.sessions {
-        names.push("session_id".to_owned());
-    }
-    if turn.effort.is_some() && !can.effort {
-        names.push("reasoning_effort".to_owned());
-    }
-    names
 }
 
 /// An error before the answer started, in the endpoint's envelope.

@@ -94,6 +94,8 @@ pub fn compile(
         sessions: argv.uses("session"),
         effort: argv.uses("effort"),
         images: argv.takes_images(),
+        // A CLI runs its own tools and sampling; it reads only the prompt.
+        ..Capabilities::default()
     };
     let doctor = raw.doctor.clone().unwrap_or_default();
     let template = CliTemplate {

@@ -1,13 +1,14 @@
 //! Chat Completions request → `Turn`. Pure: validates and translates,
-//! naming the offending field in every error. Parameters a CLI cannot
-//! honour are listed in `Turn::ignored` so the client is told about them.
+//! naming the offending field in every error, and keeps everything the
+//! client sent; what a backend cannot honour is the capability review's
+//! business, not the dialect's.
 
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use crate::dialect::openai_chat::wire::{ChatMessage, ChatRequest};
 use crate::error::Error;
-use crate::turn::{Effort, Image, Message, Part, Role, Turn};
+use crate::turn::{Effort, Image, Message, Params, Part, Role, Tool, ToolChoice, Turn};
 
 /// Body fields that carry a session id to resume.
 const SESSION_FIELDS: &[&str] = &[
@@ -17,7 +18,9 @@ const SESSION_FIELDS: &[&str] = &[
     "codexSessionId",
 ];
 
-/// Translates a request. `header_session` is a session id sent as a header.
+/// Translates a request, keeping everything it carries: what the chosen
+/// backend cannot honour is decided later, by the capability review.
+/// `header_session` is a session id sent as a header.
 ///
 /// # Errors
 /// [`Error::InvalidRequest`] naming the field at fault.
@@ -28,37 +31,41 @@ pub fn to_turn(request: ChatRequest, header_session: Option<String>) -> Result<T
         input,
         instructions,
         stream,
-        stream_options,
+        stream_options: _,
         reasoning_effort,
         reasoning,
         n,
         tools,
         tool_choice,
+        max_tokens,
+        max_completion_tokens,
+        temperature,
+        top_p,
+        stop,
+        seed,
+        response_format,
+        user,
+        parallel_tool_calls,
         mut extra,
     } = request;
-    let mut ignored = Vec::new();
+    let mut unused = Vec::new();
     let messages = match messages {
         Some(list) if !list.is_empty() => {
             let mut messages = Vec::with_capacity(list.len() + 1);
             if let Some(text) = instructions.filter(|t| !t.trim().is_empty()) {
-                messages.push(system_message(text));
+                messages.push(Message::text_message(Role::System, text));
             }
             if input.as_ref().is_some_and(|i| !i.is_null()) {
-                ignored.push("input".to_owned());
+                unused.push("input".to_owned());
             }
             for (i, m) in list.into_iter().enumerate() {
-                messages.push(message(m, i, &mut ignored)?);
+                messages.push(message(m, i)?);
             }
             messages
         }
         Some(_) => return Err(invalid("`messages` must not be empty")),
         None => responses_input(input, instructions)?,
     };
-    if let Some(n) = n.filter(|n| *n > 1) {
-        return Err(invalid(format!(
-            "`n` = {n} is not supported: CLI backends give one answer"
-        )));
-    }
     let effort = match (
         reasoning_effort,
         reasoning.as_ref().and_then(|r| r.get("effort")),
@@ -70,42 +77,110 @@ pub fn to_turn(request: ChatRequest, header_session: Option<String>) -> Result<T
         }
         _ => None,
     };
-    if let Some(choice) = &tool_choice {
-        let forced = match choice {
-            Value::String(s) => s == "required",
-            Value::Object(_) => true,
-            _ => false,
-        };
-        if forced {
-            return Err(invalid(
-                "`tool_choice` forces a client tool call, but CLI backends run their own tools and answer in text",
-            ));
-        }
-        ignored.push("tool_choice".to_owned());
-    }
-    if tools.is_some_and(|t| !t.is_empty()) {
-        ignored.push("tools".to_owned());
-    }
-    let session = session(&mut extra, header_session)?;
     if let Some(Value::Object(fields)) = &reasoning {
-        // Only `reasoning.effort` has a meaning for CLIs.
+        // Only `reasoning.effort` has a place in the vocabulary.
         let others = fields
             .iter()
             .filter(|(k, v)| *k != "effort" && !v.is_null());
-        ignored.extend(others.map(|(k, _)| format!("reasoning.{k}")));
+        unused.extend(others.map(|(k, _)| format!("reasoning.{k}")));
     }
-    ignored.extend(extra.keys().cloned());
-    ignored.sort();
-    ignored.dedup();
+    let session = session(&mut extra, header_session)?;
     Ok(Turn {
         model: model.unwrap_or_default(),
         messages,
         stream: stream.unwrap_or(false),
-        include_usage: stream_options.is_some_and(|o| o.include_usage),
         effort,
         session,
-        ignored,
+        tools: tools
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| tool(t, i))
+            .collect::<Result<_, _>>()?,
+        tool_choice: tool_choice
+            .filter(|c| !c.is_null())
+            .map(|c| choice(&c))
+            .transpose()?,
+        params: Params {
+            max_tokens: max_completion_tokens.or(max_tokens),
+            temperature,
+            top_p,
+            stop: stops(stop)?,
+            seed,
+            response_format,
+            user,
+            parallel_tool_calls,
+            n,
+        },
+        extra,
+        unused,
     })
+}
+
+/// One entry of `tools`: `{"type": "function", "function": {name, description, parameters, …}}`.
+fn tool(value: Value, index: usize) -> Result<Tool, Error> {
+    let at = format!("tools[{index}]");
+    let Value::Object(mut outer) = value else {
+        return Err(invalid(format!("{at} must be an object")));
+    };
+    let Some(Value::Object(mut function)) = outer.remove("function") else {
+        return Err(invalid(format!("{at}.function must be an object")));
+    };
+    let Some(Value::String(name)) = function.remove("name") else {
+        return Err(invalid(format!("{at}.function.name must be a string")));
+    };
+    let description = match function.remove("description") {
+        Some(Value::String(text)) => Some(text),
+        None | Some(Value::Null) => None,
+        Some(_) => {
+            return Err(invalid(format!(
+                "{at}.function.description must be a string"
+            )));
+        }
+    };
+    let parameters = function
+        .remove("parameters")
+        .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}}));
+    Ok(Tool {
+        name,
+        description,
+        parameters,
+        extra: function,
+    })
+}
+
+/// `tool_choice`: `"auto"`, `"none"`, `"required"` or `{"type": "function", "function": {"name"}}`.
+fn choice(value: &Value) -> Result<ToolChoice, Error> {
+    match value {
+        Value::String(s) if s == "auto" => Ok(ToolChoice::Auto),
+        Value::String(s) if s == "none" => Ok(ToolChoice::None),
+        Value::String(s) if s == "required" => Ok(ToolChoice::Required),
+        Value::Object(obj) => obj
+            .get("function")
+            .and_then(|f| f.get("name"))
+            .and_then(Value::as_str)
+            .map(|name| ToolChoice::Named(name.to_owned()))
+            .ok_or_else(|| invalid("`tool_choice.function.name` must be a string")),
+        other => Err(invalid(format!(
+            "`tool_choice` = {other} is not one of \"auto\", \"none\", \"required\" or a function"
+        ))),
+    }
+}
+
+/// `stop`: a string or a list of strings.
+fn stops(value: Option<Value>) -> Result<Vec<String>, Error> {
+    match value {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(stop)) => Ok(vec![stop]),
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .map(|item| match item {
+                Value::String(stop) => Ok(stop),
+                _ => Err(invalid("`stop` must be a string or a list of strings")),
+            })
+            .collect(),
+        Some(_) => Err(invalid("`stop` must be a string or a list of strings")),
+    }
 }
 
 fn invalid(message: impl Into<String>) -> Error {
@@ -164,26 +239,11 @@ fn role(name: &str, at: &str) -> Result<Role, Error> {
     })
 }
 
-fn system_message(text: String) -> Message {
-    Message {
-        role: Role::System,
-        parts: vec![Part::Text(text)],
-        tool_call_id: None,
-        name: None,
-    }
-}
-
-/// One message; fields with no meaning for a CLI are added to `ignored`.
-fn message(m: ChatMessage, index: usize, ignored: &mut Vec<String>) -> Result<Message, Error> {
+/// One message, with the fields this vocabulary has no place for kept.
+fn message(m: ChatMessage, index: usize) -> Result<Message, Error> {
     let at = format!("messages[{index}]");
     let role = role(&m.role, &at)?;
     let mut parts = content(m.content, &format!("{at}.content"))?;
-    ignored.extend(
-        m.extra
-            .iter()
-            .filter(|(_, v)| !v.is_null())
-            .map(|(field, _)| format!("messages[].{field}")),
-    );
     let legacy = m
         .function_call
         .map(|f| crate::dialect::openai_chat::wire::ToolCall {
@@ -210,6 +270,7 @@ fn message(m: ChatMessage, index: usize, ignored: &mut Vec<String>) -> Result<Me
         parts,
         tool_call_id: m.tool_call_id,
         name: m.name,
+        extra: m.extra,
     })
 }
 
@@ -301,18 +362,11 @@ fn responses_input(
 ) -> Result<Vec<Message>, Error> {
     let mut messages = Vec::new();
     if let Some(text) = instructions.filter(|t| !t.trim().is_empty()) {
-        messages.push(system_message(text));
+        messages.push(Message::text_message(Role::System, text));
     }
     match input {
         None | Some(Value::Null) => {}
-        Some(Value::String(text)) => {
-            messages.push(Message {
-                role: Role::User,
-                parts: vec![Part::Text(text)],
-                tool_call_id: None,
-                name: None,
-            });
-        }
+        Some(Value::String(text)) => messages.push(Message::text_message(Role::User, text)),
         Some(Value::Array(items)) => {
             for (i, item) in items.into_iter().enumerate() {
                 let at = format!("input[{i}]");
@@ -331,6 +385,7 @@ fn responses_input(
                     parts,
                     tool_call_id: None,
                     name: None,
+                    extra: serde_json::Map::new(),
                 });
             }
         }

@@ -94,6 +94,19 @@ impl Encoder for ChunkEncoder {
             Event::ReasoningDelta(text) => vec![Frame::data(
                 &self.chunk(json!({"reasoning_content": text}), None),
             )],
+            Event::ToolCallStart { index, id, name } => vec![Frame::data(&self.chunk(
+                json!({"tool_calls": [{
+                    "index": index,
+                    "id": id,
+                    "type": "function",
+                    "function": {"name": name, "arguments": ""},
+                }]}),
+                None,
+            ))],
+            Event::ToolCallArguments { index, fragment } => vec![Frame::data(&self.chunk(
+                json!({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}),
+                None,
+            ))],
             Event::Session(id) => {
                 self.session = Some(id.clone());
                 Vec::new()
@@ -116,6 +129,8 @@ impl Encoder for ChunkEncoder {
 struct Collected {
     text: String,
     reasoning: String,
+    /// Tool calls by index: id, name, arguments.
+    tool_calls: Vec<(String, String, String)>,
     usage: Usage,
     session: Option<String>,
     finish: Option<FinishReason>,
@@ -134,6 +149,17 @@ impl Folder for Completion {
         match event {
             Event::TextDelta(text) => answer.text.push_str(text),
             Event::ReasoningDelta(text) => answer.reasoning.push_str(text),
+            Event::ToolCallStart { index, id, name } => {
+                if answer.tool_calls.len() <= *index {
+                    answer.tool_calls.resize(*index + 1, Default::default());
+                }
+                answer.tool_calls[*index] = (id.clone(), name.clone(), String::new());
+            }
+            Event::ToolCallArguments { index, fragment } => {
+                if let Some(call) = answer.tool_calls.get_mut(*index) {
+                    call.2.push_str(fragment);
+                }
+            }
             Event::Session(id) => answer.session = Some(id.clone()),
             Event::Usage(usage) => answer.usage.update(usage),
             Event::Finish(reason) => answer.finish = Some(*reason),
@@ -142,9 +168,24 @@ impl Folder for Completion {
 
     fn body(&self) -> Value {
         let answer = &self.answer;
-        let mut message = json!({"role": "assistant", "content": answer.text});
+        let content = if answer.text.is_empty() && !answer.tool_calls.is_empty() {
+            Value::Null
+        } else {
+            json!(answer.text)
+        };
+        let mut message = json!({"role": "assistant", "content": content});
         if !answer.reasoning.is_empty() {
             message["reasoning_content"] = json!(answer.reasoning);
+        }
+        if !answer.tool_calls.is_empty() {
+            let calls: Vec<Value> = answer
+                .tool_calls
+                .iter()
+                .map(|(id, name, arguments)| {
+                    json!({"id": id, "type": "function", "function": {"name": name, "arguments": arguments}})
+                })
+                .collect();
+            message["tool_calls"] = json!(calls);
         }
         let mut body = json!({
             "id": completion_id(&self.meta),
@@ -175,6 +216,8 @@ fn finish_reason(reason: FinishReason) -> &'static str {
     match reason {
         FinishReason::Stop => "stop",
         FinishReason::Length => "length",
+        FinishReason::ToolCalls => "tool_calls",
+        FinishReason::ContentFilter => "content_filter",
     }
 }
 
@@ -317,6 +360,50 @@ mod tests {
         assert_eq!(body["choices"][0]["message"]["reasoning_content"], "think");
         assert_eq!(body["usage"]["completion_tokens"], 2);
         assert_eq!(body["object"], "chat.completion");
+    }
+
+    #[test]
+    fn tool_calls_stream_as_deltas_and_fold_into_the_message() {
+        let events = [
+            Event::ToolCallStart {
+                index: 0,
+                id: "call_1".into(),
+                name: "weather".into(),
+            },
+            Event::ToolCallArguments {
+                index: 0,
+                fragment: "{\"city\":".into(),
+            },
+            Event::ToolCallArguments {
+                index: 0,
+                fragment: "\"Oslo\"}".into(),
+            },
+            Event::Finish(FinishReason::ToolCalls),
+        ];
+        let codec = ChatCodec {
+            include_usage: false,
+        };
+        let mut enc = codec.encoder(meta());
+        let chunks: Vec<Value> = events.iter().flat_map(|e| json_of(&enc.event(e))).collect();
+        assert_eq!(
+            chunks[0]["choices"][0]["delta"]["tool_calls"][0],
+            json!({"index": 0, "id": "call_1", "type": "function", "function": {"name": "weather", "arguments": ""}})
+        );
+        assert_eq!(
+            chunks[2]["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"],
+            "\"Oslo\"}"
+        );
+        assert_eq!(chunks[3]["choices"][0]["finish_reason"], "tool_calls");
+        let mut folder = codec.folder(meta());
+        events.iter().for_each(|e| folder.push(e));
+        let body = folder.body();
+        let message = &body["choices"][0]["message"];
+        assert_eq!(message["content"], Value::Null);
+        assert_eq!(
+            message["tool_calls"][0]["function"]["arguments"],
+            "{\"city\":\"Oslo\"}"
+        );
+        assert_eq!(body["choices"][0]["finish_reason"], "tool_calls");
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub(super) fn plan(
             "the messages contain no text to send".into(),
         ));
     }
-    let images = images(limits, resolved, &mut turn.messages[first_new..])?;
+    let images = images(limits, &mut turn.messages[first_new..])?;
     Ok(RunRequest {
         request_id: request_id.to_owned(),
         model: resolved.model.clone(),
@@ -62,7 +62,6 @@ pub(super) fn plan(
 
 fn images(
     limits: &RequestLimits,
-    resolved: &Resolved,
     messages: &mut [Message],
 ) -> Result<Vec<(String, Vec<u8>)>, Error> {
     let images: Vec<&mut Image> = messages.iter_mut().flat_map(Message::images_mut).collect();
@@ -74,12 +73,6 @@ fn images(
         return Err(Error::InvalidRequest(
             "image input is disabled on this gateway (server.images = false)".into(),
         ));
-    }
-    if !resolved.backend.capabilities.images {
-        return Err(Error::InvalidRequest(format!(
-            "backend `{}` cannot take images; send text only, or use a model routed to a backend that takes images (e.g. codex)",
-            resolved.backend.name
-        )));
     }
     if images.len() > limits.max_count {
         return Err(Error::InvalidRequest(format!(

@@ -43,24 +43,7 @@ pub fn flatten(turn: &Turn, options: Options) -> Prompt {
             continue;
         }
         let mut body = String::new();
-        for part in &message.parts {
-            match part {
-                Part::Text(text) => body.push_str(text),
-                Part::Image(_) => {
-                    image_number += 1;
-                    separate(&mut body);
-                    let _ = write!(body, "[image #{image_number}]");
-                }
-                Part::ToolCall {
-                    id,
-                    name,
-                    arguments,
-                } => {
-                    separate(&mut body);
-                    let _ = write!(body, "[tool call {name} id={id}] {arguments}");
-                }
-            }
-        }
+        render(&message.parts, &mut body, &mut image_number);
         let mut label = match (message.role, &message.tool_call_id) {
             (Role::Tool, Some(id)) => format!("TOOL RESULT id={id}"),
             (role, _) => role.label().to_owned(),
@@ -90,6 +73,41 @@ pub fn first_new_message(turn: &Turn) -> usize {
         .map_or(0, |i| i + 1)
 }
 
+/// Appends `parts` as prompt text: images become `[image #N]` markers,
+/// tool calls and results keep their ids; earlier reasoning is left out
+/// (a CLI thinks anew).
+fn render(parts: &[Part], body: &mut String, image_number: &mut usize) {
+    for part in parts {
+        match part {
+            Part::Text(text) => body.push_str(text),
+            Part::Image(_) => {
+                *image_number += 1;
+                separate(body);
+                let _ = write!(body, "[image #{image_number}]");
+            }
+            Part::ToolCall {
+                id,
+                name,
+                arguments,
+            } => {
+                separate(body);
+                let _ = write!(body, "[tool call {name} id={id}] {arguments}");
+            }
+            Part::ToolResult {
+                id,
+                content,
+                is_error,
+            } => {
+                separate(body);
+                let failed = if *is_error { " (error)" } else { "" };
+                let _ = write!(body, "[tool result id={id}{failed}] ");
+                render(content, body, image_number);
+            }
+            Part::Reasoning { .. } | Part::RedactedReasoning(_) => {}
+        }
+    }
+}
+
 fn separate(body: &mut String) {
     if !body.is_empty() && !body.ends_with('\n') {
         body.push('\n');
@@ -107,6 +125,7 @@ mod tests {
             parts,
             tool_call_id: None,
             name: None,
+            extra: serde_json::Map::new(),
         }
     }
 

@@ -8,6 +8,20 @@ fn turn(body: serde_json::Value) -> Result<Turn, Error> {
     to_turn(serde_json::from_value(body).unwrap(), None)
 }
 
+/// What a CLI like Codex (images, sessions and effort, nothing else)
+/// names as ignored.
+fn ignored_by_a_cli(t: &Turn) -> Vec<String> {
+    crate::backend::Capabilities {
+        system: true,
+        sessions: true,
+        effort: true,
+        images: true,
+        ..crate::backend::Capabilities::default()
+    }
+    .review(t, "cli")
+    .unwrap()
+}
+
 #[test]
 fn messages_roles_and_parts_are_kept() {
     let t = turn(json!({
@@ -29,7 +43,7 @@ fn messages_roles_and_parts_are_kept() {
     }))
     .unwrap();
     assert_eq!(t.model, "claude:sonnet");
-    assert!(t.stream && t.include_usage);
+    assert!(t.stream);
     assert_eq!(t.messages.len(), 4);
     assert_eq!(t.messages[1].text(), "what is this?");
     assert_eq!(
@@ -40,7 +54,7 @@ fn messages_roles_and_parts_are_kept() {
         })
     );
     assert_eq!(t.messages[3].tool_call_id.as_deref(), Some("call_1"));
-    assert!(t.ignored.is_empty());
+    assert!(ignored_by_a_cli(&t).is_empty());
 }
 
 #[test]
@@ -53,7 +67,9 @@ fn unsupported_parameters_are_reported_not_dropped() {
         "reasoning": {"effort": "high"}
     }))
     .unwrap();
-    assert_eq!(t.ignored, ["temperature", "tools"]);
+    assert_eq!(t.params.temperature, Some(0.2));
+    assert_eq!(t.tools[0].name, "f");
+    assert_eq!(ignored_by_a_cli(&t), ["temperature", "tools"]);
     assert_eq!(t.session.as_deref(), Some("abc-1"));
     assert_eq!(t.effort, Some(Effort::High));
 }
@@ -81,11 +97,14 @@ fn bad_input_names_the_field() {
         .contains("reasoning_effort")
     );
     assert!(
-        message(json!({"messages": [{"role": "user", "content": "x"}], "n": 3})).contains("`n`")
+        message(json!({"messages": [{"role": "user", "content": "x"}], "tool_choice": "maybe"}))
+            .contains("tool_choice")
     );
     assert!(
-        message(json!({"messages": [{"role": "user", "content": "x"}], "tool_choice": "required"}))
-            .contains("tool_choice")
+        message(
+            json!({"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function"}]})
+        )
+        .contains("tools[0].function")
     );
     assert!(
         message(json!({"messages": [{"role": "user", "content": "x"}], "session_id": "-rf"}))
@@ -124,8 +143,47 @@ fn everything_sent_is_used_or_reported() {
     assert_eq!(t.messages[0].text(), "answer in French");
     assert_eq!(t.messages[1].name.as_deref(), Some("alice"));
     assert!(matches!(&t.messages[2].parts[0], Part::ToolCall { name, .. } if name == "lookup"));
+    assert_eq!(t.messages[2].extra["audio"], json!({"id": "a1"}));
     assert_eq!(
-        t.ignored,
+        ignored_by_a_cli(&t),
         ["input", "messages[].audio", "reasoning.summary"]
     );
+}
+
+#[test]
+fn parameters_tools_and_unknown_fields_are_kept_as_sent() {
+    let t = turn(json!({
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_completion_tokens": 50,
+        "top_p": 0.9,
+        "stop": "END",
+        "seed": 7,
+        "user": "u-1",
+        "response_format": {"type": "json_object"},
+        "parallel_tool_calls": false,
+        "n": 2,
+        "tools": [{"type": "function", "function": {
+            "name": "weather", "description": "forecast", "strict": true,
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}
+        }}],
+        "tool_choice": {"type": "function", "function": {"name": "weather"}},
+        "metadata": {"trace": "t"}
+    }))
+    .unwrap();
+    let p = &t.params;
+    assert_eq!(
+        (p.max_tokens, p.top_p, p.seed, p.n, p.parallel_tool_calls),
+        (Some(50), Some(0.9), Some(7), Some(2), Some(false))
+    );
+    assert_eq!(p.stop, ["END"]);
+    assert_eq!(p.user.as_deref(), Some("u-1"));
+    assert_eq!(p.response_format, Some(json!({"type": "json_object"})));
+    assert_eq!(t.tools[0].description.as_deref(), Some("forecast"));
+    assert_eq!(t.tools[0].extra["strict"], json!(true));
+    assert_eq!(
+        t.tools[0].parameters["properties"]["city"]["type"],
+        "string"
+    );
+    assert_eq!(t.tool_choice, Some(ToolChoice::Named("weather".into())));
+    assert_eq!(t.extra["metadata"], json!({"trace": "t"}));
 }

@@ -1,0 +1,182 @@
+//! What of a request a backend can honour, declared by its kind and
+//! template, and the one review every dialect's requests go through: what
+//! the backend cannot honour is named (for `x-agent-cli-ignored-params`),
+//! or refused when ignoring it would change what the client gets. Pure.
+
+use crate::error::Error;
+use crate::turn::{Message, Turn};
+
+/// What a backend can honour.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// System messages go apart from the conversation (`{system}`).
+    pub system: bool,
+    /// A session can be resumed (`{session}`).
+    pub sessions: bool,
+    /// A reasoning effort can be set (`{effort}`).
+    pub effort: bool,
+    /// Images can be passed (an `each = "images"` group).
+    pub images: bool,
+    /// Client tools can be offered and called.
+    pub tools: bool,
+    /// Generation parameters (max tokens, temperature, top_p, stop, seed,
+    /// response format, user, parallel tool calls) are passed on.
+    pub sampling: bool,
+    /// More than one answer per request (`n`).
+    pub choices: bool,
+    /// Fields outside the vocabulary are passed on as sent.
+    pub pass_through: bool,
+}
+
+impl Capabilities {
+    /// Reviews `turn` for backend `backend`: the names of what will be
+    /// ignored, sorted, then `session_id` and `reasoning_effort` when the
+    /// template has no place for them.
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] for what cannot be ignored: a forced tool
+    /// call, more than one answer, or images for a backend without them.
+    pub fn review(&self, turn: &Turn, backend: &str) -> Result<Vec<String>, Error> {
+        if !self.tools && turn.tool_choice.as_ref().is_some_and(|c| c.forces_a_call()) {
+            return Err(Error::InvalidRequest(format!(
+                "`tool_choice` forces a client tool call, but backend `{backend}` runs its own tools and answers in text"
+            )));
+        }
+        if let Some(n) = turn.params.n.filter(|n| *n > 1 && !self.choices) {
+            return Err(Error::InvalidRequest(format!(
+                "`n` = {n} is not supported: backend `{backend}` gives one answer"
+            )));
+        }
+        if !self.images && turn.messages.iter().any(Message::has_images) {
+            return Err(Error::InvalidRequest(format!(
+                "backend `{backend}` cannot take images; send text only, or use a model routed to a backend that takes images (e.g. codex)"
+            )));
+        }
+        let mut names: Vec<String> = turn.unused.clone();
+        if !self.tools {
+            if !turn.tools.is_empty() {
+                names.push("tools".into());
+            }
+            if turn.tool_choice.is_some() {
+                names.push("tool_choice".into());
+            }
+        }
+        if !self.sampling {
+            names.extend(sampling_names(turn).map(str::to_owned));
+        }
+        if !self.pass_through {
+            names.extend(
+                turn.extra
+                    .iter()
+                    .filter(|(_, v)| !v.is_null())
+                    .map(|(k, _)| k.clone()),
+            );
+            for message in &turn.messages {
+                let fields = message.extra.iter().filter(|(_, v)| !v.is_null());
+                names.extend(fields.map(|(k, _)| format!("messages[].{k}")));
+            }
+        }
+        names.sort();
+        names.dedup();
+        if turn.session.is_some() && !self.sessions {
+            names.push("session_id".into());
+        }
+        if turn.effort.is_some() && !self.effort {
+            names.push("reasoning_effort".into());
+        }
+        Ok(names)
+    }
+}
+
+/// The generation parameters the client set.
+fn sampling_names(turn: &Turn) -> impl Iterator<Item = &'static str> {
+    let p = &turn.params;
+    [
+        ("max_tokens", p.max_tokens.is_some()),
+        ("temperature", p.temperature.is_some()),
+        ("top_p", p.top_p.is_some()),
+        ("stop", !p.stop.is_empty()),
+        ("seed", p.seed.is_some()),
+        ("response_format", p.response_format.is_some()),
+        ("user", p.user.is_some()),
+        ("parallel_tool_calls", p.parallel_tool_calls.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::turn::{Role, Tool, ToolChoice};
+
+    fn turn() -> Turn {
+        Turn {
+            messages: vec![Message::text_message(Role::User, "hi".into())],
+            ..Turn::default()
+        }
+    }
+
+    #[test]
+    fn a_cli_names_what_it_ignores_in_a_stable_order() {
+        let mut t = turn();
+        t.params.temperature = Some(0.2);
+        t.params.max_tokens = Some(10);
+        t.tools.push(Tool {
+            name: "f".into(),
+            description: None,
+            parameters: serde_json::json!({}),
+            extra: serde_json::Map::new(),
+        });
+        t.tool_choice = Some(ToolChoice::Auto);
+        t.extra
+            .insert("metadata".into(), serde_json::json!({"a": 1}));
+        t.extra.insert("store".into(), serde_json::Value::Null);
+        t.messages[0]
+            .extra
+            .insert("audio".into(), serde_json::json!({"id": "a"}));
+        t.unused.push("input".into());
+        t.session = Some("s".into());
+        let names = Capabilities::default().review(&t, "x").unwrap();
+        assert_eq!(
+            names,
+            [
+                "input",
+                "max_tokens",
+                "messages[].audio",
+                "metadata",
+                "temperature",
+                "tool_choice",
+                "tools",
+                "session_id"
+            ]
+        );
+        let all = Capabilities {
+            tools: true,
+            sampling: true,
+            pass_through: true,
+            sessions: true,
+            ..Capabilities::default()
+        };
+        assert_eq!(all.review(&t, "x").unwrap(), ["input"]);
+    }
+
+    #[test]
+    fn what_cannot_be_ignored_is_refused() {
+        let mut t = turn();
+        t.tool_choice = Some(ToolChoice::Named("f".into()));
+        let err = Capabilities::default().review(&t, "x").unwrap_err();
+        assert!(err.to_string().contains("tool_choice"), "{err}");
+        let mut t = turn();
+        t.params.n = Some(2);
+        assert!(
+            Capabilities::default()
+                .review(&t, "x")
+                .unwrap_err()
+                .to_string()
+                .contains("`n`")
+        );
+        t.params.n = Some(1);
+        assert!(Capabilities::default().review(&t, "x").unwrap().is_empty());
+    }
+}
