@@ -25,6 +25,7 @@ use crate::routes::{Matcher, Provider, Route, Routes};
 use crate::turn::Effort;
 
 pub mod cli;
+mod kinds;
 
 use self::cli::{BackendDefaults, secret_vars};
 
@@ -102,7 +103,9 @@ pub fn build(input: BuildInput<'_>) -> Result<Config, ConfigError> {
                 "backend names use lowercase letters, digits, - and _".into(),
             ));
         }
-        match raw_backend.kind.as_deref().unwrap_or("cli") {
+        let kind = raw_backend.kind.as_deref().unwrap_or("cli");
+        kinds::check(&input.layers, name, kind)?;
+        match kind {
             "cli" => {}
             "http" => return Err(at(here.key("kind"), http_not_available(raw_backend))),
             other => {

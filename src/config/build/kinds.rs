@@ -1,0 +1,75 @@
+//! Which keys of `[backends.NAME]` belong to which backend kind. Files are
+//! merged key by key (a file may change one value of a preset's backend),
+//! so the kind is known only once the layers are merged; then every file's
+//! keys are checked against it, and a key of another kind is an error at
+//! its place, like an unknown key.
+
+use crate::config::error::ConfigError;
+use crate::config::layers::Layers;
+use crate::location::KeyPath;
+
+/// Keys every kind has.
+const COMMON: &[&str] = &[
+    "kind",
+    "description",
+    "default_model",
+    "models",
+    "timeout_seconds",
+    "max_concurrency",
+    "queue_size",
+    "queue_timeout_seconds",
+];
+
+/// Keys by kind.
+const KINDS: &[(&str, &[&str])] = &[
+    (
+        "cli",
+        &[
+            "command",
+            "args",
+            "extra_args",
+            "prompt",
+            "default_effort",
+            "vars",
+            "env",
+            "env_remove",
+            "workspace",
+            "max_line_bytes",
+            "exit_status",
+            "output",
+            "doctor",
+        ],
+    ),
+    ("http", &["url", "dialect", "auth", "headers"]),
+];
+
+/// Checks that each file's table for backend `name` (of kind `kind`) only
+/// uses keys of that kind.
+pub(super) fn check(layers: &Layers, name: &str, kind: &str) -> Result<(), ConfigError> {
+    let Some((_, own)) = KINDS.iter().find(|(k, _)| *k == kind) else {
+        return Ok(()); // an unknown kind is reported by the caller
+    };
+    for file in &layers.files {
+        let table = file
+            .table
+            .get("backends")
+            .and_then(|b| b.get(name))
+            .and_then(toml::Value::as_table);
+        for key in table.into_iter().flat_map(|t| t.keys()) {
+            if COMMON.contains(&key.as_str()) || own.contains(&key.as_str()) {
+                continue;
+            }
+            let belongs = KINDS
+                .iter()
+                .find(|(_, keys)| keys.contains(&key.as_str()))
+                .map_or_else(String::new, |(other, _)| {
+                    format!(" (it belongs to `{other}` backends)")
+                });
+            return Err(file.source.error(
+                &KeyPath::keys(["backends", name, key.as_str()]),
+                format!("`{key}` is not a key of `{kind}` backends{belongs}"),
+            ));
+        }
+    }
+    Ok(())
+}
