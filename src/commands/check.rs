@@ -4,19 +4,14 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use crate::config::{LoadOptions, load};
+use crate::config::LoadOptions;
 
-/// Exit code of an invalid configuration.
-pub const INVALID: u8 = 2;
 
 /// Runs `check`.
 pub fn check(options: &LoadOptions) -> ExitCode {
-    let config = match load(options) {
+    let config = match super::load_or_exit(options) {
         Ok(config) => config,
-        Err(error) => {
-            eprintln!("{error}");
-            return ExitCode::from(INVALID);
-        }
+        Err(code) => return code,
     };
     let mut out = String::new();
     let _ = writeln!(out, "config OK");
@@ -38,10 +33,14 @@ pub fn check(options: &LoadOptions) -> ExitCode {
     for (name, backend) in &config.routes.backends {
         let _ = writeln!(
             out,
-            "  {name:<14} {}; default model {}; max {} at once",
+            "  {name:<14} {}; default model {}; max {} at once{}",
             backend.summary(),
             backend.default_model.as_deref().unwrap_or("(none)"),
-            backend.limits.max
+            backend.limits.max,
+            backend
+                .description
+                .as_deref()
+                .map_or_else(String::new, |d| format!(" — {d}"))
         );
     }
     out.push_str(&super::routes_table(&config));
@@ -52,12 +51,9 @@ pub fn check(options: &LoadOptions) -> ExitCode {
 
 /// Runs `routes`: the table, or how one model string resolves.
 pub fn routes(options: &LoadOptions, model: Option<&str>) -> ExitCode {
-    let config = match load(options) {
+    let config = match super::load_or_exit(options) {
         Ok(config) => config,
-        Err(error) => {
-            eprintln!("{error}");
-            return ExitCode::from(INVALID);
-        }
+        Err(code) => return code,
     };
     let Some(model) = model else {
         print!("{}{}", super::routes_table(&config), super::notes(&config));

@@ -4,17 +4,14 @@
 
 use std::process::ExitCode;
 
-use crate::config::{LoadOptions, load};
+use crate::config::LoadOptions;
 use crate::engine::Health as Level;
 
 /// Runs `doctor`.
 pub async fn doctor(options: &LoadOptions) -> ExitCode {
-    let config = match load(options) {
+    let config = match super::load_or_exit(options) {
         Ok(config) => config,
-        Err(error) => {
-            eprintln!("{error}");
-            return ExitCode::from(super::check::INVALID);
-        }
+        Err(code) => return code,
     };
     for note in &config.report.notes {
         println!("[NOTE] {note}");

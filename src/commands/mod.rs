@@ -7,8 +7,22 @@ pub mod serve;
 
 use std::fmt::Write as _;
 
-use crate::config::Config;
+use std::process::ExitCode;
+
+use crate::config::{Config, LoadOptions, load};
 use crate::routes::Provider;
+
+/// Exit code of an invalid configuration.
+pub const INVALID: u8 = 2;
+
+/// Loads the configuration, or prints why it is invalid and gives the exit
+/// code to end with.
+pub fn load_or_exit(options: &LoadOptions) -> Result<Config, ExitCode> {
+    load(options).map_err(|error| {
+        eprintln!("{error}");
+        ExitCode::from(INVALID)
+    })
+}
 
 /// Renders the routing table: what each route matches, where it sends it, and why.
 pub fn routes_table(config: &Config) -> String {
@@ -62,10 +76,14 @@ pub fn routes_table(config: &Config) -> String {
                 (_, false) => " (replaced by a later route)".to_owned(),
                 (None, true) => String::new(),
             };
+            let about = route
+                .description
+                .as_deref()
+                .map_or_else(String::new, |d| format!(" — {d}"));
             (
                 route.matcher.to_string(),
                 target,
-                format!("{}{replaced}", route.origin),
+                format!("{}{replaced}{about}", route.origin),
             )
         })
         .collect();

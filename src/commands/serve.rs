@@ -9,7 +9,7 @@ use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::watch::Reloader;
-use crate::config::{LoadOptions, load};
+use crate::config::LoadOptions;
 use crate::engine::reaper::Reaper;
 use crate::state::AppState;
 
@@ -20,12 +20,9 @@ const CLEANUP_WAIT: Duration = Duration::from_secs(5);
 
 /// Runs the gateway.
 pub async fn serve(options: LoadOptions) -> ExitCode {
-    let config = match load(&options) {
+    let config = match super::load_or_exit(&options) {
         Ok(config) => config,
-        Err(error) => {
-            eprintln!("{error}");
-            return ExitCode::from(super::check::INVALID);
-        }
+        Err(code) => return code,
     };
     config.report.log();
     check_descriptor_limit(config.settings.connections.max);

@@ -289,8 +289,6 @@ const NOT_USED: &[(&str, &str)] = &[
 pub struct EnvSettings {
     /// The figment layer.
     pub layer: KeyedLayer,
-    /// `CODEX_PRESET`.
-    pub preset: Option<String>,
     /// Variables that were set but are not used, with the reason.
     pub not_used: Vec<String>,
 }
@@ -326,10 +324,6 @@ pub fn read(
             }
         }
     }
-    out.preset = env
-        .get("CODEX_PRESET")
-        .map(|p| p.trim().to_owned())
-        .filter(|p| !p.is_empty());
     for (var, reason) in NOT_USED {
         if env.contains_key(*var) {
             out.not_used

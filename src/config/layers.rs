@@ -13,11 +13,9 @@ use crate::config::raw::RawServer;
 use crate::config::source::SourceFile;
 use crate::location::{KeyPath, Origin};
 
-/// Metadata names of the non-file layers.
-pub const DEFAULTS: &str = "built-in defaults";
-/// See [`DEFAULTS`].
+/// Metadata name of the environment layer.
 pub const ENVIRONMENT: &str = "environment";
-/// See [`DEFAULTS`].
+/// Metadata name of the command-line layer.
 pub const FLAGS: &str = "command line";
 
 /// The `server`, `backends` and `aliases` tables of one file.
@@ -71,6 +69,7 @@ impl KeyedLayer {
             .insert(key.to_owned(), (value, source.to_owned()));
     }
 
+    #[cfg(test)]
     /// Whether nothing is set.
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()

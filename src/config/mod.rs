@@ -349,13 +349,6 @@ fn prune_nulls(value: &mut Value) {
     }
 }
 
-fn looks_secret(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    ["token", "key", "secret", "password"]
-        .iter()
-        .any(|w| key.contains(w))
-}
-
 /// Hides values of secret-looking keys, and known secret values anywhere.
 fn redact_secrets(value: &mut Value, key: Option<&str>, secrets: &[String]) {
     match value {
@@ -366,7 +359,7 @@ fn redact_secrets(value: &mut Value, key: Option<&str>, secrets: &[String]) {
             .iter_mut()
             .for_each(|v| redact_secrets(v, key, secrets)),
         Value::String(s)
-            if key.is_some_and(looks_secret) && !s.is_empty() && !s.starts_with("env:") =>
+            if key.is_some_and(crate::backend::cli::looks_secret) && !s.is_empty() && !s.starts_with("env:") =>
         {
             *s = "[redacted]".to_owned();
         }

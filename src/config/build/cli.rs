@@ -19,6 +19,8 @@ use crate::config::raw::{RawBackend, RawVar};
 use crate::location::{FieldError, KeyPath};
 use crate::turn::Effort;
 
+use super::to_usize;
+
 /// Server-wide defaults a backend falls back to.
 #[derive(Debug, Clone)]
 pub struct BackendDefaults {
@@ -204,10 +206,6 @@ fn limits(raw: &RawBackend, defaults: &BackendDefaults) -> Result<Limits, FieldE
             .queue_timeout_seconds
             .map_or(defaults.queue_timeout, Duration::from_secs),
     })
-}
-
-fn to_usize(n: u64) -> usize {
-    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 fn positive(value: Option<u64>, default: usize, at: &KeyPath) -> Result<usize, FieldError> {
