@@ -1,4 +1,5 @@
 //! Integration tests: one test binary (one link step) holding every suite.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 mod api;
 mod commands;
