@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use crate::config::LoadOptions;
 
-
 /// Runs `check`.
 pub fn check(options: &LoadOptions) -> ExitCode {
     let config = match super::load_or_exit(options) {

@@ -8,8 +8,8 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::watch::Reloader;
 use crate::config::LoadOptions;
+use crate::config::watch::Reloader;
 use crate::engine::reaper::Reaper;
 use crate::state::AppState;
 

@@ -359,7 +359,9 @@ fn redact_secrets(value: &mut Value, key: Option<&str>, secrets: &[String]) {
             .iter_mut()
             .for_each(|v| redact_secrets(v, key, secrets)),
         Value::String(s)
-            if key.is_some_and(crate::backend::cli::looks_secret) && !s.is_empty() && !s.starts_with("env:") =>
+            if key.is_some_and(crate::backend::cli::looks_secret)
+                && !s.is_empty()
+                && !s.starts_with("env:") =>
         {
             *s = "[redacted]".to_owned();
         }

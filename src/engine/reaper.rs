@@ -34,17 +34,48 @@ const ROUND_PAUSE: Duration = Duration::from_millis(5);
 /// Keeps track of running CLIs and cleans up after them.
 #[derive(Debug, Default)]
 pub struct Reaper {
-    state: Mutex<Registry>,
     tasks: TaskTracker,
 }
 
-#[derive(Debug, Default)]
+/// The CLIs and runs of this process. Children belong to the process, not
+/// to one `Reaper`, so there is one registry per process: a second reaper
+/// (in tests, several gateways in one process) must never take another's
+/// CLI for an orphan.
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    leaders: None,
+    active: None,
+});
+
+#[derive(Debug)]
 struct Registry {
     /// CLIs the async runtime has spawned and not yet reaped (their exit
     /// statuses belong to it), by pid, with their run's mark.
-    leaders: HashMap<i32, String>,
+    leaders: Option<HashMap<i32, String>>,
     /// Marks of runs not yet cleaned up.
-    active: HashSet<String>,
+    active: Option<HashSet<String>>,
+}
+
+impl Registry {
+    fn leaders(&mut self) -> &mut HashMap<i32, String> {
+        self.leaders.get_or_insert_with(HashMap::new)
+    }
+
+    fn active(&mut self) -> &mut HashSet<String> {
+        self.active.get_or_insert_with(HashSet::new)
+    }
+
+    fn is_leader(&self, pid: i32) -> bool {
+        self.leaders.as_ref().is_some_and(|l| l.contains_key(&pid))
+    }
+
+    fn is_active(&self, mark: &str) -> bool {
+        self.active.as_ref().is_some_and(|a| a.contains(mark))
+    }
+
+    /// Whether `mark` is the only run not yet cleaned up.
+    fn alone(&self, mark: &str) -> bool {
+        self.active.iter().flatten().all(|m| m == mark)
+    }
 }
 
 /// One run's registration; ended by [`Reaper::finish`].
@@ -70,8 +101,8 @@ impl Reaper {
         }
     }
 
-    fn registry(&self) -> MutexGuard<'_, Registry> {
-        self.state
+    fn registry(&self) -> MutexGuard<'static, Registry> {
+        REGISTRY
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -88,9 +119,9 @@ impl Reaper {
         let mut registry = self.registry();
         let child = command.spawn()?;
         let leader = child.id().and_then(|id| i32::try_from(id).ok());
-        registry.active.insert(mark.clone());
+        registry.active().insert(mark.clone());
         if let Some(pid) = leader {
-            registry.leaders.insert(pid, mark.clone());
+            registry.leaders().insert(pid, mark.clone());
         }
         Ok((child, Run { mark, leader }))
     }
@@ -100,8 +131,8 @@ impl Reaper {
         if let Some(pid) = run.leader.take() {
             let mut registry = self.registry();
             // Only this run's entry: the pid may already be another CLI's.
-            if registry.leaders.get(&pid) == Some(&run.mark) {
-                registry.leaders.remove(&pid);
+            if registry.leaders().get(&pid) == Some(&run.mark) {
+                registry.leaders().remove(&pid);
             }
         }
     }
@@ -113,7 +144,7 @@ impl Reaper {
         let cleanup = move || {
             reaper.leader_reaped(&mut run);
             reaper.clean_up(&run.mark, group);
-            reaper.registry().active.remove(&run.mark);
+            reaper.registry().active().remove(&run.mark);
             drop(keep);
         };
         match tokio::runtime::Handle::try_current() {
@@ -132,7 +163,7 @@ impl Reaper {
     pub fn reap_exited_orphans(&self) {
         let registry = self.registry();
         for child in children_of_this_process() {
-            if child.exited && !registry.leaders.contains_key(&child.pid) {
+            if child.exited && !registry.is_leader(child.pid) {
                 let _ = waitpid(Pid::from_raw(child.pid), Some(WaitPidFlag::WNOHANG));
             }
         }
@@ -172,9 +203,9 @@ impl Reaper {
                         group = None;
                     }
                 }
-                let alone = registry.active.iter().all(|m| m == mark);
+                let alone = registry.alone(mark);
                 for child in children_of_this_process() {
-                    if registry.leaders.contains_key(&child.pid) {
+                    if registry.is_leader(child.pid) {
                         continue;
                     }
                     if child.exited {
@@ -184,7 +215,7 @@ impl Reaper {
                         continue;
                     }
                     let ours = match run_mark(child.pid) {
-                        Some(owner) => owner == mark || !registry.active.contains(&owner),
+                        Some(owner) => owner == mark || !registry.is_active(&owner),
                         None => alone,
                     };
                     if ours {
@@ -214,13 +245,13 @@ impl Reaper {
             for child in &children {
                 if !child.exited {
                     child.kill();
-                } else if !registry.leaders.contains_key(&child.pid) {
+                } else if !registry.is_leader(child.pid) {
                     let _ = waitpid(Pid::from_raw(child.pid), Some(WaitPidFlag::WNOHANG));
                 }
             }
             if children
                 .iter()
-                .all(|c| registry.leaders.contains_key(&c.pid) && c.exited)
+                .all(|c| registry.is_leader(c.pid) && c.exited)
             {
                 return;
             }
@@ -314,6 +345,28 @@ mod tests {
 
     use super::*;
 
+    /// Registers a test's own child as a CLI, so that the cleanups of other
+    /// tests running in this process leave it alone.
+    struct Registered(i32);
+
+    impl Registered {
+        fn new(child: &std::process::Child) -> Registered {
+            let pid = i32::try_from(child.id()).unwrap();
+            let mut registry = REGISTRY.lock().unwrap();
+            registry.leaders().insert(pid, format!("test-{pid}"));
+            registry.active().insert(format!("test-{pid}"));
+            Registered(pid)
+        }
+    }
+
+    impl Drop for Registered {
+        fn drop(&mut self) {
+            let mut registry = REGISTRY.lock().unwrap();
+            registry.leaders().remove(&self.0);
+            registry.active().remove(&format!("test-{}", self.0));
+        }
+    }
+
     #[test]
     fn a_child_is_found_with_its_group_and_state() {
         let mut child = std::process::Command::new("sleep")
@@ -321,6 +374,7 @@ mod tests {
             .process_group(0)
             .spawn()
             .unwrap();
+        let _registered = Registered::new(&child);
         let pid = i32::try_from(child.id()).unwrap();
         let found = children_of_this_process();
         let seen = found
@@ -354,6 +408,7 @@ mod tests {
             .env(RUN_MARK, "mark-123")
             .spawn()
             .unwrap();
+        let _registered = Registered::new(&child);
         let pid = i32::try_from(child.id()).unwrap();
         // Until it has exec'd, the child still shows this process's environment.
         assert!(

@@ -174,3 +174,96 @@ fn sse(frame: Frame) -> SseEvent {
         None => event,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::settings::{LogMode, LogSettings};
+    use crate::dialect::Codec as _;
+    use crate::dialect::openai_chat::ChatCodec;
+    use crate::event::FinishReason;
+
+    fn stream(events: Vec<Result<Event, Error>>) -> EventStream {
+        futures_util::stream::iter(events).boxed()
+    }
+
+    fn log() -> RequestLog {
+        let settings = LogSettings {
+            mode: LogMode::Summary,
+            curl: false,
+            max_chars: 100,
+            events: false,
+        };
+        RequestLog::start("t".into(), settings, std::sync::Arc::from(Vec::new()))
+    }
+
+    fn folder() -> Box<dyn Folder> {
+        ChatCodec {
+            include_usage: false,
+        }
+        .folder(crate::dialect::AnswerMeta {
+            request_id: "t".into(),
+            created: 0,
+            model: "m".into(),
+        })
+    }
+
+    #[tokio::test]
+    async fn the_first_output_decides_between_a_status_and_a_stream() {
+        let failing = stream(vec![
+            Ok(Event::Session("s".into())),
+            Err(Error::Timeout {
+                backend: "b".into(),
+                after: Duration::from_secs(1),
+            }),
+        ]);
+        let Err(error) = first_output(failing).await else {
+            panic!("an error before any output is the response");
+        };
+        assert_eq!(error.status().as_u16(), 504);
+        let answering = stream(vec![
+            Ok(Event::Session("s".into())),
+            Ok(Event::TextDelta("hi".into())),
+            Err(Error::Internal("later".into())),
+        ]);
+        let events: Vec<_> = first_output(answering).await.unwrap().collect().await;
+        assert_eq!(events.len(), 3, "nothing is lost: the head is replayed");
+        assert!(matches!(events[2], Err(Error::Internal(_))));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_backend_gets_its_stream_after_the_wait() {
+        let silent = futures_util::stream::pending().boxed();
+        let started = tokio::time::Instant::now();
+        assert!(first_output(silent).await.is_ok());
+        assert_eq!(started.elapsed(), FIRST_OUTPUT_WAIT);
+    }
+
+    #[tokio::test]
+    async fn folding_stops_at_the_cap_and_needs_a_finish() {
+        let text = |s: &str| Ok(Event::TextDelta(s.to_owned()));
+        let mut f = folder();
+        let capped = fold(
+            stream(vec![text("12345"), text("67890")]),
+            f.as_mut(),
+            &mut log(),
+            8,
+        )
+        .await;
+        assert!(
+            matches!(capped, Err(Error::Backend { ref message, .. }) if message.contains("max_answer_bytes")),
+            "{capped:?}"
+        );
+        let mut f = folder();
+        let unfinished = fold(stream(vec![text("a")]), f.as_mut(), &mut log(), 8).await;
+        assert!(matches!(unfinished, Err(Error::Internal(_))));
+        let mut f = folder();
+        let done = stream(vec![
+            text("ab"),
+            Ok(Event::Finish(FinishReason::Stop)),
+            text("late"),
+        ]);
+        fold(done, f.as_mut(), &mut log(), 8).await.unwrap();
+        assert_eq!(f.body()["choices"][0]["message"]["content"], "ab");
+    }
+}

@@ -112,3 +112,6 @@ fn error_response(error: &Error, body: serde_json::Value) -> Response {
     }
     response
 }
+
+#[cfg(test)]
+mod tests;
