@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::config::watch::Reloader;
-use crate::engine::{Limiters, Reaper};
+use crate::engine::{Limiters, Reaper, WorkspacePool};
 
 /// Shared handler state; cheap to clone.
 #[derive(Debug, Clone)]
@@ -25,6 +25,8 @@ pub struct AppState {
     pub reaper: Arc<Reaper>,
     /// The backends' concurrency limiters, kept across reloads.
     pub limiters: Arc<Limiters>,
+    /// Fresh working directories for the CLIs, made ahead of time.
+    pub workspaces: Arc<WorkspacePool>,
 }
 
 impl AppState {
@@ -45,6 +47,7 @@ impl AppState {
             local_addr,
             reaper,
             limiters,
+            workspaces: Arc::new(WorkspacePool::default()),
         }
     }
 }

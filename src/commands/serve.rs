@@ -73,6 +73,9 @@ pub async fn serve(options: LoadOptions) -> ExitCode {
         );
     }
     let state = AppState::new(reloader, shutdown.clone(), local, Arc::clone(&reaper));
+    let workspaces = Arc::clone(&state.workspaces);
+    let warm = Arc::clone(&workspaces);
+    reaper.track_blocking(move || warm.refill());
     let served = crate::serve(listener, state);
     tokio::pin!(served);
     tokio::select! {
@@ -83,6 +86,7 @@ pub async fn serve(options: LoadOptions) -> ExitCode {
     }
     // Workspaces are removed, and what the CLIs left is killed, before exit.
     reaper.wait_for_cleanups(CLEANUP_WAIT).await;
+    workspaces.drain();
     ExitCode::SUCCESS
 }
 

@@ -19,6 +19,7 @@ use crate::event::EventStream;
 use crate::routes::Resolved;
 use crate::turn::{Effort, Turn};
 
+pub use cli::WorkspacePool;
 pub use cli::prompt::Prompt;
 pub use limiter::{Limiters, Permit};
 pub use reaper::Reaper;
@@ -40,6 +41,8 @@ pub struct RunContext {
     pub limiters: Arc<Limiters>,
     /// Registers the CLIs' processes and cleans up after them.
     pub reaper: Arc<Reaper>,
+    /// Fresh working directories, made ahead of time.
+    pub workspaces: Arc<WorkspacePool>,
 }
 
 /// Limits the gateway's settings put on one request.

@@ -153,6 +153,11 @@ impl Reaper {
         }
     }
 
+    /// Runs blocking `work` on a thread the gateway waits for at exit.
+    pub fn track_blocking(&self, work: impl FnOnce() + Send + 'static) {
+        drop(self.tasks.spawn_blocking(work));
+    }
+
     /// Runs `task` as part of a cleanup the gateway waits for at exit.
     pub fn track(&self, task: impl Future<Output = ()> + Send + 'static) {
         drop(self.tasks.spawn(task));

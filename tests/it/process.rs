@@ -291,7 +291,11 @@ async fn shutdown_right_after_a_disconnect_leaves_no_workspace() {
             })
             .count()
     };
-    assert_eq!(workspaces(), 1, "the run's workspace exists while it runs");
+    // The run's own, and the ones made ahead of time for the next runs.
+    assert!(
+        workspaces() >= 1,
+        "the run's workspace exists while it runs"
+    );
     request.abort();
     let pid = nix::unistd::Pid::from_raw(i32::try_from(gw.pid()).unwrap());
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();

@@ -26,6 +26,7 @@ use crate::turn::{Effort, Turn};
 use self::output::{ByteLines, Line};
 use self::process::ChildGuard;
 use self::prompt::Prompt;
+pub use self::workspace::WorkspacePool;
 use self::workspace::{ImageFiles, Workspace};
 
 pub mod doctor;
@@ -121,8 +122,12 @@ async fn start(
             cli.command
         )));
     }
-    let workspace = Workspace::prepare(cli.workspace.as_deref())
+    let workspace = Workspace::prepare(cli.workspace.as_deref(), &ctx.workspaces)
         .map_err(|e| Error::Internal(format!("cannot prepare the workspace: {e}")))?;
+    if ctx.workspaces.wants_refill() {
+        let pool = Arc::clone(&ctx.workspaces);
+        ctx.reaper.track_blocking(move || pool.refill());
+    }
     let images = write_images(std::mem::take(&mut run.images)).await?;
     let argv = render_argv(&cli, &run, &workspace, &images);
     // Values the template passed to secret options (`--api-key {key}`) are

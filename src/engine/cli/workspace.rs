@@ -1,10 +1,15 @@
 //! Private per-request directories: the CLI's working directory (unless one
 //! is configured) and the decoded image files. Both are removed when the
 //! request ends; temporary directories are created mode 0700, files 0600.
+//! Fresh working directories are made ahead of time by a [`WorkspacePool`]
+//! on a blocking thread, so a request only takes one.
 
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tempfile::TempDir;
 
@@ -18,14 +23,18 @@ pub(super) enum Workspace {
 }
 
 impl Workspace {
-    /// The configured directory (created if missing), or a fresh one.
-    pub(super) fn prepare(fixed: Option<&Path>) -> std::io::Result<Workspace> {
+    /// The configured directory (created if missing), or a fresh one from `pool`.
+    pub(super) fn prepare(
+        fixed: Option<&Path>,
+        pool: &WorkspacePool,
+    ) -> std::io::Result<Workspace> {
         match fixed {
+            Some(dir) if dir.is_dir() => Ok(Workspace::Fixed(dir.to_path_buf())),
             Some(dir) => {
                 std::fs::create_dir_all(dir)?;
                 Ok(Workspace::Fixed(dir.to_path_buf()))
             }
-            None => private_tempdir("agent-cli-to-api-ws-").map(Workspace::Temp),
+            None => pool.take().map(Workspace::Temp),
         }
     }
 
@@ -37,6 +46,73 @@ impl Workspace {
         }
     }
 }
+
+/// Fresh private working directories, made ahead of time.
+#[derive(Debug)]
+pub struct WorkspacePool {
+    ready: Mutex<Vec<TempDir>>,
+    /// How many to keep ready.
+    target: usize,
+    refilling: AtomicBool,
+}
+
+impl Default for WorkspacePool {
+    fn default() -> WorkspacePool {
+        WorkspacePool {
+            ready: Mutex::new(Vec::new()),
+            target: 8,
+            refilling: AtomicBool::new(false),
+        }
+    }
+}
+
+impl WorkspacePool {
+    fn ready(&self) -> std::sync::MutexGuard<'_, Vec<TempDir>> {
+        self.ready
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A fresh directory: a ready one, else one made now.
+    pub(super) fn take(&self) -> std::io::Result<TempDir> {
+        let ready = self.ready().pop();
+        let dir = match ready {
+            Some(dir) => dir,
+            None => private_tempdir(WORKSPACE_PREFIX)?,
+        };
+        Ok(dir)
+    }
+
+    /// Makes directories until `target` are ready (on the calling thread).
+    pub fn refill(&self) {
+        if self.refilling.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        while self.ready().len() < self.target {
+            match private_tempdir(WORKSPACE_PREFIX) {
+                Ok(dir) => self.ready().push(dir),
+                Err(error) => {
+                    tracing::warn!("cannot make a workspace ahead of time: {error}");
+                    break;
+                }
+            }
+        }
+        self.refilling.store(false, Ordering::Release);
+    }
+
+    /// Whether fewer than `target` directories are ready.
+    pub fn wants_refill(&self) -> bool {
+        self.ready().len() < self.target && !self.refilling.load(Ordering::Acquire)
+    }
+
+    /// Removes the directories made ahead of time (at exit).
+    pub fn drain(&self) {
+        self.ready().clear();
+    }
+}
+
+/// How fresh working directories are named.
+const WORKSPACE_PREFIX: &str = "agent-cli-to-api-ws-";
 
 /// Decoded images written to private files for the CLI to read.
 #[derive(Debug, Default)]
@@ -101,7 +177,8 @@ mod tests {
         use std::os::unix::fs::PermissionsExt as _;
         let outer = tempfile::tempdir().unwrap();
         let configured = outer.path().join("mine");
-        let workspace = Workspace::prepare(Some(&configured)).unwrap();
+        let pool = WorkspacePool::default();
+        let workspace = Workspace::prepare(Some(&configured), &pool).unwrap();
         std::fs::write(configured.join("keep.txt"), "x").unwrap();
         drop(workspace);
         assert!(
@@ -109,11 +186,30 @@ mod tests {
             "the user's directory stays"
         );
 
-        let fresh = Workspace::prepare(None).unwrap();
+        let fresh = Workspace::prepare(None, &pool).unwrap();
         let path = fresh.path().to_path_buf();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700);
         drop(fresh);
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn the_pool_hands_out_directories_made_ahead_and_removes_the_rest() {
+        let pool = WorkspacePool::default();
+        assert!(pool.wants_refill());
+        pool.refill();
+        assert!(!pool.wants_refill());
+        let ready: Vec<PathBuf> = pool
+            .ready()
+            .iter()
+            .map(|d| d.path().to_path_buf())
+            .collect();
+        assert_eq!(ready.len(), 8);
+        let taken = pool.take().unwrap();
+        assert!(ready.contains(&taken.path().to_path_buf()));
+        assert!(pool.wants_refill());
+        pool.drain();
+        assert!(ready.iter().all(|p| *p == taken.path() || !p.exists()));
     }
 }
