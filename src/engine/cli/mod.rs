@@ -7,39 +7,32 @@
 use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures_util::StreamExt as _;
 use tokio::io::AsyncWriteExt as _;
 use tokio::time::Instant;
 
 use crate::backend::Backend;
 use crate::backend::argv::ArgValues;
 use crate::backend::cli::{CliTemplate, PromptVia, secrets_in_argv};
-use crate::backend::decode::Decoder;
 use crate::engine::{Run, RunContext};
-use crate::error::{Error, redact, status_in_message};
-use crate::event::{Event, EventStream, FinishReason};
+use crate::error::{Error, redact};
+use crate::event::EventStream;
 use crate::routes::Resolved;
 use crate::turn::{Effort, Turn};
 
-use self::output::{ByteLines, Line};
 use self::process::ChildGuard;
 use self::prompt::Prompt;
 pub use self::workspace::WorkspacePool;
 use self::workspace::{ImageFiles, Workspace};
 
 pub mod doctor;
+mod events;
 mod output;
 mod plan;
 mod process;
 pub mod prompt;
 mod workspace;
 
-/// After the terminal event, how long the CLI gets to exit on its own.
-const EXIT_GRACE: Duration = Duration::from_secs(2);
-/// After the leader exited, how long to keep reading output still buffered.
-const DRAIN_GRACE: Duration = Duration::from_millis(500);
 /// Linux refuses a single argv element longer than this (MAX_ARG_STRLEN).
 const MAX_ARG_BYTES: usize = 128 * 1024 - 1;
 
@@ -181,21 +174,13 @@ async fn start(
     ));
     let mut guard = guard;
     guard.keep_until_dead((workspace, images));
-    let running = Running {
+    let running = events::Running {
         guard,
         lines: output::byte_lines(stdout, cli.max_line_bytes),
         stderr_tail,
         secrets,
     };
-    Ok(events(backend, cli, ctx, running))
-}
-
-/// A spawned CLI: its process, its output, and what to redact from it.
-struct Running {
-    guard: ChildGuard,
-    lines: ByteLines<tokio::process::ChildStdout>,
-    stderr_tail: tokio::task::JoinHandle<Vec<String>>,
-    secrets: Vec<String>,
+    Ok(events::events(backend, cli, ctx, running))
 }
 
 async fn write_images(images: Vec<(String, Vec<u8>)>) -> Result<ImageFiles, Error> {
@@ -263,203 +248,4 @@ fn spawn_error(backend: &Backend, cli: &CliTemplate, error: &std::io::Error) -> 
         upstream_status: None,
         message: format!("cannot start `{}`: {error}{hint}", cli.command),
     }
-}
-
-enum Step {
-    Line(Option<std::io::Result<Line>>),
-    Exited,
-    Deadline,
-    GraceOver,
-    Shutdown,
-}
-
-/// How the CLI's process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Exit {
-    Status(Option<i32>),
-    /// Still running after its terminal event and grace period; it was killed.
-    KilledAfterTerminal,
-}
-
-fn events(
-    backend: Arc<Backend>,
-    cli: Arc<CliTemplate>,
-    ctx: RunContext,
-    running: Running,
-) -> EventStream {
-    let Running {
-        mut guard,
-        mut lines,
-        stderr_tail,
-        secrets,
-    } = running;
-    Box::pin(async_stream::stream! {
-        let deadline = Instant::now() + backend.timeout;
-        let mut decoder = Decoder::default();
-        let mut grace_until: Option<Instant> = None;
-        let mut exited = false;
-        let mut grace_over = false;
-        let mut lossy_lines = 0_usize;
-        loop {
-            let step = tokio::select! {
-                biased;
-                () = ctx.shutdown.cancelled() => Step::Shutdown,
-                () = tokio::time::sleep_until(deadline) => Step::Deadline,
-                () = sleep_until_opt(grace_until) => Step::GraceOver,
-                _ = guard.wait(), if !exited => Step::Exited,
-                line = lines.next() => Step::Line(line),
-            };
-            match step {
-                Step::Shutdown => {
-                    guard.terminate().await;
-                    yield Err(Error::ShuttingDown);
-                    return;
-                }
-                Step::Deadline => {
-                    guard.terminate().await;
-                    yield Err(Error::Timeout { backend: backend.name.clone(), after: backend.timeout });
-                    return;
-                }
-                Step::GraceOver => {
-                    grace_over = true;
-                    break;
-                }
-                Step::Exited => {
-                    exited = true;
-                    grace_until = Some(grace_until.map_or(Instant::now() + DRAIN_GRACE, |g| g.min(Instant::now() + DRAIN_GRACE)));
-                }
-                Step::Line(None) => break,
-                Step::Line(Some(Ok(Line::TooLong))) => {
-                    guard.terminate().await;
-                    yield Err(Error::Backend {
-                        backend: backend.name.clone(),
-                        upstream_status: None,
-                        message: format!(
-                            "an output line exceeded {} bytes; raise backends.{}.max_line_bytes",
-                            cli.max_line_bytes, backend.name
-                        ),
-                    });
-                    return;
-                }
-                Step::Line(Some(Err(e))) => {
-                    guard.terminate().await;
-                    yield Err(Error::Internal(format!("reading the CLI's output: {e}")));
-                    return;
-                }
-                Step::Line(Some(Ok(Line::Bytes(line)))) => {
-                    let (line, valid) = output::decode(&line);
-                    if !valid {
-                        lossy_lines += 1;
-                    }
-                    for event in decoder.line(&cli.rules, &line) {
-                        // A session a client could not resume with is not offered.
-                        if matches!(event, Event::Session(_)) && !backend.capabilities.sessions {
-                            continue;
-                        }
-                        yield Ok(event);
-                    }
-                    for warning in decoder.take_warnings() {
-                        output::log_cli_line(&backend.name, &redact(&warning, &secrets), ctx.log_events);
-                    }
-                    if decoder.terminal() && grace_until.is_none() {
-                        grace_until = Some(Instant::now() + EXIT_GRACE);
-                    }
-                }
-            }
-        }
-        // Output is over (EOF, or the grace after the terminal event or the
-        // exit ran out). A CLI still running now gets EXIT_GRACE at most.
-        let waited = if exited || grace_over {
-            guard.exit_status()
-        } else {
-            tokio::time::timeout(EXIT_GRACE, guard.wait()).await.ok().flatten()
-        };
-        let exit = match waited {
-            Some(status) => Exit::Status(status.code()),
-            None => {
-                guard.terminate().await;
-                if decoder.terminal() {
-                    Exit::KilledAfterTerminal
-                } else {
-                    Exit::Status(guard.exit_status().and_then(|s| s.code()))
-                }
-            }
-        };
-        let stderr = tokio::time::timeout(DRAIN_GRACE, stderr_tail).await.ok().and_then(Result::ok).unwrap_or_default();
-        if decoder.non_json_lines() > 0 {
-            tracing::debug!(backend = %backend.name, lines = decoder.non_json_lines(), "ignored non-JSON output lines");
-        }
-        if lossy_lines > 0 {
-            tracing::warn!(backend = %backend.name, lines = lossy_lines, "output lines were not valid UTF-8; invalid bytes were replaced");
-        }
-        match verdict(&backend, &cli, &decoder, exit, &stderr, &secrets) {
-            Ok(()) => {
-                let usage = decoder.usage();
-                if !usage.is_empty() {
-                    yield Ok(Event::Usage(usage));
-                }
-                yield Ok(Event::Finish(FinishReason::Stop));
-            }
-            Err(error) => yield Err(error),
-        }
-    })
-}
-
-async fn sleep_until_opt(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Decides how a finished run ended.
-fn verdict(
-    backend: &Backend,
-    cli: &CliTemplate,
-    decoder: &Decoder,
-    exit: Exit,
-    stderr: &[String],
-    secrets: &[String],
-) -> Result<(), Error> {
-    let fail = |message: String, status: Option<u16>| Error::Backend {
-        backend: backend.name.clone(),
-        upstream_status: status.or_else(|| status_in_message(&message)),
-        message: redact(&message, secrets),
-    };
-    let exit_code = match exit {
-        Exit::Status(code) => code,
-        Exit::KilledAfterTerminal => Some(0),
-    };
-    let mapped = exit_code.and_then(|c| cli.exit_status.get(&c).copied());
-    if let Some(reported) = decoder.error() {
-        return Err(fail(reported.message.clone(), reported.status.or(mapped)));
-    }
-    let stderr_text = || {
-        if stderr.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", stderr.join("\n"))
-        }
-    };
-    let described = match exit_code {
-        Some(code) => format!("exit status {code}"),
-        None => "a signal".to_owned(),
-    };
-    if cli.rules.has_terminal() && !decoder.terminal() {
-        return Err(fail(
-            format!(
-                "`{}` ended with {described} before finishing its answer{}",
-                cli.command,
-                stderr_text()
-            ),
-            mapped,
-        ));
-    }
-    if exit_code != Some(0) {
-        return Err(fail(
-            format!("`{}` ended with {described}{}", cli.command, stderr_text()),
-            mapped,
-        ));
-    }
-    Ok(())
 }

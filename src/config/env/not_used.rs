@@ -1,0 +1,121 @@
+//! The original's variables that this version recognises but does not
+//! use, each with what to do instead: reported, never ignored silently.
+
+const NEEDS_HTTP: &str = "HTTP upstream backends are not available in this version";
+const NO_AUDIT: &str =
+    "failed requests are in the per-request summary line; headers are not audited";
+const NO_AGY_PRESET: &str =
+    "the Antigravity CLI has no preset; define it as a backend in routes.toml";
+const NO_IP_BANS: &str = "IP bans are not implemented; bind 127.0.0.1 and use a token";
+const PLAIN_LOGS: &str = "logs are plain lines";
+const EDIT_CODEX_ARGS: &str = "edit backends.codex.args to change codex features";
+const CODEX_HOME_IN_ENV: &str = "set CODEX_HOME in backends.codex.env instead";
+
+/// Variables of the original that this version recognises but does not use.
+pub(super) const NOT_USED: &[(&str, &str)] = &[
+    (
+        "CODEX_USE_CODEX_RESPONSES_API",
+        "HTTP upstream backends are not available in this version; codex runs as `codex exec`",
+    ),
+    ("CODEX_CODEX_BASE_URL", NEEDS_HTTP),
+    ("CODEX_CODEX_ALLOW_TOOLS", NEEDS_HTTP),
+    (
+        "CLAUDE_USE_OAUTH_API",
+        "HTTP upstream backends are not available in this version; claude runs as the CLI",
+    ),
+    ("CLAUDE_OAUTH_CREDS_PATH", NEEDS_HTTP),
+    (
+        "GEMINI_USE_CLOUDCODE_API",
+        "HTTP upstream backends are not available in this version; gemini runs as the CLI",
+    ),
+    ("GEMINI_OAUTH_CREDS_PATH", NEEDS_HTTP),
+    ("GEMINI_PROJECT_ID", NEEDS_HTTP),
+    (
+        "CODEX_APPROVAL_POLICY",
+        "`codex exec` always runs with approval policy `never`",
+    ),
+    ("CODEX_CLI_HOME", CODEX_HOME_IN_ENV),
+    (
+        "CODEX_STRICT_MODELS",
+        "routing is always explicit: unknown models get 404",
+    ),
+    ("CODEX_MODEL_FALLBACK", "models are never silently replaced"),
+    (
+        "CODEX_ENABLE_SEARCH",
+        "web search needs HTTP upstream backends",
+    ),
+    (
+        "CODEX_ENABLE_IMAGE_GEN",
+        "image generation needs HTTP upstream backends",
+    ),
+    ("CODEX_DISABLE_SHELL_TOOL", EDIT_CODEX_ARGS),
+    ("CODEX_DISABLE_VIEW_IMAGE_TOOL", EDIT_CODEX_ARGS),
+    (
+        "CODEX_SKIP_GIT_REPO_CHECK",
+        "codex always runs with --skip-git-repo-check",
+    ),
+    (
+        "CODEX_RICH_LOGS",
+        "logs are plain lines; use RUST_LOG to filter",
+    ),
+    ("CODEX_LOG_RENDER_MARKDOWN", PLAIN_LOGS),
+    ("CODEX_LOG_STREAM_INLINE", PLAIN_LOGS),
+    (
+        "CODEX_LOG_STREAM_DELTAS",
+        "use RUST_LOG=agent_cli_to_api=trace",
+    ),
+    ("CODEX_DEBUG_LOG", "use RUST_LOG=debug"),
+    ("CODEX_TMP_ROOT", "set TMPDIR instead"),
+    ("CODEX_BAN_SUSPICIOUS_PATHS", NO_IP_BANS),
+    (
+        "CLAUDE_ISOLATED",
+        "edit backends.claude.args to change Claude Code's tools",
+    ),
+    (
+        "CLAUDE_SYSTEM_PROMPT",
+        "send a system message, or add --system-prompt to backends.claude.args",
+    ),
+    ("CODEX_NO_DOTENV", ".env files are never read"),
+    (
+        "CODEX_GATEWAY_HOST",
+        "use --host, CODEX_HOST or server.host",
+    ),
+    (
+        "CODEX_GATEWAY_PORT",
+        "use --port, CODEX_PORT or server.port",
+    ),
+    ("CODEX_SUSPICIOUS_PATH_PREFIXES", NO_IP_BANS),
+    ("CODEX_BAN_DURATION_SECONDS", NO_IP_BANS),
+    (
+        "CODEX_TRUST_PROXY_HEADERS",
+        "client addresses are not used for decisions",
+    ),
+    ("CODEX_USE_SYSTEM_CODEX_HOME", CODEX_HOME_IN_ENV),
+    ("CODEX_CODEX_VERSION", NEEDS_HTTP),
+    ("CODEX_CODEX_USER_AGENT", NEEDS_HTTP),
+    ("CLAUDE_OAUTH_BASE_URL", NEEDS_HTTP),
+    ("CLAUDE_OAUTH_CLIENT_ID", NEEDS_HTTP),
+    ("CLAUDE_API_BASE_URL", NEEDS_HTTP),
+    ("GEMINI_CLOUDCODE_BASE_URL", NEEDS_HTTP),
+    ("GEMINI_OAUTH_CLIENT_ID", NEEDS_HTTP),
+    ("GEMINI_OAUTH_CLIENT_SECRET", NEEDS_HTTP),
+    ("GEMINI_CLOUDCODE_PERSIST_CACHE", NEEDS_HTTP),
+    ("GEMINI_CLOUDCODE_NO_PERSIST_CACHE", NEEDS_HTTP),
+    (
+        "CODEX_LOG_REDACT_AUTHORIZATION",
+        "the token is always redacted",
+    ),
+    ("CODEX_LOG_STREAM_INLINE_SUPPRESS_FINAL", PLAIN_LOGS),
+    ("CODEX_AUDIT_FAILED_REQUESTS", NO_AUDIT),
+    ("CODEX_AUDIT_FAILED_REQUESTS_CHARS", NO_AUDIT),
+    ("CODEX_AUDIT_REQUEST_HEADERS", NO_AUDIT),
+    ("CODEX_AUDIT_REQUEST_HEADER_STATUSES", NO_AUDIT),
+    ("CODEX_AUDIT_REQUEST_HEADER_PREFIXES", NO_AUDIT),
+    ("CODEX_AUDIT_REQUEST_HEADER_NAMES", NO_AUDIT),
+    ("CODEX_AUDIT_REDACT_HEADERS", NO_AUDIT),
+    ("AGY_BIN", NO_AGY_PRESET),
+    ("AGY_MODEL", NO_AGY_PRESET),
+    ("AGY_WORKSPACE", NO_AGY_PRESET),
+    ("AGY_SANDBOX", NO_AGY_PRESET),
+    ("AGY_EXTRA_ARGS", NO_AGY_PRESET),
+];
