@@ -102,7 +102,7 @@ async fn start(
 ) -> Result<Started, Error> {
     let settings = &config.settings;
     let bytes = extract::body_bytes(body, settings.max_body_bytes, settings.body_timeout).await?;
-    let Parsed { turn, codec } = parse(&bytes)?;
+    let Parsed { turn, codec } = parse_off_the_workers(&bytes, parse)?;
     log.model.clone_from(&turn.model);
     log.stream = turn.stream;
     log.curl(
@@ -153,6 +153,25 @@ async fn start(
         sse_keepalive: settings.sse_keepalive,
         max_answer_bytes: settings.max_answer_bytes,
     })
+}
+
+/// Bodies this large (images as base64) are parsed where blocking is
+/// allowed, so one big request never stalls the others on its worker.
+const LARGE_BODY: usize = 256 * 1024;
+
+/// Runs `parse`, on a blocking-allowed thread when the body is large.
+fn parse_off_the_workers(
+    bytes: &[u8],
+    parse: impl FnOnce(&[u8]) -> Result<Parsed, Error>,
+) -> Result<Parsed, Error> {
+    let multi_thread = tokio::runtime::Handle::try_current().is_ok_and(|h| {
+        h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+    });
+    if bytes.len() > LARGE_BODY && multi_thread {
+        tokio::task::block_in_place(|| parse(bytes))
+    } else {
+        parse(bytes)
+    }
 }
 
 /// An error before the answer started, in the endpoint's envelope.

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{FAKE_BACKEND, FAKE_ROUTE, Gateway, run_binary};
+use crate::support::{FAKE_BACKEND, FAKE_ROUTE, Gateway, fake_config, run_binary};
 
 fn write_config(dir: &std::path::Path, text: &str) -> String {
     let path = dir.join("routes.toml");
@@ -65,7 +65,7 @@ fn doctor_reports_ok_warn_and_fail_per_check() {
 }
 
 async fn logs_for_mode(mode: &str) -> String {
-    let config = format!("use = []\n[server]\nlog_mode = \"{mode}\"\n{FAKE_BACKEND}\n{FAKE_ROUTE}");
+    let config = fake_config(&format!("log_mode = \"{mode}\""), FAKE_ROUTE);
     let gw = Gateway::builder(&config).start();
     let (status, _, _) = gw
         .chat(json!({"model": "fake:", "messages": [{"role": "system", "content": "be terse"}, {"role": "user", "content": "what is 2+2?"}]}))
@@ -153,7 +153,7 @@ async fn logs_at_level(env: &[(&str, &str)]) -> String {
         .port();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("routes.toml");
-    std::fs::write(&config, format!("use = []\n{FAKE_BACKEND}\n{FAKE_ROUTE}")).unwrap();
+    std::fs::write(&config, fake_config("", FAKE_ROUTE)).unwrap();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_agent-cli-to-api"))
         .args([
             "--port",
@@ -209,7 +209,7 @@ async fn the_originals_log_level_names_work() {
 
 #[tokio::test]
 async fn the_curl_mode_argument_works_alone_and_after_a_provider() {
-    let config = format!("use = []\n{FAKE_BACKEND}\n{FAKE_ROUTE}");
+    let config = fake_config("", FAKE_ROUTE);
     for args in [&["curl"][..], &["auto", "curl"][..], &[][..]] {
         let mut builder = Gateway::builder(&config);
         for arg in args {

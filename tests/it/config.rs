@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::{
-    ABSENT_CLI, FAKE_BACKEND, FAKE_ROUTE, Gateway, fake_backend_with, repo, run_binary,
+    ABSENT_CLI, FAKE_BACKEND, FAKE_ROUTE, Gateway, fake_backend_with, fake_config, repo, run_binary,
 };
 
 fn check(path: &std::path::Path, env: &[(&str, &str)]) -> (i32, String, String) {
@@ -202,7 +202,7 @@ async fn a_model_routed_to_a_missing_cli_is_404_and_never_another_backend() {
 
 #[tokio::test]
 async fn legacy_environment_and_flags_layer_over_files_with_provenance() {
-    let config = format!("use = []\n[server]\nlog_max_chars = 100\n{FAKE_BACKEND}\n{FAKE_ROUTE}");
+    let config = fake_config("log_max_chars = 100", FAKE_ROUTE);
     let gw = Gateway::builder(&config)
         .env("CODEX_MAX_CONCURRENCY", "3")
         .env("CODEX_GATEWAY_TOKEN", "tok-123456789")
@@ -577,7 +577,7 @@ async fn each_original_variable_lands_on_its_key_and_takes_effect() {
 
 #[tokio::test]
 async fn answer_tags_are_stripped_when_asked() {
-    let config = format!("use = []\n{FAKE_BACKEND}\n{FAKE_ROUTE}");
+    let config = fake_config("", FAKE_ROUTE);
     let tagged = "<think>plan</think> <answer>do(x)</answer>";
     let plain = Gateway::builder(&config).start();
     let (_, _, body) = plain

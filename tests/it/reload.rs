@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{FAKE_BACKEND, FAKE_ROUTE, Gateway};
+use crate::support::{FAKE_BACKEND, FAKE_ROUTE, Gateway, fake_config};
 
 fn config(routes: &str) -> String {
-    format!("use = []\n{FAKE_BACKEND}\n{routes}")
+    fake_config("", routes)
 }
 
 const ROUTE_A: &str = "[[routes]]\nmodel = \"model-a\"\nbackend = \"fake\"\n";
@@ -289,9 +289,7 @@ async fn a_reload_keeps_counting_the_clis_already_running() {
 
 #[tokio::test]
 async fn browser_origins_are_allowed_as_configured_and_follow_reloads() {
-    let with_origins = |origins: &str| {
-        format!("use = []\n[server]\ncors_origins = {origins}\n{FAKE_BACKEND}\n{ROUTE_A}")
-    };
+    let with_origins = |origins: &str| fake_config(&format!("cors_origins = {origins}"), ROUTE_A);
     let gw = Gateway::builder(&with_origins(r#"["http://app.test"]"#)).start();
     let preflight = |origin: &'static str| {
         reqwest::Client::new()
@@ -393,9 +391,8 @@ async fn chat_status(gw: &Gateway, model: &str, token: Option<&str>) -> u16 {
 
 #[tokio::test]
 async fn a_half_saved_file_never_drops_the_routes_or_the_token() {
-    let with_token = |token: &str, routes: &str| {
-        format!("use = []\n[server]\ntoken = \"{token}\"\n{FAKE_BACKEND}\n{routes}")
-    };
+    let with_token =
+        |token: &str, routes: &str| fake_config(&format!("token = \"{token}\""), routes);
     let gw = Gateway::builder(&with_token("first-token", ROUTE_A)).start();
     assert_eq!(chat_status(&gw, "model-a", None).await, 401);
     // An editor that truncates before it writes; an accidental blank save.

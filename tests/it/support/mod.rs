@@ -55,6 +55,12 @@ pub(crate) fn fake_backend_with(keys: &str) -> String {
     )
 }
 
+/// A config of only the fake CLI with `server` settings (TOML lines) and
+/// `routes`; `fake_config("", FAKE_ROUTE)` is the usual one.
+pub(crate) fn fake_config(server: &str, routes: &str) -> String {
+    format!("use = []\n[server]\n{server}\n{FAKE_BACKEND}\n{routes}")
+}
+
 /// A route sending `fake:<model>` to [`FAKE_BACKEND`].
 pub(crate) const FAKE_ROUTE: &str = "[[routes]]\nprefix = \"fake:\"\nbackend = \"fake\"\n";
 
