@@ -78,6 +78,13 @@ impl Registry {
     }
 }
 
+/// The process's registry, locked.
+fn registry() -> MutexGuard<'static, Registry> {
+    REGISTRY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// One run's registration; ended by [`Reaper::finish`].
 #[derive(Debug)]
 pub struct Run {
@@ -101,22 +108,15 @@ impl Reaper {
         }
     }
 
-    fn registry(&self) -> MutexGuard<'static, Registry> {
-        REGISTRY
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     /// Spawns `command` as a marked run. The registry stays locked across the
     /// spawn (a fork and exec: short, but on the calling thread), so a
     /// cleanup never takes the new CLI for an orphan.
     pub fn spawn(
-        &self,
         command: &mut tokio::process::Command,
     ) -> std::io::Result<(tokio::process::Child, Run)> {
         let mark = uuid::Uuid::new_v4().simple().to_string();
         command.env(RUN_MARK, &mark);
-        let mut registry = self.registry();
+        let mut registry = registry();
         let child = command.spawn()?;
         let leader = child.id().and_then(|id| i32::try_from(id).ok());
         registry.active().insert(mark.clone());
@@ -129,7 +129,7 @@ impl Reaper {
     /// The runtime has reaped the run's leader.
     pub fn leader_reaped(&self, run: &mut Run) {
         if let Some(pid) = run.leader.take() {
-            let mut registry = self.registry();
+            let mut registry = registry();
             // Only this run's entry: the pid may already be another CLI's.
             if registry.leaders().get(&pid) == Some(&run.mark) {
                 registry.leaders().remove(&pid);
@@ -144,7 +144,7 @@ impl Reaper {
         let cleanup = move || {
             reaper.leader_reaped(&mut run);
             reaper.clean_up(&run.mark, group);
-            reaper.registry().active().remove(&run.mark);
+            registry().active().remove(&run.mark);
             drop(keep);
         };
         match tokio::runtime::Handle::try_current() {
@@ -166,7 +166,7 @@ impl Reaper {
     /// Reaps orphans that exited on their own (not the CLIs the runtime
     /// waits for). Called when a child's exit is signalled.
     pub fn reap_exited_orphans(&self) {
-        let registry = self.registry();
+        let registry = registry();
         for child in children_of_this_process() {
             if child.exited && !registry.is_leader(child.pid) {
                 let _ = waitpid(Pid::from_raw(child.pid), Some(WaitPidFlag::WNOHANG));
@@ -199,7 +199,7 @@ impl Reaper {
         loop {
             let mut pending = false;
             {
-                let registry = self.registry();
+                let registry = registry();
                 // Once the group is empty its number may be reused: stop.
                 if let Some(g) = group {
                     if killpg(Pid::from_raw(g), Signal::SIGKILL).is_ok() {
@@ -242,7 +242,7 @@ impl Reaper {
     fn kill_everything(&self) {
         let deadline = Instant::now() + CLEANUP_LIMIT;
         loop {
-            let registry = self.registry();
+            let registry = registry();
             let children = children_of_this_process();
             if children.is_empty() || Instant::now() >= deadline {
                 return;

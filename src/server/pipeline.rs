@@ -164,9 +164,8 @@ fn parse_off_the_workers(
     bytes: &[u8],
     parse: impl FnOnce(&[u8]) -> Result<Parsed, Error>,
 ) -> Result<Parsed, Error> {
-    let multi_thread = tokio::runtime::Handle::try_current().is_ok_and(|h| {
-        h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
-    });
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
     if bytes.len() > LARGE_BODY && multi_thread {
         tokio::task::block_in_place(|| parse(bytes))
     } else {

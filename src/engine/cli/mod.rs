@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use crate::backend::Backend;
 use crate::backend::argv::ArgValues;
 use crate::backend::cli::{CliTemplate, PromptVia, secrets_in_argv};
-use crate::engine::{Run, RunContext};
+use crate::engine::{Reaper, Run, RunContext};
 use crate::error::{Error, redact};
 use crate::event::EventStream;
 use crate::routes::Resolved;
@@ -142,9 +142,10 @@ async fn start(
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    let (mut child, run_mark) = ctx
-        .reaper
-        .spawn(&mut command)
+    // A fork and exec can stall for long under I/O pressure: not on a worker.
+    let (mut child, run_mark) = tokio::task::spawn_blocking(move || Reaper::spawn(&mut command))
+        .await
+        .map_err(|e| Error::Internal(format!("spawning the CLI: {e}")))?
         .map_err(|e| spawn_error(&backend, &cli, &e))?;
     let pipes = (child.stdout.take(), child.stderr.take(), child.stdin.take());
     let guard = ChildGuard::new(child, Arc::clone(&ctx.reaper), run_mark);
