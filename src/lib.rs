@@ -6,25 +6,27 @@
 //! ## The pipeline
 //!
 //! ```text
-//! HTTP request ──► dialect::openai_chat ──► Turn ──► routes::resolve ──► Backend template
-//!   (server)          (pure translator)             (model string)       (config-built)
-//!
-//! Backend ──► engine::run ──► EventStream ──► dialect::openai_chat ──► SSE chunks / JSON
-//!             (spawns the CLI,   (Event:        (encoder, pure)
-//!              output rules)      text, reasoning, usage, finish)
+//! handler (per dialect) ─► server::pipeline ──────────────────────────────► server::answer
+//!   body → Turn, Codec      resolve → Capabilities::review → engine::run     stream: Encoder → SSE frames
+//!                           (routes)   (ignored / refused)   → Run {events,  fold:   Folder → one body
+//!                                                              permit}
 //! ```
+//!
+//! Every endpoint and every backend kind goes through it; see
+//! `docs/architecture.md`.
 //!
 //! ## Layout
 //!
-//! - [`turn`], [`event`], [`error`]: the vocabulary every stage shares.
-//! - [`config`]: `routes.toml`, presets, environment and flags, layered with
-//!   figment into one validated [`config::Config`] snapshot; hot reload.
+//! - [`turn`], [`event`], [`error`], [`location`]: the vocabulary every stage shares.
+//! - [`backend`]: compiled templates and their capabilities; pure data.
 //! - [`routes`]: model string → backend and model.
-//! - [`backend`]: compiled templates (argv, output rules); pure data.
-//! - [`engine`]: runs templates: processes, limits, workspaces.
+//! - [`config`]: `routes.toml`, presets, environment and flags, layered with
+//!   figment into one validated [`config::Config`] snapshot (templates are
+//!   compiled here); hot reload.
+//! - [`dialect`]: wire formats, as pure translators and stateful encoders.
+//! - [`engine`]: runs templates: plans, limiters, processes, workspaces.
 //! - [`answer_tags`]: optional removal of `<think>`/`<answer>` tags from answers.
-//! - [`dialect`]: wire formats, as pure translators.
-//! - [`server`]: HTTP endpoints, auth, logs.
+//! - [`server`]: the edge, auth, the pipeline, one handler per endpoint.
 //! - [`commands`], [`cli`]: the binary's commands.
 
 pub mod answer_tags;

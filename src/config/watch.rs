@@ -152,7 +152,7 @@ impl Reloader {
     }
 
     /// Loads the config again; swaps it in if valid and no weaker than the
-    /// live one where it matters (see [`Reloader::refusal`]).
+    /// live one where it matters (see `refusal`).
     pub fn reload(&self, why: &str) {
         let current = self.live.load_full();
         let result = match self.vanished_file() {
