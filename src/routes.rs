@@ -210,6 +210,50 @@ impl Routes {
             ),
             None => (requested, String::new()),
         };
+        let Choice {
+            backend: route_backend,
+            model: model_part,
+            reason,
+            vars,
+        } = self.choose(requested, aliased, &alias_note)?;
+        let backend = self.backends.get(route_backend).cloned().ok_or_else(|| {
+            Error::Internal(format!(
+                "route names backend `{route_backend}`, which is not loaded"
+            ))
+        })?;
+        let used_client_model = !model_part.is_empty();
+        let model = if used_client_model {
+            model_part
+        } else {
+            backend.default_model.clone().ok_or_else(|| {
+                Error::InvalidRequest(format!(
+                    "backend `{route_backend}` has no default model; name one, e.g. \"{}\"",
+                    example_model(self, route_backend)
+                ))
+            })?
+        };
+        check_model_name(&model)?;
+        Ok(Resolved {
+            backend,
+            echo_model: if used_client_model && !requested.is_empty() {
+                requested.to_owned()
+            } else {
+                model.clone()
+            },
+            model,
+            vars,
+            reason,
+        })
+    }
+
+    /// The route (or fixed provider) a model string picks: the backend, the
+    /// model part (empty: the backend's default), why, and route variables.
+    fn choose<'a>(
+        &'a self,
+        requested: &str,
+        aliased: &'a str,
+        alias_note: &str,
+    ) -> Result<Choice<'a>, Error> {
         let matched = self.matching(aliased);
         let fixed = match &self.provider {
             Some(Provider::Fixed(name)) => Some(name.as_str()),
@@ -227,7 +271,7 @@ impl Routes {
                 ),
             });
         }
-        let (route_backend, model_part, reason, vars) = match (fixed, matched) {
+        let (backend, model, reason, vars) = match (fixed, matched) {
             (None, Some((route, part))) => (
                 route.backend.as_str(),
                 route_model(route, &part),
@@ -270,35 +314,21 @@ impl Routes {
                 )
             }
         };
-        let backend = self.backends.get(route_backend).cloned().ok_or_else(|| {
-            Error::Internal(format!(
-                "route names backend `{route_backend}`, which is not loaded"
-            ))
-        })?;
-        let used_client_model = !model_part.is_empty();
-        let model = if used_client_model {
-            model_part
-        } else {
-            backend.default_model.clone().ok_or_else(|| {
-                Error::InvalidRequest(format!(
-                    "backend `{route_backend}` has no default model; name one, e.g. \"{}\"",
-                    example_model(self, route_backend)
-                ))
-            })?
-        };
-        check_model_name(&model)?;
-        Ok(Resolved {
+        Ok(Choice {
             backend,
-            echo_model: if used_client_model && !requested.is_empty() {
-                requested.to_owned()
-            } else {
-                model.clone()
-            },
             model,
-            vars,
             reason,
+            vars,
         })
     }
+}
+
+/// What [`Routes::choose`] picked.
+struct Choice<'a> {
+    backend: &'a str,
+    model: String,
+    reason: String,
+    vars: BTreeMap<String, String>,
 }
 
 fn route_model(route: &Route, part: &str) -> String {

@@ -32,6 +32,17 @@ pub struct Turn {
     pub unused: Vec<String>,
 }
 
+impl Turn {
+    /// The index of the first message after the last assistant answer: what
+    /// a resumed session has not seen yet.
+    pub fn first_new_message(&self) -> usize {
+        self.messages
+            .iter()
+            .rposition(|m| m.role == Role::Assistant)
+            .map_or(0, |i| i + 1)
+    }
+}
+
 /// Generation parameters.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Params {
@@ -53,6 +64,9 @@ pub struct Params {
     pub parallel_tool_calls: Option<bool>,
     /// Number of answers asked for.
     pub n: Option<u64>,
+    /// The names the client gave the parameters above that it set (other
+    /// than `n`), as it spelled them, for the report of what a backend ignores.
+    pub named: Vec<String>,
 }
 
 /// A tool the client defines.

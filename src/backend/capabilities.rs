@@ -47,7 +47,13 @@ impl Capabilities {
                 "`n` = {n} is not supported: backend `{backend}` gives one answer"
             )));
         }
-        if !self.images && turn.messages.iter().any(Message::has_images) {
+        // A resumed session already holds the earlier messages and images.
+        let first_new = if turn.session.is_some() && self.sessions {
+            turn.first_new_message()
+        } else {
+            0
+        };
+        if !self.images && turn.messages[first_new..].iter().any(Message::has_images) {
             return Err(Error::InvalidRequest(format!(
                 "backend `{backend}` cannot take images; send text only, or use a model routed to a backend that takes images (e.g. codex)"
             )));
@@ -62,15 +68,10 @@ impl Capabilities {
             }
         }
         if !self.sampling {
-            names.extend(sampling_names(turn).map(str::to_owned));
+            names.extend(turn.params.named.iter().cloned());
         }
         if !self.pass_through {
-            names.extend(
-                turn.extra
-                    .iter()
-                    .filter(|(_, v)| !v.is_null())
-                    .map(|(k, _)| k.clone()),
-            );
+            names.extend(turn.extra.keys().cloned());
             for message in &turn.messages {
                 let fields = message.extra.iter().filter(|(_, v)| !v.is_null());
                 names.extend(fields.map(|(k, _)| format!("messages[].{k}")));
@@ -86,23 +87,6 @@ impl Capabilities {
         }
         Ok(names)
     }
-}
-
-/// The generation parameters the client set.
-fn sampling_names(turn: &Turn) -> impl Iterator<Item = &'static str> {
-    let p = &turn.params;
-    [
-        ("max_tokens", p.max_tokens.is_some()),
-        ("temperature", p.temperature.is_some()),
-        ("top_p", p.top_p.is_some()),
-        ("stop", !p.stop.is_empty()),
-        ("seed", p.seed.is_some()),
-        ("response_format", p.response_format.is_some()),
-        ("user", p.user.is_some()),
-        ("parallel_tool_calls", p.parallel_tool_calls.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(name, set)| set.then_some(name))
 }
 
 #[cfg(test)]
@@ -122,6 +106,7 @@ mod tests {
         let mut t = turn();
         t.params.temperature = Some(0.2);
         t.params.max_tokens = Some(10);
+        t.params.named = vec!["temperature".into(), "max_tokens".into()];
         t.tools.push(Tool {
             name: "f".into(),
             description: None,
@@ -145,6 +130,7 @@ mod tests {
                 "max_tokens",
                 "messages[].audio",
                 "metadata",
+                "store",
                 "temperature",
                 "tool_choice",
                 "tools",
@@ -178,5 +164,29 @@ mod tests {
         );
         t.params.n = Some(1);
         assert!(Capabilities::default().review(&t, "x").unwrap().is_empty());
+    }
+
+    #[test]
+    fn images_a_resumed_session_already_holds_are_not_sent_again() {
+        use crate::turn::{Image, Part};
+        let image = Part::Image(Image::Url("https://example.com/a.png".into()));
+        let mut t = turn();
+        t.messages[0].parts.push(image.clone());
+        t.messages
+            .push(Message::text_message(Role::Assistant, "seen".into()));
+        t.messages
+            .push(Message::text_message(Role::User, "more".into()));
+        t.session = Some("s".into());
+        let resumable = Capabilities {
+            sessions: true,
+            ..Capabilities::default()
+        };
+        assert!(resumable.review(&t, "x").is_ok());
+        assert!(
+            Capabilities::default().review(&t, "x").is_err(),
+            "without sessions the history is sent again, images included"
+        );
+        t.messages[2].parts.push(image);
+        assert!(resumable.review(&t, "x").is_err(), "a new image");
     }
 }

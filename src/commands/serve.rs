@@ -74,8 +74,10 @@ pub async fn serve(options: LoadOptions) -> ExitCode {
     }
     let state = AppState::new(reloader, shutdown.clone(), local, Arc::clone(&reaper));
     let workspaces = Arc::clone(&state.workspaces);
-    let warm = Arc::clone(&workspaces);
-    reaper.track_blocking(move || warm.refill());
+    if workspaces.claim_refill() {
+        let warm = Arc::clone(&workspaces);
+        reaper.track_blocking(move || warm.refill());
+    }
     let served = crate::serve(listener, state);
     tokio::pin!(served);
     tokio::select! {

@@ -85,6 +85,12 @@ fn registry() -> MutexGuard<'static, Registry> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Whether the run marked `mark` has not been cleaned up yet.
+#[cfg(test)]
+pub(crate) fn is_active(mark: &str) -> bool {
+    registry().is_active(mark)
+}
+
 /// One run's registration; ended by [`Reaper::finish`].
 #[derive(Debug)]
 pub struct Run {
@@ -127,7 +133,7 @@ impl Reaper {
     }
 
     /// The runtime has reaped the run's leader.
-    pub fn leader_reaped(&self, run: &mut Run) {
+    fn leader_reaped(&self, run: &mut Run) {
         if let Some(pid) = run.leader.take() {
             let mut registry = registry();
             // Only this run's entry: the pid may already be another CLI's.

@@ -291,11 +291,18 @@ async fn shutdown_right_after_a_disconnect_leaves_no_workspace() {
             })
             .count()
     };
-    // The run's own, and the ones made ahead of time for the next runs.
+    // The run's own (where its processes work), and the ones made ahead of
+    // time for the next runs.
+    let run_workspace = processes_with_env(&marker)
+        .iter()
+        .find_map(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).ok())
+        .expect("the CLI's working directory");
     assert!(
-        workspaces() >= 1,
-        "the run's workspace exists while it runs"
+        run_workspace.starts_with(&tmp) && run_workspace.is_dir(),
+        "the run's workspace is a fresh directory under the gateway's TMPDIR: {}",
+        run_workspace.display()
     );
+    assert!(workspaces() >= 1);
     request.abort();
     let pid = nix::unistd::Pid::from_raw(i32::try_from(gw.pid()).unwrap());
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();

@@ -6,9 +6,10 @@
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
+use self::fields::{Fields, Stop, choice, tools};
 use crate::dialect::openai_chat::wire::{ChatMessage, ChatRequest};
 use crate::error::Error;
-use crate::turn::{Effort, Image, Message, Params, Part, Role, Tool, ToolChoice, Turn};
+use crate::turn::{Effort, Image, Message, Params, Part, Role, Turn};
 
 /// Body fields that carry a session id to resume.
 const SESSION_FIELDS: &[&str] = &[
@@ -35,19 +36,12 @@ pub fn to_turn(request: ChatRequest, header_session: Option<String>) -> Result<T
         reasoning_effort,
         reasoning,
         n,
-        tools,
-        tool_choice,
-        max_tokens,
-        max_completion_tokens,
-        temperature,
-        top_p,
-        stop,
-        seed,
-        response_format,
-        user,
-        parallel_tool_calls,
-        mut extra,
+        extra,
     } = request;
+    let mut fields = Fields {
+        extra,
+        named: Vec::new(),
+    };
     let mut unused = Vec::new();
     let messages = match messages {
         Some(list) if !list.is_empty() => {
@@ -84,103 +78,38 @@ pub fn to_turn(request: ChatRequest, header_session: Option<String>) -> Result<T
             .filter(|(k, v)| *k != "effort" && !v.is_null());
         unused.extend(others.map(|(k, _)| format!("reasoning.{k}")));
     }
-    let session = session(&mut extra, header_session)?;
+    let session = session(&mut fields.extra, header_session)?;
+    let tools = fields.take("tools", tools).unwrap_or_default();
+    let tool_choice = fields.take("tool_choice", choice);
+    let params = Params {
+        max_tokens: fields
+            .param::<u64>("max_completion_tokens")
+            .or_else(|| fields.param("max_tokens")),
+        temperature: fields.param("temperature"),
+        top_p: fields.param("top_p"),
+        stop: fields
+            .param::<Stop>("stop")
+            .map(Stop::into_vec)
+            .unwrap_or_default(),
+        seed: fields.param("seed"),
+        response_format: fields.param("response_format"),
+        user: fields.param("user"),
+        parallel_tool_calls: fields.param("parallel_tool_calls"),
+        n,
+        named: std::mem::take(&mut fields.named),
+    };
     Ok(Turn {
         model: model.unwrap_or_default(),
         messages,
         stream: stream.unwrap_or(false),
         effort,
         session,
-        tools: tools
-            .unwrap_or_default()
-            .into_iter()
-            .enumerate()
-            .map(|(i, t)| tool(t, i))
-            .collect::<Result<_, _>>()?,
-        tool_choice: tool_choice
-            .filter(|c| !c.is_null())
-            .map(|c| choice(&c))
-            .transpose()?,
-        params: Params {
-            max_tokens: max_completion_tokens.or(max_tokens),
-            temperature,
-            top_p,
-            stop: stops(stop)?,
-            seed,
-            response_format,
-            user,
-            parallel_tool_calls,
-            n,
-        },
-        extra,
+        tools,
+        tool_choice,
+        params,
+        extra: fields.extra,
         unused,
     })
-}
-
-/// One entry of `tools`: `{"type": "function", "function": {name, description, parameters, …}}`.
-fn tool(value: Value, index: usize) -> Result<Tool, Error> {
-    let at = format!("tools[{index}]");
-    let Value::Object(mut outer) = value else {
-        return Err(invalid(format!("{at} must be an object")));
-    };
-    let Some(Value::Object(mut function)) = outer.remove("function") else {
-        return Err(invalid(format!("{at}.function must be an object")));
-    };
-    let Some(Value::String(name)) = function.remove("name") else {
-        return Err(invalid(format!("{at}.function.name must be a string")));
-    };
-    let description = match function.remove("description") {
-        Some(Value::String(text)) => Some(text),
-        None | Some(Value::Null) => None,
-        Some(_) => {
-            return Err(invalid(format!(
-                "{at}.function.description must be a string"
-            )));
-        }
-    };
-    let parameters = function
-        .remove("parameters")
-        .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}}));
-    Ok(Tool {
-        name,
-        description,
-        parameters,
-        extra: function,
-    })
-}
-
-/// `tool_choice`: `"auto"`, `"none"`, `"required"` or `{"type": "function", "function": {"name"}}`.
-fn choice(value: &Value) -> Result<ToolChoice, Error> {
-    match value {
-        Value::String(s) if s == "auto" => Ok(ToolChoice::Auto),
-        Value::String(s) if s == "none" => Ok(ToolChoice::None),
-        Value::String(s) if s == "required" => Ok(ToolChoice::Required),
-        Value::Object(obj) => obj
-            .get("function")
-            .and_then(|f| f.get("name"))
-            .and_then(Value::as_str)
-            .map(|name| ToolChoice::Named(name.to_owned()))
-            .ok_or_else(|| invalid("`tool_choice.function.name` must be a string")),
-        other => Err(invalid(format!(
-            "`tool_choice` = {other} is not one of \"auto\", \"none\", \"required\" or a function"
-        ))),
-    }
-}
-
-/// `stop`: a string or a list of strings.
-fn stops(value: Option<Value>) -> Result<Vec<String>, Error> {
-    match value {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::String(stop)) => Ok(vec![stop]),
-        Some(Value::Array(items)) => items
-            .into_iter()
-            .map(|item| match item {
-                Value::String(stop) => Ok(stop),
-                _ => Err(invalid("`stop` must be a string or a list of strings")),
-            })
-            .collect(),
-        Some(_) => Err(invalid("`stop` must be a string or a list of strings")),
-    }
 }
 
 fn invalid(message: impl Into<String>) -> Error {
@@ -401,5 +330,6 @@ fn responses_input(
     Ok(messages)
 }
 
+mod fields;
 #[cfg(test)]
 mod tests;

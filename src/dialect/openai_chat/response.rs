@@ -21,6 +21,7 @@ impl Codec for ChatCodec {
             include_usage: self.include_usage,
             usage: Usage::default(),
             session: None,
+            called_tools: false,
             meta,
         })
     }
@@ -40,6 +41,8 @@ struct ChunkEncoder {
     include_usage: bool,
     usage: Usage,
     session: Option<String>,
+    /// A tool call was streamed: the answer finishes with `tool_calls`.
+    called_tools: bool,
 }
 
 impl ChunkEncoder {
@@ -56,6 +59,7 @@ impl ChunkEncoder {
     /// The last frames: the finish chunk (with the backend's session id when
     /// known), the usage chunk when asked for, and `[DONE]`.
     fn close(&self, reason: FinishReason) -> Vec<Frame> {
+        let reason = with_tool_calls(reason, self.called_tools);
         let mut finish = self.chunk(json!({}), Some(finish_reason(reason)));
         if let Some(session) = &self.session {
             finish["session_id"] = json!(session);
@@ -94,15 +98,18 @@ impl Encoder for ChunkEncoder {
             Event::ReasoningDelta(text) => vec![Frame::data(
                 &self.chunk(json!({"reasoning_content": text}), None),
             )],
-            Event::ToolCallStart { index, id, name } => vec![Frame::data(&self.chunk(
-                json!({"tool_calls": [{
-                    "index": index,
-                    "id": id,
-                    "type": "function",
-                    "function": {"name": name, "arguments": ""},
-                }]}),
-                None,
-            ))],
+            Event::ToolCallStart { index, id, name } => {
+                self.called_tools = true;
+                vec![Frame::data(&self.chunk(
+                    json!({"tool_calls": [{
+                        "index": index,
+                        "id": id,
+                        "type": "function",
+                        "function": {"name": name, "arguments": ""},
+                    }]}),
+                    None,
+                ))]
+            }
             Event::ToolCallArguments { index, fragment } => vec![Frame::data(&self.chunk(
                 json!({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}),
                 None,
@@ -130,7 +137,7 @@ struct Collected {
     text: String,
     reasoning: String,
     /// Tool calls by index: id, name, arguments.
-    tool_calls: Vec<(String, String, String)>,
+    tool_calls: std::collections::BTreeMap<usize, (String, String, String)>,
     usage: Usage,
     session: Option<String>,
     finish: Option<FinishReason>,
@@ -150,13 +157,12 @@ impl Folder for Completion {
             Event::TextDelta(text) => answer.text.push_str(text),
             Event::ReasoningDelta(text) => answer.reasoning.push_str(text),
             Event::ToolCallStart { index, id, name } => {
-                if answer.tool_calls.len() <= *index {
-                    answer.tool_calls.resize(*index + 1, Default::default());
-                }
-                answer.tool_calls[*index] = (id.clone(), name.clone(), String::new());
+                answer
+                    .tool_calls
+                    .insert(*index, (id.clone(), name.clone(), String::new()));
             }
             Event::ToolCallArguments { index, fragment } => {
-                if let Some(call) = answer.tool_calls.get_mut(*index) {
+                if let Some(call) = answer.tool_calls.get_mut(index) {
                     call.2.push_str(fragment);
                 }
             }
@@ -180,7 +186,7 @@ impl Folder for Completion {
         if !answer.tool_calls.is_empty() {
             let calls: Vec<Value> = answer
                 .tool_calls
-                .iter()
+                .values()
                 .map(|(id, name, arguments)| {
                     json!({"id": id, "type": "function", "function": {"name": name, "arguments": arguments}})
                 })
@@ -195,7 +201,10 @@ impl Folder for Completion {
             "choices": [{
                 "index": 0,
                 "message": message,
-                "finish_reason": finish_reason(answer.finish.unwrap_or(FinishReason::Stop)),
+                "finish_reason": finish_reason(with_tool_calls(
+                    answer.finish.unwrap_or(FinishReason::Stop),
+                    !answer.tool_calls.is_empty(),
+                )),
             }],
         });
         if !answer.usage.is_empty() {
@@ -210,6 +219,14 @@ impl Folder for Completion {
 
 fn completion_id(meta: &AnswerMeta) -> String {
     format!("chatcmpl-{}", meta.request_id)
+}
+
+/// An answer that called tools and then stopped finished to have them run.
+fn with_tool_calls(reason: FinishReason, called_tools: bool) -> FinishReason {
+    match reason {
+        FinishReason::Stop if called_tools => FinishReason::ToolCalls,
+        other => other,
+    }
 }
 
 fn finish_reason(reason: FinishReason) -> &'static str {

@@ -25,28 +25,9 @@ pub struct ChatRequest {
     pub reasoning: Option<Value>,
     /// Number of choices.
     pub n: Option<u64>,
-    /// Most output tokens (older name).
-    pub max_tokens: Option<u64>,
-    /// Most output tokens.
-    pub max_completion_tokens: Option<u64>,
-    /// Sampling temperature.
-    pub temperature: Option<f64>,
-    /// Nucleus sampling.
-    pub top_p: Option<f64>,
-    /// A stop sequence or a list of them.
-    pub stop: Option<Value>,
-    /// Sampling seed.
-    pub seed: Option<i64>,
-    /// Output format.
-    pub response_format: Option<Value>,
-    /// End-user id.
-    pub user: Option<String>,
-    /// Several tool calls at once.
-    pub parallel_tool_calls: Option<bool>,
-    /// Client-defined tools.
-    pub tools: Option<Vec<Value>>,
-    /// Tool choice.
-    pub tool_choice: Option<Value>,
+    // Tools, tool choice and the generation parameters stay in `extra`:
+    // `request.rs` takes out those of the expected type and leaves the
+    // rest, as sent, for the backend to take or the report to name.
     /// Everything else.
     #[serde(flatten)]
     pub extra: Map<String, Value>,

@@ -5,28 +5,26 @@
 //! the exit status together, never from the exit status alone.
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 use std::sync::Arc;
 
 use tokio::io::AsyncWriteExt as _;
 use tokio::time::Instant;
 
 use crate::backend::Backend;
-use crate::backend::argv::ArgValues;
 use crate::backend::cli::{CliTemplate, PromptVia, secrets_in_argv};
-use crate::engine::{Reaper, Run, RunContext};
+use crate::engine::{Run, RunContext};
 use crate::error::{Error, redact};
 use crate::event::EventStream;
 use crate::routes::Resolved;
 use crate::turn::{Effort, Turn};
 
-use self::process::ChildGuard;
+use self::launch::{Launch, Launched};
 use self::prompt::Prompt;
 pub use self::workspace::WorkspacePool;
-use self::workspace::{ImageFiles, Workspace};
 
 pub mod doctor;
 mod events;
+mod launch;
 mod output;
 mod plan;
 mod process;
@@ -89,6 +87,63 @@ async fn start(
     mut run: RunRequest,
     ctx: RunContext,
 ) -> Result<EventStream, Error> {
+    check_command_line(&backend, &cli, &run)?;
+    let stdin_prompt = (cli.prompt_via == PromptVia::Stdin)
+        .then(|| std::mem::take(&mut run.prompt.text).into_bytes());
+    let request_id = run.request_id.clone();
+    let launch = Launch {
+        backend: Arc::clone(&backend),
+        cli: Arc::clone(&cli),
+        run,
+        workspaces: Arc::clone(&ctx.workspaces),
+        reaper: Arc::clone(&ctx.reaper),
+    };
+    // A fork and exec can stall for long under I/O pressure: not on a worker.
+    let Launched {
+        guard,
+        stdout,
+        stderr,
+        stdin,
+        argv,
+    } = tokio::task::spawn_blocking(move || launch.launch())
+        .await
+        .map_err(|e| Error::Internal(format!("starting the CLI: {e}")))??;
+    // Values the template passed to secret options (`--api-key {key}`) are
+    // as secret as the backend's own.
+    let mut secrets = backend.secrets.clone();
+    secrets.extend(secrets_in_argv(&argv));
+    if let (Some(mut stdin), Some(prompt)) = (stdin, stdin_prompt) {
+        tokio::spawn(async move {
+            // A CLI that exits early closes the pipe; its exit status tells why.
+            let _ = stdin.write_all(&prompt).await;
+            let _ = stdin.shutdown().await;
+        });
+    }
+    tracing::debug!(
+        request_id = %request_id,
+        backend = %backend.name,
+        pgid = guard.pgid(),
+        argv = ?argv.iter().map(|a| redact(a, &secrets)).collect::<Vec<_>>(),
+        "spawned"
+    );
+    let stderr_tail = tokio::spawn(output::drain_stderr(
+        stderr,
+        backend.name.clone(),
+        secrets.clone(),
+        ctx.log_events,
+    ));
+    let running = events::Running {
+        guard,
+        lines: output::byte_lines(stdout, cli.max_line_bytes),
+        stderr_tail,
+        secrets,
+    };
+    Ok(events::events(backend, cli, ctx, running))
+}
+
+/// Refuses what cannot go on the CLI's command line: a prompt longer than
+/// one argument may be, text with a NUL in it.
+fn check_command_line(backend: &Backend, cli: &CliTemplate, run: &RunRequest) -> Result<(), Error> {
     if cli.prompt_via == PromptVia::Arg && run.prompt.text.len() > MAX_ARG_BYTES {
         return Err(Error::TooLarge(format!(
             "the prompt is {} bytes, but backend `{}` takes it as one argument and Linux limits that to 128 KiB; \
@@ -115,138 +170,5 @@ async fn start(
             cli.command
         )));
     }
-    let workspace = Workspace::prepare(cli.workspace.as_deref(), &ctx.workspaces)
-        .map_err(|e| Error::Internal(format!("cannot prepare the workspace: {e}")))?;
-    if ctx.workspaces.wants_refill() {
-        let pool = Arc::clone(&ctx.workspaces);
-        ctx.reaper.track_blocking(move || pool.refill());
-    }
-    let images = write_images(std::mem::take(&mut run.images)).await?;
-    let argv = render_argv(&cli, &run, &workspace, &images);
-    // Values the template passed to secret options (`--api-key {key}`) are
-    // as secret as the backend's own.
-    let mut secrets = backend.secrets.clone();
-    secrets.extend(secrets_in_argv(&argv));
-
-    let mut command = tokio::process::Command::new(cli.executable());
-    command
-        .args(&argv)
-        .current_dir(workspace.path())
-        .env_clear()
-        .envs(cli.env.iter().map(|(k, v)| (k, v)))
-        .stdin(match cli.prompt_via {
-            PromptVia::Stdin => Stdio::piped(),
-            PromptVia::Arg => Stdio::null(),
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    // A fork and exec can stall for long under I/O pressure: not on a worker.
-    let (mut child, run_mark) = tokio::task::spawn_blocking(move || Reaper::spawn(&mut command))
-        .await
-        .map_err(|e| Error::Internal(format!("spawning the CLI: {e}")))?
-        .map_err(|e| spawn_error(&backend, &cli, &e))?;
-    let pipes = (child.stdout.take(), child.stderr.take(), child.stdin.take());
-    let guard = ChildGuard::new(child, Arc::clone(&ctx.reaper), run_mark);
-    let (Some(stdout), Some(stderr), stdin) = pipes else {
-        return Err(Error::Internal("the CLI's pipes are missing".to_owned()));
-    };
-    if let Some(mut stdin) = stdin {
-        let prompt = std::mem::take(&mut run.prompt.text).into_bytes();
-        tokio::spawn(async move {
-            // A CLI that exits early closes the pipe; its exit status tells why.
-            let _ = stdin.write_all(&prompt).await;
-            let _ = stdin.shutdown().await;
-        });
-    }
-    tracing::debug!(
-        request_id = %run.request_id,
-        backend = %backend.name,
-        pgid = guard.pgid(),
-        argv = ?argv.iter().map(|a| redact(a, &secrets)).collect::<Vec<_>>(),
-        "spawned"
-    );
-    let stderr_tail = tokio::spawn(output::drain_stderr(
-        stderr,
-        backend.name.clone(),
-        secrets.clone(),
-        ctx.log_events,
-    ));
-    let mut guard = guard;
-    guard.keep_until_dead((workspace, images));
-    let running = events::Running {
-        guard,
-        lines: output::byte_lines(stdout, cli.max_line_bytes),
-        stderr_tail,
-        secrets,
-    };
-    Ok(events::events(backend, cli, ctx, running))
-}
-
-async fn write_images(images: Vec<(String, Vec<u8>)>) -> Result<ImageFiles, Error> {
-    if images.is_empty() {
-        return Ok(ImageFiles::default());
-    }
-    tokio::task::spawn_blocking(move || ImageFiles::write(&images))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .map_err(|e| Error::Internal(format!("cannot write image files: {e}")))
-}
-
-fn render_argv(
-    cli: &CliTemplate,
-    run: &RunRequest,
-    workspace: &Workspace,
-    images: &ImageFiles,
-) -> Vec<String> {
-    let mut values = ArgValues::default();
-    values.scalars.extend(cli.vars.clone());
-    values.scalars.extend(run.vars.clone());
-    values.scalars.insert("model".into(), run.model.clone());
-    values.scalars.insert(
-        "workspace".into(),
-        workspace.path().to_string_lossy().into_owned(),
-    );
-    values
-        .scalars
-        .insert("request_id".into(), run.request_id.clone());
-    if let Some(system) = &run.prompt.system {
-        values.scalars.insert("system".into(), system.clone());
-    }
-    if let Some(session) = &run.session {
-        values.scalars.insert("session".into(), session.clone());
-    }
-    if let Some(effort) = run.effort {
-        values
-            .scalars
-            .insert("effort".into(), effort.as_str().into());
-    }
-    values.lists.extend(cli.lists.clone());
-    values.lists.insert(
-        crate::backend::argv::IMAGES.0.to_owned(),
-        images.paths.clone(),
-    );
-    let mut argv = cli.argv.render(&values);
-    if cli.prompt_via == PromptVia::Arg {
-        argv.push("--".to_owned());
-        argv.push(run.prompt.text.clone());
-    }
-    argv
-}
-
-fn spawn_error(backend: &Backend, cli: &CliTemplate, error: &std::io::Error) -> Error {
-    let hint = if error.kind() == std::io::ErrorKind::NotFound {
-        format!(
-            " (is it installed and on PATH? set backends.{}.command to its path)",
-            backend.name
-        )
-    } else {
-        String::new()
-    };
-    Error::Backend {
-        backend: backend.name.clone(),
-        upstream_status: None,
-        message: format!("cannot start `{}`: {error}{hint}", cli.command),
-    }
+    Ok(())
 }

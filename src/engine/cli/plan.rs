@@ -23,11 +23,7 @@ pub(super) fn plan(
     let capabilities = resolved.backend.capabilities;
     let resume = turn.session.is_some() && capabilities.sessions;
     // A resumed session already holds the earlier messages and their images.
-    let first_new = if resume {
-        prompt::first_new_message(turn)
-    } else {
-        0
-    };
+    let first_new = if resume { turn.first_new_message() } else { 0 };
     let prompt = prompt::flatten(
         turn,
         prompt::Options {

@@ -97,10 +97,9 @@ impl ChildGuard {
 
     /// The leader was waited for: kill what is left of its group at once.
     fn collected(&mut self, status: Option<ExitStatus>) {
+        // The registry forgets the leader in the run's cleanup, on a
+        // blocking thread: a spawn may hold it for as long as a fork takes.
         self.reaped = Some(status);
-        if let Some((reaper, run)) = self.run.as_mut() {
-            reaper.leader_reaped(run);
-        }
         if let Some(pgid) = self.pgid.take() {
             let _ = killpg(pgid, Signal::SIGKILL);
         }

@@ -24,7 +24,7 @@ pub struct Options {
     /// System and developer messages go to [`Prompt::system`] instead of the text.
     pub separate_system: bool,
     /// Messages before this index are left out: the CLI resumes a session
-    /// that already holds them (see [`first_new_message`]).
+    /// that already holds them (see [`Turn::first_new_message`]).
     pub first_new: usize,
 }
 
@@ -62,15 +62,6 @@ pub fn flatten(turn: &Turn, options: Options) -> Prompt {
         text: blocks.join("\n\n").trim().to_owned(),
         system: (!system.is_empty()).then(|| system.join("\n\n")),
     }
-}
-
-/// The index of the first message after the last assistant answer: what a
-/// resumed session has not seen yet.
-pub fn first_new_message(turn: &Turn) -> usize {
-    turn.messages
-        .iter()
-        .rposition(|m| m.role == Role::Assistant)
-        .map_or(0, |i| i + 1)
 }
 
 /// Appends `parts` as prompt text: images become `[image #N]` markers,
@@ -163,7 +154,7 @@ mod tests {
             &turn,
             Options {
                 separate_system: true,
-                first_new: first_new_message(&turn),
+                first_new: turn.first_new_message(),
             },
         );
         assert_eq!(resumed.text, "USER: 2+2?");

@@ -50,16 +50,24 @@ impl Workspace {
 /// Fresh private working directories, made ahead of time.
 #[derive(Debug)]
 pub struct WorkspacePool {
-    ready: Mutex<Vec<TempDir>>,
+    ready: Mutex<Ready>,
     /// How many to keep ready.
     target: usize,
+    /// A refill is running (or claimed): one at a time.
     refilling: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct Ready {
+    dirs: Vec<TempDir>,
+    /// Drained at exit: nothing more is kept.
+    closed: bool,
 }
 
 impl Default for WorkspacePool {
     fn default() -> WorkspacePool {
         WorkspacePool {
-            ready: Mutex::new(Vec::new()),
+            ready: Mutex::new(Ready::default()),
             target: 8,
             refilling: AtomicBool::new(false),
         }
@@ -67,30 +75,56 @@ impl Default for WorkspacePool {
 }
 
 impl WorkspacePool {
-    fn ready(&self) -> std::sync::MutexGuard<'_, Vec<TempDir>> {
+    fn ready(&self) -> std::sync::MutexGuard<'_, Ready> {
         self.ready
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// A fresh directory: a ready one, else one made now.
+    /// A fresh directory: a ready one that still exists (a temp cleaner may
+    /// have removed one that waited long), else one made now. Blocks.
     pub(super) fn take(&self) -> std::io::Result<TempDir> {
-        let ready = self.ready().pop();
-        let dir = match ready {
-            Some(dir) => dir,
-            None => private_tempdir(WORKSPACE_PREFIX)?,
-        };
-        Ok(dir)
+        loop {
+            let Some(dir) = self.ready().dirs.pop() else {
+                return private_tempdir(WORKSPACE_PREFIX);
+            };
+            if dir.path().is_dir() {
+                return Ok(dir);
+            }
+        }
     }
 
-    /// Makes directories until `target` are ready (on the calling thread).
+    /// Claims the next refill if fewer than `target` directories are ready
+    /// and no refill is running; the claimer must call [`Self::refill`].
+    pub fn claim_refill(&self) -> bool {
+        let low = {
+            let ready = self.ready();
+            !ready.closed && ready.dirs.len() < self.target
+        };
+        low && self
+            .refilling
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Makes directories until `target` are ready (on the calling thread,
+    /// which blocks), then ends the claim. Also fills the pool at start-up.
     pub fn refill(&self) {
-        if self.refilling.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        while self.ready().len() < self.target {
+        loop {
+            {
+                let ready = self.ready();
+                if ready.closed || ready.dirs.len() >= self.target {
+                    break;
+                }
+            }
             match private_tempdir(WORKSPACE_PREFIX) {
-                Ok(dir) => self.ready().push(dir),
+                Ok(dir) => {
+                    let mut ready = self.ready();
+                    if ready.closed {
+                        break;
+                    }
+                    ready.dirs.push(dir);
+                }
                 Err(error) => {
                     tracing::warn!("cannot make a workspace ahead of time: {error}");
                     break;
@@ -100,14 +134,14 @@ impl WorkspacePool {
         self.refilling.store(false, Ordering::Release);
     }
 
-    /// Whether fewer than `target` directories are ready.
-    pub fn wants_refill(&self) -> bool {
-        self.ready().len() < self.target && !self.refilling.load(Ordering::Acquire)
-    }
-
-    /// Removes the directories made ahead of time (at exit).
+    /// Removes the directories made ahead of time, and makes no more (at exit).
     pub fn drain(&self) {
-        self.ready().clear();
+        let dirs = {
+            let mut ready = self.ready();
+            ready.closed = true;
+            std::mem::take(&mut ready.dirs)
+        };
+        drop(dirs);
     }
 }
 
@@ -197,19 +231,39 @@ mod tests {
     #[test]
     fn the_pool_hands_out_directories_made_ahead_and_removes_the_rest() {
         let pool = WorkspacePool::default();
-        assert!(pool.wants_refill());
+        assert!(pool.claim_refill());
+        assert!(!pool.claim_refill(), "one refill at a time");
         pool.refill();
-        assert!(!pool.wants_refill());
+        assert!(!pool.claim_refill(), "full");
         let ready: Vec<PathBuf> = pool
             .ready()
+            .dirs
             .iter()
             .map(|d| d.path().to_path_buf())
             .collect();
         assert_eq!(ready.len(), 8);
         let taken = pool.take().unwrap();
         assert!(ready.contains(&taken.path().to_path_buf()));
-        assert!(pool.wants_refill());
+        assert!(pool.claim_refill());
         pool.drain();
         assert!(ready.iter().all(|p| *p == taken.path() || !p.exists()));
+        pool.refill();
+        assert!(
+            pool.ready().dirs.is_empty(),
+            "nothing is made after the drain"
+        );
+        assert!(!pool.claim_refill());
+    }
+
+    #[test]
+    fn a_ready_directory_removed_by_a_temp_cleaner_is_skipped() {
+        let pool = WorkspacePool::default();
+        pool.refill();
+        let last = pool.ready().dirs.last().unwrap().path().to_path_buf();
+        std::fs::remove_dir(&last).unwrap();
+        let taken = pool.take().unwrap();
+        assert_ne!(taken.path(), last);
+        assert!(taken.path().is_dir());
+        assert_eq!(pool.ready().dirs.len(), 6);
     }
 }

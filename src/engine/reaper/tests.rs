@@ -4,17 +4,19 @@ use std::os::unix::process::CommandExt as _;
 
 use super::*;
 
-/// Registers a test's own child as a CLI, so that the cleanups of other
-/// tests running in this process leave it alone.
+/// A test's own child, registered as a CLI under the same lock as its
+/// spawn, so that the cleanups of other tests running in this process
+/// never take it for an orphan.
 struct Registered(i32);
 
 impl Registered {
-    fn new(child: &std::process::Child) -> Registered {
-        let pid = i32::try_from(child.id()).unwrap();
+    fn spawn(command: &mut std::process::Command) -> (std::process::Child, Registered) {
         let mut registry = REGISTRY.lock().unwrap();
+        let child = command.spawn().unwrap();
+        let pid = i32::try_from(child.id()).unwrap();
         registry.leaders().insert(pid, format!("test-{pid}"));
         registry.active().insert(format!("test-{pid}"));
-        Registered(pid)
+        (child, Registered(pid))
     }
 }
 
@@ -28,12 +30,11 @@ impl Drop for Registered {
 
 #[test]
 fn a_child_is_found_with_its_group_and_state() {
-    let mut child = std::process::Command::new("sleep")
-        .arg("30")
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let _registered = Registered::new(&child);
+    let (mut child, _registered) = Registered::spawn(
+        std::process::Command::new("sleep")
+            .arg("30")
+            .process_group(0),
+    );
     let pid = i32::try_from(child.id()).unwrap();
     let found = children_of_this_process();
     let seen = found
@@ -62,12 +63,11 @@ fn a_child_is_found_with_its_group_and_state() {
 
 #[test]
 fn the_run_mark_is_read_from_the_environment() {
-    let mut child = std::process::Command::new("sleep")
-        .arg("30")
-        .env(RUN_MARK, "mark-123")
-        .spawn()
-        .unwrap();
-    let _registered = Registered::new(&child);
+    let (mut child, _registered) = Registered::spawn(
+        std::process::Command::new("sleep")
+            .arg("30")
+            .env(RUN_MARK, "mark-123"),
+    );
     let pid = i32::try_from(child.id()).unwrap();
     // Until it has exec'd, the child still shows this process's environment.
     assert!(

@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::turn::ToolChoice;
 
 fn turn(body: serde_json::Value) -> Result<Turn, Error> {
     to_turn(serde_json::from_value(body).unwrap(), None)
@@ -97,16 +98,6 @@ fn bad_input_names_the_field() {
         .contains("reasoning_effort")
     );
     assert!(
-        message(json!({"messages": [{"role": "user", "content": "x"}], "tool_choice": "maybe"}))
-            .contains("tool_choice")
-    );
-    assert!(
-        message(
-            json!({"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function"}]})
-        )
-        .contains("tools[0].function")
-    );
-    assert!(
         message(json!({"messages": [{"role": "user", "content": "x"}], "session_id": "-rf"}))
             .contains("session id")
     );
@@ -115,6 +106,41 @@ fn bad_input_names_the_field() {
             {"type": "image_url", "image_url": {"url": "data:image/png;base64,!!!"}}
         ]}]}))
         .contains("not valid base64")
+    );
+}
+
+#[test]
+fn fields_of_an_unexpected_shape_are_kept_as_sent_not_refused() {
+    let t = turn(json!({
+        "messages": [{"role": "user", "content": "x"}],
+        "tool_choice": "any",
+        "tools": [{"type": "web_search"}],
+        "temperature": "hot",
+        "seed": 1.5,
+        "stop": [1, 2],
+        "user": null,
+        "max_tokens": 10,
+        "max_completion_tokens": 20,
+    }))
+    .unwrap();
+    assert!(t.tools.is_empty() && t.tool_choice.is_none());
+    assert_eq!(t.params.max_tokens, Some(20));
+    assert_eq!(t.params.named, ["max_completion_tokens"]);
+    assert_eq!(t.extra["tool_choice"], "any");
+    assert_eq!(t.extra["tools"], json!([{"type": "web_search"}]));
+    assert_eq!(t.extra["temperature"], "hot");
+    assert_eq!(
+        ignored_by_a_cli(&t),
+        [
+            "max_completion_tokens",
+            "max_tokens",
+            "seed",
+            "stop",
+            "temperature",
+            "tool_choice",
+            "tools",
+            "user"
+        ]
     );
 }
 

@@ -141,6 +141,39 @@ fn tool_calls_stream_as_deltas_and_fold_into_the_message() {
 }
 
 #[test]
+fn calls_with_index_gaps_fold_without_empty_entries_and_finish_as_tool_calls() {
+    let events = [
+        Event::ToolCallStart {
+            index: 1,
+            id: "call_b".into(),
+            name: "b".into(),
+        },
+        Event::ToolCallStart {
+            index: 3,
+            id: "call_d".into(),
+            name: "d".into(),
+        },
+        // A backend that says only that it stopped.
+        Event::Finish(FinishReason::Stop),
+    ];
+    let codec = ChatCodec {
+        include_usage: false,
+    };
+    let mut folder = codec.folder(meta());
+    events.iter().for_each(|e| folder.push(e));
+    let body = folder.body();
+    let calls = body["choices"][0]["message"]["tool_calls"]
+        .as_array()
+        .unwrap();
+    let ids: Vec<&str> = calls.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["call_b", "call_d"]);
+    assert_eq!(body["choices"][0]["finish_reason"], "tool_calls");
+    let mut enc = codec.encoder(meta());
+    let chunks: Vec<Value> = events.iter().flat_map(|e| json_of(&enc.event(e))).collect();
+    assert_eq!(chunks[2]["choices"][0]["finish_reason"], "tool_calls");
+}
+
+#[test]
 fn errors_use_the_openai_envelope() {
     let body = error_body(&Error::UnknownModel {
         message: "nope".into(),
