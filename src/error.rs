@@ -65,6 +65,18 @@ pub enum Error {
         /// The CLI's own error text (secrets redacted).
         message: String,
     },
+    /// An HTTP upstream answered with an error status.
+    #[error("{backend}: {message}")]
+    Upstream {
+        /// Backend name.
+        backend: String,
+        /// The upstream's status.
+        status: u16,
+        /// The upstream's error message (secrets redacted).
+        message: String,
+        /// The upstream's `Retry-After`, in seconds.
+        retry_after: Option<u64>,
+    },
     /// The backend did not finish within its deadline.
     #[error("backend `{backend}` timed out after {}s", .after.as_secs())]
     Timeout {
@@ -122,6 +134,7 @@ impl Error {
             Error::Backend {
                 upstream_status, ..
             } => backend_status(*upstream_status),
+            Error::Upstream { status, .. } => upstream_status(*status),
             Error::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Error::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -160,6 +173,8 @@ impl Error {
                 ..
             } => "rate_limit_exceeded",
             Error::Backend { .. } => "backend_error",
+            Error::Upstream { status: 429, .. } => "rate_limit_exceeded",
+            Error::Upstream { .. } => "upstream_error",
             Error::Timeout { .. } => "timeout",
             Error::ShuttingDown => "shutting_down",
             Error::Internal(_) => "internal_error",
@@ -178,6 +193,15 @@ impl Error {
                 upstream_status: Some(429),
                 ..
             } => Some(UPSTREAM_RETRY_AFTER_SECS),
+            Error::Upstream {
+                status: 429,
+                retry_after,
+                ..
+            } => Some(retry_after.unwrap_or(UPSTREAM_RETRY_AFTER_SECS)),
+            Error::Upstream {
+                retry_after: Some(secs),
+                ..
+            } => Some(*secs),
             _ => None,
         }
     }
@@ -191,6 +215,8 @@ impl Error {
     pub fn worth_retrying(&self) -> bool {
         match self {
             Error::Backend { .. } => self.status() == StatusCode::TOO_MANY_REQUESTS,
+            // A model API is cheap to ask again; a request it refused is not.
+            Error::Upstream { status, .. } => matches!(status, 408 | 409 | 429) || *status >= 500,
             Error::Timeout { .. } | Error::Internal(_) => false,
             _ => true,
         }
@@ -206,6 +232,15 @@ fn backend_status(upstream: Option<u16>) -> StatusCode {
     match upstream {
         Some(400 | 404 | 413 | 422) => StatusCode::BAD_REQUEST,
         Some(429) => StatusCode::TOO_MANY_REQUESTS,
+        _ => StatusCode::BAD_GATEWAY,
+    }
+}
+
+/// How an HTTP upstream's error status is answered: a 4xx is the client's
+/// request (or its rate limit), passed on as is; anything else is a 502.
+fn upstream_status(status: u16) -> StatusCode {
+    match StatusCode::from_u16(status) {
+        Ok(code) if code.is_client_error() => code,
         _ => StatusCode::BAD_GATEWAY,
     }
 }

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::config::watch::Reloader;
-use crate::engine::{Limiters, Reaper, WorkspacePool};
+use crate::engine::{HttpClients, Limiters, Reaper, WorkspacePool};
 
 /// Shared handler state; cheap to clone.
 #[derive(Debug, Clone)]
@@ -27,6 +27,8 @@ pub struct AppState {
     pub limiters: Arc<Limiters>,
     /// Fresh working directories for the CLIs, made ahead of time.
     pub workspaces: Arc<WorkspacePool>,
+    /// Pooled clients of the HTTP upstreams.
+    pub http: Arc<HttpClients>,
 }
 
 impl AppState {
@@ -48,6 +50,7 @@ impl AppState {
             reaper,
             limiters,
             workspaces: Arc::new(WorkspacePool::default()),
+            http: Arc::new(HttpClients::default()),
         }
     }
 }

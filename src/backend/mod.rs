@@ -9,6 +9,7 @@ pub mod argv;
 pub mod capabilities;
 pub mod cli;
 pub mod decode;
+pub mod http;
 pub mod rules;
 pub mod spec;
 
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 pub use capabilities::Capabilities;
 pub use cli::CliTemplate;
+pub use http::HttpTemplate;
 
 /// A compiled backend.
 #[derive(Debug)]
@@ -46,6 +48,8 @@ pub struct Backend {
 pub enum Kind {
     /// One CLI process per request.
     Cli(Arc<CliTemplate>),
+    /// A model API over HTTP.
+    Http(Arc<HttpTemplate>),
 }
 
 /// A backend's concurrency limit and queue.
@@ -89,6 +93,7 @@ impl Backend {
                     cli.command, self.name
                 )
             }),
+            Kind::Http(http) => http.missing(),
         }
     }
 
@@ -97,7 +102,7 @@ impl Backend {
         match &self.kind {
             Kind::Cli(cli) if cli.vars.contains_key(name) => Some(VarKind::Text),
             Kind::Cli(cli) if cli.lists.contains_key(name) => Some(VarKind::List),
-            Kind::Cli(_) => None,
+            Kind::Cli(_) | Kind::Http(_) => None,
         }
     }
 
@@ -105,6 +110,7 @@ impl Backend {
     pub fn text_variables(&self) -> Vec<&str> {
         match &self.kind {
             Kind::Cli(cli) => cli.vars.keys().map(String::as_str).collect(),
+            Kind::Http(_) => Vec::new(),
         }
     }
 
@@ -117,6 +123,16 @@ impl Backend {
                     |p| p.display().to_string(),
                 );
                 format!("cli `{}` ({found})", cli.command)
+            }
+            Kind::Http(http) => {
+                let auth = http.auth.as_ref().map_or_else(
+                    || "no auth".to_owned(),
+                    |a| match &a.secret {
+                        Ok(_) => format!("key from {}", a.source),
+                        Err(why) => format!("NO KEY: {why}"),
+                    },
+                );
+                format!("http {} {} ({auth})", http.dialect.name(), http.url)
             }
         }
     }

@@ -110,11 +110,15 @@ pub struct RawBackend {
     pub exit_status: Option<BTreeMap<String, u16>>,
     pub output: Option<Vec<RawRule>>,
     pub doctor: Option<RawDoctor>,
-    // `http` backends (parsed now, served by a later version)
+    // `http` backends
     pub url: Option<String>,
+    pub url_env: Option<String>,
     pub dialect: Option<String>,
     pub auth: Option<RawAuth>,
     pub headers: Option<BTreeMap<String, String>>,
+    pub connect_timeout_seconds: Option<u64>,
+    pub first_byte_timeout_seconds: Option<u64>,
+    pub idle_timeout_seconds: Option<u64>,
 }
 
 /// A template variable's default: text, or a list for `each` groups.

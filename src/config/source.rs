@@ -29,6 +29,7 @@ pub const BUILTIN_PRESETS: &[(&str, &str)] = &[
         "cursor-fast",
         include_str!("../../presets/cursor-fast.toml"),
     ),
+    ("openai", include_str!("../../presets/openai.toml")),
     ("codex-fast", include_str!("../../presets/codex-fast.toml")),
     (
         "autoglm-phone",

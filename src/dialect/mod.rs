@@ -6,6 +6,7 @@
 //! pipeline (`server::pipeline`) drives them and knows no wire format.
 
 pub mod openai_chat;
+pub mod sse;
 
 use serde_json::Value;
 

@@ -4,6 +4,7 @@
 //! kind (with [`doctor`]); each kind's engine is a module below.
 
 pub mod cli;
+pub mod http;
 pub mod limiter;
 pub mod reaper;
 
@@ -21,6 +22,7 @@ use crate::turn::{Effort, Turn};
 
 pub use cli::WorkspacePool;
 pub use cli::prompt::Prompt;
+pub use http::HttpClients;
 pub use limiter::{Limiters, Permit};
 pub use reaper::Reaper;
 
@@ -43,6 +45,8 @@ pub struct RunContext {
     pub reaper: Arc<Reaper>,
     /// Fresh working directories, made ahead of time.
     pub workspaces: Arc<WorkspacePool>,
+    /// Pooled clients of the HTTP upstreams.
+    pub http: Arc<HttpClients>,
 }
 
 /// Limits the gateway's settings put on one request.
@@ -88,6 +92,7 @@ impl std::fmt::Debug for Run {
 pub async fn run(resolved: &Resolved, turn: Turn, ctx: RunContext) -> Result<Run, Error> {
     match &resolved.backend.kind {
         Kind::Cli(template) => cli::run(resolved, Arc::clone(template), turn, ctx).await,
+        Kind::Http(template) => http::run(resolved, Arc::clone(template), turn, ctx).await,
     }
 }
 
@@ -109,5 +114,6 @@ pub async fn doctor(
 ) -> Vec<(Health, String)> {
     match &backend.kind {
         Kind::Cli(template) => cli::doctor::check(backend, template, env).await,
+        Kind::Http(template) => http::doctor(template),
     }
 }

@@ -135,6 +135,7 @@ async fn start(
         limiters: Arc::clone(&state.limiters),
         reaper: Arc::clone(&state.reaper),
         workspaces: Arc::clone(&state.workspaces),
+        http: Arc::clone(&state.http),
     };
     let mut run = engine::run(&resolved, turn, ctx).await?;
     log.run_started(run.queued_at, run.started_at);

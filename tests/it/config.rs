@@ -75,6 +75,7 @@ fn every_builtin_preset_parses_and_http_ones_say_what_they_lack() {
         "cursor-agent",
         "cursor-auto",
         "cursor-fast",
+        "openai",
     ] {
         let (code, out, err) = run_binary(dir.path(), &["check", "--preset", preset], &[]);
         assert_eq!(code, 0, "{preset}: {out}{err}");
@@ -88,9 +89,8 @@ fn every_builtin_preset_parses_and_http_ones_say_what_they_lack() {
         let (code, _, err) = run_binary(dir.path(), &["check", "--preset", preset], &[]);
         assert_eq!(code, 2, "{preset}");
         assert!(
-            err.contains(&format!(
-                "backends.{backend}.kind: HTTP upstream backends are not available"
-            )),
+            err.contains(&format!("backends.{backend}.dialect: the `"))
+                && err.contains("upstream dialect is not available in this version yet"),
             "{preset}: {err}"
         );
         assert!(

@@ -7,6 +7,7 @@ mod config;
 mod cursor;
 mod e2e;
 mod edge;
+mod http;
 mod mock_selftest;
 mod process;
 mod reload;

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use crate::support::mock_upstream::MockUpstream;
 use crate::support::{FAKE_BACKEND, Gateway, repo};
 
 /// The gateway token the SDK is given.
@@ -81,9 +82,19 @@ fn assert_node_sdk() {
 /// `env`, within [`SCRIPT_LIMIT`]. Panics with the script's output and the
 /// gateway's logs unless it exits 0 after printing `all checks passed`.
 async fn run_sdk_script(program: impl AsRef<OsStr>, script: &str, env: &[(&str, &str)]) {
+    run_sdk_script_on(&config(), program, script, env).await;
+}
+
+/// [`run_sdk_script`] against a gateway serving `routes_toml`.
+async fn run_sdk_script_on(
+    routes_toml: &str,
+    program: impl AsRef<OsStr>,
+    script: &str,
+    env: &[(&str, &str)],
+) {
     let program = program.as_ref();
     let script: &Path = &repo().join(script);
-    let gw = Gateway::builder(&config()).start();
+    let gw = Gateway::builder(routes_toml).start();
     let stdout_path = gw.dir.path().join("sdk.stdout");
     let stderr_path = gw.dir.path().join("sdk.stderr");
     let mut child = tokio::process::Command::new(program)
@@ -145,4 +156,50 @@ async fn openai_python_sdk_end_to_end() {
 async fn openai_node_sdk_end_to_end() {
     assert_node_sdk();
     run_sdk_script("node", "tests/sdk/openai_node.mjs", &[]).await;
+}
+
+/// An `http` backend in front of the mock upstream (Chat Completions), as
+/// `up:<model>`, behind the same token.
+fn http_config(mock: &MockUpstream) -> String {
+    format!(
+        r#"use = []
+[server]
+token = "{TOKEN}"
+
+[backends.up]
+kind = "http"
+url = "{}/v1"
+
+[[routes]]
+prefix = "up:"
+backend = "up"
+"#,
+        mock.base_url()
+    )
+}
+
+#[tokio::test]
+async fn openai_python_sdk_tool_round_trip_over_an_http_backend() {
+    let python = sdk_python();
+    let mock = MockUpstream::start().await;
+    run_sdk_script_on(
+        &http_config(&mock),
+        python,
+        "tests/sdk/openai_python_tools.py",
+        &[("PYTHONUTF8", "1"), ("PYTHONDONTWRITEBYTECODE", "1")],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn openai_node_sdk_tool_round_trip_over_an_http_backend() {
+    assert_node_sdk();
+    let mock = MockUpstream::start().await;
+    run_sdk_script_on(
+        &http_config(&mock),
+        "node",
+        "tests/sdk/openai_node_tools.mjs",
+        &[],
+    )
+    .await;
 }

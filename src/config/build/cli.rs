@@ -194,7 +194,7 @@ fn exit_statuses(raw: &RawBackend) -> Result<HashMap<i32, u16>, FieldError> {
 }
 
 /// The backend's concurrency limit and queue.
-fn limits(raw: &RawBackend, defaults: &BackendDefaults) -> Result<Limits, FieldError> {
+pub(super) fn limits(raw: &RawBackend, defaults: &BackendDefaults) -> Result<Limits, FieldError> {
     Ok(Limits {
         max: positive(
             raw.max_concurrency,

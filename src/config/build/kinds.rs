@@ -40,7 +40,19 @@ const KINDS: &[(&str, &[&str])] = &[
             "doctor",
         ],
     ),
-    ("http", &["url", "dialect", "auth", "headers"]),
+    (
+        "http",
+        &[
+            "url",
+            "url_env",
+            "dialect",
+            "auth",
+            "headers",
+            "connect_timeout_seconds",
+            "first_byte_timeout_seconds",
+            "idle_timeout_seconds",
+        ],
+    ),
 ];
 
 /// Checks that each file's table for backend `name` (of kind `kind`) only

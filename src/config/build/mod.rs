@@ -21,6 +21,7 @@ use crate::location::{FieldError, KeyPath};
 use crate::routes::{Matcher, Provider, Route, Routes};
 
 pub mod cli;
+pub mod http;
 mod kinds;
 mod settings;
 
@@ -103,20 +104,17 @@ pub fn build(input: BuildInput<'_>) -> Result<Config, ConfigError> {
         }
         let kind = raw_backend.kind.as_deref().unwrap_or("cli");
         kinds::check(&input.layers, name, kind)?;
-        match kind {
-            "cli" => {}
-            "http" => return Err(at(here.key("kind"), http_not_available(raw_backend))),
+        let backend = match kind {
+            "cli" => cli::compile(name, raw_backend, &defaults, input.env, &gateway_secrets),
+            "http" => http::compile(name, raw_backend, &defaults, input.env),
             other => {
                 return Err(at(
                     here.key("kind"),
-                    format!(
-                        "unknown backend kind `{other}`: use \"cli\" (\"http\" comes with HTTP upstream backends)"
-                    ),
+                    format!("unknown backend kind `{other}`: use \"cli\" or \"http\""),
                 ));
             }
         }
-        let backend = cli::compile(name, raw_backend, &defaults, input.env, &gateway_secrets)
-            .map_err(|e: FieldError| at(here.join(&e.at), e.message))?;
+        .map_err(|e: FieldError| at(here.join(&e.at), e.message))?;
         if input.optional_backends.contains(name)
             && let Some(why) = backend.missing()
         {
@@ -164,32 +162,6 @@ pub fn build(input: BuildInput<'_>) -> Result<Config, ConfigError> {
         report,
         secrets: secrets.into(),
     })
-}
-
-fn http_not_available(raw: &crate::config::raw::RawBackend) -> String {
-    let mut needs = Vec::new();
-    if let Some(dialect) = &raw.dialect {
-        needs.push(format!("an upstream speaking `{dialect}`"));
-    }
-    if let Some(url) = &raw.url {
-        needs.push(format!("at {url}"));
-    }
-    if let Some(auth) = &raw.auth {
-        if let Some(file) = &auth.file {
-            needs.push(format!("with credentials from {file}"));
-        } else if let Some(var) = &auth.env {
-            needs.push(format!("with credentials from ${var}"));
-        }
-    }
-    format!(
-        "HTTP upstream backends are not available in this version yet; this backend needs {}. \
-         Use a CLI preset instead (claude, codex, gemini, cursor-agent)",
-        if needs.is_empty() {
-            "an HTTP upstream".to_owned()
-        } else {
-            needs.join(" ")
-        }
-    )
 }
 
 fn backend_defaults(server: &RawServer, env: &BTreeMap<String, String>) -> BackendDefaults {

@@ -3,6 +3,7 @@
 
 pub mod request;
 pub mod response;
+pub mod upstream;
 pub mod wire;
 
 pub use request::to_turn;

@@ -34,7 +34,9 @@ terminal = true
         ..LoadOptions::default()
     };
     let backend = Arc::clone(&load(&options).unwrap().routes.backends["waits"]);
-    let Kind::Cli(cli) = &backend.kind;
+    let Kind::Cli(cli) = &backend.kind else {
+        panic!("a cli backend")
+    };
     let cli = Arc::clone(cli);
     (backend, cli)
 }

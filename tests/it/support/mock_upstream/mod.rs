@@ -5,7 +5,7 @@
 //! ([`anthropic`]), the OpenAI Responses API ([`responses`]) plus Chat Completions ([`chat`]), and
 //! the Gemini `generateContent` family ([`gemini`]). The behaviour follows
 //! `shared/fixtures/cli/fake_upstream.py` and is decided per request from markers: `USE_TOOL`,
-//! `THINK` (latest user-typed text, see [`decide`]), `FAIL_400`, `FAIL_500`, `SLOW_STREAM` and
+//! `THINK` (latest user-typed text, see [`decide`]), `FAIL_400`, `FAIL_429`, `FAIL_500`, `SLOW_STREAM` and
 //! `STALL_STREAM` (anywhere in the raw body). Every request is recorded for assertions.
 //!
 //! This module holds the public API (markers and texts, [`MockUpstream`], [`RecordedRequest`])
@@ -55,6 +55,8 @@ pub(crate) const THINK_MARKER: &str = "THINK";
 pub(crate) const FAIL_400_MARKER: &str = "FAIL_400";
 /// Anywhere in the body: answer HTTP 500 with the dialect's error JSON.
 pub(crate) const FAIL_500_MARKER: &str = "FAIL_500";
+/// Anywhere in the body: answer HTTP 429 with `Retry-After: 7`.
+pub(crate) const FAIL_429_MARKER: &str = "FAIL_429";
 /// Anywhere in the body: delay every SSE event by [`SLOW_DELAY`].
 pub(crate) const SLOW_MARKER: &str = "SLOW_STREAM";
 /// Anywhere in the body: send nothing after the first text delta, for up to [`STALL_LIMIT`].
@@ -242,6 +244,14 @@ async fn handle(
                                      "type": "not_found"}});
         return json_response(StatusCode::NOT_FOUND, error.to_string());
     };
+    if contains_marker(&raw, FAIL_429_MARKER) {
+        let status = StatusCode::TOO_MANY_REQUESTS;
+        let mut response = json_response(status, error_body(route.dialect(), 429));
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("7"));
+        return response;
+    }
     for (marker, status) in [
         (FAIL_400_MARKER, StatusCode::BAD_REQUEST),
         (FAIL_500_MARKER, StatusCode::INTERNAL_SERVER_ERROR),

@@ -1,0 +1,112 @@
+//! The template of an `http` backend: a model API reached over HTTP, in one
+//! of the upstream dialects, with its credentials and deadlines. Pure data,
+//! compiled by `config::build::http`; `engine::http` runs it.
+
+use std::time::Duration;
+
+/// How the upstream speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamDialect {
+    /// OpenAI Chat Completions (`POST {url}/chat/completions`), as OpenAI,
+    /// vLLM, Ollama, llama.cpp and most gateways serve it.
+    OpenAiChat,
+}
+
+impl UpstreamDialect {
+    /// Every dialect's name in `dialect = "…"`, those served first.
+    pub const NAMES: &[&str] = &[
+        "openai-chat",
+        "openai-responses",
+        "anthropic-messages",
+        "gemini",
+    ];
+
+    /// Its name in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            UpstreamDialect::OpenAiChat => "openai-chat",
+        }
+    }
+}
+
+/// A compiled `http` backend.
+#[derive(Debug, Clone)]
+pub struct HttpTemplate {
+    /// The base URL, without a trailing `/` (e.g. `https://api.openai.com/v1`).
+    pub url: String,
+    /// Where `url` came from when an environment variable set it.
+    pub url_from: Option<String>,
+    /// How the upstream speaks.
+    pub dialect: UpstreamDialect,
+    /// How requests authenticate, if they do.
+    pub auth: Option<Auth>,
+    /// Headers sent with every request, after the auth header.
+    pub headers: Vec<(String, String)>,
+    /// Deadlines of the connection and of the answer's stream.
+    pub timeouts: HttpTimeouts,
+    /// Effort used when the client sets none.
+    pub default_effort: Option<crate::turn::Effort>,
+}
+
+/// An auth header made from a secret.
+#[derive(Clone)]
+pub struct Auth {
+    /// The header's name (`authorization`, `x-api-key`, …).
+    pub header: String,
+    /// Put before the secret with a space (`Bearer`), if any.
+    pub scheme: Option<String>,
+    /// Where the secret is read from, for messages (`$OPENAI_API_KEY`).
+    pub source: String,
+    /// The secret, or why it could not be read.
+    pub secret: Result<String, String>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("header", &self.header)
+            .field("scheme", &self.scheme)
+            .field("source", &self.source)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl Auth {
+    /// The header's value.
+    ///
+    /// # Errors
+    /// Why the secret could not be read.
+    pub fn value(&self) -> Result<String, String> {
+        let secret = self.secret.as_ref().map_err(Clone::clone)?;
+        Ok(match &self.scheme {
+            Some(scheme) => format!("{scheme} {secret}"),
+            None => secret.clone(),
+        })
+    }
+}
+
+/// Deadlines of one upstream request. The whole run's deadline is the
+/// backend's `timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpTimeouts {
+    /// To open the connection (TCP and TLS).
+    pub connect: Duration,
+    /// From sending the request to the answer's status and headers.
+    pub first_byte: Duration,
+    /// Between two pieces of a streamed answer.
+    pub idle: Duration,
+}
+
+impl HttpTemplate {
+    /// The URL of an endpoint below the base URL (`/chat/completions`).
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// Why requests cannot be sent, if they cannot (a secret that is missing).
+    pub fn missing(&self) -> Option<String> {
+        let auth = self.auth.as_ref()?;
+        auth.secret.as_ref().err().cloned()
+    }
+}

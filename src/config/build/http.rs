@@ -1,0 +1,284 @@
+//! Compiles an `http` backend's table (`[backends.NAME]` with
+//! `kind = "http"`) into a [`Backend`]: the base URL (or the environment
+//! variable that overrides it, as the official SDKs read theirs), the
+//! upstream dialect, the auth header and its secret (read from the
+//! environment or a file, never from the config itself), extra headers and
+//! deadlines. A secret that cannot be read leaves the backend loaded but
+//! not runnable, saying why, like a CLI that is not installed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::backend::cli::{expand_home, looks_secret};
+use crate::backend::http::{Auth, HttpTemplate, HttpTimeouts, UpstreamDialect};
+use crate::backend::{Backend, Capabilities, Kind};
+use crate::config::raw::{RawAuth, RawBackend};
+use crate::location::{FieldError, KeyPath};
+use crate::turn::Effort;
+
+use super::cli::{BackendDefaults, limits};
+
+/// Deadline to open a connection, unless the backend sets one.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Deadline for the answer's headers, and between stream events, unless set.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Compiles an `http` backend. `env` is the gateway's environment.
+pub fn compile(
+    name: &str,
+    raw: &RawBackend,
+    defaults: &BackendDefaults,
+    env: &BTreeMap<String, String>,
+) -> Result<Backend, FieldError> {
+    let here = KeyPath::default();
+    let dialect = dialect(raw)?;
+    let (url, url_from) = base_url(raw, env)?;
+    let auth = raw.auth.as_ref().map(|a| auth(a, env)).transpose()?;
+    let headers = headers(raw)?;
+    let mut secrets: Vec<String> = auth
+        .iter()
+        .filter_map(|a| a.secret.as_ref().ok().cloned())
+        .collect();
+    secrets.extend(
+        headers
+            .iter()
+            .filter(|(name, _)| looks_secret(name) || name == "authorization")
+            .map(|(_, value)| value.clone()),
+    );
+    let seconds = |value: Option<u64>, default: Duration| {
+        value.map_or(default, |s| Duration::from_secs(s.max(1)))
+    };
+    let template = HttpTemplate {
+        url,
+        url_from,
+        dialect,
+        auth,
+        headers,
+        timeouts: HttpTimeouts {
+            connect: seconds(raw.connect_timeout_seconds, CONNECT_TIMEOUT),
+            first_byte: seconds(raw.first_byte_timeout_seconds, ANSWER_TIMEOUT),
+            idle: seconds(raw.idle_timeout_seconds, ANSWER_TIMEOUT),
+        },
+        default_effort: raw
+            .default_effort
+            .as_deref()
+            .filter(|e| !e.is_empty())
+            .map(|e| {
+                Effort::parse_setting(e).map_err(|m| FieldError::new(here.key("default_effort"), m))
+            })
+            .transpose()?,
+    };
+    Ok(Backend {
+        name: name.to_owned(),
+        description: raw.description.clone(),
+        default_model: raw.default_model.clone().filter(|m| !m.is_empty()),
+        models: raw.models.clone().unwrap_or_default(),
+        timeout: Duration::from_secs(
+            raw.timeout_seconds
+                .unwrap_or(defaults.timeout.as_secs())
+                .max(1),
+        ),
+        limits: limits(raw, defaults)?,
+        secrets,
+        capabilities: capabilities(dialect),
+        kind: Kind::Http(Arc::new(template)),
+    })
+}
+
+/// What an upstream of `dialect` honours: everything the vocabulary has,
+/// except sessions (an API keeps no conversation) and several choices.
+fn capabilities(dialect: UpstreamDialect) -> Capabilities {
+    match dialect {
+        UpstreamDialect::OpenAiChat => Capabilities {
+            system: true,
+            sessions: false,
+            effort: true,
+            images: true,
+            tools: true,
+            sampling: true,
+            choices: false,
+            pass_through: true,
+        },
+    }
+}
+
+fn dialect(raw: &RawBackend) -> Result<UpstreamDialect, FieldError> {
+    let at = KeyPath::keys(["dialect"]);
+    match raw.dialect.as_deref() {
+        None | Some("openai-chat") => Ok(UpstreamDialect::OpenAiChat),
+        Some(other) if UpstreamDialect::NAMES.contains(&other) => {
+            Err(FieldError::new(at, not_available(raw, other)))
+        }
+        Some(other) => Err(FieldError::new(
+            at,
+            format!(
+                "unknown dialect `{other}`: use one of {}",
+                UpstreamDialect::NAMES.join(", ")
+            ),
+        )),
+    }
+}
+
+/// What a backend of a dialect this version does not serve yet needs.
+fn not_available(raw: &RawBackend, dialect: &str) -> String {
+    let mut needs = vec![format!("an upstream speaking `{dialect}`")];
+    if let Some(url) = &raw.url {
+        needs.push(format!("at {url}"));
+    }
+    if let Some(auth) = &raw.auth {
+        if let Some(file) = &auth.file {
+            needs.push(format!("with credentials from {file}"));
+        } else if let Some(var) = &auth.env {
+            needs.push(format!("with credentials from ${var}"));
+        }
+    }
+    format!(
+        "the `{dialect}` upstream dialect is not available in this version yet (only openai-chat is); \
+         this backend needs {}. Use a CLI preset instead (claude, codex, gemini, cursor-agent)",
+        needs.join(" ")
+    )
+}
+
+/// The base URL: `url_env`'s variable when it is set, else `url`.
+fn base_url(
+    raw: &RawBackend,
+    env: &BTreeMap<String, String>,
+) -> Result<(String, Option<String>), FieldError> {
+    let from_env = raw.url_env.as_ref().and_then(|var| {
+        env.get(var)
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| (v.trim().to_owned(), Some(format!("${var}"))))
+    });
+    let (url, from) = match (from_env, &raw.url) {
+        (Some(found), _) => found,
+        (None, Some(url)) => (url.trim().to_owned(), None),
+        (None, None) => {
+            return Err(FieldError::new(
+                KeyPath::keys(["url"]),
+                "an http backend needs `url`, its base URL (e.g. \"https://api.openai.com/v1\")",
+            ));
+        }
+    };
+    let at = KeyPath::keys([if from.is_some() { "url_env" } else { "url" }]);
+    let origin = from.as_deref().unwrap_or("url");
+    let parsed = reqwest::Url::parse(&url).map_err(|e| {
+        FieldError::new(at.clone(), format!("{origin} = {url:?} is not a URL: {e}"))
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(FieldError::new(
+            at,
+            format!("{origin} = {url:?} must be an http:// or https:// URL with a host"),
+        ));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(FieldError::new(
+            at,
+            format!("{origin} = {url:?} is a base URL: leave out `?…` and `#…`"),
+        ));
+    }
+    Ok((url.trim_end_matches('/').to_owned(), from))
+}
+
+/// The auth header and where its secret comes from: the environment
+/// variable `env` when set, else the file `file` (its JSON value at
+/// `pointer`, or its whole text).
+fn auth(raw: &RawAuth, env: &BTreeMap<String, String>) -> Result<Auth, FieldError> {
+    let at = KeyPath::keys(["auth"]);
+    if let Some(oauth) = &raw.oauth {
+        return Err(FieldError::new(
+            at.key("oauth"),
+            format!(
+                "`oauth = \"{oauth}\"` (refreshed subscription logins) is not available in this version yet"
+            ),
+        ));
+    }
+    let header = raw
+        .header
+        .clone()
+        .unwrap_or_else(|| "authorization".to_owned())
+        .to_ascii_lowercase();
+    if reqwest::header::HeaderName::from_bytes(header.as_bytes()).is_err() {
+        return Err(FieldError::new(
+            at.key("header"),
+            format!("{header:?} is not a header name"),
+        ));
+    }
+    let scheme = match &raw.scheme {
+        Some(s) if s.is_empty() => None,
+        Some(s) => Some(s.clone()),
+        None => (header == "authorization").then(|| "Bearer".to_owned()),
+    };
+    let (source, secret) = match (&raw.env, &raw.file) {
+        (None, None) => {
+            return Err(FieldError::new(
+                at,
+                "auth needs `env` (a variable holding the key) or `file` (a file holding it)",
+            ));
+        }
+        (Some(var), file) => match env.get(var).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+            Some(value) => (format!("${var}"), Ok(value.to_owned())),
+            None => match file {
+                Some(file) => read_secret(file, raw.pointer.as_deref(), env),
+                None => (format!("${var}"), Err(format!("${var} is not set"))),
+            },
+        },
+        (None, Some(file)) => read_secret(file, raw.pointer.as_deref(), env),
+    };
+    Ok(Auth {
+        header,
+        scheme,
+        source,
+        secret,
+    })
+}
+
+/// A secret read from `file`: the string at JSON `pointer`, or the whole text.
+fn read_secret(
+    file: &str,
+    pointer: Option<&str>,
+    env: &BTreeMap<String, String>,
+) -> (String, Result<String, String>) {
+    let path = expand_home(file, env);
+    let source = match pointer {
+        Some(pointer) => format!("{path} ({pointer})"),
+        None => path.clone(),
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) => return (source, Err(format!("cannot read {path}: {e}"))),
+    };
+    let secret = match pointer {
+        None => Some(text.trim().to_owned()),
+        Some(pointer) => serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|json| json.pointer(pointer)?.as_str().map(str::to_owned)),
+    };
+    let secret = secret
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| format!("{source} holds no key"));
+    (source, secret)
+}
+
+/// Extra headers, checked to be valid.
+fn headers(raw: &RawBackend) -> Result<Vec<(String, String)>, FieldError> {
+    let mut out = Vec::new();
+    for (name, value) in raw.headers.iter().flatten() {
+        let at = KeyPath::keys(["headers", name.as_str()]);
+        let lower = name.to_ascii_lowercase();
+        if reqwest::header::HeaderName::from_bytes(lower.as_bytes()).is_err() {
+            return Err(FieldError::new(
+                at,
+                format!("{name:?} is not a header name"),
+            ));
+        }
+        if reqwest::header::HeaderValue::from_str(value).is_err() {
+            return Err(FieldError::new(
+                at,
+                "a header value must be visible ASCII text",
+            ));
+        }
+        out.push((lower, value.clone()));
+    }
+    Ok(out)
+}

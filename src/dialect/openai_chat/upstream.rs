@@ -1,0 +1,368 @@
+//! The outbound side of Chat Completions, for an OpenAI-compatible
+//! upstream: a [`Turn`] as the request body it is sent, and its answer
+//! (whole, or chunk by chunk) as [`Event`]s. Pure: no I/O; fields the
+//! vocabulary has no place for are passed on as the client sent them.
+
+use base64::Engine as _;
+use serde_json::{Map, Value, json};
+
+use crate::event::{Event, FinishReason, Usage};
+use crate::turn::{Effort, Image, Message, Part, Role, ToolChoice, Turn};
+
+/// The request body for `model`. A streamed request asks for the usage
+/// chunk, so the client's `include_usage` can be honoured.
+pub fn request(turn: &Turn, model: &str, effort: Option<Effort>) -> Value {
+    let mut body = Map::new();
+    // Unknown fields first: what the vocabulary holds wins over them.
+    body.extend(turn.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+    body.insert("model".into(), json!(model));
+    body.insert(
+        "messages".into(),
+        Value::Array(turn.messages.iter().flat_map(messages).collect()),
+    );
+    if turn.stream {
+        body.insert("stream".into(), json!(true));
+        body.insert("stream_options".into(), json!({"include_usage": true}));
+    }
+    if let Some(effort) = effort {
+        body.insert("reasoning_effort".into(), json!(effort.as_str()));
+    }
+    if !turn.tools.is_empty() {
+        let tools = turn.tools.iter().map(|tool| {
+            let mut function = tool.extra.clone();
+            function.insert("name".into(), json!(tool.name));
+            if let Some(description) = &tool.description {
+                function.insert("description".into(), json!(description));
+            }
+            function.insert("parameters".into(), tool.parameters.clone());
+            json!({"type": "function", "function": function})
+        });
+        body.insert("tools".into(), Value::Array(tools.collect()));
+    }
+    if let Some(choice) = &turn.tool_choice {
+        body.insert(
+            "tool_choice".into(),
+            match choice {
+                ToolChoice::Auto => json!("auto"),
+                ToolChoice::None => json!("none"),
+                ToolChoice::Required => json!("required"),
+                ToolChoice::Named(name) => json!({"type": "function", "function": {"name": name}}),
+            },
+        );
+    }
+    params(turn, &mut body);
+    Value::Object(body)
+}
+
+/// The generation parameters, under the names the client used.
+fn params(turn: &Turn, body: &mut Map<String, Value>) {
+    let p = &turn.params;
+    let max_tokens_name = if p.named.iter().any(|n| n == "max_completion_tokens") {
+        "max_completion_tokens"
+    } else {
+        "max_tokens"
+    };
+    let set = [
+        (max_tokens_name, p.max_tokens.map(|v| json!(v))),
+        ("temperature", p.temperature.map(|v| json!(v))),
+        ("top_p", p.top_p.map(|v| json!(v))),
+        ("stop", (!p.stop.is_empty()).then(|| json!(p.stop))),
+        ("seed", p.seed.map(|v| json!(v))),
+        ("response_format", p.response_format.clone()),
+        ("user", p.user.as_ref().map(|v| json!(v))),
+        (
+            "parallel_tool_calls",
+            p.parallel_tool_calls.map(|v| json!(v)),
+        ),
+        ("n", p.n.map(|v| json!(v))),
+    ];
+    for (name, value) in set {
+        if let Some(value) = value {
+            body.insert(name.into(), value);
+        }
+    }
+}
+
+/// One message of the turn as Chat messages: tool results inside a
+/// message (Anthropic's form) become `tool` messages of their own.
+fn messages(message: &Message) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut content = Vec::new();
+    let mut calls = Vec::new();
+    for part in &message.parts {
+        match part {
+            Part::Text(text) => content.push(json!({"type": "text", "text": text})),
+            Part::Image(image) => content.push(image_part(image)),
+            Part::ToolCall {
+                id,
+                name,
+                arguments,
+            } => calls.push(json!({"id": id, "type": "function",
+                                   "function": {"name": name, "arguments": arguments}})),
+            Part::ToolResult { id, content, .. } => {
+                let text: Vec<String> = content
+                    .iter()
+                    .filter_map(|p| match p {
+                        Part::Text(t) => Some(t.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                out.push(json!({"role": "tool", "tool_call_id": id, "content": text.join("")}));
+            }
+            // Chat Completions takes no reasoning back.
+            Part::Reasoning { .. } | Part::RedactedReasoning(_) => {}
+        }
+    }
+    // A message that only carried tool results is those results.
+    if !out.is_empty() && content.is_empty() && calls.is_empty() {
+        return out;
+    }
+    let only_text = content.len() == 1 && content[0]["type"] == "text";
+    let content = match content.len() {
+        0 if !calls.is_empty() => Value::Null,
+        0 => json!(""),
+        _ if only_text => content[0]["text"].clone(),
+        _ => Value::Array(content),
+    };
+    let mut wire = message.extra.clone();
+    wire.insert("role".into(), json!(role(message.role)));
+    wire.insert("content".into(), content);
+    if !calls.is_empty() {
+        wire.insert("tool_calls".into(), Value::Array(calls));
+    }
+    if let Some(id) = &message.tool_call_id {
+        wire.insert("tool_call_id".into(), json!(id));
+    }
+    if let Some(name) = &message.name {
+        wire.insert("name".into(), json!(name));
+    }
+    out.push(Value::Object(wire));
+    out
+}
+
+fn role(role: Role) -> &'static str {
+    match role {
+        Role::System => "system",
+        Role::Developer => "developer",
+        Role::User => "user",
+        Role::Assistant => "assistant",
+        Role::Tool => "tool",
+    }
+}
+
+fn image_part(image: &Image) -> Value {
+    let url = match image {
+        Image::Inline { media_type, data } => format!(
+            "data:{media_type};base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(data)
+        ),
+        Image::Url(url) => url.clone(),
+    };
+    json!({"type": "image_url", "image_url": {"url": url}})
+}
+
+/// A whole (non-streamed) answer as events.
+///
+/// # Errors
+/// A description of what is missing when the body is not a completion.
+pub fn answer(body: &Value) -> Result<Vec<Event>, String> {
+    let choice = body
+        .pointer("/choices/0")
+        .ok_or("the upstream's answer has no choices")?;
+    let message = choice
+        .get("message")
+        .ok_or("the upstream's answer has no message")?;
+    let mut events = Vec::new();
+    if let Some(text) = reasoning_of(message) {
+        events.push(Event::ReasoningDelta(text.to_owned()));
+    }
+    if let Some(text) = message.get("content").and_then(Value::as_str)
+        && !text.is_empty()
+    {
+        events.push(Event::TextDelta(text.to_owned()));
+    }
+    let calls = message.get("tool_calls").and_then(Value::as_array);
+    for (index, call) in calls.into_iter().flatten().enumerate() {
+        let (id, name, arguments) = call_parts(call);
+        events.push(Event::ToolCallStart { index, id, name });
+        events.push(Event::ToolCallArguments {
+            index,
+            fragment: arguments,
+        });
+    }
+    if let Some(usage) = body.get("usage").and_then(usage_of) {
+        events.push(Event::Usage(usage));
+    }
+    events.push(Event::Finish(
+        finish_of(choice).unwrap_or(FinishReason::Stop),
+    ));
+    Ok(events)
+}
+
+/// The chunks of a streamed answer, one `data:` payload at a time.
+#[derive(Debug, Default)]
+pub struct ChunkDecoder {
+    /// The finish reason, held back until the usage chunk has been seen.
+    finish: Option<FinishReason>,
+    done: bool,
+}
+
+impl ChunkDecoder {
+    /// Events of one `data:` payload. `[DONE]` ends the answer.
+    ///
+    /// # Errors
+    /// A description of a payload that is not a chunk, or an error the
+    /// upstream sent inside the stream.
+    pub fn chunk(&mut self, data: &str) -> Result<Vec<Event>, String> {
+        if data.trim() == "[DONE]" {
+            return Ok(self.end());
+        }
+        let chunk: Value = serde_json::from_str(data)
+            .map_err(|e| format!("the upstream sent a chunk that is not JSON ({e})"))?;
+        if let Some(error) = chunk.get("error") {
+            return Err(error_text(error));
+        }
+        let mut events = Vec::new();
+        if let Some(choice) = chunk.pointer("/choices/0") {
+            let delta = choice.get("delta").unwrap_or(&Value::Null);
+            if let Some(text) = reasoning_of(delta) {
+                events.push(Event::ReasoningDelta(text.to_owned()));
+            }
+            if let Some(text) = delta.get("content").and_then(Value::as_str)
+                && !text.is_empty()
+            {
+                events.push(Event::TextDelta(text.to_owned()));
+            }
+            let calls = delta.get("tool_calls").and_then(Value::as_array);
+            for (position, call) in calls.into_iter().flatten().enumerate() {
+                events.extend(call_delta(call, position));
+            }
+            if let Some(reason) = finish_of(choice) {
+                self.finish = Some(reason);
+            }
+        }
+        if let Some(usage) = chunk.get("usage").and_then(usage_of) {
+            events.push(Event::Usage(usage));
+        }
+        Ok(events)
+    }
+
+    /// The end of the stream (`[DONE]`, or the connection closing after a
+    /// finish reason): the finish event, once.
+    pub fn end(&mut self) -> Vec<Event> {
+        if std::mem::replace(&mut self.done, true) {
+            return Vec::new();
+        }
+        vec![Event::Finish(self.finish.unwrap_or(FinishReason::Stop))]
+    }
+
+    /// Whether a finish reason was seen (the answer is complete even if the
+    /// upstream closes without `[DONE]`).
+    pub fn finished(&self) -> bool {
+        self.finish.is_some()
+    }
+}
+
+/// A tool call's piece in a chunk: a start (it has an id or a name) and
+/// an argument fragment, by the upstream's `index`.
+fn call_delta(call: &Value, position: usize) -> Vec<Event> {
+    let index = call
+        .get("index")
+        .and_then(Value::as_u64)
+        .and_then(|i| usize::try_from(i).ok())
+        .unwrap_or(position);
+    let function = call.get("function");
+    let name = function.and_then(|f| f.get("name")).and_then(Value::as_str);
+    let id = call.get("id").and_then(Value::as_str);
+    let mut events = Vec::new();
+    if id.is_some() || name.is_some() {
+        events.push(Event::ToolCallStart {
+            index,
+            id: id.unwrap_or_default().to_owned(),
+            name: name.unwrap_or_default().to_owned(),
+        });
+    }
+    if let Some(fragment) = function
+        .and_then(|f| f.get("arguments"))
+        .and_then(Value::as_str)
+        .filter(|a| !a.is_empty())
+    {
+        events.push(Event::ToolCallArguments {
+            index,
+            fragment: fragment.to_owned(),
+        });
+    }
+    events
+}
+
+fn call_parts(call: &Value) -> (String, String, String) {
+    let text = |pointer: &str| {
+        call.pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    (
+        text("/id"),
+        text("/function/name"),
+        text("/function/arguments"),
+    )
+}
+
+/// Reasoning text, under the names compatible servers use for it.
+fn reasoning_of(message: &Value) -> Option<&str> {
+    ["reasoning_content", "reasoning"]
+        .iter()
+        .find_map(|k| message.get(*k).and_then(Value::as_str))
+        .filter(|t| !t.is_empty())
+}
+
+fn finish_of(choice: &Value) -> Option<FinishReason> {
+    Some(match choice.get("finish_reason")?.as_str()? {
+        "length" => FinishReason::Length,
+        "tool_calls" | "function_call" => FinishReason::ToolCalls,
+        "content_filter" => FinishReason::ContentFilter,
+        _ => FinishReason::Stop,
+    })
+}
+
+fn usage_of(usage: &Value) -> Option<Usage> {
+    let count = |pointer: &str| usage.pointer(pointer).and_then(Value::as_u64);
+    let usage = Usage {
+        input_tokens: count("/prompt_tokens"),
+        output_tokens: count("/completion_tokens"),
+        cache_read_tokens: count("/prompt_tokens_details/cached_tokens"),
+        cache_write_tokens: count("/prompt_tokens_details/cache_write_tokens"),
+        reasoning_tokens: count("/completion_tokens_details/reasoning_tokens"),
+    };
+    (!usage.is_empty()).then_some(usage)
+}
+
+/// The message of an upstream's error body (OpenAI, Anthropic and Google
+/// envelopes, or a bare string), or its text.
+pub fn error_message(body: &[u8]) -> String {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(json) => json.get("error").map_or_else(
+            || {
+                json.get("message")
+                    .and_then(Value::as_str)
+                    .map_or_else(|| json.to_string(), str::to_owned)
+            },
+            error_text,
+        ),
+        Err(_) => String::from_utf8_lossy(body).trim().to_owned(),
+    }
+}
+
+fn error_text(error: &Value) -> String {
+    match error {
+        Value::String(text) => text.clone(),
+        _ => error
+            .get("message")
+            .and_then(Value::as_str)
+            .map_or_else(|| error.to_string(), str::to_owned),
+    }
+}
+
+#[cfg(test)]
+mod tests;

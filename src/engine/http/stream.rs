@@ -1,0 +1,159 @@
+//! An upstream's answer read as it comes: server-sent events decoded
+//! linearly and turned into events chunk by chunk, or a whole JSON body
+//! turned into events at once. Each read has the idle deadline, the whole
+//! answer the backend's; shutdown ends it.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use tokio::time::Instant;
+
+use crate::backend::Backend;
+use crate::backend::http::HttpTemplate;
+use crate::dialect::openai_chat::upstream::{self, ChunkDecoder};
+use crate::dialect::sse::SseDecoder;
+use crate::engine::RunContext;
+use crate::error::{Error, redact};
+use crate::event::{Event, EventStream};
+
+/// Largest single event of a stream, and largest whole answer.
+const MAX_EVENT_BYTES: usize = 64 * 1024 * 1024;
+
+/// The answer's events.
+pub(super) fn events(
+    backend: Arc<Backend>,
+    http: Arc<HttpTemplate>,
+    response: reqwest::Response,
+    ctx: RunContext,
+    deadline: Instant,
+) -> EventStream {
+    let is_sse = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
+    let mut reader = Reader {
+        body: Box::pin(response.bytes_stream()),
+        backend,
+        idle: http.timeouts.idle,
+        deadline,
+        ctx,
+    };
+    Box::pin(async_stream::stream! {
+        if is_sse {
+            let mut sse = SseDecoder::new(MAX_EVENT_BYTES);
+            let mut chunks = ChunkDecoder::default();
+            loop {
+                let bytes = match reader.next().await {
+                    Ok(Some(bytes)) => bytes,
+                    Ok(None) if chunks.finished() => {
+                        for event in chunks.end() {
+                            yield Ok(event);
+                        }
+                        return;
+                    }
+                    Ok(None) => {
+                        yield Err(reader.failed("the upstream closed its stream before the answer was complete"));
+                        return;
+                    }
+                    Err(error) => {
+                        yield Err(error);
+                        return;
+                    }
+                };
+                let decoded = match sse.push(&bytes) {
+                    Ok(decoded) => decoded,
+                    Err(too_large) => {
+                        yield Err(reader.failed(&too_large.to_string()));
+                        return;
+                    }
+                };
+                for sse_event in decoded {
+                    match chunks.chunk(&sse_event.data) {
+                        Ok(events) => {
+                            let done = events.iter().any(|e| matches!(e, Event::Finish(_)));
+                            for event in events {
+                                yield Ok(event);
+                            }
+                            if done {
+                                return;
+                            }
+                        }
+                        Err(message) => {
+                            yield Err(reader.failed(&message));
+                            return;
+                        }
+                    }
+                }
+            }
+        } else {
+            let mut body = Vec::new();
+            loop {
+                match reader.next().await {
+                    Ok(Some(bytes)) if body.len() + bytes.len() > MAX_EVENT_BYTES => {
+                        yield Err(reader.failed(&format!("the upstream's answer is larger than {MAX_EVENT_BYTES} bytes")));
+                        return;
+                    }
+                    Ok(Some(bytes)) => body.extend_from_slice(&bytes),
+                    Ok(None) => break,
+                    Err(error) => {
+                        yield Err(error);
+                        return;
+                    }
+                }
+            }
+            let parsed = serde_json::from_slice(&body)
+                .map_err(|e| format!("the upstream's answer is not JSON ({e})"))
+                .and_then(|json| upstream::answer(&json));
+            match parsed {
+                Ok(events) => {
+                    for event in events {
+                        yield Ok(event);
+                    }
+                }
+                Err(message) => yield Err(reader.failed(&message)),
+            }
+        }
+    })
+}
+
+/// The body, read under the deadlines.
+struct Reader {
+    body: futures_util::stream::BoxStream<'static, reqwest::Result<Bytes>>,
+    backend: Arc<Backend>,
+    idle: std::time::Duration,
+    deadline: Instant,
+    ctx: RunContext,
+}
+
+impl Reader {
+    /// The next piece of the body, `None` at its end.
+    async fn next(&mut self) -> Result<Option<Bytes>, Error> {
+        let idle = self.idle;
+        tokio::select! {
+            next = tokio::time::timeout(idle, self.body.next()) => match next {
+                Ok(Some(Ok(bytes))) => Ok(Some(bytes)),
+                Ok(Some(Err(e))) => Err(self.failed(&format!("the upstream's answer broke off: {e}"))),
+                Ok(None) => Ok(None),
+                Err(_) => Err(self.failed(&format!(
+                    "the upstream sent nothing for {}s (idle_timeout_seconds)",
+                    idle.as_secs()
+                ))),
+            },
+            () = tokio::time::sleep_until(self.deadline) => Err(Error::Timeout {
+                backend: self.backend.name.clone(),
+                after: self.backend.timeout,
+            }),
+            () = self.ctx.shutdown.cancelled() => Err(Error::ShuttingDown),
+        }
+    }
+
+    fn failed(&self, message: &str) -> Error {
+        Error::Backend {
+            backend: self.backend.name.clone(),
+            upstream_status: None,
+            message: redact(message, &self.backend.secrets),
+        }
+    }
+}

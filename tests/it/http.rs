@@ -1,0 +1,373 @@
+//! `http` backends end to end: the gateway in front of the project's mock
+//! upstream speaking Chat Completions. Asserts the exact request the
+//! upstream gets (path, auth, headers, body) and what the client gets back,
+//! streamed and not, tools, errors and credentials.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::mock_upstream::{MockUpstream, REASONING_TEXT, REPLY_TEXT, TOOL_COMMAND};
+use crate::support::sse::{content, reasoning};
+use crate::support::{Gateway, run_binary};
+
+const KEY: &str = "sk-test-upstream-0123456789";
+
+fn config(mock: &MockUpstream) -> String {
+    format!(
+        r#"
+use = []
+[backends.up]
+kind = "http"
+url = "{}/v1"
+auth = {{ env = "UP_KEY" }}
+headers = {{ "X-Team" = "blue" }}
+default_model = "fake-model"
+models = ["fake-model"]
+
+[backends.nokey]
+kind = "http"
+url = "{}/v1"
+auth = {{ env = "UNSET_KEY" }}
+
+[[routes]]
+prefix = "up:"
+backend = "up"
+
+[[routes]]
+prefix = "nokey:"
+backend = "nokey"
+"#,
+        mock.base_url(),
+        mock.base_url()
+    )
+}
+
+fn gateway(mock: &MockUpstream) -> Gateway {
+    Gateway::builder(&config(mock)).env("UP_KEY", KEY).start()
+}
+
+fn header<'a>(
+    request: &'a crate::support::mock_upstream::RecordedRequest,
+    name: &str,
+) -> Option<&'a str> {
+    request
+        .headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[tokio::test]
+async fn a_json_answer_comes_from_the_upstream_with_the_request_kept() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock);
+    let (status, headers, body) = gw
+        .chat(json!({
+            "model": "up:fake-model",
+            "messages": [{"role": "system", "content": "be brief"},
+                         {"role": "user", "content": "THINK hello"}],
+            "temperature": 0.3,
+            "max_completion_tokens": 50,
+            "metadata": {"trace": "t-1"},
+            "reasoning_effort": "high"
+        }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["choices"][0]["message"]["content"], REPLY_TEXT);
+    assert_eq!(
+        body["choices"][0]["message"]["reasoning_content"],
+        REASONING_TEXT
+    );
+    assert_eq!(body["choices"][0]["finish_reason"], "stop");
+    assert_eq!(body["usage"]["prompt_tokens"], 12);
+    assert_eq!(body["usage"]["completion_tokens"], 5);
+    assert_eq!(headers["x-agent-cli-backend"], "up");
+    assert!(
+        headers.get("x-agent-cli-ignored-params").is_none(),
+        "an http backend honours everything: {headers:?}"
+    );
+    let sent = mock.last_request("/chat/completions");
+    assert_eq!(sent.path_and_query, "/v1/chat/completions");
+    assert_eq!(
+        header(&sent, "authorization"),
+        Some(format!("Bearer {KEY}").as_str())
+    );
+    assert_eq!(header(&sent, "x-team"), Some("blue"));
+    assert_eq!(header(&sent, "content-type"), Some("application/json"));
+    assert_eq!(sent.body["model"], "fake-model");
+    assert_eq!(sent.body["temperature"], 0.3);
+    assert_eq!(sent.body["max_completion_tokens"], 50);
+    assert_eq!(sent.body["metadata"], json!({"trace": "t-1"}));
+    assert_eq!(sent.body["reasoning_effort"], "high");
+    assert_eq!(
+        sent.body["messages"][0],
+        json!({"role": "system", "content": "be brief"})
+    );
+    assert!(sent.body.get("stream").is_none());
+    // The key is nowhere the operator or a client can read it.
+    let debug = reqwest::get(gw.url("/debug/config"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!debug.contains(KEY), "{debug}");
+    assert!(!gw.logs().contains(KEY));
+}
+
+#[tokio::test]
+async fn a_streamed_answer_flows_with_reasoning_and_usage() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock);
+    let events = gw
+        .stream_events(json!({
+            "model": "up:", "stream": true, "stream_options": {"include_usage": true},
+            "messages": [{"role": "user", "content": "THINK hi"}]
+        }))
+        .await;
+    assert_eq!(content(&events), REPLY_TEXT);
+    assert_eq!(reasoning(&events), REASONING_TEXT);
+    let text_chunks = events
+        .iter()
+        .filter(|e| {
+            e.data != "[DONE]"
+                && e.json()["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .is_some_and(|t| !t.is_empty())
+        })
+        .count();
+    assert!(text_chunks >= 3, "the upstream's deltas stay deltas");
+    let usage = events
+        .iter()
+        .find(|e| e.data != "[DONE]" && e.json().get("usage").is_some())
+        .expect("a usage chunk");
+    assert_eq!(usage.json()["usage"]["total_tokens"], 17);
+    assert_eq!(events.last().unwrap().data, "[DONE]");
+    let sent = mock.last_request("/chat/completions");
+    assert_eq!(sent.body["stream"], true);
+    assert_eq!(
+        sent.body["model"], "fake-model",
+        "the backend's default model"
+    );
+}
+
+#[tokio::test]
+async fn tool_calls_go_round_trip_streamed_and_not() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock);
+    let tools = json!([{"type": "function", "function": {"name": "shell",
+        "description": "run a command", "parameters": {"type": "object"}}}]);
+    let (status, _, body) = gw
+        .chat(
+            json!({"model": "up:fake-model", "tools": tools, "tool_choice": "auto",
+                     "messages": [{"role": "user", "content": "USE_TOOL please"}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let call = &body["choices"][0]["message"]["tool_calls"][0];
+    assert_eq!(body["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(call["function"]["name"], "shell");
+    let arguments: Value =
+        serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(arguments["command"][2], TOOL_COMMAND);
+    assert_eq!(mock.last_request("/chat/completions").body["tools"], tools);
+
+    let events = gw
+        .stream_events(
+            json!({"model": "up:fake-model", "tools": tools, "stream": true,
+                              "messages": [{"role": "user", "content": "USE_TOOL please"}]}),
+        )
+        .await;
+    let started = events
+        .iter()
+        .find(|e| {
+            e.data != "[DONE]" && e.json()["choices"][0]["delta"]["tool_calls"][0]["id"].is_string()
+        })
+        .expect("a tool call chunk");
+    assert_eq!(
+        started.json()["choices"][0]["delta"]["tool_calls"][0]["function"]["name"],
+        "shell"
+    );
+    let finish = events
+        .iter()
+        .find(|e| e.data != "[DONE]" && e.json()["choices"][0]["finish_reason"].is_string())
+        .unwrap();
+    assert_eq!(finish.json()["choices"][0]["finish_reason"], "tool_calls");
+
+    // The result goes back; the upstream answers from it.
+    let id = call["id"].as_str().unwrap();
+    let (status, _, body) = gw
+        .chat(
+            json!({"model": "up:fake-model", "tools": tools, "messages": [
+                {"role": "user", "content": "USE_TOOL please"},
+                {"role": "assistant", "content": null, "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": id, "content": "tool-ok"}
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "tool result seen: tool-ok"
+    );
+    let sent = mock.last_request("/chat/completions");
+    assert_eq!(sent.body["messages"][2]["tool_call_id"], id);
+    assert_eq!(sent.body["messages"][1]["tool_calls"][0]["id"], id);
+}
+
+#[tokio::test]
+async fn upstream_errors_keep_their_status_and_message() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock);
+    let ask = |text: &str| json!({"model": "up:fake-model", "messages": [{"role": "user", "content": text}]});
+    let (status, _, body) = gw.chat(ask("FAIL_400")).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("fake upstream rejected"),
+        "{body}"
+    );
+    let (status, headers, body) = gw.chat(ask("FAIL_429")).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(headers["retry-after"], "7");
+    assert_eq!(body["error"]["type"], "rate_limit_error");
+    let (status, _, body) = gw.chat(ask("FAIL_500")).await;
+    assert_eq!(status, 502, "{body}");
+    // A stream that fails before its first byte is a plain error too.
+    let response = reqwest::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .json(&json!({"model": "up:fake-model", "stream": true,
+                      "messages": [{"role": "user", "content": "FAIL_400"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    // Still serving.
+    let (status, _, _) = gw.chat(ask("hello")).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_missing_key_or_unreachable_upstream_is_a_clear_502() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock);
+    let before = mock.requests().len();
+    let (status, _, body) = gw
+        .chat(json!({"model": "nokey:m", "messages": [{"role": "user", "content": "hi"}]}))
+        .await;
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("$UNSET_KEY is not set"),
+        "{body}"
+    );
+    assert_eq!(
+        mock.requests().len(),
+        before,
+        "nothing was sent without a key"
+    );
+
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let gw = Gateway::builder(&format!(
+        "use = []\n[backends.gone]\nkind = \"http\"\nurl = \"http://127.0.0.1:{closed}/v1\"\nconnect_timeout_seconds = 2\n[[routes]]\nprefix = \"gone:\"\nbackend = \"gone\"\n"
+    ))
+    .start();
+    let started = std::time::Instant::now();
+    let (status, _, body) = gw
+        .chat(json!({"model": "gone:m", "messages": [{"role": "user", "content": "hi"}]}))
+        .await;
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot connect to"),
+        "{body}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn a_stream_that_stalls_ends_with_an_error_event_after_the_idle_timeout() {
+    let mock = MockUpstream::start().await;
+    let config = config(&mock).replace(
+        "default_model = \"fake-model\"",
+        "default_model = \"fake-model\"\nidle_timeout_seconds = 1",
+    );
+    let gw = Gateway::builder(&config).env("UP_KEY", KEY).start();
+    let events = gw
+        .stream_events(json!({"model": "up:", "stream": true,
+                              "messages": [{"role": "user", "content": "STALL_STREAM"}]}))
+        .await;
+    let last_data: Vec<&str> = events.iter().map(|e| e.data.as_str()).collect();
+    let error = events
+        .iter()
+        .find(|e| e.data != "[DONE]" && e.json().get("error").is_some())
+        .unwrap_or_else(|| panic!("no error event: {last_data:?}"));
+    assert!(
+        error.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("idle_timeout_seconds")
+    );
+    assert!(
+        crate::support::eventually(Duration::from_secs(5), || mock.open_streams() == 0).await,
+        "the upstream stream was closed"
+    );
+}
+
+#[test]
+fn doctor_says_where_requests_go_and_whether_the_key_is_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("OPENAI_API_KEY", KEY),
+        ("OPENAI_BASE_URL", "http://127.0.0.1:9/v1/"),
+    ];
+    let (code, out, err) = run_binary(dir.path(), &["doctor", "--preset", "openai"], &env);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("http://127.0.0.1:9/v1 (from $OPENAI_BASE_URL)"),
+        "{out}"
+    );
+    assert!(out.contains("key read from $OPENAI_API_KEY"), "{out}");
+    assert!(!out.contains(KEY) && !err.contains(KEY));
+    let (code, out, _) = run_binary(dir.path(), &["doctor", "--preset", "openai"], &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("[FAIL] openai: no key: $OPENAI_API_KEY is not set"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn the_openai_preset_reads_its_key_and_base_url_as_the_sdks_do() {
+    let mock = MockUpstream::start().await;
+    let gw = Gateway::without_config()
+        .arg("--preset")
+        .arg("openai")
+        .env("OPENAI_API_KEY", KEY)
+        .env("OPENAI_BASE_URL", &format!("{}/v1", mock.base_url()))
+        .start();
+    let (status, headers, body) = gw
+        .chat(
+            json!({"model": "openai:fake-model", "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["x-agent-cli-backend"], "openai");
+    assert_eq!(body["choices"][0]["message"]["content"], REPLY_TEXT);
+    let sent = mock.last_request("/chat/completions");
+    assert_eq!(
+        header(&sent, "authorization"),
+        Some(format!("Bearer {KEY}").as_str())
+    );
+    assert_eq!(sent.body["model"], "fake-model");
+}
