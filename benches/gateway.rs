@@ -99,8 +99,9 @@ async fn run() -> anyhow::Result<bool> {
     print_header();
     let overhead_ok = overhead_bench(&client, &gateway, &env, &scratch).await?;
     let queue_ok = queue_bench(&client, &gateway, &scratch.cli_log).await?;
+    let sse_ok = sse_bench();
     println!("gateway stderr: {} log lines", gateway.log_lines());
-    Ok(overhead_ok && queue_ok)
+    Ok(overhead_ok && queue_ok && sse_ok)
 }
 
 fn print_header() {
@@ -641,4 +642,46 @@ impl Stats {
 /// Milliseconds with microsecond precision.
 fn ms(duration: Duration) -> String {
     format!("{:.3}", duration.as_secs_f64() * 1000.0)
+}
+
+/// Largest time to decode one 8 MiB SSE event arriving in TCP-sized chunks.
+const SSE_TARGET: Duration = Duration::from_millis(50);
+
+/// The upstream SSE decoder on one large `data:` event (a base64 image)
+/// delivered in 1,460-byte chunks, at three sizes: the time must grow
+/// linearly, and 8 MiB must decode within [`SSE_TARGET`].
+fn sse_bench() -> bool {
+    use agent_cli_to_api::dialect::sse::SseDecoder;
+    println!("\n## Upstream SSE decoding: one data: event in 1,460-byte chunks (best of 5)");
+    let mut eight = Duration::ZERO;
+    for mib in [1usize, 4, 8] {
+        let mut event = b"data: ".to_vec();
+        event.extend(std::iter::repeat_n(b'A', mib << 20));
+        event.extend_from_slice(b"\n\n");
+        let best = (0..5)
+            .map(|_| {
+                let started = Instant::now();
+                let mut decoder = SseDecoder::new(64 << 20);
+                let mut events = 0;
+                for chunk in event.chunks(1460) {
+                    events += decoder.push(chunk).map_or(0, |e| e.len());
+                }
+                assert_eq!(events, 1);
+                started.elapsed()
+            })
+            .min()
+            .unwrap_or_default();
+        println!("{mib} MiB: {} ms", ms(best));
+        if mib == 8 {
+            eight = best;
+        }
+    }
+    let met = eight <= SSE_TARGET;
+    println!(
+        "8 MiB event: {} ms (target ≤ {} ms): {}",
+        ms(eight),
+        ms(SSE_TARGET),
+        if met { "met" } else { "MISSED" }
+    );
+    met
 }

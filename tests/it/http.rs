@@ -371,3 +371,35 @@ async fn the_openai_preset_reads_its_key_and_base_url_as_the_sdks_do() {
     );
     assert_eq!(sent.body["model"], "fake-model");
 }
+
+#[test]
+fn the_commented_http_example_of_routes_example_toml_is_a_valid_config() {
+    let example =
+        std::fs::read_to_string(crate::support::repo().join("routes.example.toml")).unwrap();
+    let start = example.find("# [backends.local]").expect("the example");
+    let end = start
+        + example[start..].find("# backend = \"local\"").unwrap()
+        + "# backend = \"local\"".len();
+    let block: String = example[start..end]
+        .lines()
+        .map(|line| {
+            line.strip_prefix("# ")
+                .unwrap_or(line.trim_start_matches('#'))
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("routes.toml");
+    std::fs::write(&path, format!("use = []\n{block}\n")).unwrap();
+    let (code, out, err) = run_binary(
+        dir.path(),
+        &["check", "--config", path.to_str().unwrap()],
+        &[("LOCAL_API_KEY", KEY)],
+    );
+    assert_eq!(code, 0, "{block}\n{out}{err}");
+    assert!(
+        out.contains("http openai-chat http://127.0.0.1:11434/v1 (key from $LOCAL_API_KEY)"),
+        "{out}"
+    );
+    assert!(out.contains("local:qwen3:8b"), "{out}");
+}
