@@ -403,3 +403,29 @@ fn the_commented_http_example_of_routes_example_toml_is_a_valid_config() {
     );
     assert!(out.contains("local:qwen3:8b"), "{out}");
 }
+
+#[tokio::test]
+async fn a_reload_points_an_http_backend_at_its_new_upstream() {
+    let first = MockUpstream::start().await;
+    let second = MockUpstream::start().await;
+    let gw = gateway(&first);
+    let ask = json!({"model": "up:fake-model", "messages": [{"role": "user", "content": "hi"}]});
+    assert_eq!(gw.chat(ask.clone()).await.0, 200);
+    let tmp = gw.dir.path().join(".routes.toml.swp");
+    std::fs::write(&tmp, config(&second)).unwrap();
+    std::fs::rename(&tmp, gw.config_path()).unwrap();
+    assert!(
+        gw.wait_for_log("config reloaded", Duration::from_secs(5))
+            .await,
+        "{}",
+        gw.logs()
+    );
+    let (status, _, body) = gw.chat(ask).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(first.requests().len(), 1);
+    assert_eq!(second.requests().len(), 1, "the reloaded url is used");
+    assert_eq!(
+        header(&second.last_request("/chat/completions"), "authorization"),
+        Some(format!("Bearer {KEY}").as_str())
+    );
+}
