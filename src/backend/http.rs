@@ -46,6 +46,28 @@ pub struct HttpTemplate {
     pub timeouts: HttpTimeouts,
     /// Effort used when the client sets none.
     pub default_effort: Option<crate::turn::Effort>,
+    /// When a failed request is sent again.
+    pub retry: Retry,
+}
+
+/// Retries of a request the upstream refused or never got, made only
+/// before anything reached the client: on 429, a 5xx or a failed connect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// How many times a request is sent again.
+    pub retries: u32,
+    /// The longest wait before a retry; an upstream asking for longer
+    /// (`Retry-After`) gets its error passed on instead.
+    pub max_wait: Duration,
+}
+
+impl Retry {
+    /// The wait before retry number `attempt` (1, 2, …) when the upstream
+    /// did not say: 0.5 s, 1 s, 2 s, … up to `max_wait`.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let millis = 500u64.saturating_mul(1 << attempt.saturating_sub(1).min(16));
+        Duration::from_millis(millis).min(self.max_wait)
+    }
 }
 
 /// An auth header made from a secret.

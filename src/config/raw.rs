@@ -119,6 +119,8 @@ pub struct RawBackend {
     pub connect_timeout_seconds: Option<u64>,
     pub first_byte_timeout_seconds: Option<u64>,
     pub idle_timeout_seconds: Option<u64>,
+    pub retries: Option<u64>,
+    pub max_retry_wait_seconds: Option<u64>,
 }
 
 /// A template variable's default: text, or a list for `each` groups.

@@ -22,6 +22,7 @@ kind = "http"
 url = "{}/v1"
 auth = {{ env = "UP_KEY" }}
 headers = {{ "X-Team" = "blue" }}
+max_retry_wait_seconds = 5
 default_model = "fake-model"
 models = ["fake-model"]
 
@@ -234,8 +235,14 @@ async fn upstream_errors_keep_their_status_and_message() {
     assert_eq!(status, 429, "{body}");
     assert_eq!(headers["retry-after"], "7");
     assert_eq!(body["error"]["type"], "rate_limit_error");
+    assert_eq!(
+        mock.requests().len(),
+        2,
+        "a Retry-After over max_retry_wait_seconds is passed on, not waited for"
+    );
     let (status, _, body) = gw.chat(ask("FAIL_500")).await;
     assert_eq!(status, 502, "{body}");
+    assert_eq!(mock.requests().len(), 5, "a 5xx is tried 3 times in all");
     // A stream that fails before its first byte is a plain error too.
     let response = reqwest::Client::new()
         .post(gw.url("/v1/chat/completions"))
@@ -427,5 +434,80 @@ async fn a_reload_points_an_http_backend_at_its_new_upstream() {
     assert_eq!(
         header(&second.last_request("/chat/completions"), "authorization"),
         Some(format!("Bearer {KEY}").as_str())
+    );
+}
+
+/// An upstream that answers 503 (with `Retry-After: 1` the second time)
+/// until its third request, then a completion; it counts what it got.
+async fn flaky_upstream() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = std::sync::Arc::clone(&count);
+    let app = axum::Router::new().fallback(move || {
+        let seen = std::sync::Arc::clone(&seen);
+        async move {
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            let answer = json!({"choices": [{"index": 0, "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "third time lucky"}}]});
+            match n {
+                0 => (
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    [("retry-after", "0")],
+                    "busy".to_owned(),
+                ),
+                1 => (
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    [("retry-after", "1")],
+                    "busy".to_owned(),
+                ),
+                _ => (
+                    axum::http::StatusCode::OK,
+                    [("content-type", "application/json")],
+                    answer.to_string(),
+                ),
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, count)
+}
+
+#[tokio::test]
+async fn a_refused_request_is_retried_before_anything_reaches_the_client() {
+    let (url, count) = flaky_upstream().await;
+    let gw = Gateway::builder(&format!(
+        "use = []\n[backends.flaky]\nkind = \"http\"\nurl = \"{url}/v1\"\n\
+         [[routes]]\nprefix = \"flaky:\"\nbackend = \"flaky\"\n"
+    ))
+    .start();
+    let started = std::time::Instant::now();
+    let (status, _, body) = gw
+        .chat(json!({"model": "flaky:m", "messages": [{"role": "user", "content": "hi"}]}))
+        .await;
+    assert_eq!(status, 200, "{body}\n{}", gw.logs());
+    assert_eq!(body["choices"][0]["message"]["content"], "third time lucky");
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 3);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After: 1 was honoured"
+    );
+    assert!(gw.logs().contains("retry 2 of 2"), "{}", gw.logs());
+
+    let (url, count) = flaky_upstream().await;
+    let gw = Gateway::builder(&format!(
+        "use = []\n[backends.flaky]\nkind = \"http\"\nurl = \"{url}/v1\"\nretries = 0\n\
+         [[routes]]\nprefix = \"flaky:\"\nbackend = \"flaky\"\n"
+    ))
+    .start();
+    let (status, _, body) = gw
+        .chat(json!({"model": "flaky:m", "messages": [{"role": "user", "content": "hi"}]}))
+        .await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(
+        count.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "retries = 0"
     );
 }

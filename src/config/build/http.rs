@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backend::cli::{expand_home, looks_secret};
-use crate::backend::http::{Auth, HttpTemplate, HttpTimeouts, UpstreamDialect};
+use crate::backend::http::{Auth, HttpTemplate, HttpTimeouts, Retry, UpstreamDialect};
 use crate::backend::{Backend, Capabilities, Kind};
 use crate::config::raw::{RawAuth, RawBackend};
 use crate::location::{FieldError, KeyPath};
@@ -23,6 +23,9 @@ use super::cli::{BackendDefaults, limits};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Deadline for the answer's headers, and between stream events, unless set.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Retries of a refused or unsent request, unless the backend sets them.
+const DEFAULT_RETRIES: u32 = 2;
 
 /// Compiles an `http` backend. `env` is the gateway's environment.
 pub fn compile(
@@ -68,6 +71,12 @@ pub fn compile(
                 Effort::parse_setting(e).map_err(|m| FieldError::new(here.key("default_effort"), m))
             })
             .transpose()?,
+        retry: Retry {
+            retries: raw
+                .retries
+                .map_or(DEFAULT_RETRIES, |n| u32::try_from(n.min(10)).unwrap_or(10)),
+            max_wait: Duration::from_secs(raw.max_retry_wait_seconds.unwrap_or(10)),
+        },
     };
     Ok(Backend {
         name: name.to_owned(),

@@ -51,6 +51,8 @@ const KINDS: &[(&str, &[&str])] = &[
             "connect_timeout_seconds",
             "first_byte_timeout_seconds",
             "idle_timeout_seconds",
+            "retries",
+            "max_retry_wait_seconds",
         ],
     ),
 ];

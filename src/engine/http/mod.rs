@@ -64,45 +64,16 @@ pub(super) async fn run(
     let client = ctx.http.client(http.timeouts.connect)?;
     let permit = ctx.limiters.acquire(&backend).await?;
     let queued_at = Instant::now();
-    let mut request = client
-        .post(http.endpoint(path))
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header(
-            reqwest::header::ACCEPT,
-            if turn.stream {
-                "text/event-stream"
-            } else {
-                "application/json"
-            },
-        );
-    if let Some((header, value)) = &auth {
-        request = request.header(header.as_str(), value.as_str());
-    }
-    for (name, value) in &http.headers {
-        request = request.header(name.as_str(), value.as_str());
-    }
     let deadline = queued_at + backend.timeout;
-    let response = tokio::select! {
-        sent = tokio::time::timeout(http.timeouts.first_byte, request.body(body).send()) => match sent {
-            Ok(Ok(response)) => response,
-            Ok(Err(e)) => return Err(send_error(&backend.name, &http, &e, &backend.secrets)),
-            Err(_) => return Err(Error::Timeout { backend: backend.name.clone(), after: http.timeouts.first_byte }),
-        },
-        () = tokio::time::sleep_until(deadline) => {
-            return Err(Error::Timeout { backend: backend.name.clone(), after: backend.timeout });
-        }
-        () = ctx.shutdown.cancelled() => return Err(Error::ShuttingDown),
+    let upstream = Upstream {
+        backend: &backend,
+        http: &http,
+        client: &client,
+        url: http.endpoint(path),
+        auth: auth.as_ref(),
+        stream: turn.stream,
     };
-    let status = response.status();
-    if !status.is_success() {
-        return Err(status_error(
-            &backend.name,
-            response,
-            &backend.secrets,
-            http.timeouts.idle,
-        )
-        .await);
-    }
+    let response = upstream.send(body.into(), deadline, &ctx).await?;
     let started_at = Instant::now();
     let events = stream::events(backend, http, response, ctx, deadline);
     Ok(Run {
@@ -112,6 +83,122 @@ pub(super) async fn run(
         queued_at,
         started_at,
     })
+}
+
+/// Where and how one run's request is sent.
+struct Upstream<'a> {
+    backend: &'a crate::backend::Backend,
+    http: &'a HttpTemplate,
+    client: &'a reqwest::Client,
+    url: String,
+    auth: Option<&'a (String, String)>,
+    stream: bool,
+}
+
+impl Upstream<'_> {
+    fn request(&self, body: bytes::Bytes) -> reqwest::RequestBuilder {
+        let accept = if self.stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
+        let mut request = self
+            .client
+            .post(&self.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::ACCEPT, accept);
+        if let Some((header, value)) = self.auth {
+            request = request.header(header.as_str(), value.as_str());
+        }
+        for (name, value) in &self.http.headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        request.body(body)
+    }
+
+    /// Sends the request until the upstream accepts it: a 429, a 5xx or a
+    /// failed connect is tried again (nothing has reached the client yet),
+    /// after the upstream's `Retry-After` or a backoff, within the
+    /// backend's retry policy.
+    async fn send(
+        &self,
+        body: bytes::Bytes,
+        deadline: Instant,
+        ctx: &RunContext,
+    ) -> Result<reqwest::Response, Error> {
+        let name = &self.backend.name;
+        let retry = self.http.retry;
+        let first_byte = self.http.timeouts.first_byte;
+        let mut attempt = 0;
+        loop {
+            let sent = tokio::select! {
+                sent = tokio::time::timeout(first_byte, self.request(body.clone()).send()) => match sent {
+                    Ok(sent) => sent,
+                    Err(_) => return Err(Error::Timeout { backend: name.clone(), after: first_byte }),
+                },
+                () = tokio::time::sleep_until(deadline) => {
+                    return Err(Error::Timeout { backend: name.clone(), after: self.backend.timeout });
+                }
+                () = ctx.shutdown.cancelled() => return Err(Error::ShuttingDown),
+            };
+            attempt += 1;
+            let wait = match &sent {
+                Ok(response) if response.status().is_success() => None,
+                Ok(response) if response.status() == 429 || response.status().is_server_error() => {
+                    Some(retry_after(response).unwrap_or_else(|| retry.backoff(attempt)))
+                }
+                Err(error) if error.is_connect() => Some(retry.backoff(attempt)),
+                _ => None,
+            };
+            let retry_now = wait.filter(|w| attempt <= retry.retries && *w <= retry.max_wait);
+            match (sent, retry_now) {
+                (Ok(response), None) if response.status().is_success() => return Ok(response),
+                (Ok(response), None) => {
+                    return Err(status_error(
+                        name,
+                        response,
+                        &self.backend.secrets,
+                        self.http.timeouts.idle,
+                    )
+                    .await);
+                }
+                (Err(error), None) => {
+                    return Err(send_error(name, self.http, &error, &self.backend.secrets));
+                }
+                (outcome, Some(wait)) => {
+                    let why = match &outcome {
+                        Ok(response) => format!("HTTP {}", response.status().as_u16()),
+                        Err(_) => "cannot connect".to_owned(),
+                    };
+                    tracing::warn!(
+                        request_id = %ctx.request_id,
+                        backend = %name,
+                        "upstream {why}; retry {attempt} of {} in {:.1}s",
+                        retry.retries,
+                        wait.as_secs_f64()
+                    );
+                    drop(outcome);
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = tokio::time::sleep_until(deadline) => {
+                            return Err(Error::Timeout { backend: name.clone(), after: self.backend.timeout });
+                        }
+                        () = ctx.shutdown.cancelled() => return Err(Error::ShuttingDown),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An upstream's `Retry-After`, in whole seconds.
+fn retry_after(response: &reqwest::Response) -> Option<std::time::Duration> {
+    response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(std::time::Duration::from_secs)
 }
 
 /// A request that got no answer: no connection, or a broken one.
@@ -156,11 +243,7 @@ async fn status_error(
     idle: std::time::Duration,
 ) -> Error {
     let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let retry_after = retry_after(&response).map(|d| d.as_secs());
     let body = tokio::time::timeout(idle, read_capped(response, MAX_ERROR_BODY))
         .await
         .unwrap_or_default();
