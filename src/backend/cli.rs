@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 use crate::backend::argv::ArgvTemplate;
 use crate::backend::rules::OutputRules;
-use crate::turn::Effort;
 
 /// How the prompt reaches the CLI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,8 +41,6 @@ pub struct CliTemplate {
     pub argv: ArgvTemplate,
     /// How the prompt is passed.
     pub prompt_via: PromptVia,
-    /// Effort used when the client asks for none.
-    pub default_effort: Option<Effort>,
     /// Template variables and their values.
     pub vars: BTreeMap<String, String>,
     /// List variables, for `each` groups.

@@ -44,8 +44,6 @@ pub struct HttpTemplate {
     pub headers: Vec<(String, String)>,
     /// Deadlines of the connection and of the answer's stream.
     pub timeouts: HttpTimeouts,
-    /// Effort used when the client sets none.
-    pub default_effort: Option<crate::turn::Effort>,
     /// When a failed request is sent again.
     pub retry: Retry,
 }

@@ -29,6 +29,8 @@ pub struct Backend {
     pub description: Option<String>,
     /// The model used when the client's is empty or ignored.
     pub default_model: Option<String>,
+    /// The reasoning effort used when the client sets none.
+    pub default_effort: Option<crate::turn::Effort>,
     /// Models `/v1/models` lists for it.
     pub models: Vec<String>,
     /// Deadline of one run.

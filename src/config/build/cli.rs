@@ -14,11 +14,11 @@ use crate::backend::cli::{
     secrets_in_argv,
 };
 use crate::backend::rules::OutputRules;
-use crate::backend::{Backend, Capabilities, Kind, Limits};
+use crate::backend::{Backend, Capabilities, Kind};
 use crate::config::raw::{RawBackend, RawVar};
 use crate::location::{FieldError, KeyPath};
-use crate::turn::Effort;
 
+use super::common::{self, KindParts};
 use super::to_usize;
 
 /// Server-wide defaults a backend falls back to.
@@ -71,14 +71,6 @@ pub fn compile(
             ));
         }
     };
-    let default_effort = raw
-        .default_effort
-        .as_deref()
-        .filter(|e| !e.is_empty())
-        .map(|e| {
-            Effort::parse_setting(e).map_err(|m| FieldError::new(here.key("default_effort"), m))
-        })
-        .transpose()?;
     let rules = OutputRules::compile(raw.output.as_deref().unwrap_or_default())
         .map_err(|e| e.under(&here.key("output")))?;
     let child_env = child_env(env, raw, gateway_secrets);
@@ -105,7 +97,6 @@ pub fn compile(
         program,
         argv,
         prompt_via,
-        default_effort,
         vars,
         lists,
         env: child_env,
@@ -126,21 +117,16 @@ pub fn compile(
             login_hint: doctor.login_hint,
         },
     };
-    Ok(Backend {
-        name: name.to_owned(),
-        description: raw.description.clone(),
-        default_model: raw.default_model.clone().filter(|m| !m.is_empty()),
-        models: raw.models.clone().unwrap_or_default(),
-        timeout: Duration::from_secs(
-            raw.timeout_seconds
-                .unwrap_or(defaults.timeout.as_secs())
-                .max(1),
-        ),
-        limits: limits(raw, defaults)?,
-        secrets,
-        capabilities,
-        kind: Kind::Cli(Arc::new(template)),
-    })
+    common::backend(
+        name,
+        raw,
+        defaults,
+        KindParts {
+            secrets,
+            capabilities,
+            kind: Kind::Cli(Arc::new(template)),
+        },
+    )
 }
 
 /// A template's text variables and list variables.
@@ -191,29 +177,6 @@ fn exit_statuses(raw: &RawBackend) -> Result<HashMap<i32, u16>, FieldError> {
             Ok((code, *status))
         })
         .collect()
-}
-
-/// The backend's concurrency limit and queue.
-pub(super) fn limits(raw: &RawBackend, defaults: &BackendDefaults) -> Result<Limits, FieldError> {
-    Ok(Limits {
-        max: positive(
-            raw.max_concurrency,
-            defaults.max_concurrency,
-            &KeyPath::keys(["max_concurrency"]),
-        )?,
-        queue_size: raw.queue_size.map_or(defaults.queue_size, to_usize),
-        queue_timeout: raw
-            .queue_timeout_seconds
-            .map_or(defaults.queue_timeout, Duration::from_secs),
-    })
-}
-
-fn positive(value: Option<u64>, default: usize, at: &KeyPath) -> Result<usize, FieldError> {
-    match value {
-        Some(0) => Err(FieldError::new(at.clone(), "must be at least 1")),
-        Some(n) => Ok(to_usize(n)),
-        None => Ok(default.max(1)),
-    }
 }
 
 /// Finds `program` the way `exec` would: a path is checked as is, a bare

@@ -15,9 +15,9 @@ use crate::backend::http::{Auth, HttpTemplate, HttpTimeouts, Retry, UpstreamDial
 use crate::backend::{Backend, Capabilities, Kind};
 use crate::config::raw::{RawAuth, RawBackend};
 use crate::location::{FieldError, KeyPath};
-use crate::turn::Effort;
 
-use super::cli::{BackendDefaults, limits};
+use super::cli::BackendDefaults;
+use super::common::{self, KindParts};
 
 /// Deadline to open a connection, unless the backend sets one.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -34,7 +34,6 @@ pub fn compile(
     defaults: &BackendDefaults,
     env: &BTreeMap<String, String>,
 ) -> Result<Backend, FieldError> {
-    let here = KeyPath::default();
     let dialect = dialect(raw)?;
     let (url, url_from) = base_url(raw, env)?;
     let auth = raw.auth.as_ref().map(|a| auth(a, env)).transpose()?;
@@ -63,14 +62,6 @@ pub fn compile(
             first_byte: seconds(raw.first_byte_timeout_seconds, ANSWER_TIMEOUT),
             idle: seconds(raw.idle_timeout_seconds, ANSWER_TIMEOUT),
         },
-        default_effort: raw
-            .default_effort
-            .as_deref()
-            .filter(|e| !e.is_empty())
-            .map(|e| {
-                Effort::parse_setting(e).map_err(|m| FieldError::new(here.key("default_effort"), m))
-            })
-            .transpose()?,
         retry: Retry {
             retries: raw
                 .retries
@@ -78,21 +69,16 @@ pub fn compile(
             max_wait: Duration::from_secs(raw.max_retry_wait_seconds.unwrap_or(10)),
         },
     };
-    Ok(Backend {
-        name: name.to_owned(),
-        description: raw.description.clone(),
-        default_model: raw.default_model.clone().filter(|m| !m.is_empty()),
-        models: raw.models.clone().unwrap_or_default(),
-        timeout: Duration::from_secs(
-            raw.timeout_seconds
-                .unwrap_or(defaults.timeout.as_secs())
-                .max(1),
-        ),
-        limits: limits(raw, defaults)?,
-        secrets,
-        capabilities: capabilities(dialect),
-        kind: Kind::Http(Arc::new(template)),
-    })
+    common::backend(
+        name,
+        raw,
+        defaults,
+        KindParts {
+            secrets,
+            capabilities: capabilities(dialect),
+            kind: Kind::Http(Arc::new(template)),
+        },
+    )
 }
 
 /// What an upstream of `dialect` honours: everything the vocabulary has,

@@ -21,6 +21,7 @@ use crate::location::{FieldError, KeyPath};
 use crate::routes::{Matcher, Provider, Route, Routes};
 
 pub mod cli;
+mod common;
 pub mod http;
 mod kinds;
 mod settings;

@@ -61,7 +61,7 @@ pub(super) async fn run(
     mut turn: Turn,
     ctx: RunContext,
 ) -> Result<Run, Error> {
-    let request = plan::plan(&ctx.limits, resolved, &cli, &mut turn, &ctx.request_id)?;
+    let request = plan::plan(&ctx.limits, resolved, &mut turn, &ctx.request_id)?;
     let sent = ctx.keep_sent.then(|| request.prompt.clone());
     let permit = ctx.limiters.acquire(&resolved.backend).await?;
     let queued_at = Instant::now();

@@ -5,7 +5,6 @@
 
 use super::RunRequest;
 use super::prompt;
-use crate::backend::cli::CliTemplate;
 use crate::engine::RequestLimits;
 use crate::error::Error;
 use crate::routes::Resolved;
@@ -16,7 +15,6 @@ use crate::turn::{Image, Message, Turn};
 pub(super) fn plan(
     limits: &RequestLimits,
     resolved: &Resolved,
-    cli: &CliTemplate,
     turn: &mut Turn,
     request_id: &str,
 ) -> Result<RunRequest, Error> {
@@ -49,7 +47,10 @@ pub(super) fn plan(
         request_id: request_id.to_owned(),
         model: resolved.model.clone(),
         prompt,
-        effort: limits.force_effort.or(turn.effort).or(cli.default_effort),
+        effort: limits
+            .force_effort
+            .or(turn.effort)
+            .or(resolved.backend.default_effort),
         session: turn.session.clone().filter(|_| resume),
         images,
         vars: resolved.vars.clone(),

@@ -38,7 +38,7 @@ pub(super) async fn run(
         .limits
         .force_effort
         .or(turn.effort)
-        .or(http.default_effort);
+        .or(backend.default_effort);
     let (path, body) = match http.dialect {
         UpstreamDialect::OpenAiChat => (
             "/chat/completions",
