@@ -78,6 +78,23 @@ pub struct LoadOptions {
 }
 
 impl LoadOptions {
+    /// Options that read `text`, saved as `dir/routes.toml`, with `env` as
+    /// the whole environment (unit tests).
+    #[cfg(test)]
+    pub(crate) fn for_text(dir: &Path, text: &str, env: &[(&str, String)]) -> LoadOptions {
+        let path = dir.join("routes.toml");
+        #[allow(clippy::unwrap_used)]
+        std::fs::write(&path, text).unwrap();
+        LoadOptions {
+            config: Some(path),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+            ..LoadOptions::default()
+        }
+    }
+
     /// The routes file that will be read, if any.
     pub fn config_path(&self) -> Option<PathBuf> {
         match &self.config {

@@ -41,23 +41,12 @@ backend = "trivial"
 /// A router over [`CONFIG`], and the directory holding its file.
 fn router() -> (axum::Router, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("routes.toml");
-    std::fs::write(&path, CONFIG).unwrap();
     let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bin");
     let env = [
-        (
-            "PATH".to_owned(),
-            format!("{}:/usr/bin:/bin", bin.display()),
-        ),
-        ("TMPDIR".to_owned(), dir.path().display().to_string()),
-    ]
-    .into_iter()
-    .collect();
-    let options = LoadOptions {
-        config: Some(path),
-        env,
-        ..LoadOptions::default()
-    };
+        ("PATH", format!("{}:/usr/bin:/bin", bin.display())),
+        ("TMPDIR", dir.path().display().to_string()),
+    ];
+    let options = LoadOptions::for_text(dir.path(), CONFIG, &env);
     let live = Arc::new(ArcSwap::from_pointee(load(&options).unwrap()));
     let reloader = Arc::new(Reloader::new(options, live));
     let state = AppState::new(

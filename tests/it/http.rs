@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::mock_upstream::{MockUpstream, REASONING_TEXT, REPLY_TEXT, TOOL_COMMAND};
+use crate::support::mock_upstream::{
+    MockUpstream, REASONING_TEXT, REPLY_TEXT, RecordedRequest, TOOL_COMMAND,
+};
 use crate::support::sse::{content, reasoning};
-use crate::support::{Gateway, run_binary};
+use crate::support::{Gateway, run_binary, user};
 
 const KEY: &str = "sk-test-upstream-0123456789";
 
@@ -48,10 +50,33 @@ fn gateway(mock: &MockUpstream) -> Gateway {
     Gateway::builder(&config(mock)).env("UP_KEY", KEY).start()
 }
 
-fn header<'a>(
-    request: &'a crate::support::mock_upstream::RecordedRequest,
-    name: &str,
-) -> Option<&'a str> {
+/// A config of one http backend `name` at `url` (plus TOML `keys`), routed as `name:`.
+fn one_backend(name: &str, url: &str, keys: &str) -> String {
+    format!(
+        "use = []\n[backends.{name}]\nkind = \"http\"\nurl = \"{url}\"\n{keys}\n\
+         [[routes]]\nprefix = \"{name}:\"\nbackend = \"{name}\"\n"
+    )
+}
+
+/// A one-message chat request for `model`.
+fn ask(model: &str, text: &str) -> Value {
+    json!({"model": model, "messages": user(text)})
+}
+
+/// The message of an OpenAI error envelope.
+fn error_message(body: &Value) -> &str {
+    body["error"]["message"].as_str().unwrap_or_default()
+}
+
+/// Asserts the upstream got the gateway's key as a bearer token.
+fn assert_bearer(request: &RecordedRequest) {
+    assert_eq!(
+        header(request, "authorization"),
+        Some(format!("Bearer {KEY}").as_str())
+    );
+}
+
+fn header<'a>(request: &'a RecordedRequest, name: &str) -> Option<&'a str> {
     request
         .headers
         .iter()
@@ -90,10 +115,7 @@ async fn a_json_answer_comes_from_the_upstream_with_the_request_kept() {
     );
     let sent = mock.last_request("/chat/completions");
     assert_eq!(sent.path_and_query, "/v1/chat/completions");
-    assert_eq!(
-        header(&sent, "authorization"),
-        Some(format!("Bearer {KEY}").as_str())
-    );
+    assert_bearer(&sent);
     assert_eq!(header(&sent, "x-team"), Some("blue"));
     assert_eq!(header(&sent, "content-type"), Some("application/json"));
     assert_eq!(sent.body["model"], "fake-model");
@@ -221,17 +243,14 @@ async fn tool_calls_go_round_trip_streamed_and_not() {
 async fn upstream_errors_keep_their_status_and_message() {
     let mock = MockUpstream::start().await;
     let gw = gateway(&mock);
-    let ask = |text: &str| json!({"model": "up:fake-model", "messages": [{"role": "user", "content": text}]});
-    let (status, _, body) = gw.chat(ask("FAIL_400")).await;
+    let up = |text: &str| ask("up:fake-model", text);
+    let (status, _, body) = gw.chat(up("FAIL_400")).await;
     assert_eq!(status, 400, "{body}");
     assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("fake upstream rejected"),
+        error_message(&body).contains("fake upstream rejected"),
         "{body}"
     );
-    let (status, headers, body) = gw.chat(ask("FAIL_429")).await;
+    let (status, headers, body) = gw.chat(up("FAIL_429")).await;
     assert_eq!(status, 429, "{body}");
     assert_eq!(headers["retry-after"], "7");
     assert_eq!(body["error"]["type"], "rate_limit_error");
@@ -240,7 +259,7 @@ async fn upstream_errors_keep_their_status_and_message() {
         2,
         "a Retry-After over max_retry_wait_seconds is passed on, not waited for"
     );
-    let (status, _, body) = gw.chat(ask("FAIL_500")).await;
+    let (status, _, body) = gw.chat(up("FAIL_500")).await;
     assert_eq!(status, 502, "{body}");
     assert_eq!(mock.requests().len(), 5, "a 5xx is tried 3 times in all");
     // A stream that fails before its first byte is a plain error too.
@@ -253,7 +272,7 @@ async fn upstream_errors_keep_their_status_and_message() {
         .unwrap();
     assert_eq!(response.status(), 400);
     // Still serving.
-    let (status, _, _) = gw.chat(ask("hello")).await;
+    let (status, _, _) = gw.chat(up("hello")).await;
     assert_eq!(status, 200);
 }
 
@@ -262,15 +281,10 @@ async fn a_missing_key_or_unreachable_upstream_is_a_clear_502() {
     let mock = MockUpstream::start().await;
     let gw = gateway(&mock);
     let before = mock.requests().len();
-    let (status, _, body) = gw
-        .chat(json!({"model": "nokey:m", "messages": [{"role": "user", "content": "hi"}]}))
-        .await;
+    let (status, _, body) = gw.chat(ask("nokey:m", "hi")).await;
     assert_eq!(status, 502, "{body}");
     assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("$UNSET_KEY is not set"),
+        error_message(&body).contains("$UNSET_KEY is not set"),
         "{body}"
     );
     assert_eq!(
@@ -283,22 +297,16 @@ async fn a_missing_key_or_unreachable_upstream_is_a_clear_502() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    let gw = Gateway::builder(&format!(
-        "use = []\n[backends.gone]\nkind = \"http\"\nurl = \"http://127.0.0.1:{closed}/v1\"\nconnect_timeout_seconds = 2\n[[routes]]\nprefix = \"gone:\"\nbackend = \"gone\"\n"
+    let gw = Gateway::builder(&one_backend(
+        "gone",
+        &format!("http://127.0.0.1:{closed}/v1"),
+        "connect_timeout_seconds = 2",
     ))
     .start();
     let started = std::time::Instant::now();
-    let (status, _, body) = gw
-        .chat(json!({"model": "gone:m", "messages": [{"role": "user", "content": "hi"}]}))
-        .await;
+    let (status, _, body) = gw.chat(ask("gone:m", "hi")).await;
     assert_eq!(status, 502, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("cannot connect to"),
-        "{body}"
-    );
+    assert!(error_message(&body).contains("cannot connect to"), "{body}");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
@@ -363,19 +371,12 @@ async fn the_openai_preset_reads_its_key_and_base_url_as_the_sdks_do() {
         .env("OPENAI_API_KEY", KEY)
         .env("OPENAI_BASE_URL", &format!("{}/v1", mock.base_url()))
         .start();
-    let (status, headers, body) = gw
-        .chat(
-            json!({"model": "openai:fake-model", "messages": [{"role": "user", "content": "hi"}]}),
-        )
-        .await;
+    let (status, headers, body) = gw.chat(ask("openai:fake-model", "hi")).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(headers["x-agent-cli-backend"], "openai");
     assert_eq!(body["choices"][0]["message"]["content"], REPLY_TEXT);
     let sent = mock.last_request("/chat/completions");
-    assert_eq!(
-        header(&sent, "authorization"),
-        Some(format!("Bearer {KEY}").as_str())
-    );
+    assert_bearer(&sent);
     assert_eq!(sent.body["model"], "fake-model");
 }
 
@@ -416,8 +417,8 @@ async fn a_reload_points_an_http_backend_at_its_new_upstream() {
     let first = MockUpstream::start().await;
     let second = MockUpstream::start().await;
     let gw = gateway(&first);
-    let ask = json!({"model": "up:fake-model", "messages": [{"role": "user", "content": "hi"}]});
-    assert_eq!(gw.chat(ask.clone()).await.0, 200);
+    let request = ask("up:fake-model", "hi");
+    assert_eq!(gw.chat(request.clone()).await.0, 200);
     let tmp = gw.dir.path().join(".routes.toml.swp");
     std::fs::write(&tmp, config(&second)).unwrap();
     std::fs::rename(&tmp, gw.config_path()).unwrap();
@@ -427,14 +428,11 @@ async fn a_reload_points_an_http_backend_at_its_new_upstream() {
         "{}",
         gw.logs()
     );
-    let (status, _, body) = gw.chat(ask).await;
+    let (status, _, body) = gw.chat(request).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(first.requests().len(), 1);
     assert_eq!(second.requests().len(), 1, "the reloaded url is used");
-    assert_eq!(
-        header(&second.last_request("/chat/completions"), "authorization"),
-        Some(format!("Bearer {KEY}").as_str())
-    );
+    assert_bearer(&second.last_request("/chat/completions"));
 }
 
 /// An upstream that answers 503 (with `Retry-After: 1` the second time)
@@ -477,15 +475,9 @@ async fn flaky_upstream() -> (String, std::sync::Arc<std::sync::atomic::AtomicUs
 #[tokio::test]
 async fn a_refused_request_is_retried_before_anything_reaches_the_client() {
     let (url, count) = flaky_upstream().await;
-    let gw = Gateway::builder(&format!(
-        "use = []\n[backends.flaky]\nkind = \"http\"\nurl = \"{url}/v1\"\n\
-         [[routes]]\nprefix = \"flaky:\"\nbackend = \"flaky\"\n"
-    ))
-    .start();
+    let gw = Gateway::builder(&one_backend("flaky", &format!("{url}/v1"), "")).start();
     let started = std::time::Instant::now();
-    let (status, _, body) = gw
-        .chat(json!({"model": "flaky:m", "messages": [{"role": "user", "content": "hi"}]}))
-        .await;
+    let (status, _, body) = gw.chat(ask("flaky:m", "hi")).await;
     assert_eq!(status, 200, "{body}\n{}", gw.logs());
     assert_eq!(body["choices"][0]["message"]["content"], "third time lucky");
     assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 3);
@@ -496,14 +488,8 @@ async fn a_refused_request_is_retried_before_anything_reaches_the_client() {
     assert!(gw.logs().contains("retry 2 of 2"), "{}", gw.logs());
 
     let (url, count) = flaky_upstream().await;
-    let gw = Gateway::builder(&format!(
-        "use = []\n[backends.flaky]\nkind = \"http\"\nurl = \"{url}/v1\"\nretries = 0\n\
-         [[routes]]\nprefix = \"flaky:\"\nbackend = \"flaky\"\n"
-    ))
-    .start();
-    let (status, _, body) = gw
-        .chat(json!({"model": "flaky:m", "messages": [{"role": "user", "content": "hi"}]}))
-        .await;
+    let gw = Gateway::builder(&one_backend("flaky", &format!("{url}/v1"), "retries = 0")).start();
+    let (status, _, body) = gw.chat(ask("flaky:m", "hi")).await;
     assert_eq!(status, 502, "{body}");
     assert_eq!(
         count.load(std::sync::atomic::Ordering::SeqCst),

@@ -16,6 +16,9 @@ use crate::support::{FAKE_BACKEND, Gateway, repo};
 /// The gateway token the SDK is given.
 const TOKEN: &str = "sdk-test-token-0123456789";
 
+/// The Python SDK scripts' environment.
+const PYTHON_ENV: &[(&str, &str)] = &[("PYTHONUTF8", "1"), ("PYTHONDONTWRITEBYTECODE", "1")];
+
 /// How long a whole SDK script may take.
 const SCRIPT_LIMIT: Duration = Duration::from_secs(60);
 
@@ -144,12 +147,7 @@ async fn run_sdk_script_on(
 #[tokio::test]
 async fn openai_python_sdk_end_to_end() {
     let python = sdk_python();
-    run_sdk_script(
-        python,
-        "tests/sdk/openai_python.py",
-        &[("PYTHONUTF8", "1"), ("PYTHONDONTWRITEBYTECODE", "1")],
-    )
-    .await;
+    run_sdk_script(python, "tests/sdk/openai_python.py", PYTHON_ENV).await;
 }
 
 #[tokio::test]
@@ -186,7 +184,7 @@ async fn openai_python_sdk_tool_round_trip_over_an_http_backend() {
         &http_config(&mock),
         python,
         "tests/sdk/openai_python_tools.py",
-        &[("PYTHONUTF8", "1"), ("PYTHONDONTWRITEBYTECODE", "1")],
+        PYTHON_ENV,
     )
     .await;
 }

@@ -172,24 +172,7 @@ pub fn answer(body: &Value) -> Result<Vec<Event>, String> {
     let message = choice
         .get("message")
         .ok_or("the upstream's answer has no message")?;
-    let mut events = Vec::new();
-    if let Some(text) = reasoning_of(message) {
-        events.push(Event::ReasoningDelta(text.to_owned()));
-    }
-    if let Some(text) = message.get("content").and_then(Value::as_str)
-        && !text.is_empty()
-    {
-        events.push(Event::TextDelta(text.to_owned()));
-    }
-    let calls = message.get("tool_calls").and_then(Value::as_array);
-    for (index, call) in calls.into_iter().flatten().enumerate() {
-        let (id, name, arguments) = call_parts(call);
-        events.push(Event::ToolCallStart { index, id, name });
-        events.push(Event::ToolCallArguments {
-            index,
-            fragment: arguments,
-        });
-    }
+    let mut events = message_events(message);
     if let Some(usage) = body.get("usage").and_then(usage_of) {
         events.push(Event::Usage(usage));
     }
@@ -224,19 +207,7 @@ impl ChunkDecoder {
         }
         let mut events = Vec::new();
         if let Some(choice) = chunk.pointer("/choices/0") {
-            let delta = choice.get("delta").unwrap_or(&Value::Null);
-            if let Some(text) = reasoning_of(delta) {
-                events.push(Event::ReasoningDelta(text.to_owned()));
-            }
-            if let Some(text) = delta.get("content").and_then(Value::as_str)
-                && !text.is_empty()
-            {
-                events.push(Event::TextDelta(text.to_owned()));
-            }
-            let calls = delta.get("tool_calls").and_then(Value::as_array);
-            for (position, call) in calls.into_iter().flatten().enumerate() {
-                events.extend(call_delta(call, position));
-            }
+            events = message_events(choice.get("delta").unwrap_or(&Value::Null));
             if let Some(reason) = finish_of(choice) {
                 self.finish = Some(reason);
             }
@@ -263,7 +234,26 @@ impl ChunkDecoder {
     }
 }
 
-/// A tool call's piece in a chunk: a start (it has an id or a name) and
+/// The events of a whole message or of a chunk's `delta`, which have the
+/// same shape: reasoning, text, and tool calls (whole, or in pieces).
+fn message_events(message: &Value) -> Vec<Event> {
+    let mut events = Vec::new();
+    if let Some(text) = reasoning_of(message) {
+        events.push(Event::ReasoningDelta(text.to_owned()));
+    }
+    if let Some(text) = message.get("content").and_then(Value::as_str)
+        && !text.is_empty()
+    {
+        events.push(Event::TextDelta(text.to_owned()));
+    }
+    let calls = message.get("tool_calls").and_then(Value::as_array);
+    for (position, call) in calls.into_iter().flatten().enumerate() {
+        events.extend(call_delta(call, position));
+    }
+    events
+}
+
+/// A tool call, or its piece in a chunk: a start (it has an id or a name) and
 /// an argument fragment, by the upstream's `index`.
 fn call_delta(call: &Value, position: usize) -> Vec<Event> {
     let index = call
@@ -293,20 +283,6 @@ fn call_delta(call: &Value, position: usize) -> Vec<Event> {
         });
     }
     events
-}
-
-fn call_parts(call: &Value) -> (String, String, String) {
-    let text = |pointer: &str| {
-        call.pointer(pointer)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
-    (
-        text("/id"),
-        text("/function/name"),
-        text("/function/arguments"),
-    )
 }
 
 /// Reasoning text, under the names compatible servers use for it.

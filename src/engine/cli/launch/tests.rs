@@ -23,16 +23,7 @@ terminal = true
 "#,
         dir.join("pid").display()
     );
-    let path = dir.join("routes.toml");
-    std::fs::write(&path, config).unwrap();
-    let env = [("PATH".to_owned(), "/usr/bin:/bin".to_owned())]
-        .into_iter()
-        .collect();
-    let options = LoadOptions {
-        config: Some(path),
-        env,
-        ..LoadOptions::default()
-    };
+    let options = LoadOptions::for_text(dir, &config, &[("PATH", "/usr/bin:/bin".to_owned())]);
     let backend = Arc::clone(&load(&options).unwrap().routes.backends["waits"]);
     let Kind::Cli(cli) = &backend.kind else {
         panic!("a cli backend")
