@@ -339,24 +339,29 @@ async fn overhead_bench(
         ms(gateway_cpu),
         ms(CPU_TICK / SEQUENTIAL_RUNS as u32)
     );
-    let verdict = |met: bool| if met { "met" } else { "MISSED" };
-    let overhead = through.median.saturating_sub(direct.median);
-    let median_met = overhead <= OVERHEAD_TARGET;
-    println!(
-        "median overhead: {} ms (target ≤ {} ms): {}",
-        ms(overhead),
-        ms(OVERHEAD_TARGET),
-        verdict(median_met)
+    let median_met = check_target(
+        "median overhead",
+        through.median.saturating_sub(direct.median),
+        OVERHEAD_TARGET,
     );
-    let tail = through.p99.saturating_sub(direct.p99);
-    let tail_met = tail <= P99_TARGET;
-    println!(
-        "p99 overhead: {} ms (target ≤ {} ms): {}",
-        ms(tail),
-        ms(P99_TARGET),
-        verdict(tail_met)
+    let tail_met = check_target(
+        "p99 overhead",
+        through.p99.saturating_sub(direct.p99),
+        P99_TARGET,
     );
     Ok(median_met && tail_met)
+}
+
+/// Prints `what` against its target; whether it was met.
+fn check_target(what: &str, value: Duration, target: Duration) -> bool {
+    let met = value <= target;
+    println!(
+        "{what}: {} ms (target ≤ {} ms): {}",
+        ms(value),
+        ms(target),
+        if met { "met" } else { "MISSED" }
+    );
+    met
 }
 
 /// Times `run` [`SEQUENTIAL_RUNS`] times in a row.
@@ -676,12 +681,5 @@ fn sse_bench() -> bool {
             eight = best;
         }
     }
-    let met = eight <= SSE_TARGET;
-    println!(
-        "8 MiB event: {} ms (target ≤ {} ms): {}",
-        ms(eight),
-        ms(SSE_TARGET),
-        if met { "met" } else { "MISSED" }
-    );
-    met
+    check_target("8 MiB event", eight, SSE_TARGET)
 }

@@ -27,6 +27,13 @@ impl UpstreamDialect {
             UpstreamDialect::OpenAiChat => "openai-chat",
         }
     }
+
+    /// The path below the base URL that requests are sent to.
+    pub fn path(self) -> &'static str {
+        match self {
+            UpstreamDialect::OpenAiChat => "/chat/completions",
+        }
+    }
 }
 
 /// A compiled `http` backend.
@@ -34,6 +41,8 @@ impl UpstreamDialect {
 pub struct HttpTemplate {
     /// The base URL, without a trailing `/` (e.g. `https://api.openai.com/v1`).
     pub url: String,
+    /// Where requests go: the base URL and the dialect's path.
+    pub endpoint: String,
     /// Where `url` came from when an environment variable set it.
     pub url_from: Option<String>,
     /// How the upstream speaks.
@@ -73,36 +82,20 @@ impl Retry {
 pub struct Auth {
     /// The header's name (`authorization`, `x-api-key`, …).
     pub header: String,
-    /// Put before the secret with a space (`Bearer`), if any.
-    pub scheme: Option<String>,
     /// Where the secret is read from, for messages (`$OPENAI_API_KEY`).
     pub source: String,
-    /// The secret, or why it could not be read.
-    pub secret: Result<String, String>,
+    /// The header's value (the scheme, if any, and the secret), or why the
+    /// secret could not be read.
+    pub value: Result<String, String>,
 }
 
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Auth")
             .field("header", &self.header)
-            .field("scheme", &self.scheme)
             .field("source", &self.source)
-            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("value", &self.value.as_ref().map(|_| "<redacted>"))
             .finish()
-    }
-}
-
-impl Auth {
-    /// The header's value.
-    ///
-    /// # Errors
-    /// Why the secret could not be read.
-    pub fn value(&self) -> Result<String, String> {
-        let secret = self.secret.as_ref().map_err(Clone::clone)?;
-        Ok(match &self.scheme {
-            Some(scheme) => format!("{scheme} {secret}"),
-            None => secret.clone(),
-        })
     }
 }
 
@@ -119,14 +112,9 @@ pub struct HttpTimeouts {
 }
 
 impl HttpTemplate {
-    /// The URL of an endpoint below the base URL (`/chat/completions`).
-    pub fn endpoint(&self, path: &str) -> String {
-        format!("{}{path}", self.url)
-    }
-
     /// Why requests cannot be sent, if they cannot (a secret that is missing).
     pub fn missing(&self) -> Option<String> {
         let auth = self.auth.as_ref()?;
-        auth.secret.as_ref().err().cloned()
+        auth.value.as_ref().err().cloned()
     }
 }

@@ -129,7 +129,7 @@ impl Backend {
             Kind::Http(http) => {
                 let auth = http.auth.as_ref().map_or_else(
                     || "no auth".to_owned(),
-                    |a| match &a.secret {
+                    |a| match &a.value {
                         Ok(_) => format!("key from {}", a.source),
                         Err(why) => format!("NO KEY: {why}"),
                     },

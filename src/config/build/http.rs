@@ -36,12 +36,12 @@ pub fn compile(
 ) -> Result<Backend, FieldError> {
     let dialect = dialect(raw)?;
     let (url, url_from) = base_url(raw, env)?;
-    let auth = raw.auth.as_ref().map(|a| auth(a, env)).transpose()?;
+    let (auth, secret) = match raw.auth.as_ref().map(|a| auth(a, env)).transpose()? {
+        Some((auth, secret)) => (Some(auth), secret),
+        None => (None, None),
+    };
     let headers = headers(raw)?;
-    let mut secrets: Vec<String> = auth
-        .iter()
-        .filter_map(|a| a.secret.as_ref().ok().cloned())
-        .collect();
+    let mut secrets: Vec<String> = secret.into_iter().collect();
     secrets.extend(
         headers
             .iter()
@@ -52,6 +52,7 @@ pub fn compile(
         value.map_or(default, |s| Duration::from_secs(s.max(1)))
     };
     let template = HttpTemplate {
+        endpoint: format!("{url}{}", dialect.path()),
         url,
         url_from,
         dialect,
@@ -175,10 +176,13 @@ fn base_url(
     Ok((url.trim_end_matches('/').to_owned(), from))
 }
 
-/// The auth header and where its secret comes from: the environment
-/// variable `env` when set, else the file `file` (its JSON value at
-/// `pointer`, or its whole text).
-fn auth(raw: &RawAuth, env: &BTreeMap<String, String>) -> Result<Auth, FieldError> {
+/// The auth header, where its secret comes from (the environment variable
+/// `env` when set, else the file `file`: its JSON value at `pointer`, or
+/// its whole text), and the secret when it could be read.
+fn auth(
+    raw: &RawAuth,
+    env: &BTreeMap<String, String>,
+) -> Result<(Auth, Option<String>), FieldError> {
     let at = KeyPath::keys(["auth"]);
     if let Some(oauth) = &raw.oauth {
         return Err(FieldError::new(
@@ -220,12 +224,25 @@ fn auth(raw: &RawAuth, env: &BTreeMap<String, String>) -> Result<Auth, FieldErro
         },
         (None, Some(file)) => read_secret(file, raw.pointer.as_deref(), env),
     };
-    Ok(Auth {
-        header,
-        scheme,
-        source,
-        secret,
-    })
+    // Redacted even when it cannot be sent.
+    let readable = secret.as_ref().ok().cloned();
+    let value = secret.and_then(|secret| {
+        let value = match scheme {
+            Some(scheme) => format!("{scheme} {secret}"),
+            None => secret,
+        };
+        reqwest::header::HeaderValue::from_str(&value)
+            .map(|_| value)
+            .map_err(|_| format!("the key from {source} cannot be sent in a header (a line break or a control character?)"))
+    });
+    Ok((
+        Auth {
+            header,
+            source,
+            value,
+        },
+        readable,
+    ))
 }
 
 /// A secret read from `file`: the string at JSON `pointer`, or the whole text.

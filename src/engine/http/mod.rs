@@ -39,11 +39,8 @@ pub(super) async fn run(
         .force_effort
         .or(turn.effort)
         .or(backend.default_effort);
-    let (path, body) = match http.dialect {
-        UpstreamDialect::OpenAiChat => (
-            "/chat/completions",
-            upstream::request(&turn, &resolved.model, effort),
-        ),
+    let body = match http.dialect {
+        UpstreamDialect::OpenAiChat => upstream::request(&turn, &resolved.model, effort),
     };
     let body = serde_json::to_vec(&body)
         .map_err(|e| Error::Internal(format!("cannot encode the upstream request: {e}")))?;
@@ -51,16 +48,13 @@ pub(super) async fn run(
         text: String::from_utf8_lossy(&body).into_owned(),
         system: None,
     });
-    let auth = http
-        .auth
-        .as_ref()
-        .map(|a| a.value().map(|v| (a.header.clone(), v)))
-        .transpose()
-        .map_err(|why| Error::Backend {
+    if let Some(why) = http.missing() {
+        return Err(Error::Backend {
             backend: backend.name.clone(),
             upstream_status: None,
             message: format!("no credentials: {why}"),
-        })?;
+        });
+    }
     let client = ctx.http.client(http.timeouts.connect)?;
     let permit = ctx.limiters.acquire(&backend).await?;
     let queued_at = Instant::now();
@@ -69,8 +63,6 @@ pub(super) async fn run(
         backend: &backend,
         http: &http,
         client: &client,
-        url: http.endpoint(path),
-        auth: auth.as_ref(),
         stream: turn.stream,
     };
     let response = upstream.send(body.into(), deadline, &ctx).await?;
@@ -90,8 +82,6 @@ struct Upstream<'a> {
     backend: &'a crate::backend::Backend,
     http: &'a HttpTemplate,
     client: &'a reqwest::Client,
-    url: String,
-    auth: Option<&'a (String, String)>,
     stream: bool,
 }
 
@@ -104,11 +94,13 @@ impl Upstream<'_> {
         };
         let mut request = self
             .client
-            .post(&self.url)
+            .post(&self.http.endpoint)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(reqwest::header::ACCEPT, accept);
-        if let Some((header, value)) = self.auth {
-            request = request.header(header.as_str(), value.as_str());
+        if let Some(auth) = &self.http.auth
+            && let Ok(value) = &auth.value
+        {
+            request = request.header(auth.header.as_str(), value.as_str());
         }
         for (name, value) in &self.http.headers {
             request = request.header(name.as_str(), value.as_str());
@@ -290,7 +282,7 @@ pub(super) fn doctor(http: &HttpTemplate) -> Vec<(super::Health, String)> {
     )];
     findings.push(match &http.auth {
         None => (Health::Warn, "sends no credentials (no `auth`)".to_owned()),
-        Some(auth) => match &auth.secret {
+        Some(auth) => match &auth.value {
             Ok(_) => (
                 Health::Ok,
                 format!("key read from {} (header {})", auth.source, auth.header),
