@@ -82,9 +82,16 @@ pub fn expand_home(path: &str, env: &BTreeMap<String, String>) -> String {
 /// Whether a variable or option name says its value is a secret.
 pub fn looks_secret(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
-    ["KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL"]
-        .iter()
-        .any(|word| upper.contains(word))
+    [
+        "KEY",
+        "TOKEN",
+        "SECRET",
+        "PASSWORD",
+        "CREDENTIAL",
+        "AUTHORIZATION",
+    ]
+    .iter()
+    .any(|word| upper.contains(word))
 }
 
 /// Values given to secret-looking options in an argv: `--api-key VALUE`,
@@ -100,7 +107,7 @@ pub fn secrets_in_argv(args: &[String]) -> Vec<String> {
             _ if arg.starts_with('-') && looks_secret(arg) => found.extend(next.cloned()),
             _ if arg == "-H" || arg == "--header" => {
                 if let Some((name, value)) = next.and_then(|h| h.split_once(':'))
-                    && (looks_secret(name) || name.eq_ignore_ascii_case("authorization"))
+                    && looks_secret(name)
                 {
                     let value = value.trim();
                     found.push(value.rsplit(' ').next().unwrap_or(value).to_owned());

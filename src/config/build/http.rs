@@ -45,7 +45,7 @@ pub fn compile(
     secrets.extend(
         headers
             .iter()
-            .filter(|(name, _)| looks_secret(name) || name == "authorization")
+            .filter(|(name, _)| looks_secret(name))
             .map(|(_, value)| value.clone()),
     );
     let seconds = |value: Option<u64>, default: Duration| {
