@@ -232,6 +232,11 @@ impl ChunkDecoder {
     pub fn finished(&self) -> bool {
         self.finish.is_some()
     }
+
+    /// Whether the finish event has been given: nothing more to read.
+    pub fn ended(&self) -> bool {
+        self.done
+    }
 }
 
 /// The events of a whole message or of a chunk's `delta`, which have the

@@ -15,7 +15,7 @@ use crate::dialect::openai_chat::upstream::{self, ChunkDecoder};
 use crate::dialect::sse::SseDecoder;
 use crate::engine::RunContext;
 use crate::error::{Error, redact};
-use crate::event::{Event, EventStream};
+use crate::event::EventStream;
 
 /// Largest single event of a stream, and largest whole answer.
 const MAX_EVENT_BYTES: usize = 64 * 1024 * 1024;
@@ -72,11 +72,10 @@ pub(super) fn events(
                 for sse_event in decoded {
                     match chunks.chunk(&sse_event.data) {
                         Ok(events) => {
-                            let done = events.iter().any(|e| matches!(e, Event::Finish(_)));
                             for event in events {
                                 yield Ok(event);
                             }
-                            if done {
+                            if chunks.ended() {
                                 return;
                             }
                         }
