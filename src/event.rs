@@ -14,6 +14,11 @@ pub enum Event {
     TextDelta(String),
     /// Reasoning ("thinking") text, to append.
     ReasoningDelta(String),
+    /// The provider's signature of the reasoning given since the last one:
+    /// it closes that reasoning block, which can then be sent back.
+    ReasoningSignature(String),
+    /// A reasoning block the provider encrypted, opaque, to send back as is.
+    RedactedReasoning(String),
     /// The model starts a call of a client tool; its arguments follow.
     ToolCallStart {
         /// Position of the call in the answer (0, 1, …).

@@ -4,7 +4,7 @@
 //! or refused when ignoring it would change what the client gets. Pure.
 
 use crate::error::Error;
-use crate::turn::{Message, Turn};
+use crate::turn::{Message, Part, Turn};
 
 /// What a backend can honour.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -22,6 +22,10 @@ pub struct Capabilities {
     /// Generation parameters (max tokens, temperature, top_p, stop, seed,
     /// response format, user, parallel tool calls) are passed on.
     pub sampling: bool,
+    /// Of those, the ones the backend has no place for, by the client's name.
+    pub unsupported_params: &'static [&'static str],
+    /// Reasoning sent back with its signature (`thinking_blocks`) is passed on.
+    pub signed_reasoning: bool,
     /// More than one answer per request (`n`).
     pub choices: bool,
     /// Fields outside the vocabulary are passed on as sent.
@@ -67,8 +71,23 @@ impl Capabilities {
                 names.push("tool_choice".into());
             }
         }
-        if !self.sampling {
-            names.extend(turn.params.named.iter().cloned());
+        let params = turn.params.named.iter();
+        if self.sampling {
+            names.extend(
+                params
+                    .filter(|n| self.unsupported_params.contains(&n.as_str()))
+                    .cloned(),
+            );
+        } else {
+            names.extend(params.cloned());
+        }
+        let sent_back_reasoning = |m: &Message| {
+            m.parts
+                .iter()
+                .any(|p| matches!(p, Part::Reasoning { .. } | Part::RedactedReasoning(_)))
+        };
+        if !self.signed_reasoning && turn.messages.iter().any(sent_back_reasoning) {
+            names.push("messages[].thinking_blocks".into());
         }
         if !self.pass_through {
             names.extend(turn.extra.keys().cloned());

@@ -10,6 +10,8 @@ pub enum UpstreamDialect {
     /// OpenAI Chat Completions (`POST {url}/chat/completions`), as OpenAI,
     /// vLLM, Ollama, llama.cpp and most gateways serve it.
     OpenAiChat,
+    /// Anthropic Messages (`POST {url}/v1/messages`).
+    AnthropicMessages,
 }
 
 impl UpstreamDialect {
@@ -25,13 +27,29 @@ impl UpstreamDialect {
     pub fn name(self) -> &'static str {
         match self {
             UpstreamDialect::OpenAiChat => "openai-chat",
+            UpstreamDialect::AnthropicMessages => "anthropic-messages",
         }
     }
 
-    /// The path below the base URL that requests are sent to.
-    pub fn path(self) -> &'static str {
+    /// Where requests go below base URL `url`, taken as the provider's SDK
+    /// takes its base URL: OpenAI's includes `/v1`, Anthropic's does not
+    /// (one that does is not given a second).
+    pub fn endpoint(self, url: &str) -> String {
         match self {
-            UpstreamDialect::OpenAiChat => "/chat/completions",
+            UpstreamDialect::OpenAiChat => format!("{url}/chat/completions"),
+            UpstreamDialect::AnthropicMessages if url.ends_with("/v1") => {
+                format!("{url}/messages")
+            }
+            UpstreamDialect::AnthropicMessages => format!("{url}/v1/messages"),
+        }
+    }
+
+    /// Headers the dialect needs on every request, unless the backend sets
+    /// them itself.
+    pub fn headers(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            UpstreamDialect::OpenAiChat => &[],
+            UpstreamDialect::AnthropicMessages => &[("anthropic-version", "2023-06-01")],
         }
     }
 }

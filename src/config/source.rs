@@ -30,6 +30,7 @@ pub const BUILTIN_PRESETS: &[(&str, &str)] = &[
         include_str!("../../presets/cursor-fast.toml"),
     ),
     ("openai", include_str!("../../presets/openai.toml")),
+    ("anthropic", include_str!("../../presets/anthropic.toml")),
     ("codex-fast", include_str!("../../presets/codex-fast.toml")),
     (
         "autoglm-phone",

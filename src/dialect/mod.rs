@@ -5,8 +5,10 @@
 //! SSE frames out) and a [`Folder`] (events in, one body out). The request
 //! pipeline (`server::pipeline`) drives them and knows no wire format.
 
+pub mod anthropic;
 pub mod openai_chat;
 pub mod sse;
+pub mod upstream;
 
 use serde_json::Value;
 

@@ -97,7 +97,10 @@ impl RequestLog {
             }
             Event::ToolCallStart { name, .. } => name.len(),
             Event::ToolCallArguments { fragment, .. } => fragment.len(),
-            Event::Session(_) | Event::Finish(_) => 0,
+            Event::ReasoningSignature(_)
+            | Event::RedactedReasoning(_)
+            | Event::Session(_)
+            | Event::Finish(_) => 0,
         }
     }
 

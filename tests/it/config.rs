@@ -76,14 +76,21 @@ fn every_builtin_preset_parses_and_http_ones_say_what_they_lack() {
         "cursor-auto",
         "cursor-fast",
         "openai",
+        "anthropic",
     ] {
         let (code, out, err) = run_binary(dir.path(), &["check", "--preset", preset], &[]);
         assert_eq!(code, 0, "{preset}: {out}{err}");
     }
+    let (code, _, err) = run_binary(dir.path(), &["check", "--preset", "claude-oauth"], &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("backends.claude-api.auth.oauth: `oauth = \"anthropic\"`")
+            && err.contains("not available in this version yet"),
+        "{err}"
+    );
     for (preset, backend) in [
         ("codex-fast", "codex-responses"),
         ("autoglm-phone", "codex-responses"),
-        ("claude-oauth", "claude-api"),
         ("gemini-cloudcode", "gemini-cloudcode"),
     ] {
         let (code, _, err) = run_binary(dir.path(), &["check", "--preset", preset], &[]);

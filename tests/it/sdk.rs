@@ -85,17 +85,18 @@ fn assert_node_sdk() {
 /// `env`, within [`SCRIPT_LIMIT`]. Panics with the script's output and the
 /// gateway's logs unless it exits 0 after printing `all checks passed`.
 async fn run_sdk_script(program: impl AsRef<OsStr>, script: &str, env: &[(&str, &str)]) {
-    run_sdk_script_on(&config(), program, script, env).await;
+    run_sdk_script_on(&config(), program, &[script], env).await;
 }
 
 /// [`run_sdk_script`] against a gateway serving `routes_toml`.
 async fn run_sdk_script_on(
     routes_toml: &str,
     program: impl AsRef<OsStr>,
-    script: &str,
+    script_and_args: &[&str],
     env: &[(&str, &str)],
 ) {
     let program = program.as_ref();
+    let (script, script_args) = script_and_args.split_first().expect("a script");
     let script: &Path = &repo().join(script);
     let gw = Gateway::builder(routes_toml).start();
     let stdout_path = gw.dir.path().join("sdk.stdout");
@@ -103,6 +104,7 @@ async fn run_sdk_script_on(
     let mut child = tokio::process::Command::new(program)
         .arg(script)
         .args(["--base-url", &gw.url("/v1"), "--api-key", TOKEN])
+        .args(script_args)
         .current_dir(gw.dir.path())
         // Nothing from the caller's environment (OPENAI_*, proxies,
         // NODE_OPTIONS) may change what the SDK does.
@@ -156,9 +158,11 @@ async fn openai_node_sdk_end_to_end() {
     run_sdk_script("node", "tests/sdk/openai_node.mjs", &[]).await;
 }
 
-/// An `http` backend in front of the mock upstream (Chat Completions), as
-/// `up:<model>`, behind the same token.
+/// One `http` backend per upstream dialect in front of the mock upstream,
+/// behind the same token: `up:` (Chat Completions), `ant:` (Anthropic
+/// Messages).
 fn http_config(mock: &MockUpstream) -> String {
+    let url = mock.base_url();
     format!(
         r#"use = []
 [server]
@@ -166,15 +170,26 @@ token = "{TOKEN}"
 
 [backends.up]
 kind = "http"
-url = "{}/v1"
+url = "{url}/v1"
+
+[backends.ant]
+kind = "http"
+dialect = "anthropic-messages"
+url = "{url}"
 
 [[routes]]
 prefix = "up:"
 backend = "up"
-"#,
-        mock.base_url()
+
+[[routes]]
+prefix = "ant:"
+backend = "ant"
+"#
     )
 }
+
+/// The models the tool round trip scripts take through it: one per dialect.
+const HTTP_MODELS: &str = "up:fake-model,ant:fake-model";
 
 #[tokio::test]
 async fn openai_python_sdk_tool_round_trip_over_an_http_backend() {
@@ -183,7 +198,7 @@ async fn openai_python_sdk_tool_round_trip_over_an_http_backend() {
     run_sdk_script_on(
         &http_config(&mock),
         python,
-        "tests/sdk/openai_python_tools.py",
+        &["tests/sdk/openai_python_tools.py", "--models", HTTP_MODELS],
         PYTHON_ENV,
     )
     .await;
@@ -196,7 +211,7 @@ async fn openai_node_sdk_tool_round_trip_over_an_http_backend() {
     run_sdk_script_on(
         &http_config(&mock),
         "node",
-        "tests/sdk/openai_node_tools.mjs",
+        &["tests/sdk/openai_node_tools.mjs", "--models", HTTP_MODELS],
         &[],
     )
     .await;

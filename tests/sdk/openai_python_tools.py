@@ -1,28 +1,31 @@
 #!/usr/bin/env python3
 """A tool round trip through the gateway with the official `openai` Python SDK.
 
-Run by `tests/it/sdk.rs` against a gateway whose `up:` routes go to an `http`
-backend in front of the project's mock upstream (Chat Completions):
+Run by `tests/it/sdk.rs` against a gateway whose routes go to `http`
+backends in front of the project's mock upstream, one per upstream dialect;
+each model is put through the same round trip:
 
-    python openai_python_tools.py --base-url http://127.0.0.1:PORT/v1 --api-key TOKEN
+    python openai_python_tools.py --base-url http://127.0.0.1:PORT/v1 --api-key TOKEN \
+        --models up:fake-model,ant:fake-model
 
-The mock answers `USE_TOOL` with one call of the offered `shell` tool and,
-once a tool result is in the conversation, `tool result seen: <result>`.
+The mock answers `USE_TOOL` with one call of the shell tool its dialect's CLI
+knows (`shell`, `Bash` or `run_shell_command`, all offered here) and, once a
+tool result is in the conversation, `tool result seen: <result>`.
 """
 import argparse
 import json
 
 from openai import OpenAI
 
-MODEL = "up:fake-model"
+SHELLS = ("shell", "Bash", "run_shell_command")
 TOOLS = [{
     "type": "function",
     "function": {
-        "name": "shell",
+        "name": name,
         "description": "Run a shell command",
-        "parameters": {"type": "object", "properties": {"command": {"type": "array"}}},
+        "parameters": {"type": "object", "properties": {"command": {}}},
     },
-}]
+} for name in SHELLS]
 ASK = [{"role": "user", "content": "USE_TOOL please"}]
 
 
@@ -30,24 +33,36 @@ def ok(what):
     print("ok: " + what, flush=True)
 
 
+def command_of(arguments):
+    """The shell command of a call's arguments: a string, or argv's last word."""
+    command = json.loads(arguments)["command"]
+    return command[-1] if isinstance(command, list) else command
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--api-key", required=True)
+    parser.add_argument("--models", required=True)
     args = parser.parse_args()
     client = OpenAI(base_url=args.base_url, api_key=args.api_key, max_retries=0)
+    for model in args.models.split(","):
+        round_trip(client, model)
+    print("all checks passed", flush=True)
 
-    done = client.chat.completions.create(model=MODEL, messages=ASK, tools=TOOLS)
+
+def round_trip(client, model):
+    done = client.chat.completions.create(model=model, messages=ASK, tools=TOOLS)
     choice = done.choices[0]
     assert choice.finish_reason == "tool_calls", choice
     call = choice.message.tool_calls[0]
-    assert call.function.name == "shell", call
-    assert json.loads(call.function.arguments)["command"][-1] == "echo tool-ok", call
-    ok("a tool call, whole")
+    assert call.function.name in SHELLS, call
+    assert command_of(call.function.arguments) == "echo tool-ok", call
+    ok(f"{model}: a tool call, whole")
 
     calls = {}
     finish = None
-    for chunk in client.chat.completions.create(model=MODEL, messages=ASK, tools=TOOLS, stream=True):
+    for chunk in client.chat.completions.create(model=model, messages=ASK, tools=TOOLS, stream=True):
         if not chunk.choices:
             continue
         delta = chunk.choices[0].delta
@@ -60,20 +75,19 @@ def main():
                 entry["arguments"] += piece.function.arguments
         finish = chunk.choices[0].finish_reason or finish
     assert finish == "tool_calls", finish
-    assert calls[0]["name"] == "shell" and calls[0]["id"], calls
-    assert json.loads(calls[0]["arguments"])["command"][-1] == "echo tool-ok", calls
-    ok("a tool call, streamed")
+    assert calls[0]["name"] == call.function.name and calls[0]["id"], calls
+    assert command_of(calls[0]["arguments"]) == "echo tool-ok", calls
+    ok(f"{model}: a tool call, streamed")
 
     followup = ASK + [
         {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
         {"role": "tool", "tool_call_id": call.id, "content": "tool-ok"},
     ]
-    answer = client.chat.completions.create(model=MODEL, messages=followup, tools=TOOLS)
+    answer = client.chat.completions.create(model=model, messages=followup, tools=TOOLS)
     assert answer.choices[0].message.content == "tool result seen: tool-ok", answer
     assert answer.choices[0].finish_reason == "stop", answer
     assert answer.usage.total_tokens == 17, answer.usage
-    ok("the tool result answered")
-    print("all checks passed", flush=True)
+    ok(f"{model}: the tool result answered")
 
 
 if __name__ == "__main__":

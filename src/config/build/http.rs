@@ -40,7 +40,7 @@ pub fn compile(
         Some((auth, secret)) => (Some(auth), secret),
         None => (None, None),
     };
-    let headers = headers(raw)?;
+    let headers = headers(raw, dialect)?;
     let mut secrets: Vec<String> = secret.into_iter().collect();
     secrets.extend(
         headers
@@ -52,7 +52,7 @@ pub fn compile(
         value.map_or(default, |s| Duration::from_secs(s.max(1)))
     };
     let template = HttpTemplate {
-        endpoint: format!("{url}{}", dialect.path()),
+        endpoint: dialect.endpoint(&url),
         url,
         url_from,
         dialect,
@@ -82,19 +82,31 @@ pub fn compile(
     )
 }
 
-/// What an upstream of `dialect` honours: everything the vocabulary has,
-/// except sessions (an API keeps no conversation) and several choices.
+/// What an upstream of `dialect` honours: the vocabulary's tools, images,
+/// reasoning and parameters, but no sessions (an API keeps no
+/// conversation) and one answer per request. Only an OpenAI-compatible
+/// upstream takes fields outside the vocabulary.
 fn capabilities(dialect: UpstreamDialect) -> Capabilities {
+    let api = Capabilities {
+        system: true,
+        sessions: false,
+        effort: true,
+        images: true,
+        tools: true,
+        sampling: true,
+        unsupported_params: &[],
+        signed_reasoning: true,
+        choices: false,
+        pass_through: false,
+    };
     match dialect {
         UpstreamDialect::OpenAiChat => Capabilities {
-            system: true,
-            sessions: false,
-            effort: true,
-            images: true,
-            tools: true,
-            sampling: true,
-            choices: false,
             pass_through: true,
+            ..api
+        },
+        UpstreamDialect::AnthropicMessages => Capabilities {
+            unsupported_params: &["seed", "response_format"],
+            ..api
         },
     }
 }
@@ -103,6 +115,7 @@ fn dialect(raw: &RawBackend) -> Result<UpstreamDialect, FieldError> {
     let at = KeyPath::keys(["dialect"]);
     match raw.dialect.as_deref() {
         None | Some("openai-chat") => Ok(UpstreamDialect::OpenAiChat),
+        Some("anthropic-messages") => Ok(UpstreamDialect::AnthropicMessages),
         Some(other) if UpstreamDialect::NAMES.contains(&other) => {
             Err(FieldError::new(at, not_available(raw, other)))
         }
@@ -130,7 +143,7 @@ fn not_available(raw: &RawBackend, dialect: &str) -> String {
         }
     }
     format!(
-        "the `{dialect}` upstream dialect is not available in this version yet (only openai-chat is); \
+        "the `{dialect}` upstream dialect is not available in this version yet (openai-chat and anthropic-messages are); \
          this backend needs {}. Use a CLI preset instead (claude, codex, gemini, cursor-agent)",
         needs.join(" ")
     )
@@ -272,9 +285,24 @@ fn read_secret(
     (source, secret)
 }
 
-/// Extra headers, checked to be valid.
-fn headers(raw: &RawBackend) -> Result<Vec<(String, String)>, FieldError> {
-    let mut out = Vec::new();
+/// The dialect's headers, then the backend's own (which replace them),
+/// checked to be valid.
+fn headers(
+    raw: &RawBackend,
+    dialect: UpstreamDialect,
+) -> Result<Vec<(String, String)>, FieldError> {
+    let own = |name: &str| {
+        raw.headers
+            .iter()
+            .flatten()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+    };
+    let mut out: Vec<(String, String)> = dialect
+        .headers()
+        .iter()
+        .filter(|(name, _)| !own(name))
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect();
     for (name, value) in raw.headers.iter().flatten() {
         let at = KeyPath::keys(["headers", name.as_str()]);
         let lower = name.to_ascii_lowercase();

@@ -1,7 +1,7 @@
 //! The original's variables that this version recognises but does not
 //! use, each with what to do instead: reported, never ignored silently.
 
-const NEEDS_HTTP: &str = "HTTP upstream backends are not available in this version";
+const NEEDS_HTTP: &str = "the original's direct-API modes need subscription logins, which this version does not have yet";
 const NO_AUDIT: &str =
     "failed requests are in the per-request summary line; headers are not audited";
 const NO_AGY_PRESET: &str =
@@ -15,18 +15,18 @@ const CODEX_HOME_IN_ENV: &str = "set CODEX_HOME in backends.codex.env instead";
 pub(super) const NOT_USED: &[(&str, &str)] = &[
     (
         "CODEX_USE_CODEX_RESPONSES_API",
-        "HTTP upstream backends are not available in this version; codex runs as `codex exec`",
+        "subscription logins over HTTP are not available in this version yet; codex runs as `codex exec`",
     ),
     ("CODEX_CODEX_BASE_URL", NEEDS_HTTP),
     ("CODEX_CODEX_ALLOW_TOOLS", NEEDS_HTTP),
     (
         "CLAUDE_USE_OAUTH_API",
-        "HTTP upstream backends are not available in this version; claude runs as the CLI",
+        "subscription logins over HTTP are not available in this version yet; claude runs as the CLI (or use the `anthropic` preset with an API key)",
     ),
     ("CLAUDE_OAUTH_CREDS_PATH", NEEDS_HTTP),
     (
         "GEMINI_USE_CLOUDCODE_API",
-        "HTTP upstream backends are not available in this version; gemini runs as the CLI",
+        "subscription logins over HTTP are not available in this version yet; gemini runs as the CLI",
     ),
     ("GEMINI_OAUTH_CREDS_PATH", NEEDS_HTTP),
     ("GEMINI_PROJECT_ID", NEEDS_HTTP),

@@ -172,7 +172,19 @@ fn role(name: &str, at: &str) -> Result<Role, Error> {
 fn message(m: ChatMessage, index: usize) -> Result<Message, Error> {
     let at = format!("messages[{index}]");
     let role = role(&m.role, &at)?;
-    let mut parts = content(m.content, &format!("{at}.content"))?;
+    let mut extra = m.extra;
+    let mut parts = match extra.remove("thinking_blocks") {
+        Some(blocks) if role == Role::Assistant && !blocks.is_null() => {
+            thinking_blocks(blocks, &format!("{at}.thinking_blocks"))?
+        }
+        Some(other) if !other.is_null() => {
+            return Err(invalid(format!(
+                "{at}.thinking_blocks is only taken in assistant messages"
+            )));
+        }
+        _ => Vec::new(),
+    };
+    parts.extend(content(m.content, &format!("{at}.content"))?);
     let legacy = m
         .function_call
         .map(|f| crate::dialect::openai_chat::wire::ToolCall {
@@ -199,8 +211,39 @@ fn message(m: ChatMessage, index: usize) -> Result<Message, Error> {
         parts,
         tool_call_id: m.tool_call_id,
         name: m.name,
-        extra: m.extra,
+        extra,
     })
+}
+
+/// An assistant message's `thinking_blocks`, as the gateway gave them:
+/// signed reasoning and redacted reasoning, to send back unchanged.
+fn thinking_blocks(blocks: Value, at: &str) -> Result<Vec<Part>, Error> {
+    let Value::Array(blocks) = blocks else {
+        return Err(invalid(format!("{at} must be an array")));
+    };
+    let text = |block: &Value, key: &str, i: usize| match block.get(key) {
+        Some(Value::String(text)) => Ok(text.clone()),
+        _ => Err(invalid(format!("{at}[{i}].{key} must be a string"))),
+    };
+    blocks
+        .iter()
+        .enumerate()
+        .map(
+            |(i, block)| match block.get("type").and_then(Value::as_str) {
+                Some("thinking") => Ok(Part::Reasoning {
+                    text: text(block, "thinking", i)?,
+                    signature: match block.get("signature") {
+                        None | Some(Value::Null) => None,
+                        Some(_) => Some(text(block, "signature", i)?),
+                    },
+                }),
+                Some("redacted_thinking") => Ok(Part::RedactedReasoning(text(block, "data", i)?)),
+                _ => Err(invalid(format!(
+                    "{at}[{i}].type must be \"thinking\" or \"redacted_thinking\""
+                ))),
+            },
+        )
+        .collect()
 }
 
 /// Message content: a string, null, one part, or an array of parts.

@@ -22,6 +22,7 @@ impl Codec for ChatCodec {
             usage: Usage::default(),
             session: None,
             called_tools: false,
+            thinking: String::new(),
             meta,
         })
     }
@@ -43,6 +44,8 @@ struct ChunkEncoder {
     session: Option<String>,
     /// A tool call was streamed: the answer finishes with `tool_calls`.
     called_tools: bool,
+    /// The reasoning since the last signed block, to give with its signature.
+    thinking: String,
 }
 
 impl ChunkEncoder {
@@ -95,8 +98,21 @@ impl Encoder for ChunkEncoder {
             Event::TextDelta(text) => {
                 vec![Frame::data(&self.chunk(json!({"content": text}), None))]
             }
-            Event::ReasoningDelta(text) => vec![Frame::data(
-                &self.chunk(json!({"reasoning_content": text}), None),
+            Event::ReasoningDelta(text) => {
+                self.thinking.push_str(text);
+                vec![Frame::data(
+                    &self.chunk(json!({"reasoning_content": text}), None),
+                )]
+            }
+            Event::ReasoningSignature(signature) => {
+                let thinking = std::mem::take(&mut self.thinking);
+                let block = signed_block(&thinking, signature);
+                vec![Frame::data(
+                    &self.chunk(json!({"thinking_blocks": [block]}), None),
+                )]
+            }
+            Event::RedactedReasoning(data) => vec![Frame::data(
+                &self.chunk(json!({"thinking_blocks": [redacted_block(data)]}), None),
             )],
             Event::ToolCallStart { index, id, name } => {
                 self.called_tools = true;
@@ -136,6 +152,10 @@ impl Encoder for ChunkEncoder {
 struct Collected {
     text: String,
     reasoning: String,
+    /// Signed and redacted reasoning blocks, to be sent back.
+    thinking_blocks: Vec<Value>,
+    /// Where the reasoning not yet signed starts in `reasoning`.
+    unsigned_from: usize,
     /// Tool calls by index: id, name, arguments.
     tool_calls: std::collections::BTreeMap<usize, (String, String, String)>,
     usage: Usage,
@@ -156,6 +176,14 @@ impl Folder for Completion {
         match event {
             Event::TextDelta(text) => answer.text.push_str(text),
             Event::ReasoningDelta(text) => answer.reasoning.push_str(text),
+            Event::ReasoningSignature(signature) => {
+                let thinking = &answer.reasoning[answer.unsigned_from..];
+                answer
+                    .thinking_blocks
+                    .push(signed_block(thinking, signature));
+                answer.unsigned_from = answer.reasoning.len();
+            }
+            Event::RedactedReasoning(data) => answer.thinking_blocks.push(redacted_block(data)),
             Event::ToolCallStart { index, id, name } => {
                 answer
                     .tool_calls
@@ -182,6 +210,9 @@ impl Folder for Completion {
         let mut message = json!({"role": "assistant", "content": content});
         if !answer.reasoning.is_empty() {
             message["reasoning_content"] = json!(answer.reasoning);
+        }
+        if !answer.thinking_blocks.is_empty() {
+            message["thinking_blocks"] = json!(answer.thinking_blocks);
         }
         if !answer.tool_calls.is_empty() {
             let calls: Vec<Value> = answer
@@ -215,6 +246,17 @@ impl Folder for Completion {
         }
         body
     }
+}
+
+/// A signed reasoning block as the client gets it in `thinking_blocks`
+/// (LiteLLM's shape), to send back in the assistant message.
+fn signed_block(thinking: &str, signature: &str) -> Value {
+    json!({"type": "thinking", "thinking": thinking, "signature": signature})
+}
+
+/// An encrypted reasoning block, in `thinking_blocks`.
+fn redacted_block(data: &str) -> Value {
+    json!({"type": "redacted_thinking", "data": data})
 }
 
 fn completion_id(meta: &AnswerMeta) -> String {

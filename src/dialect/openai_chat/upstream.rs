@@ -6,6 +6,7 @@
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
+use crate::dialect::upstream::{StreamDecoder, error_text};
 use crate::event::{Event, FinishReason, Usage};
 use crate::turn::{Effort, Image, Message, Part, Role, ToolChoice, Turn};
 
@@ -89,6 +90,7 @@ fn messages(message: &Message) -> Vec<Value> {
     let mut out = Vec::new();
     let mut content = Vec::new();
     let mut calls = Vec::new();
+    let mut thinking = Vec::new();
     for part in &message.parts {
         match part {
             Part::Text(text) => content.push(json!({"type": "text", "text": text})),
@@ -109,8 +111,13 @@ fn messages(message: &Message) -> Vec<Value> {
                     .collect();
                 out.push(json!({"role": "tool", "tool_call_id": id, "content": text.join("")}));
             }
-            // Chat Completions takes no reasoning back.
-            Part::Reasoning { .. } | Part::RedactedReasoning(_) => {}
+            // As the client sent them, for servers that take them back.
+            Part::Reasoning { text, signature } => {
+                thinking.push(json!({"type": "thinking", "thinking": text, "signature": signature}))
+            }
+            Part::RedactedReasoning(data) => {
+                thinking.push(json!({"type": "redacted_thinking", "data": data}));
+            }
         }
     }
     // A message that only carried tool results is those results.
@@ -129,6 +136,9 @@ fn messages(message: &Message) -> Vec<Value> {
     wire.insert("content".into(), content);
     if !calls.is_empty() {
         wire.insert("tool_calls".into(), Value::Array(calls));
+    }
+    if !thinking.is_empty() {
+        wire.insert("thinking_blocks".into(), Value::Array(thinking));
     }
     if let Some(id) = &message.tool_call_id {
         wire.insert("tool_call_id".into(), json!(id));
@@ -190,13 +200,9 @@ pub struct ChunkDecoder {
     done: bool,
 }
 
-impl ChunkDecoder {
+impl StreamDecoder for ChunkDecoder {
     /// Events of one `data:` payload. `[DONE]` ends the answer.
-    ///
-    /// # Errors
-    /// A description of a payload that is not a chunk, or an error the
-    /// upstream sent inside the stream.
-    pub fn chunk(&mut self, data: &str) -> Result<Vec<Event>, String> {
+    fn event(&mut self, _name: Option<&str>, data: &str) -> Result<Vec<Event>, String> {
         if data.trim() == "[DONE]" {
             return Ok(self.end());
         }
@@ -220,7 +226,7 @@ impl ChunkDecoder {
 
     /// The end of the stream (`[DONE]`, or the connection closing after a
     /// finish reason): the finish event, once.
-    pub fn end(&mut self) -> Vec<Event> {
+    fn end(&mut self) -> Vec<Event> {
         if std::mem::replace(&mut self.done, true) {
             return Vec::new();
         }
@@ -229,12 +235,11 @@ impl ChunkDecoder {
 
     /// Whether a finish reason was seen (the answer is complete even if the
     /// upstream closes without `[DONE]`).
-    pub fn finished(&self) -> bool {
+    fn finished(&self) -> bool {
         self.finish.is_some()
     }
 
-    /// Whether the finish event has been given: nothing more to read.
-    pub fn ended(&self) -> bool {
+    fn ended(&self) -> bool {
         self.done
     }
 }
@@ -317,32 +322,6 @@ fn usage_of(usage: &Value) -> Option<Usage> {
         reasoning_tokens: count("/completion_tokens_details/reasoning_tokens"),
     };
     (!usage.is_empty()).then_some(usage)
-}
-
-/// The message of an upstream's error body (OpenAI, Anthropic and Google
-/// envelopes, or a bare string), or its text.
-pub fn error_message(body: &[u8]) -> String {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(json) => json.get("error").map_or_else(
-            || {
-                json.get("message")
-                    .and_then(Value::as_str)
-                    .map_or_else(|| json.to_string(), str::to_owned)
-            },
-            error_text,
-        ),
-        Err(_) => String::from_utf8_lossy(body).trim().to_owned(),
-    }
-}
-
-fn error_text(error: &Value) -> String {
-    match error {
-        Value::String(text) => text.clone(),
-        _ => error
-            .get("message")
-            .and_then(Value::as_str)
-            .map_or_else(|| error.to_string(), str::to_owned),
-    }
 }
 
 #[cfg(test)]

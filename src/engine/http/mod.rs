@@ -7,14 +7,15 @@
 //! failures are an `Err` item of the stream.
 
 mod client;
+mod dialects;
 mod stream;
 
 use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use crate::backend::http::{HttpTemplate, UpstreamDialect};
-use crate::dialect::openai_chat::upstream;
+use crate::backend::http::HttpTemplate;
+use crate::dialect::upstream;
 use crate::engine::{Prompt, Run, RunContext};
 use crate::error::{Error, redact};
 use crate::routes::Resolved;
@@ -39,9 +40,7 @@ pub(super) async fn run(
         .force_effort
         .or(turn.effort)
         .or(backend.default_effort);
-    let body = match http.dialect {
-        UpstreamDialect::OpenAiChat => upstream::request(&turn, &resolved.model, effort),
-    };
+    let body = dialects::request(http.dialect, &turn, &resolved.model, effort)?;
     let body = serde_json::to_vec(&body)
         .map_err(|e| Error::Internal(format!("cannot encode the upstream request: {e}")))?;
     let sent = ctx.keep_sent.then(|| Prompt {

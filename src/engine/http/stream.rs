@@ -11,7 +11,6 @@ use tokio::time::Instant;
 
 use crate::backend::Backend;
 use crate::backend::http::HttpTemplate;
-use crate::dialect::openai_chat::upstream::{self, ChunkDecoder};
 use crate::dialect::sse::SseDecoder;
 use crate::engine::RunContext;
 use crate::error::{Error, redact};
@@ -43,7 +42,7 @@ pub(super) fn events(
     Box::pin(async_stream::stream! {
         if is_sse {
             let mut sse = SseDecoder::new(MAX_EVENT_BYTES);
-            let mut chunks = ChunkDecoder::default();
+            let mut chunks = super::dialects::decoder(http.dialect);
             loop {
                 let bytes = match reader.next().await {
                     Ok(Some(bytes)) => bytes,
@@ -70,7 +69,7 @@ pub(super) fn events(
                     }
                 };
                 for sse_event in decoded {
-                    match chunks.chunk(&sse_event.data) {
+                    match chunks.event(sse_event.event.as_deref(), &sse_event.data) {
                         Ok(events) => {
                             for event in events {
                                 yield Ok(event);
@@ -104,7 +103,7 @@ pub(super) fn events(
             }
             let parsed = serde_json::from_slice(&body)
                 .map_err(|e| format!("the upstream's answer is not JSON ({e})"))
-                .and_then(|json| upstream::answer(&json));
+                .and_then(|json| super::dialects::answer(http.dialect, &json));
             match parsed {
                 Ok(events) => {
                     for event in events {

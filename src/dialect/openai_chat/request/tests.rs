@@ -213,3 +213,41 @@ fn parameters_tools_and_unknown_fields_are_kept_as_sent() {
     assert_eq!(t.tool_choice, Some(ToolChoice::Named("weather".into())));
     assert_eq!(t.extra["metadata"], json!({"trace": "t"}));
 }
+
+#[test]
+fn thinking_blocks_sent_back_become_reasoning_parts_first() {
+    let t = turn(json!({"messages": [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": "a", "thinking_blocks": [
+            {"type": "thinking", "thinking": "hm", "signature": "s"},
+            {"type": "redacted_thinking", "data": "enc"}
+        ]}
+    ]}))
+    .unwrap();
+    assert_eq!(
+        t.messages[1].parts,
+        [
+            Part::Reasoning {
+                text: "hm".into(),
+                signature: Some("s".into())
+            },
+            Part::RedactedReasoning("enc".into()),
+            Part::Text("a".into())
+        ]
+    );
+    assert!(t.messages[1].extra.is_empty());
+    assert_eq!(ignored_by_a_cli(&t), ["messages[].thinking_blocks"]);
+    let bad = |blocks: serde_json::Value, role: &str| {
+        turn(json!({"messages": [{"role": role, "content": "a", "thinking_blocks": blocks}]}))
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(bad(json!({}), "assistant").contains("messages[0].thinking_blocks must be an array"));
+    assert!(
+        bad(json!([{"type": "x"}]), "assistant").contains("messages[0].thinking_blocks[0].type")
+    );
+    assert!(
+        bad(json!([{"type": "thinking"}]), "assistant").contains("[0].thinking must be a string")
+    );
+    assert!(bad(json!([]), "user").contains("only taken in assistant messages"));
+}

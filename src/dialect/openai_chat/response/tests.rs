@@ -187,3 +187,48 @@ fn errors_use_the_openai_envelope() {
     };
     assert_eq!(error_body(&busy)["error"]["type"], "rate_limit_error");
 }
+
+/// Two signed reasoning blocks and a redacted one, as a provider sends them.
+fn signed_reasoning() -> Vec<Event> {
+    vec![
+        Event::ReasoningDelta("a".into()),
+        Event::ReasoningDelta("b".into()),
+        Event::ReasoningSignature("sig-1".into()),
+        Event::RedactedReasoning("enc".into()),
+        Event::ReasoningDelta("c".into()),
+        Event::ReasoningSignature("sig-2".into()),
+        Event::TextDelta("done".into()),
+        Event::Finish(FinishReason::Stop),
+    ]
+}
+
+#[test]
+fn signed_reasoning_comes_out_as_thinking_blocks_to_send_back() {
+    let blocks = json!([
+        {"type": "thinking", "thinking": "ab", "signature": "sig-1"},
+        {"type": "redacted_thinking", "data": "enc"},
+        {"type": "thinking", "thinking": "c", "signature": "sig-2"}
+    ]);
+    let mut folder = ChatCodec {
+        include_usage: false,
+    }
+    .folder(meta());
+    for event in signed_reasoning() {
+        folder.push(&event);
+    }
+    let message = &folder.body()["choices"][0]["message"];
+    assert_eq!(message["reasoning_content"], "abc");
+    assert_eq!(message["thinking_blocks"], blocks);
+
+    let mut enc = ChatCodec {
+        include_usage: false,
+    }
+    .encoder(meta());
+    let streamed: Vec<Value> = signed_reasoning()
+        .iter()
+        .flat_map(|e| json_of(&enc.event(e)))
+        .filter_map(|chunk| chunk["choices"][0]["delta"].get("thinking_blocks").cloned())
+        .flat_map(|blocks| blocks.as_array().unwrap().clone())
+        .collect();
+    assert_eq!(Value::Array(streamed), blocks, "each block whole, once");
+}

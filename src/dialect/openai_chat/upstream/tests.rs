@@ -5,6 +5,7 @@ use serde_json::json;
 use super::*;
 use crate::dialect::openai_chat::to_turn;
 use crate::dialect::sse::SseDecoder;
+use crate::dialect::upstream::error_message;
 
 fn turn(body: Value) -> Turn {
     to_turn(serde_json::from_value(body).unwrap(), None).unwrap()
@@ -116,7 +117,7 @@ fn decode(chunk_size: usize) -> Vec<Event> {
     let mut events = Vec::new();
     for piece in STREAM.as_bytes().chunks(chunk_size) {
         for event in sse.push(piece).unwrap() {
-            events.extend(chunks.chunk(&event.data).unwrap());
+            events.extend(chunks.event(None, &event.data).unwrap());
         }
     }
     events
@@ -191,10 +192,13 @@ fn a_whole_answer_and_every_finish_reason() {
 fn errors_in_a_stream_and_error_bodies_give_their_message() {
     let mut chunks = ChunkDecoder::default();
     assert_eq!(
-        chunks.chunk(r#"{"error": {"message": "overloaded", "type": "server_error"}}"#),
+        chunks.event(
+            None,
+            r#"{"error": {"message": "overloaded", "type": "server_error"}}"#
+        ),
         Err("overloaded".to_owned())
     );
-    assert!(chunks.chunk("not json").is_err());
+    assert!(chunks.event(None, "not json").is_err());
     assert_eq!(
         error_message(br#"{"error": {"message": "bad key"}}"#),
         "bad key"

@@ -497,3 +497,4 @@ async fn a_refused_request_is_retried_before_anything_reaches_the_client() {
         "retries = 0"
     );
 }
+mod anthropic;
