@@ -223,6 +223,27 @@ impl Error {
     }
 }
 
+impl Error {
+    /// Whether a route's fallback is tried after this failure, which came
+    /// before anything reached the client: the backend was busy or rate
+    /// limited, failed (a 5xx, no connection, no answer in time), or could
+    /// not run. A request the backend refused as such (a 4xx other than
+    /// 429) would be refused by the next one too.
+    pub fn falls_back(&self) -> bool {
+        match self {
+            Error::Busy { .. } | Error::Timeout { .. } => true,
+            Error::Upstream { status, .. } => *status == 429 || *status >= 500,
+            Error::Backend { .. } => {
+                matches!(
+                    self.status(),
+                    StatusCode::TOO_MANY_REQUESTS | StatusCode::BAD_GATEWAY
+                )
+            }
+            _ => false,
+        }
+    }
+}
+
 /// How a failure reported by the model API behind a CLI is answered.
 ///
 /// The client's request was at fault only for the 4xx statuses that describe

@@ -60,6 +60,9 @@ pub struct Route {
     /// Why its backend is off (its CLI is not installed), if it is: the
     /// route then answers its models with that, never with another backend.
     pub off: Option<String>,
+    /// Model strings tried in order when this route's backend fails before
+    /// answering (429, 5xx, no connection); each is routed like a request's.
+    pub fallbacks: Vec<String>,
 }
 
 /// Who picks the backend.
@@ -85,6 +88,8 @@ pub struct Resolved {
     pub vars: BTreeMap<String, String>,
     /// Why this backend, for logs and `routes`.
     pub reason: String,
+    /// The model strings to try next if this backend fails before answering.
+    pub fallbacks: Vec<String>,
 }
 
 /// The compiled routing table of one config snapshot.
@@ -215,6 +220,7 @@ impl Routes {
             model: model_part,
             reason,
             vars,
+            fallbacks,
         } = self.choose(requested, aliased, &alias_note)?;
         let backend = self.backends.get(route_backend).cloned().ok_or_else(|| {
             Error::Internal(format!(
@@ -243,6 +249,7 @@ impl Routes {
             model,
             vars,
             reason,
+            fallbacks,
         })
     }
 
@@ -271,6 +278,7 @@ impl Routes {
                 ),
             });
         }
+        let fallbacks = matched.as_ref().map(|(r, _)| r.fallbacks.clone());
         let (backend, model, reason, vars) = match (fixed, matched) {
             (None, Some((route, part))) => (
                 route.backend.as_str(),
@@ -314,11 +322,17 @@ impl Routes {
                 )
             }
         };
+        // A fixed provider answers everything itself.
+        let fallbacks = match fixed {
+            Some(provider) if provider == backend => Vec::new(),
+            _ => fallbacks.unwrap_or_default(),
+        };
         Ok(Choice {
             backend,
             model,
             reason,
             vars,
+            fallbacks,
         })
     }
 }
@@ -329,6 +343,7 @@ struct Choice<'a> {
     model: String,
     reason: String,
     vars: BTreeMap<String, String>,
+    fallbacks: Vec<String>,
 }
 
 fn route_model(route: &Route, part: &str) -> String {

@@ -64,6 +64,9 @@ pub fn routes(options: &LoadOptions, model: Option<&str>) -> ExitCode {
                 "{model:?} → backend `{}` with model {:?}\n  because: {}",
                 resolved.backend.name, resolved.model, resolved.reason
             );
+            if !resolved.fallbacks.is_empty() {
+                println!("  falls back to: {}", resolved.fallbacks.join(", "));
+            }
             ExitCode::SUCCESS
         }
         Err(error) => {

@@ -189,4 +189,5 @@ pub struct RawRoute {
     pub rewrite: Option<String>,
     pub vars: Option<BTreeMap<String, String>>,
     pub description: Option<String>,
+    pub fallbacks: Option<Vec<String>>,
 }

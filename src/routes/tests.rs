@@ -33,6 +33,7 @@ fn route(matcher: Matcher, backend: &str, rewrite: Option<&str>) -> Route {
         layer: 0,
         description: None,
         off: None,
+        fallbacks: Vec::new(),
     }
 }
 

@@ -113,14 +113,6 @@ async fn start(
         turn.stream,
     );
     let resolved = config.routes.resolve(&turn.model)?;
-    log.backend = Some(resolved.backend.name.clone());
-    log.backend_model = Some(resolved.model.clone());
-    let ignored = resolved
-        .backend
-        .capabilities
-        .review(&turn, &resolved.backend.name)?;
-    log.ignored.clone_from(&ignored);
-    log.question(&turn);
     let stream = turn.stream;
     let ctx = RunContext {
         request_id: log.id.clone(),
@@ -137,7 +129,7 @@ async fn start(
         workspaces: Arc::clone(&state.workspaces),
         http: Arc::clone(&state.http),
     };
-    let mut run = engine::run(&resolved, turn, ctx).await?;
+    let (resolved, ignored, mut run) = run_or_fall_back(config, resolved, turn, ctx, log).await?;
     log.run_started(run.queued_at, run.started_at);
     if let Some(sent) = &run.sent {
         log.sent(sent);
@@ -154,6 +146,65 @@ async fn start(
         sse_keepalive: settings.sse_keepalive,
         max_answer_bytes: settings.max_answer_bytes,
     })
+}
+
+/// Runs the turn on `resolved`'s backend, or, when it fails before
+/// answering in a way another backend might not (see
+/// [`Error::falls_back`]), on its route's fallbacks in order. A fallback
+/// that cannot honour the request (images, a forced tool call) is passed
+/// over. The last failure is the answer when every one fails.
+async fn run_or_fall_back(
+    config: &Config,
+    resolved: Resolved,
+    turn: Turn,
+    ctx: RunContext,
+    log: &mut RequestLog,
+) -> Result<(Resolved, Vec<String>, engine::Run), Error> {
+    let review = |r: &Resolved, turn: &Turn| r.backend.capabilities.review(turn, &r.backend.name);
+    let ignored = review(&resolved, &turn)?;
+    log.question(&turn);
+    if resolved.fallbacks.is_empty() {
+        let run = run_on(&resolved, &ignored, turn, ctx, log).await?;
+        return Ok((resolved, ignored, run));
+    }
+    let mut error = match run_on(&resolved, &ignored, turn.clone(), ctx.clone(), log).await {
+        Ok(run) => return Ok((resolved, ignored, run)),
+        Err(error) => error,
+    };
+    for model in &resolved.fallbacks {
+        if !error.falls_back() {
+            break;
+        }
+        let fallback = config.routes.resolve(model)?;
+        let name = &fallback.backend.name;
+        let ignored = match review(&fallback, &turn) {
+            Ok(ignored) => ignored,
+            Err(refused) => {
+                tracing::warn!(request_id = %log.id, "fallback {model:?} passed over: {refused}");
+                continue;
+            }
+        };
+        tracing::warn!(request_id = %log.id, "{error}; falling back to {model:?} (backend `{name}`)");
+        match run_on(&fallback, &ignored, turn.clone(), ctx.clone(), log).await {
+            Ok(run) => return Ok((fallback, ignored, run)),
+            Err(failed) => error = failed,
+        }
+    }
+    Err(error)
+}
+
+/// Runs the turn on one backend, noting it in the log.
+async fn run_on(
+    resolved: &Resolved,
+    ignored: &[String],
+    turn: Turn,
+    ctx: RunContext,
+    log: &mut RequestLog,
+) -> Result<engine::Run, Error> {
+    log.backend = Some(resolved.backend.name.clone());
+    log.backend_model = Some(resolved.model.clone());
+    log.ignored = ignored.to_vec();
+    engine::run(resolved, turn, ctx).await
 }
 
 /// Bodies this large (images as base64) are parsed where blocking is

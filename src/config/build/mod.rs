@@ -132,6 +132,7 @@ pub fn build(input: BuildInput<'_>) -> Result<Config, ConfigError> {
     routes.allow_model_override = server.allow_client_model_override.unwrap_or(false);
     routes.allow_provider_override = server.allow_client_provider_override.unwrap_or(false);
     routes.advertised = server.advertised_models.clone().unwrap_or_default();
+    check_fallbacks(&input.layers, &input.routes, &routes)?;
     let provider = normalize_provider(server.provider.as_deref().unwrap_or("auto"));
     routes.provider = Some(if provider == "auto" {
         Provider::Auto
@@ -282,9 +283,31 @@ fn compile_routes(
             layer: route.layer,
             description: r.description.clone(),
             off,
+            fallbacks: r.fallbacks.clone().unwrap_or_default(),
         });
     }
     Ok(out)
+}
+
+/// Each route's fallbacks must be model strings the routes serve.
+fn check_fallbacks(
+    layers: &Layers,
+    raw_routes: &[LayeredRoute],
+    routes: &Routes,
+) -> Result<(), ConfigError> {
+    for (route, raw) in routes.routes.iter().zip(raw_routes) {
+        let source: &SourceFile = &layers.files[raw.layer].source;
+        for (j, model) in route.fallbacks.iter().enumerate() {
+            let here = KeyPath::keys(["routes"])
+                .index(raw.index)
+                .key("fallbacks")
+                .index(j);
+            routes
+                .resolve(model)
+                .map_err(|e| source.error(&here, format!("fallback {model:?}: {e}")))?;
+        }
+    }
+    Ok(())
 }
 
 fn figment_error(

@@ -16,8 +16,12 @@ use crate::engine::RunContext;
 use crate::error::{Error, redact};
 use crate::event::EventStream;
 
-/// Largest single event of a stream, and largest whole answer.
-const MAX_EVENT_BYTES: usize = 64 * 1024 * 1024;
+/// Largest single event of a stream: a chunk is a few tokens; 16 MiB is
+/// room for an image, and a bound on what a broken upstream can make the
+/// gateway hold.
+const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
+/// Largest whole (non-streamed) answer.
+const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 
 /// The answer's events.
 pub(super) fn events(
@@ -27,11 +31,14 @@ pub(super) fn events(
     ctx: RunContext,
     deadline: Instant,
 ) -> EventStream {
-    let is_sse = response
+    let content_type = response
         .headers()
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
+        .unwrap_or("no content type")
+        .trim()
+        .to_owned();
+    let is_sse = content_type.starts_with("text/event-stream");
     let mut reader = Reader {
         body: Box::pin(response.bytes_stream()),
         backend,
@@ -89,8 +96,8 @@ pub(super) fn events(
             let mut body = Vec::new();
             loop {
                 match reader.next().await {
-                    Ok(Some(bytes)) if body.len() + bytes.len() > MAX_EVENT_BYTES => {
-                        yield Err(reader.failed(&format!("the upstream's answer is larger than {MAX_EVENT_BYTES} bytes")));
+                    Ok(Some(bytes)) if body.len() + bytes.len() > MAX_ANSWER_BYTES => {
+                        yield Err(reader.failed(&format!("the upstream's answer is larger than {MAX_ANSWER_BYTES} bytes")));
                         return;
                     }
                     Ok(Some(bytes)) => body.extend_from_slice(&bytes),
@@ -102,7 +109,7 @@ pub(super) fn events(
                 }
             }
             let parsed = serde_json::from_slice(&body)
-                .map_err(|e| format!("the upstream's answer is not JSON ({e})"))
+                .map_err(|e| format!("the upstream's answer ({content_type}) is not JSON: {e}"))
                 .and_then(|json| super::dialects::answer(http.dialect, &json));
             match parsed {
                 Ok(events) => {

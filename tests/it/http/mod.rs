@@ -498,3 +498,93 @@ async fn a_refused_request_is_retried_before_anything_reaches_the_client() {
     );
 }
 mod anthropic;
+
+#[tokio::test]
+async fn a_route_falls_back_when_its_backend_fails_before_answering() {
+    let mock = MockUpstream::start().await;
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let config = format!(
+        r#"use = []
+[backends.down]
+kind = "http"
+url = "http://127.0.0.1:{closed}/v1"
+retries = 0
+
+[backends.up]
+kind = "http"
+url = "{url}/v1"
+retries = 0
+
+[backends.ant]
+kind = "http"
+dialect = "anthropic-messages"
+url = "{url}"
+retries = 0
+
+[[routes]]
+prefix = "down:"
+backend = "down"
+fallbacks = ["up:second", "ant:third"]
+
+[[routes]]
+prefix = "up:"
+backend = "up"
+fallbacks = ["ant:fake-model"]
+
+[[routes]]
+prefix = "ant:"
+backend = "ant"
+"#,
+        url = mock.base_url()
+    );
+    let gw = Gateway::builder(&config).start();
+    let (status, headers, body) = gw.chat(ask("down:first", "hello")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        headers["x-agent-cli-backend"], "up",
+        "the first fallback answered"
+    );
+    assert_eq!(headers["x-agent-cli-model"], "second");
+    assert_eq!(body["choices"][0]["message"]["content"], REPLY_TEXT);
+    assert!(
+        gw.logs().contains("falling back to \"up:second\""),
+        "{}",
+        gw.logs()
+    );
+    let config_file = gw.dir.path().join("routes.toml");
+    let (code, out, _) = run_binary(
+        gw.dir.path(),
+        &[
+            "routes",
+            "down:first",
+            "--config",
+            config_file.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 0);
+    assert!(out.contains("falls back to: up:second, ant:third"), "{out}");
+
+    // A 5xx falls back too, streamed or not; the answer says who gave it.
+    let before = mock.requests().len();
+    let response = reqwest::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .json(&json!({"model": "up:x", "stream": true, "messages": user("FAIL_500 once")}))
+        .send()
+        .await
+        .unwrap();
+    // The marker is in the fallback's request too: it fails the same way.
+    assert_eq!(response.status(), 502);
+    assert_eq!(mock.requests().len(), before + 2, "one try each, no more");
+    assert_eq!(mock.requests()[before + 1].path_and_query, "/v1/messages");
+
+    // A request the upstream refused as such is not sent elsewhere.
+    let before = mock.requests().len();
+    let (status, _, _) = gw.chat(ask("up:x", "FAIL_400")).await;
+    assert_eq!(status, 400);
+    assert_eq!(mock.requests().len(), before + 1);
+}
+mod bad_upstream;
