@@ -96,6 +96,26 @@ pub async fn run(resolved: &Resolved, turn: Turn, ctx: RunContext) -> Result<Run
     }
 }
 
+/// Embeddings of the request `body` (the client's, with the routed model)
+/// from the resolved backend, as the upstream's JSON.
+///
+/// # Errors
+/// [`Error::InvalidRequest`] for a backend that makes none (a CLI, or an
+/// upstream dialect without embeddings); the upstream's errors as for a run.
+pub async fn embeddings(
+    resolved: &Resolved,
+    body: bytes::Bytes,
+    ctx: &RunContext,
+) -> Result<bytes::Bytes, Error> {
+    match &resolved.backend.kind {
+        Kind::Http(template) => http::embeddings(resolved, template, body, ctx).await,
+        Kind::Cli(_) => Err(Error::InvalidRequest(format!(
+            "backend `{}` runs a CLI, which makes no embeddings; route the model to an http backend",
+            resolved.backend.name
+        ))),
+    }
+}
+
 /// One finding of `doctor`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Health {

@@ -7,6 +7,7 @@ mod auth;
 mod chat;
 pub mod connections;
 mod edge;
+mod embeddings;
 mod extract;
 mod health;
 mod log;
@@ -36,6 +37,8 @@ pub fn router(state: AppState) -> Router {
         .route("/models/{*id}", get(models::retrieve))
         .route("/v1/chat/completions", post(chat::completions))
         .route("/chat/completions", post(chat::completions))
+        .route("/v1/embeddings", post(embeddings::create))
+        .route("/embeddings", post(embeddings::create))
         .route("/debug/config", get(health::debug_config))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -114,21 +114,7 @@ async fn start(
     );
     let resolved = config.routes.resolve(&turn.model)?;
     let stream = turn.stream;
-    let ctx = RunContext {
-        request_id: log.id.clone(),
-        shutdown: state.shutdown.clone(),
-        log_events: settings.log.events,
-        keep_sent: log.wants_sent(),
-        limits: RequestLimits {
-            max_prompt_chars: settings.max_prompt_chars,
-            images: settings.images,
-            force_effort: settings.force_effort,
-        },
-        limiters: Arc::clone(&state.limiters),
-        reaper: Arc::clone(&state.reaper),
-        workspaces: Arc::clone(&state.workspaces),
-        http: Arc::clone(&state.http),
-    };
+    let ctx = run_context(state, config, log);
     let (resolved, ignored, mut run) = run_or_fall_back(config, resolved, turn, ctx, log).await?;
     log.run_started(run.queued_at, run.started_at);
     if let Some(sent) = &run.sent {
@@ -146,6 +132,26 @@ async fn start(
         sse_keepalive: settings.sse_keepalive,
         max_answer_bytes: settings.max_answer_bytes,
     })
+}
+
+/// What a run needs from the gateway, for this request.
+pub(super) fn run_context(state: &AppState, config: &Config, log: &RequestLog) -> RunContext {
+    let settings = &config.settings;
+    RunContext {
+        request_id: log.id.clone(),
+        shutdown: state.shutdown.clone(),
+        log_events: settings.log.events,
+        keep_sent: log.wants_sent(),
+        limits: RequestLimits {
+            max_prompt_chars: settings.max_prompt_chars,
+            images: settings.images,
+            force_effort: settings.force_effort,
+        },
+        limiters: Arc::clone(&state.limiters),
+        reaper: Arc::clone(&state.reaper),
+        workspaces: Arc::clone(&state.workspaces),
+        http: Arc::clone(&state.http),
+    }
 }
 
 /// Runs the turn on `resolved`'s backend, or, when it fails before

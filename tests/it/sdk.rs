@@ -198,7 +198,13 @@ async fn openai_python_sdk_tool_round_trip_over_an_http_backend() {
     run_sdk_script_on(
         &http_config(&mock),
         python,
-        &["tests/sdk/openai_python_tools.py", "--models", HTTP_MODELS],
+        &[
+            "tests/sdk/openai_python_tools.py",
+            "--models",
+            HTTP_MODELS,
+            "--embeddings-model",
+            "up:text-embed",
+        ],
         PYTHON_ENV,
     )
     .await;

@@ -44,11 +44,20 @@ def main():
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--api-key", required=True)
     parser.add_argument("--models", required=True)
+    parser.add_argument("--embeddings-model", required=True)
     args = parser.parse_args()
     client = OpenAI(base_url=args.base_url, api_key=args.api_key, max_retries=0)
     for model in args.models.split(","):
         round_trip(client, model)
+    embeddings(client, args.embeddings_model)
     print("all checks passed", flush=True)
+
+
+def embeddings(client, model):
+    # The SDK asks for base64 and decodes it: the gateway passes it through.
+    got = client.embeddings.create(model=model, input=["ab", "c"])
+    assert [e.embedding for e in got.data] == [[2.0, 97.0, 0.5], [1.0, 99.0, 0.5]], got
+    ok(f"{model}: embeddings")
 
 
 def round_trip(client, model):

@@ -8,6 +8,7 @@
 
 mod client;
 mod dialects;
+mod embeddings;
 mod stream;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::routes::Resolved;
 use crate::turn::Turn;
 
 pub use client::HttpClients;
+pub(super) use embeddings::embeddings;
 
 /// The largest error body read from an upstream.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -62,6 +64,7 @@ pub(super) async fn run(
         backend: &backend,
         http: &http,
         client: &client,
+        endpoint: &http.endpoint,
         stream: turn.stream,
     };
     let response = upstream.send(body.into(), deadline, &ctx).await?;
@@ -81,6 +84,9 @@ struct Upstream<'a> {
     backend: &'a crate::backend::Backend,
     http: &'a HttpTemplate,
     client: &'a reqwest::Client,
+    /// The URL the request is posted to.
+    endpoint: &'a str,
+    /// Whether a stream is asked for.
     stream: bool,
 }
 
@@ -93,7 +99,7 @@ impl Upstream<'_> {
         };
         let mut request = self
             .client
-            .post(&self.http.endpoint)
+            .post(self.endpoint)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(reqwest::header::ACCEPT, accept);
         if let Some(auth) = &self.http.auth
@@ -251,7 +257,7 @@ async fn status_error(
 }
 
 /// At most `max` bytes of a body.
-async fn read_capped(mut response: reqwest::Response, max: usize) -> Vec<u8> {
+pub(super) async fn read_capped(mut response: reqwest::Response, max: usize) -> Vec<u8> {
     let mut body = Vec::new();
     while let Ok(Some(chunk)) = response.chunk().await {
         let room = max.saturating_sub(body.len());

@@ -588,3 +588,70 @@ backend = "ant"
     assert_eq!(mock.requests().len(), before + 1);
 }
 mod bad_upstream;
+
+#[tokio::test]
+async fn embeddings_are_routed_by_model_and_proxied_to_the_upstream() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock);
+    let post = |body: Value| {
+        let url = gw.url("/v1/embeddings");
+        async move {
+            let response = reqwest::Client::new()
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            (status, headers, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, headers, body) =
+        post(json!({"model": "up:text-embed", "input": ["ab", "c"], "dimensions": 3})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"][0]["embedding"], json!([2.0, 97.0, 0.5]));
+    assert_eq!(body["data"][1]["index"], 1);
+    assert_eq!(headers["x-agent-cli-backend"], "up");
+    let sent = mock.last_request("/embeddings");
+    assert_eq!(sent.path_and_query, "/v1/embeddings");
+    assert_bearer(&sent);
+    assert_eq!(header(&sent, "x-team"), Some("blue"));
+    assert_eq!(
+        sent.body,
+        json!({"model": "text-embed", "input": ["ab", "c"], "dimensions": 3}),
+        "the request as sent, with the routed model"
+    );
+
+    let (status, _, body) = post(json!({"model": "up:e", "input": "FAIL_400"})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        error_message(&body).contains("fake upstream rejected"),
+        "{body}"
+    );
+    let (status, _, body) = post(json!({"input": "x"})).await;
+    assert_eq!(status, 400);
+    assert!(
+        error_message(&body).contains("`model` is required"),
+        "{body}"
+    );
+    let (status, _, body) = post(json!({"model": "nowhere:e", "input": "x"})).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, _, body) = post(json!({"model": "nokey:e", "input": "x"})).await;
+    assert_eq!(status, 502, "{body}");
+
+    let cli = crate::support::fake_config("", crate::support::FAKE_ROUTE);
+    let gw = Gateway::builder(&cli).start();
+    let response = reqwest::Client::new()
+        .post(gw.url("/v1/embeddings"))
+        .json(&json!({"model": "fake:e", "input": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        error_message(&body).contains("backend `fake` runs a CLI, which makes no embeddings"),
+        "{body}"
+    );
+}

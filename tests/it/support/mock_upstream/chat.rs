@@ -1,6 +1,6 @@
 //! The OpenAI Chat Completions dialect (no current CLI uses it; handy for other clients):
 //! `POST .../chat/completions`, whole or streamed as `chat.completion.chunk` data lines, a usage
-//! chunk and `[DONE]`. Reasoning goes in `reasoning_content`.
+//! chunk and `[DONE]`. Reasoning goes in `reasoning_content`. Also `POST .../embeddings`.
 //!
 //! It only translates between this wire shape and a [`Decision`]: it must not decide anything
 //! itself, nor handle errors, markers or pacing (the router and [`super::stream`] do).
@@ -83,4 +83,44 @@ pub(super) fn answer(body: &Value) -> Answer {
     frames.push(SseFrame::data(&usage_chunk.to_string()));
     frames.push(SseFrame::data("[DONE]"));
     Answer::Sse(frames)
+}
+
+/// `POST .../embeddings`: for each input string, the vector `[chars, first byte, 0.5]`, as
+/// floats or (`encoding_format: "base64"`, the SDKs' default) little-endian f32 in base64.
+pub(super) fn embeddings(body: &Value) -> Value {
+    use base64::Engine as _;
+    let inputs: Vec<String> = match body.get("input") {
+        Some(Value::String(text)) => vec![text.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| {
+                item.as_str()
+                    .map_or_else(|| item.to_string(), str::to_owned)
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let base64 = str_at(body, "encoding_format") == "base64";
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(index, text)| {
+            #[allow(clippy::cast_precision_loss)]
+            let vector = [
+                text.chars().count() as f32,
+                f32::from(text.bytes().next().unwrap_or(0)),
+                0.5,
+            ];
+            let embedding = if base64 {
+                let bytes: Vec<u8> = vector.iter().flat_map(|v| v.to_le_bytes()).collect();
+                json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+            } else {
+                json!(vector)
+            };
+            json!({"object": "embedding", "index": index, "embedding": embedding})
+        })
+        .collect();
+    let tokens = inputs.iter().map(|t| t.len().div_ceil(4)).sum::<usize>();
+    json!({"object": "list", "data": data, "model": model_of(body),
+           "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 }

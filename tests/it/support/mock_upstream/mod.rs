@@ -165,6 +165,7 @@ enum Route {
     MessagesCountTokens,
     Responses,
     ChatCompletions,
+    Embeddings,
     GeminiGenerate { stream: bool },
     GeminiCountTokens,
 }
@@ -187,6 +188,7 @@ impl Route {
             ("/messages", Route::Messages),
             ("/responses", Route::Responses),
             ("/chat/completions", Route::ChatCompletions),
+            ("/embeddings", Route::Embeddings),
         ];
         routes
             .into_iter()
@@ -196,7 +198,7 @@ impl Route {
     fn dialect(self) -> Dialect {
         match self {
             Route::Messages | Route::MessagesCountTokens => Dialect::Anthropic,
-            Route::Responses | Route::ChatCompletions => Dialect::OpenAi,
+            Route::Responses | Route::ChatCompletions | Route::Embeddings => Dialect::OpenAi,
             Route::GeminiGenerate { .. } | Route::GeminiCountTokens => Dialect::Gemini,
         }
     }
@@ -267,6 +269,7 @@ async fn handle(
         Route::Messages => anthropic::answer(&body),
         Route::Responses => responses::answer(&body),
         Route::ChatCompletions => chat::answer(&body),
+        Route::Embeddings => Answer::Json(chat::embeddings(&body)),
         Route::GeminiGenerate { stream } => gemini::answer(&body, stream),
     };
     match answer {

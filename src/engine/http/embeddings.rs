@@ -1,0 +1,80 @@
+//! `POST {url}/embeddings` on an OpenAI-compatible upstream: the client's
+//! request passed on (with the routed model), under the backend's queue,
+//! credentials, retries and deadlines, and the upstream's answer passed
+//! back as it is.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use super::{Upstream, read_capped};
+use crate::backend::http::{HttpTemplate, UpstreamDialect};
+use crate::engine::RunContext;
+use crate::error::Error;
+use crate::routes::Resolved;
+
+/// The largest embeddings answer read (a few thousand vectors).
+const MAX_EMBEDDINGS_BYTES: usize = 64 * 1024 * 1024;
+
+/// Sends `body` to the upstream's embeddings endpoint and returns its JSON.
+pub(crate) async fn embeddings(
+    resolved: &Resolved,
+    http: &Arc<HttpTemplate>,
+    body: Bytes,
+    ctx: &RunContext,
+) -> Result<Bytes, Error> {
+    let backend = &resolved.backend;
+    if http.dialect != UpstreamDialect::OpenAiChat {
+        return Err(Error::InvalidRequest(format!(
+            "backend `{}` speaks {}, which has no embeddings; route the model to an openai-chat backend",
+            backend.name,
+            http.dialect.name()
+        )));
+    }
+    if let Some(why) = http.missing() {
+        return Err(Error::Backend {
+            backend: backend.name.clone(),
+            upstream_status: None,
+            message: format!("no credentials: {why}"),
+        });
+    }
+    let client = ctx.http.client(http.timeouts.connect)?;
+    let _permit = ctx.limiters.acquire(backend).await?;
+    let deadline = Instant::now() + backend.timeout;
+    let endpoint = format!("{}/embeddings", http.url);
+    let upstream = Upstream {
+        backend,
+        http,
+        client: &client,
+        endpoint: &endpoint,
+        stream: false,
+    };
+    let response = upstream.send(body, deadline, ctx).await?;
+    let read = read_capped(response, MAX_EMBEDDINGS_BYTES + 1);
+    let answer = tokio::time::timeout_at(deadline, read)
+        .await
+        .map_err(|_| Error::Timeout {
+            backend: backend.name.clone(),
+            after: backend.timeout,
+        })?;
+    if answer.len() > MAX_EMBEDDINGS_BYTES {
+        return Err(Error::Backend {
+            backend: backend.name.clone(),
+            upstream_status: None,
+            message: format!("the embeddings answer is larger than {MAX_EMBEDDINGS_BYTES} bytes"),
+        });
+    }
+    if serde_json::from_slice::<serde::de::IgnoredAny>(&answer).is_err() {
+        let start = &answer[..answer.len().min(200)];
+        return Err(Error::Backend {
+            backend: backend.name.clone(),
+            upstream_status: None,
+            message: format!(
+                "the upstream's embeddings answer is not JSON: {}",
+                String::from_utf8_lossy(start)
+            ),
+        });
+    }
+    Ok(Bytes::from(answer))
+}

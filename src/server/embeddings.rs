@@ -1,0 +1,79 @@
+//! `POST /v1/embeddings`: routed by `model` like a chat request, and
+//! proxied to the chosen backend's OpenAI-compatible upstream with the
+//! routed model; the upstream's JSON comes back as it is. Not a turn: no
+//! dialect translation, so it skips the chat pipeline's codec.
+
+use axum::body::Body;
+use axum::extract::{Extension, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+
+use super::auth::Snapshot;
+use super::extract;
+use super::log::RequestLog;
+use super::pipeline::{Endpoint, add_route_headers, error_response, run_context};
+use super::request_id::RequestId;
+use crate::dialect::openai_chat;
+use crate::engine;
+use crate::error::Error;
+use crate::state::AppState;
+
+const ENDPOINT: Endpoint = Endpoint {
+    path: "/v1/embeddings",
+    error_body: openai_chat::error_body,
+};
+
+pub(super) async fn create(
+    State(state): State<AppState>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    Extension(Snapshot(config)): Extension<Snapshot>,
+    body: Body,
+) -> Response {
+    let settings = &config.settings;
+    let mut log = RequestLog::start(
+        request_id,
+        settings.log,
+        std::sync::Arc::clone(&config.secrets),
+    );
+    let answer = async {
+        let bytes =
+            extract::body_bytes(body, settings.max_body_bytes, settings.body_timeout).await?;
+        let mut request: Map<String, Value> = extract::json(&bytes)?;
+        let model = match request.get("model") {
+            Some(Value::String(model)) => model.clone(),
+            _ => {
+                return Err(Error::InvalidRequest(
+                    "`model` is required: a string naming the embeddings model".into(),
+                ));
+            }
+        };
+        log.model.clone_from(&model);
+        let resolved = config.routes.resolve(&model)?;
+        log.backend = Some(resolved.backend.name.clone());
+        log.backend_model = Some(resolved.model.clone());
+        request.insert("model".into(), Value::String(resolved.model.clone()));
+        let body = serde_json::to_vec(&request)
+            .map_err(|e| Error::Internal(format!("cannot encode the request: {e}")))?;
+        let ctx = run_context(&state, &config, &log);
+        let json = engine::embeddings(&resolved, body.into(), &ctx).await?;
+        Ok((resolved, json))
+    }
+    .await;
+    match answer {
+        Ok((resolved, json)) => {
+            log.finished(200);
+            let mut response = (
+                [(header::CONTENT_TYPE, "application/json")],
+                Body::from(json),
+            )
+                .into_response();
+            add_route_headers(response.headers_mut(), &resolved, &[]);
+            response
+        }
+        Err(error) => {
+            log.failed(error.status().as_u16(), &error.to_string());
+            error_response(&error, &ENDPOINT)
+        }
+    }
+}
