@@ -36,6 +36,10 @@ mod gateway_process;
 
 use gateway_process::GatewayProcess;
 
+mod support;
+
+use support::{CPU_TICK, Stats, check_target, ms};
+
 /// Requests per side of the overhead comparison.
 const SEQUENTIAL_RUNS: usize = 500;
 /// Unmeasured runs per side before measuring.
@@ -210,10 +214,6 @@ backend = "queued"
     Ok(path)
 }
 
-/// One clock tick, the resolution of [`Gateway::cpu_time`]: `/proc` counts
-/// in USER_HZ, which Linux fixes at 100 per second.
-const CPU_TICK: Duration = Duration::from_millis(10);
-
 /// The gateway under test: the shared test-harness process wrapper.
 struct Gateway(GatewayProcess);
 
@@ -247,23 +247,9 @@ impl Gateway {
         self.0.logs().lines().count()
     }
 
-    /// CPU time the gateway process has used (user + system, all its
-    /// threads, without its children), from `/proc/PID/stat`.
+    /// CPU time the gateway process has used.
     fn cpu_time(&self) -> anyhow::Result<Duration> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.0.pid()))?;
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.split_whitespace().collect())
-            .unwrap_or_default();
-        let ticks = |i: usize| -> anyhow::Result<u64> {
-            Ok(fields
-                .get(i)
-                .ok_or_else(|| anyhow::anyhow!("short stat"))?
-                .parse()?)
-        };
-        // After `)`: state ppid … utime (index 11) stime (12).
-        let total = ticks(11)? + ticks(12)?;
-        Ok(CPU_TICK * u32::try_from(total)?)
+        support::cpu_time(self.0.pid())
     }
 }
 
@@ -350,18 +336,6 @@ async fn overhead_bench(
         P99_TARGET,
     );
     Ok(median_met && tail_met)
-}
-
-/// Prints `what` against its target; whether it was met.
-fn check_target(what: &str, value: Duration, target: Duration) -> bool {
-    let met = value <= target;
-    println!(
-        "{what}: {} ms (target ≤ {} ms): {}",
-        ms(value),
-        ms(target),
-        if met { "met" } else { "MISSED" }
-    );
-    met
 }
 
 /// Times `run` [`SEQUENTIAL_RUNS`] times in a row.
@@ -599,54 +573,6 @@ fn max_overlap(runs: &[(u128, u128)]) -> usize {
         peak = peak.max(alive);
     }
     usize::try_from(peak).unwrap_or(0)
-}
-
-// ---------------------------------------------------------------- statistics
-
-/// Order statistics of a set of timings.
-struct Stats {
-    min: Duration,
-    median: Duration,
-    p90: Duration,
-    p99: Duration,
-    max: Duration,
-}
-
-impl Stats {
-    const HEADER: &str = "    min | median |    p90 |    p99 |    max";
-    /// The markdown rule under [`Stats::HEADER`], columns right-aligned.
-    const RULE: &str = "--------:|-------:|-------:|-------:|-------:|";
-
-    fn of(mut samples: Vec<Duration>) -> Stats {
-        samples.sort_unstable();
-        let at = |q: f64| {
-            let rank = (q * (samples.len() - 1) as f64).round() as usize;
-            samples[rank]
-        };
-        Stats {
-            min: samples[0],
-            median: at(0.5),
-            p90: at(0.9),
-            p99: at(0.99),
-            max: samples[samples.len() - 1],
-        }
-    }
-
-    fn row(&self) -> String {
-        format!(
-            "{:>7} | {:>6} | {:>6} | {:>6} | {:>6}",
-            ms(self.min),
-            ms(self.median),
-            ms(self.p90),
-            ms(self.p99),
-            ms(self.max)
-        )
-    }
-}
-
-/// Milliseconds with microsecond precision.
-fn ms(duration: Duration) -> String {
-    format!("{:.3}", duration.as_secs_f64() * 1000.0)
 }
 
 /// Largest time to decode one 8 MiB SSE event arriving in TCP-sized chunks.

@@ -6,7 +6,8 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::body::{Body, Bytes};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use futures_util::{Stream, StreamExt as _};
 
@@ -40,14 +41,16 @@ pub(super) async fn respond(
     let mut response = if stream {
         match first_output(run.events).await {
             Ok(events) => {
-                let frames = sse_stream(events, codec.encoder(meta), run.permit, log);
-                let sse = Sse::new(frames);
-                match sse_keepalive {
-                    Some(interval) => sse
-                        .keep_alive(KeepAlive::new().interval(interval).text("ping"))
-                        .into_response(),
-                    None => sse.into_response(),
-                }
+                let frames =
+                    sse_stream(events, codec.encoder(meta), run.permit, log, sse_keepalive);
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/event-stream"),
+                        (header::CACHE_CONTROL, "no-cache"),
+                    ],
+                    Body::from_stream(frames),
+                )
+                    .into_response()
             }
             Err(error) => {
                 log.failed(error.status().as_u16(), &error.to_string());
@@ -128,26 +131,50 @@ async fn fold(
     Err(unfinished())
 }
 
-/// The SSE stream: the encoder's frames for each event, then the closing
-/// frames, or an error frame. Holds the backend's slot until it ends.
+/// The SSE stream: the encoder's frames for each event (those of one
+/// event in one write), then the closing frames, or an error frame; a
+/// `: ping` comment after `keepalive` without a write. Holds the backend's
+/// slot until it ends.
 fn sse_stream(
     mut events: EventStream,
     mut encoder: Box<dyn Encoder>,
     permit: Permit,
     mut log: RequestLog,
-) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+    keepalive: Option<Duration>,
+) -> impl Stream<Item = Result<Bytes, Infallible>> {
     async_stream::stream! {
         let _permit = permit;
-        for frame in encoder.open() {
-            yield Ok(sse(frame));
-        }
-        while let Some(event) = events.next().await {
+        yield Ok(wire(&encoder.open()));
+        // One timer for the whole stream, moved only when it fires.
+        let every = keepalive.unwrap_or(FAR_FUTURE);
+        let mut last_write = tokio::time::Instant::now();
+        let ping = tokio::time::sleep(every);
+        tokio::pin!(ping);
+        loop {
+            let next = tokio::select! {
+                biased;
+                next = events.next() => next,
+                () = &mut ping => {
+                    let due = last_write + every;
+                    if tokio::time::Instant::now() >= due {
+                        yield Ok(Bytes::from_static(b": ping\n\n"));
+                        last_write = tokio::time::Instant::now();
+                        ping.as_mut().reset(last_write + every);
+                    } else {
+                        ping.as_mut().reset(due);
+                    }
+                    continue;
+                }
+            };
+            let Some(event) = next else { break };
+            last_write = tokio::time::Instant::now();
             match event {
                 Ok(event) => {
                     log.event(&event);
                     let finished = matches!(event, Event::Finish(_));
-                    for frame in encoder.event(&event) {
-                        yield Ok(sse(frame));
+                    let frames = encoder.event(&event);
+                    if !frames.is_empty() {
+                        yield Ok(wire(&frames));
                     }
                     if finished {
                         log.finished(200);
@@ -156,23 +183,38 @@ fn sse_stream(
                 }
                 Err(error) => {
                     log.failed_in_stream(error.status().as_u16(), &error.to_string());
-                    yield Ok(sse(encoder.error(&error)));
+                    yield Ok(wire(&[encoder.error(&error)]));
                     return;
                 }
             }
         }
         let error = unfinished();
         log.failed_in_stream(error.status().as_u16(), &error.to_string());
-        yield Ok(sse(encoder.error(&error)));
+        yield Ok(wire(&[encoder.error(&error)]));
     }
 }
 
-fn sse(frame: Frame) -> SseEvent {
-    let event = SseEvent::default().data(frame.data);
-    match frame.event {
-        Some(name) => event.event(name),
-        None => event,
+/// A keep-alive interval that never comes (no keep-alive).
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365);
+
+/// Frames as SSE: `event:` when named, a `data:` line per line of data.
+fn wire(frames: &[Frame]) -> Bytes {
+    let size: usize = frames.iter().map(|f| f.data.len() + 16).sum();
+    let mut out = Vec::with_capacity(size);
+    for frame in frames {
+        if let Some(name) = frame.event {
+            out.extend_from_slice(b"event: ");
+            out.extend_from_slice(name.as_bytes());
+            out.push(b'\n');
+        }
+        for line in frame.data.split('\n') {
+            out.extend_from_slice(b"data: ");
+            out.extend_from_slice(line.trim_end_matches('\r').as_bytes());
+            out.push(b'\n');
+        }
+        out.push(b'\n');
     }
+    Bytes::from(out)
 }
 
 #[cfg(test)]

@@ -11,7 +11,10 @@
 //! Usage has OpenAI's meaning: the prompt count includes cache reads and
 //! writes.
 
+use std::borrow::Cow;
+
 use base64::Engine as _;
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::dialect::upstream::{CallIndexes, StreamDecoder, error_text};
@@ -316,39 +319,81 @@ pub struct MessageDecoder {
     done: bool,
 }
 
+/// One server-sent event, read without building a JSON tree for the
+/// frequent ones (text, reasoning and argument deltas).
+#[derive(Deserialize)]
+struct WireEvent<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default)]
+    index: u64,
+    #[serde(default, borrow)]
+    delta: Option<WireDelta<'a>>,
+    #[serde(default)]
+    content_block: Option<Value>,
+    #[serde(default)]
+    message: Option<Value>,
+    #[serde(default)]
+    usage: Option<Value>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+/// A block's delta, or the message's (`stop_reason`).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct WireDelta<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    thinking: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    signature: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    partial_json: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    stop_reason: Option<Cow<'a, str>>,
+}
+
 impl StreamDecoder for MessageDecoder {
     fn event(&mut self, _name: Option<&str>, data: &str) -> Result<Vec<Event>, String> {
         // The data names its own type; the `event:` line repeats it.
-        let event: Value = serde_json::from_str(data)
-            .map_err(|e| format!("the upstream sent an event that is not JSON ({e})"))?;
-        let position = || event.get("index").and_then(Value::as_u64).unwrap_or(0);
+        let event: WireEvent<'_> = serde_json::from_str(data).map_err(|e| {
+            format!("the upstream sent an event that is not an Anthropic event ({e})")
+        })?;
         let mut events = Vec::new();
-        match str_at(&event, "type") {
+        match &*event.kind {
+            "content_block_delta" => {
+                if let Some(delta) = &event.delta {
+                    events.extend(self.block_delta(event.index, delta));
+                }
+            }
             "message_start" => {
-                if let Some(usage) = event.pointer("/message/usage") {
+                if let Some(usage) = event.message.as_ref().and_then(|m| m.get("usage")) {
                     self.usage.update(usage);
                     events.extend(self.usage.to_usage().map(Event::Usage));
                 }
             }
             "content_block_start" => {
-                let block = event.get("content_block").unwrap_or(&Value::Null);
-                events.extend(self.block_start(position(), block));
-            }
-            "content_block_delta" => {
-                let delta = event.get("delta").unwrap_or(&Value::Null);
-                events.extend(self.block_delta(position(), delta));
+                let block = event.content_block.as_ref().unwrap_or(&Value::Null);
+                events.extend(self.block_start(event.index, block));
             }
             "message_delta" => {
-                if let Some(reason) = event.pointer("/delta/stop_reason").and_then(Value::as_str) {
+                if let Some(reason) = event.delta.as_ref().and_then(|d| d.stop_reason.as_deref()) {
                     self.finish = Some(stop_reason(reason));
                 }
-                if let Some(usage) = event.get("usage") {
+                if let Some(usage) = &event.usage {
                     self.usage.update(usage);
                     events.extend(self.usage.to_usage().map(Event::Usage));
                 }
             }
             "message_stop" => events.extend(self.end()),
-            "error" => return Err(error_text(event.get("error").unwrap_or(&event))),
+            "error" => {
+                let error = event.error.unwrap_or(Value::Null);
+                return Err(error_text(&error));
+            }
             // `ping`, `content_block_stop`, and types added later.
             _ => {}
         }
@@ -397,26 +442,29 @@ impl MessageDecoder {
         }
     }
 
-    fn block_delta(&self, position: u64, delta: &Value) -> Vec<Event> {
-        match str_at(delta, "type") {
-            "text_delta" => text_event(Event::TextDelta, str_at(delta, "text")),
-            "thinking_delta" => text_event(Event::ReasoningDelta, str_at(delta, "thinking")),
-            "signature_delta" => text_event(Event::ReasoningSignature, str_at(delta, "signature")),
+    fn block_delta(&self, position: u64, delta: &WireDelta<'_>) -> Vec<Event> {
+        let text = |field: &Option<Cow<'_, str>>| field.as_deref().unwrap_or_default().to_owned();
+        let (make, value): (fn(String) -> Event, String) = match &*delta.kind {
+            "text_delta" => (Event::TextDelta, text(&delta.text)),
+            "thinking_delta" => (Event::ReasoningDelta, text(&delta.thinking)),
+            "signature_delta" => (Event::ReasoningSignature, text(&delta.signature)),
             "input_json_delta" => match self.calls.get(position) {
                 Some(index) => {
-                    let fragment = str_at(delta, "partial_json");
-                    if fragment.is_empty() {
+                    let fragment = text(&delta.partial_json);
+                    return if fragment.is_empty() {
                         Vec::new()
                     } else {
-                        vec![Event::ToolCallArguments {
-                            index,
-                            fragment: fragment.to_owned(),
-                        }]
-                    }
+                        vec![Event::ToolCallArguments { index, fragment }]
+                    };
                 }
-                None => Vec::new(),
+                None => return Vec::new(),
             },
-            _ => Vec::new(),
+            _ => return Vec::new(),
+        };
+        if value.is_empty() {
+            Vec::new()
+        } else {
+            vec![make(value)]
         }
     }
 }

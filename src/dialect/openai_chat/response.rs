@@ -18,6 +18,7 @@ pub struct ChatCodec {
 impl Codec for ChatCodec {
     fn encoder(&self, meta: AnswerMeta) -> Box<dyn Encoder> {
         Box::new(ChunkEncoder {
+            prefix: chunk_prefix(&meta),
             include_usage: self.include_usage,
             usage: Usage::default(),
             session: None,
@@ -39,6 +40,9 @@ impl Codec for ChatCodec {
 #[derive(Debug)]
 struct ChunkEncoder {
     meta: AnswerMeta,
+    /// Every chunk's JSON up to its delta, made once: most chunks are one
+    /// short delta, written without building a JSON tree.
+    prefix: String,
     include_usage: bool,
     usage: Usage,
     session: Option<String>,
@@ -49,6 +53,22 @@ struct ChunkEncoder {
 }
 
 impl ChunkEncoder {
+    /// A chunk whose delta is one string field, and no finish reason.
+    fn text_field(&self, name: &str, text: &str) -> Frame {
+        let mut data = Vec::with_capacity(self.prefix.len() + name.len() + text.len() + 40);
+        data.extend_from_slice(self.prefix.as_bytes());
+        data.extend_from_slice(b"{\"");
+        data.extend_from_slice(name.as_bytes());
+        data.extend_from_slice(b"\":");
+        // Writing a string as JSON into memory cannot fail, and is UTF-8.
+        let _ = serde_json::to_writer(&mut data, text);
+        data.extend_from_slice(b"},\"finish_reason\":null}]}");
+        Frame {
+            event: None,
+            data: String::from_utf8(data).unwrap_or_default(),
+        }
+    }
+
     fn chunk(&self, delta: Value, finish: Option<&str>) -> Value {
         json!({
             "id": completion_id(&self.meta),
@@ -95,14 +115,10 @@ impl Encoder for ChunkEncoder {
 
     fn event(&mut self, event: &Event) -> Vec<Frame> {
         match event {
-            Event::TextDelta(text) => {
-                vec![Frame::data(&self.chunk(json!({"content": text}), None))]
-            }
+            Event::TextDelta(text) => vec![self.text_field("content", text)],
             Event::ReasoningDelta(text) => {
                 self.thinking.push_str(text);
-                vec![Frame::data(
-                    &self.chunk(json!({"reasoning_content": text}), None),
-                )]
+                vec![self.text_field("reasoning_content", text)]
             }
             Event::ReasoningSignature(signature) => {
                 let thinking = std::mem::take(&mut self.thinking);
@@ -257,6 +273,16 @@ fn signed_block(thinking: &str, signature: &str) -> Value {
 /// An encrypted reasoning block, in `thinking_blocks`.
 fn redacted_block(data: &str) -> Value {
     json!({"type": "redacted_thinking", "data": data})
+}
+
+/// `{"id":…,"object":"chat.completion.chunk","created":…,"model":…,"choices":[{"index":0,"delta":`
+fn chunk_prefix(meta: &AnswerMeta) -> String {
+    format!(
+        "{{\"id\":{},\"object\":\"chat.completion.chunk\",\"created\":{},\"model\":{},\"choices\":[{{\"index\":0,\"delta\":",
+        Value::from(completion_id(meta)),
+        meta.created,
+        Value::from(meta.model.as_str())
+    )
 }
 
 fn completion_id(meta: &AnswerMeta) -> String {

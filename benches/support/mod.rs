@@ -1,0 +1,97 @@
+//! What the benchmarks share: order statistics of timings, target checks,
+//! and a process's CPU time and peak memory from `/proc`.
+
+#![allow(dead_code)] // each bench uses its part
+
+use std::time::Duration;
+
+/// One clock tick, the resolution of [`cpu_time`]: `/proc` counts in
+/// USER_HZ, which Linux fixes at 100 per second.
+pub(crate) const CPU_TICK: Duration = Duration::from_millis(10);
+
+/// CPU time process `pid` has used (user + system, all its threads,
+/// without its children), from `/proc/PID/stat`.
+pub(crate) fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| -> anyhow::Result<u64> {
+        Ok(fields
+            .get(i)
+            .ok_or_else(|| anyhow::anyhow!("short stat"))?
+            .parse()?)
+    };
+    // After `)`: state ppid … utime (index 11) stime (12).
+    let total = ticks(11)? + ticks(12)?;
+    Ok(CPU_TICK * u32::try_from(total)?)
+}
+
+/// The peak resident memory of process `pid` (`VmHWM`), in KiB.
+pub(crate) fn peak_rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no VmHWM in /proc/{pid}/status"))
+}
+
+/// Prints `what` against its target; whether it was met.
+pub(crate) fn check_target(what: &str, value: Duration, target: Duration) -> bool {
+    let met = value <= target;
+    println!(
+        "{what}: {} ms (target ≤ {} ms): {}",
+        ms(value),
+        ms(target),
+        if met { "met" } else { "MISSED" }
+    );
+    met
+}
+
+/// Order statistics of a set of timings.
+pub(crate) struct Stats {
+    pub(crate) min: Duration,
+    pub(crate) median: Duration,
+    pub(crate) p90: Duration,
+    pub(crate) p99: Duration,
+    pub(crate) max: Duration,
+}
+
+impl Stats {
+    pub(crate) const HEADER: &str = "    min | median |    p90 |    p99 |    max";
+    /// The markdown rule under [`Stats::HEADER`], columns right-aligned.
+    pub(crate) const RULE: &str = "--------:|-------:|-------:|-------:|-------:|";
+
+    pub(crate) fn of(mut samples: Vec<Duration>) -> Stats {
+        samples.sort_unstable();
+        let at = |q: f64| {
+            let rank = (q * (samples.len() - 1) as f64).round() as usize;
+            samples[rank]
+        };
+        Stats {
+            min: samples[0],
+            median: at(0.5),
+            p90: at(0.9),
+            p99: at(0.99),
+            max: samples[samples.len() - 1],
+        }
+    }
+
+    pub(crate) fn row(&self) -> String {
+        format!(
+            "{:>7} | {:>6} | {:>6} | {:>6} | {:>6}",
+            ms(self.min),
+            ms(self.median),
+            ms(self.p90),
+            ms(self.p99),
+            ms(self.max)
+        )
+    }
+}
+
+/// Milliseconds with microsecond precision.
+pub(crate) fn ms(duration: Duration) -> String {
+    format!("{:.3}", duration.as_secs_f64() * 1000.0)
+}

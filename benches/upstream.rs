@@ -1,0 +1,443 @@
+//! HTTP-upstream benchmark (`cargo bench --bench upstream`; not part of the
+//! test suite). Method and results: `docs/benchmarks.md`.
+//!
+//! OpenAI Chat Completions in, Anthropic Messages out: a mock Anthropic
+//! upstream in this process answers `POST /v1/messages` at once (a JSON
+//! message, or a stream of 50 text deltas), and the same request is made
+//! two ways in the same run: **direct** (the Anthropic request to the mock)
+//! and **through** the gateway (an OpenAI request, which the gateway
+//! translates both ways). Measured:
+//!
+//! - at concurrency 1, interleaved pairs: added median and p99 latency of
+//!   a JSON answer and added time to the first text of a stream;
+//! - the gateway's CPU time per JSON answer and per 50-chunk stream (from
+//!   `/proc/PID/stat`, over all the requests of a phase);
+//! - at concurrency 64: throughput through the gateway as a ratio to direct,
+//!   and the gateway's peak RSS (`VmHWM`).
+//!
+//! Targets: CPU ≤ 0.2 ms per JSON request and ≤ 0.5 ms per stream, added
+//! median ≤ 0.3 ms and p99 ≤ 2 ms, added time to first token ≤ 0.3 ms, peak
+//! RSS ≤ 30 MiB. Exits non-zero when one is missed.
+//!
+//! Another gateway is measured the same way: start the bench with
+//! `UPSTREAM_BENCH_MOCK_PORT=PORT` (the mock listens there), point the other
+//! gateway's Anthropic backend at `http://127.0.0.1:PORT`, and set
+//! `UPSTREAM_BENCH_TARGET` to its OpenAI base URL (e.g.
+//! `http://127.0.0.1:4000/v1`), `UPSTREAM_BENCH_MODEL` to the model it
+//! routes there and `UPSTREAM_BENCH_PID` to its process id (for CPU and
+//! RSS; several processes: measure the main one, or sum them by hand).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, ensure};
+use axum::body::{Body, Bytes};
+use axum::http::header;
+use axum::response::Response;
+use futures_util::StreamExt as _;
+use serde_json::{Value, json};
+
+#[allow(dead_code)]
+#[path = "../tests/it/support/gateway_process.rs"]
+mod gateway_process;
+mod support;
+
+use gateway_process::GatewayProcess;
+use support::{Stats, check_target, cpu_time, ms, peak_rss_kib};
+
+/// Text deltas of a streamed answer.
+const STREAM_CHUNKS: usize = 50;
+/// Interleaved direct/through pairs at concurrency 1, per answer kind.
+const PAIRS: usize = 500;
+/// Unmeasured pairs first.
+const WARMUP: usize = 30;
+/// Concurrent clients of the throughput phase.
+const CONCURRENCY: usize = 64;
+/// Requests each of them makes, per side.
+const PER_CLIENT: usize = 25;
+
+const CPU_PER_JSON: Duration = Duration::from_micros(200);
+const CPU_PER_STREAM: Duration = Duration::from_micros(500);
+const ADDED_MEDIAN: Duration = Duration::from_micros(300);
+const ADDED_P99: Duration = Duration::from_millis(2);
+const ADDED_FIRST_TOKEN: Duration = Duration::from_micros(300);
+const PEAK_RSS_MIB: u64 = 30;
+
+fn main() -> ExitCode {
+    if !std::env::args().any(|arg| arg == "--bench") {
+        println!("upstream bench skipped: run it with `cargo bench --bench upstream`");
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run()) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("FAILED: a target was missed (see above)");
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("bench error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The gateway under test: ours, started here, or another one.
+struct Target {
+    /// Its OpenAI base URL, e.g. `http://127.0.0.1:4000/v1`.
+    base: String,
+    /// The model it routes to the mock.
+    model: String,
+    /// Its process, for CPU and memory.
+    pid: u32,
+    /// Ours, kept running while measured.
+    _own: Option<(GatewayProcess, tempfile::TempDir)>,
+}
+
+async fn run() -> anyhow::Result<bool> {
+    let mock = MockAnthropic::start().await?;
+    let target = match std::env::var("UPSTREAM_BENCH_TARGET") {
+        Ok(base) => Target {
+            base,
+            model: std::env::var("UPSTREAM_BENCH_MODEL")
+                .context("UPSTREAM_BENCH_MODEL: the model the target routes to the mock")?,
+            pid: std::env::var("UPSTREAM_BENCH_PID")
+                .context("UPSTREAM_BENCH_PID: the target's process id")?
+                .parse()?,
+            _own: None,
+        },
+        Err(_) => start_gateway(&mock.base)?,
+    };
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(CONCURRENCY)
+        .build()?;
+    let sides = Sides {
+        client: &client,
+        mock: &mock.base,
+        target: &target,
+    };
+    println!(
+        "upstream bench: OpenAI chat in, Anthropic Messages out; {} CPU(s); target {}",
+        std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
+        target.base
+    );
+    let mut met = true;
+    met &= sequential(&sides, false).await?;
+    met &= sequential(&sides, true).await?;
+    met &= concurrent(&sides, false).await?;
+    met &= concurrent(&sides, true).await?;
+    let peak = peak_rss_kib(target.pid)?;
+    let rss_met = peak <= PEAK_RSS_MIB * 1024;
+    println!(
+        "\npeak RSS of the gateway: {:.1} MiB (target ≤ {PEAK_RSS_MIB} MiB): {}",
+        peak as f64 / 1024.0,
+        if rss_met { "met" } else { "MISSED" }
+    );
+    Ok(met && rss_met)
+}
+
+/// Starts our gateway with one Anthropic backend in front of the mock.
+fn start_gateway(mock: &str) -> anyhow::Result<Target> {
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("routes.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "use = []\n[backends.ant]\nkind = \"http\"\ndialect = \"anthropic-messages\"\n\
+             url = \"{mock}\"\nmax_concurrency = {CONCURRENCY}\n\n\
+             [[routes]]\nprefix = \"ant:\"\nbackend = \"ant\"\n"
+        ),
+    )?;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_agent-cli-to-api"));
+    command
+        .arg("--config")
+        .arg(&config)
+        .args(["--port", "0"])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir.path());
+    let gateway = GatewayProcess::spawn(command).map_err(anyhow::Error::msg)?;
+    Ok(Target {
+        base: format!("{}/v1", gateway.base),
+        model: "ant:bench-model".to_owned(),
+        pid: gateway.pid(),
+        _own: Some((gateway, dir)),
+    })
+}
+
+// ------------------------------------------------------------------- the two sides
+
+/// The two ways one request is made.
+#[derive(Clone, Copy)]
+struct Sides<'a> {
+    client: &'a reqwest::Client,
+    mock: &'a str,
+    target: &'a Target,
+}
+
+/// One answer's timings: until the first text, and until its end.
+struct Timed {
+    first_text: Duration,
+    total: Duration,
+}
+
+impl Sides<'_> {
+    /// The Anthropic request, straight to the mock.
+    async fn direct(&self, stream: bool) -> anyhow::Result<Timed> {
+        let body = json!({"model": "bench-model", "max_tokens": 1024, "stream": stream,
+                          "messages": [{"role": "user", "content": "hello"}]});
+        let request = self
+            .client
+            .post(format!("{}/v1/messages", self.mock))
+            .header("anthropic-version", "2023-06-01")
+            .json(&body);
+        timed(request).await
+    }
+
+    /// The OpenAI request, through the gateway.
+    async fn through(&self, stream: bool) -> anyhow::Result<Timed> {
+        let body = json!({"model": self.target.model, "stream": stream,
+                          "messages": [{"role": "user", "content": "hello"}]});
+        let request = self
+            .client
+            .post(format!("{}/chat/completions", self.target.base))
+            .json(&body);
+        timed(request).await
+    }
+}
+
+/// Sends `request` and reads its answer to the end, noting when the first
+/// text (`tok0`) arrived.
+async fn timed(request: reqwest::RequestBuilder) -> anyhow::Result<Timed> {
+    let started = Instant::now();
+    let response = request.send().await?;
+    ensure!(response.status().is_success(), "HTTP {}", response.status());
+    let mut body = response.bytes_stream();
+    let mut seen = Vec::new();
+    let mut first_text = None;
+    while let Some(chunk) = body.next().await {
+        seen.extend_from_slice(&chunk?);
+        if first_text.is_none() && seen.windows(4).any(|w| w == b"tok0") {
+            first_text = Some(started.elapsed());
+        }
+    }
+    let total = started.elapsed();
+    let last = format!("tok{}", STREAM_CHUNKS - 1);
+    ensure!(
+        seen.windows(last.len()).any(|w| w == last.as_bytes()),
+        "the answer is incomplete: {}",
+        String::from_utf8_lossy(&seen)
+    );
+    Ok(Timed {
+        first_text: first_text.unwrap_or(total),
+        total,
+    })
+}
+
+// ------------------------------------------------------------------- phases
+
+/// Concurrency 1: interleaved pairs; added latency (JSON) or time to first
+/// text (stream), and the gateway's CPU per request.
+async fn sequential(sides: &Sides<'_>, stream: bool) -> anyhow::Result<bool> {
+    let kind = if stream {
+        "50-chunk stream"
+    } else {
+        "JSON answer"
+    };
+    for _ in 0..WARMUP {
+        sides.direct(stream).await?;
+        sides.through(stream).await?;
+    }
+    let mut direct = Vec::with_capacity(PAIRS);
+    let mut through = Vec::with_capacity(PAIRS);
+    let mut gateway_cpu = Duration::ZERO;
+    for _ in 0..PAIRS {
+        direct.push(sides.direct(stream).await?);
+        let before = cpu_time(sides.target.pid)?;
+        through.push(sides.through(stream).await?);
+        gateway_cpu += cpu_time(sides.target.pid)?.saturating_sub(before);
+    }
+    let totals = |t: &[Timed]| Stats::of(t.iter().map(|t| t.total).collect());
+    let firsts = |t: &[Timed]| Stats::of(t.iter().map(|t| t.first_text).collect());
+    println!("\n## {kind}, concurrency 1: {PAIRS} interleaved pairs after {WARMUP} warm-up pairs");
+    println!("| {:<28} | {} |", "ms", Stats::HEADER);
+    println!("|{:-<30}|{}", "", Stats::RULE);
+    let (d, t) = (totals(&direct), totals(&through));
+    println!("| {:<28} | {} |", "direct: whole answer", d.row());
+    println!("| {:<28} | {} |", "through: whole answer", t.row());
+    let (df, tf) = (firsts(&direct), firsts(&through));
+    if stream {
+        println!("| {:<28} | {} |", "direct: first text", df.row());
+        println!("| {:<28} | {} |", "through: first text", tf.row());
+    }
+    let per_request = gateway_cpu / u32::try_from(PAIRS)?;
+    let (cpu_target, what) = if stream {
+        (CPU_PER_STREAM, "gateway CPU per stream")
+    } else {
+        (CPU_PER_JSON, "gateway CPU per JSON request")
+    };
+    println!(
+        "(CPU clock-tick resolution over the phase: ±{} ms per request)",
+        ms(support::CPU_TICK / u32::try_from(PAIRS)?)
+    );
+    let mut met = check_target(what, per_request, cpu_target);
+    if stream {
+        met &= check_target(
+            "added median time to first token",
+            tf.median.saturating_sub(df.median),
+            ADDED_FIRST_TOKEN,
+        );
+    } else {
+        met &= check_target(
+            "added median latency",
+            t.median.saturating_sub(d.median),
+            ADDED_MEDIAN,
+        );
+        met &= check_target("added p99 latency", t.p99.saturating_sub(d.p99), ADDED_P99);
+    }
+    Ok(met)
+}
+
+/// Concurrency 64: throughput direct and through, and the gateway's CPU.
+async fn concurrent(sides: &Sides<'_>, stream: bool) -> anyhow::Result<bool> {
+    let kind = if stream {
+        "50-chunk streams"
+    } else {
+        "JSON answers"
+    };
+    let total = CONCURRENCY * PER_CLIENT;
+    let rate = |through: bool| async move {
+        let started = Instant::now();
+        let clients = (0..CONCURRENCY).map(|_| async move {
+            for _ in 0..PER_CLIENT {
+                if through {
+                    sides.through(stream).await?;
+                } else {
+                    sides.direct(stream).await?;
+                }
+            }
+            anyhow::Ok(())
+        });
+        for outcome in futures_util::future::join_all(clients).await {
+            outcome?;
+        }
+        anyhow::Ok(total as f64 / started.elapsed().as_secs_f64())
+    };
+    let direct = rate(false).await?;
+    let before = cpu_time(sides.target.pid)?;
+    let through = rate(true).await?;
+    let cpu = cpu_time(sides.target.pid)?.saturating_sub(before) / u32::try_from(total)?;
+    println!(
+        "\n## {kind}, concurrency {CONCURRENCY}: {total} requests per side\n\
+         direct {direct:.0}/s, through the gateway {through:.0}/s: ratio {:.2}; \
+         gateway CPU per request {} ms",
+        through / direct,
+        ms(cpu)
+    );
+    Ok(true)
+}
+
+// ------------------------------------------------------------------- the mock
+
+/// A mock Anthropic upstream whose answers are made once: the cost of
+/// answering is the same for both sides, and small.
+struct MockAnthropic {
+    base: String,
+}
+
+impl MockAnthropic {
+    async fn start() -> anyhow::Result<MockAnthropic> {
+        let port: u16 = std::env::var("UPSTREAM_BENCH_MOCK_PORT")
+            .ok()
+            .map(|p| p.parse())
+            .transpose()?
+            .unwrap_or(0);
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let answers = Arc::new(Answers::new());
+        let app = axum::Router::new().fallback(move |body: Bytes| {
+            let answers = Arc::clone(&answers);
+            async move { answers.answer(&body) }
+        });
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(MockAnthropic { base })
+    }
+}
+
+/// The two answers, ready to send.
+struct Answers {
+    json: Bytes,
+    events: Vec<Bytes>,
+}
+
+impl Answers {
+    fn new() -> Answers {
+        let text: String = (0..STREAM_CHUNKS).map(|i| format!("tok{i} ")).collect();
+        let usage = json!({"input_tokens": 8, "output_tokens": STREAM_CHUNKS,
+                           "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0});
+        let json = json!({"id": "msg_bench", "type": "message", "role": "assistant",
+                          "model": "bench-model", "stop_reason": "end_turn", "stop_sequence": null,
+                          "content": [{"type": "text", "text": text}], "usage": usage});
+        let event = |data: Value| {
+            let name = data["type"].as_str().unwrap_or_default().to_owned();
+            Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
+        };
+        let mut events = vec![
+            event(
+                json!({"type": "message_start", "message": {"id": "msg_bench",
+                "type": "message", "role": "assistant", "model": "bench-model", "content": [],
+                "stop_reason": null, "usage": {"input_tokens": 8, "output_tokens": 1}}}),
+            ),
+            event(json!({"type": "content_block_start", "index": 0,
+                         "content_block": {"type": "text", "text": ""}})),
+        ];
+        events.extend((0..STREAM_CHUNKS).map(|i| {
+            event(json!({"type": "content_block_delta", "index": 0,
+                         "delta": {"type": "text_delta", "text": format!("tok{i} ")}}))
+        }));
+        events.push(event(json!({"type": "content_block_stop", "index": 0})));
+        events.push(event(json!({"type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": null},
+            "usage": {"output_tokens": STREAM_CHUNKS}})));
+        events.push(event(json!({"type": "message_stop"})));
+        Answers {
+            json: Bytes::from(json.to_string()),
+            events,
+        }
+    }
+
+    fn answer(&self, request: &[u8]) -> Response {
+        let stream = serde_json::from_slice::<Value>(request)
+            .ok()
+            .and_then(|body| body.get("stream")?.as_bool())
+            .unwrap_or(false);
+        let (content_type, body) = if stream {
+            let events = self.events.clone().into_iter().map(Ok::<_, std::io::Error>);
+            (
+                "text/event-stream",
+                Body::from_stream(futures_util::stream::iter(events)),
+            )
+        } else {
+            ("application/json", Body::from(self.json.clone()))
+        };
+        Response::builder()
+            .header(header::CONTENT_TYPE, content_type)
+            .body(body)
+            .unwrap_or_default()
+    }
+}
