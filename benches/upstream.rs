@@ -26,6 +26,7 @@
 //! `http://127.0.0.1:4000/v1`), `UPSTREAM_BENCH_MODEL` to the model it
 //! routes there and `UPSTREAM_BENCH_PID` to its process id (for CPU and
 //! RSS; several processes: measure the main one, or sum them by hand).
+//! `UPSTREAM_BENCH_PHASES` picks phases (`json1,stream1,json64,stream64`).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -44,7 +45,7 @@ mod gateway_process;
 mod support;
 
 use gateway_process::GatewayProcess;
-use support::{Stats, check_target, cpu_time, ms, peak_rss_kib};
+use support::{Stats, check_target, cpu_split, cpu_time, ms, peak_rss_kib};
 
 /// Text deltas of a streamed answer.
 const STREAM_CHUNKS: usize = 50;
@@ -132,11 +133,19 @@ async fn run() -> anyhow::Result<bool> {
         std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
         target.base
     );
+    // `UPSTREAM_BENCH_PHASES=stream1,json64` runs only those (e.g. to profile one).
+    let phases = std::env::var("UPSTREAM_BENCH_PHASES")
+        .unwrap_or_else(|_| "json1,stream1,json64,stream64".to_owned());
     let mut met = true;
-    met &= sequential(&sides, false).await?;
-    met &= sequential(&sides, true).await?;
-    met &= concurrent(&sides, false).await?;
-    met &= concurrent(&sides, true).await?;
+    for phase in phases.split(',') {
+        met &= match phase.trim() {
+            "json1" => sequential(&sides, false).await?,
+            "stream1" => sequential(&sides, true).await?,
+            "json64" => concurrent(&sides, false).await?,
+            "stream64" => concurrent(&sides, true).await?,
+            other => anyhow::bail!("unknown phase {other:?}: use json1, stream1, json64, stream64"),
+        };
+    }
     let peak = peak_rss_kib(target.pid)?;
     let rss_met = peak <= PEAK_RSS_MIB * 1024;
     println!(
@@ -262,13 +271,16 @@ async fn sequential(sides: &Sides<'_>, stream: bool) -> anyhow::Result<bool> {
     }
     let mut direct = Vec::with_capacity(PAIRS);
     let mut through = Vec::with_capacity(PAIRS);
-    let mut gateway_cpu = Duration::ZERO;
+    let (mut user, mut system) = (Duration::ZERO, Duration::ZERO);
     for _ in 0..PAIRS {
         direct.push(sides.direct(stream).await?);
-        let before = cpu_time(sides.target.pid)?;
+        let before = cpu_split(sides.target.pid)?;
         through.push(sides.through(stream).await?);
-        gateway_cpu += cpu_time(sides.target.pid)?.saturating_sub(before);
+        let after = cpu_split(sides.target.pid)?;
+        user += after.0.saturating_sub(before.0);
+        system += after.1.saturating_sub(before.1);
     }
+    let gateway_cpu = user + system;
     let totals = |t: &[Timed]| Stats::of(t.iter().map(|t| t.total).collect());
     let firsts = |t: &[Timed]| Stats::of(t.iter().map(|t| t.first_text).collect());
     println!("\n## {kind}, concurrency 1: {PAIRS} interleaved pairs after {WARMUP} warm-up pairs");
@@ -288,9 +300,12 @@ async fn sequential(sides: &Sides<'_>, stream: bool) -> anyhow::Result<bool> {
     } else {
         (CPU_PER_JSON, "gateway CPU per JSON request")
     };
+    let pairs = u32::try_from(PAIRS)?;
     println!(
-        "(CPU clock-tick resolution over the phase: ±{} ms per request)",
-        ms(support::CPU_TICK / u32::try_from(PAIRS)?)
+        "(gateway CPU per request: user {} ms + kernel {} ms; clock-tick resolution ±{} ms)",
+        ms(user / pairs),
+        ms(system / pairs),
+        ms(support::CPU_TICK / pairs)
     );
     let mut met = check_target(what, per_request, cpu_target);
     if stream {

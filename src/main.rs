@@ -31,10 +31,16 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    // The gateway's own work per request is small; the CLIs and upstreams
+    // do the heavy part. Half the CPUs keeps requests on fewer threads, so
+    // fewer cross-thread wake-ups (measured: docs/benchmarks.md), and
+    // leaves the rest to the CLIs. TOKIO_WORKER_THREADS overrides it.
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        builder.worker_threads((cpus / 2).max(1));
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("cannot start the async runtime: {error}");

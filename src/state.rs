@@ -10,9 +10,21 @@ use crate::config::Config;
 use crate::config::watch::Reloader;
 use crate::engine::{HttpClients, Limiters, Reaper, WorkspacePool};
 
-/// Shared handler state; cheap to clone.
+/// Shared handler state; cheap to clone (one reference count).
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+#[derive(Debug)]
+pub struct Shared {
     /// The live config. Handlers take one snapshot per request.
     pub config: Arc<ArcSwap<Config>>,
     /// Reloads `config`; also knows the last reload error.
@@ -42,7 +54,7 @@ impl AppState {
         let limiters = Arc::new(Limiters::default());
         let on_reload = Arc::clone(&limiters);
         reloader.on_reload(move |config| on_reload.apply(config.routes.backends.values()));
-        AppState {
+        AppState(Arc::new(Shared {
             config: Arc::clone(reloader.live()),
             reloader,
             shutdown,
@@ -51,6 +63,6 @@ impl AppState {
             limiters,
             workspaces: Arc::new(WorkspacePool::default()),
             http: Arc::new(HttpClients::default()),
-        }
+        }))
     }
 }

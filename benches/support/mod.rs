@@ -12,6 +12,12 @@ pub(crate) const CPU_TICK: Duration = Duration::from_millis(10);
 /// CPU time process `pid` has used (user + system, all its threads,
 /// without its children), from `/proc/PID/stat`.
 pub(crate) fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    let (user, system) = cpu_split(pid)?;
+    Ok(user + system)
+}
+
+/// CPU time process `pid` has used in user space and in the kernel.
+pub(crate) fn cpu_split(pid: u32) -> anyhow::Result<(Duration, Duration)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let fields: Vec<&str> = stat
         .rsplit_once(')')
@@ -24,8 +30,10 @@ pub(crate) fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
             .parse()?)
     };
     // After `)`: state ppid … utime (index 11) stime (12).
-    let total = ticks(11)? + ticks(12)?;
-    Ok(CPU_TICK * u32::try_from(total)?)
+    Ok((
+        CPU_TICK * u32::try_from(ticks(11)?)?,
+        CPU_TICK * u32::try_from(ticks(12)?)?,
+    ))
 }
 
 /// The peak resident memory of process `pid` (`VmHWM`), in KiB.

@@ -59,8 +59,8 @@ impl UpstreamDialect {
 pub struct HttpTemplate {
     /// The base URL, without a trailing `/` (e.g. `https://api.openai.com/v1`).
     pub url: String,
-    /// Where requests go: the base URL and the dialect's path.
-    pub endpoint: String,
+    /// Where requests go: the base URL and the dialect's path, parsed once.
+    pub endpoint: reqwest::Url,
     /// Where `url` came from when an environment variable set it.
     pub url_from: Option<String>,
     /// How the upstream speaks.

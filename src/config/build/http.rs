@@ -51,8 +51,15 @@ pub fn compile(
     let seconds = |value: Option<u64>, default: Duration| {
         value.map_or(default, |s| Duration::from_secs(s.max(1)))
     };
+    let endpoint = dialect.endpoint(&url);
+    let endpoint = reqwest::Url::parse(&endpoint).map_err(|e| {
+        FieldError::new(
+            KeyPath::keys(["url"]),
+            format!("{endpoint:?} is not a URL: {e}"),
+        )
+    })?;
     let template = HttpTemplate {
-        endpoint: dialect.endpoint(&url),
+        endpoint,
         url,
         url_from,
         dialect,

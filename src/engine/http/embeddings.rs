@@ -42,7 +42,8 @@ pub(crate) async fn embeddings(
     let client = ctx.http.client(http.timeouts.connect)?;
     let _permit = ctx.limiters.acquire(backend).await?;
     let deadline = Instant::now() + backend.timeout;
-    let endpoint = format!("{}/embeddings", http.url);
+    let endpoint = reqwest::Url::parse(&format!("{}/embeddings", http.url))
+        .map_err(|e| Error::Internal(format!("the embeddings URL: {e}")))?;
     let upstream = Upstream {
         backend,
         http,

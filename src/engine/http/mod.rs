@@ -85,7 +85,7 @@ struct Upstream<'a> {
     http: &'a HttpTemplate,
     client: &'a reqwest::Client,
     /// The URL the request is posted to.
-    endpoint: &'a str,
+    endpoint: &'a reqwest::Url,
     /// Whether a stream is asked for.
     stream: bool,
 }
@@ -99,7 +99,7 @@ impl Upstream<'_> {
         };
         let mut request = self
             .client
-            .post(self.endpoint)
+            .post(self.endpoint.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(reqwest::header::ACCEPT, accept);
         if let Some(auth) = &self.http.auth
