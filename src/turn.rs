@@ -165,6 +165,8 @@ pub enum Part {
     Text(String),
     /// An image.
     Image(Image),
+    /// A document (a PDF, a text file…).
+    File(File),
     /// A tool call the assistant made earlier in the conversation.
     ToolCall {
         /// Call id.
@@ -208,6 +210,22 @@ pub enum Image {
     },
     /// A remote URL (not fetched by this gateway).
     Url(String),
+}
+
+/// A document sent by the client.
+#[derive(Debug, Clone, PartialEq)]
+pub enum File {
+    /// Its bytes, from a `data:` URI.
+    Inline {
+        /// e.g. `application/pdf`.
+        media_type: String,
+        /// Raw bytes.
+        data: Vec<u8>,
+        /// Its name, when the client gave one.
+        filename: Option<String>,
+    },
+    /// A file the provider already holds, by its id (OpenAI's `file_id`).
+    Id(String),
 }
 
 /// Reasoning effort levels understood by the CLIs.
@@ -266,6 +284,18 @@ impl Message {
             }
         }
         out
+    }
+
+    /// Whether the message holds a file (tool results included).
+    pub fn has_files(&self) -> bool {
+        fn any(parts: &[Part]) -> bool {
+            parts.iter().any(|part| match part {
+                Part::File(_) => true,
+                Part::ToolResult { content, .. } => any(content),
+                _ => false,
+            })
+        }
+        any(&self.parts)
     }
 
     /// Whether the message holds an image (tool results included).

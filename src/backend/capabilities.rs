@@ -17,6 +17,8 @@ pub struct Capabilities {
     pub effort: bool,
     /// Images can be passed (an `each = "images"` group).
     pub images: bool,
+    /// Documents (PDF and other file parts) can be passed.
+    pub files: bool,
     /// Client tools can be offered and called.
     pub tools: bool,
     /// Generation parameters (max tokens, temperature, top_p, stop, seed,
@@ -60,6 +62,11 @@ impl Capabilities {
         if !self.images && turn.messages[first_new..].iter().any(Message::has_images) {
             return Err(Error::InvalidRequest(format!(
                 "backend `{backend}` cannot take images; send text only, or use a model routed to a backend that takes images (e.g. codex)"
+            )));
+        }
+        if !self.files && turn.messages.iter().any(Message::has_files) {
+            return Err(Error::InvalidRequest(format!(
+                "backend `{backend}` cannot take files (PDF or other documents); send their text, or use a model routed to a model API that takes them (e.g. anthropic:, openai:)"
             )));
         }
         let mut names: Vec<String> = turn.unused.clone();

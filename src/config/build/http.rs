@@ -99,6 +99,7 @@ fn capabilities(dialect: UpstreamDialect) -> Capabilities {
         sessions: false,
         effort: true,
         images: true,
+        files: true,
         tools: true,
         sampling: true,
         unsupported_params: &[],

@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 
 use crate::dialect::upstream::{CallIndexes, StreamDecoder, error_text};
 use crate::event::{Event, FinishReason, Usage};
-use crate::turn::{Effort, Image, Message, Part, Role, ToolChoice, Turn};
+use crate::turn::{Effort, File, Image, Message, Part, Role, ToolChoice, Turn};
 
 /// `max_tokens` when the client sets none (the API requires one).
 pub const DEFAULT_MAX_TOKENS: u64 = 8192;
@@ -140,7 +140,7 @@ fn messages(turn: &[Message]) -> Result<Vec<Value>, String> {
             Role::System | Role::Developer => continue,
             Role::User => ("user", blocks(&message.parts)?),
             Role::Assistant => ("assistant", blocks(&message.parts)?),
-            Role::Tool => ("user", vec![tool_result(message)]),
+            Role::Tool => ("user", vec![tool_result(message)?]),
         };
         if blocks.is_empty() {
             continue;
@@ -157,8 +157,8 @@ fn messages(turn: &[Message]) -> Result<Vec<Value>, String> {
 }
 
 /// A `tool` message (OpenAI's form of a tool result) as a `tool_result`.
-fn tool_result(message: &Message) -> Value {
-    let content: Vec<Value> = message.parts.iter().filter_map(content_block).collect();
+fn tool_result(message: &Message) -> Result<Value, String> {
+    let content = content_blocks(&message.parts)?;
     let mut block = json!({
         "type": "tool_result",
         "tool_use_id": message.tool_call_id.clone().unwrap_or_default(),
@@ -166,7 +166,16 @@ fn tool_result(message: &Message) -> Value {
     if !content.is_empty() {
         block["content"] = Value::Array(content);
     }
-    block
+    Ok(block)
+}
+
+/// The text, images and documents among `parts`, as blocks.
+fn content_blocks(parts: &[Part]) -> Result<Vec<Value>, String> {
+    let mut out = Vec::new();
+    for part in parts {
+        out.extend(content_block(part)?);
+    }
+    Ok(out)
 }
 
 /// The blocks of a message's parts; empty text is left out (the API
@@ -200,7 +209,7 @@ fn blocks(parts: &[Part]) -> Result<Vec<Value>, String> {
                 is_error,
             } => {
                 let mut block = json!({"type": "tool_result", "tool_use_id": id});
-                let content: Vec<Value> = content.iter().filter_map(content_block).collect();
+                let content = content_blocks(content)?;
                 if !content.is_empty() {
                     block["content"] = Value::Array(content);
                 }
@@ -220,29 +229,64 @@ fn blocks(parts: &[Part]) -> Result<Vec<Value>, String> {
             Part::RedactedReasoning(data) => {
                 out.push(json!({"type": "redacted_thinking", "data": data}));
             }
-            Part::Text(_) | Part::Image(_) => out.extend(content_block(part)),
+            Part::Text(_) | Part::Image(_) | Part::File(_) => out.extend(content_block(part)?),
         }
     }
     Ok(out)
 }
 
-/// Text and images, which may also stand inside a tool result.
-fn content_block(part: &Part) -> Option<Value> {
-    match part {
+/// Text, images and documents, which may also stand inside a tool result.
+fn content_block(part: &Part) -> Result<Option<Value>, String> {
+    let base64 = |data: &[u8]| base64::engine::general_purpose::STANDARD.encode(data);
+    Ok(match part {
         Part::Text(text) if !text.is_empty() => Some(json!({"type": "text", "text": text})),
         Part::Image(Image::Inline { media_type, data }) => Some(json!({
             "type": "image",
-            "source": {
-                "type": "base64",
-                "media_type": media_type,
-                "data": base64::engine::general_purpose::STANDARD.encode(data),
-            },
+            "source": {"type": "base64", "media_type": media_type, "data": base64(data)},
         })),
         Part::Image(Image::Url(url)) => {
             Some(json!({"type": "image", "source": {"type": "url", "url": url}}))
         }
+        Part::File(file) => Some(document(file)?),
         _ => None,
+    })
+}
+
+/// A file as a `document` block: a PDF as base64, text as text, an image
+/// as an image; a provider file by its id.
+fn document(file: &File) -> Result<Value, String> {
+    let (media_type, data, filename) = match file {
+        File::Id(id) => {
+            return Ok(json!({"type": "document", "source": {"type": "file", "file_id": id}}));
+        }
+        File::Inline {
+            media_type,
+            data,
+            filename,
+        } => (media_type.as_str(), data, filename),
+    };
+    let source = if media_type == "application/pdf" {
+        json!({"type": "base64", "media_type": media_type,
+               "data": base64::engine::general_purpose::STANDARD.encode(data)})
+    } else if media_type.starts_with("text/") {
+        let text = String::from_utf8(data.clone())
+            .map_err(|_| format!("the {media_type} file is not UTF-8 text"))?;
+        json!({"type": "text", "media_type": "text/plain", "data": text})
+    } else if media_type.starts_with("image/") {
+        return Ok(
+            json!({"type": "image", "source": {"type": "base64", "media_type": media_type,
+                          "data": base64::engine::general_purpose::STANDARD.encode(data)}}),
+        );
+    } else {
+        return Err(format!(
+            "an Anthropic upstream takes PDF, text and image files, not {media_type}"
+        ));
+    };
+    let mut block = json!({"type": "document", "source": source});
+    if let Some(name) = filename {
+        block["title"] = json!(name);
     }
+    Ok(block)
 }
 
 /// A whole (non-streamed) answer as events.

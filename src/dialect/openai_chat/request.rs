@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use self::fields::{Fields, Stop, choice, tools};
 use crate::dialect::openai_chat::wire::{ChatMessage, ChatRequest};
 use crate::error::Error;
-use crate::turn::{Effort, Image, Message, Params, Part, Role, Turn};
+use crate::turn::{Effort, File, Image, Message, Params, Part, Role, Turn};
 
 /// Body fields that carry a session id to resume.
 const SESSION_FIELDS: &[&str] = &[
@@ -294,16 +294,52 @@ fn part(item: Value, at: &str) -> Result<Option<Part>, Error> {
             }
             image(&url, at).map(|i| Some(Part::Image(i)))
         }
+        "file" | "input_file" => file(&item, at).map(|f| Some(Part::File(f))),
         other => Err(invalid(format!(
-            "{at}.type = {other:?} is not supported: use text or image_url parts"
+            "{at}.type = {other:?} is not supported: use text, image_url or file parts"
         ))),
     }
 }
 
+/// A `file` part: `{"file": {"file_data": "data:…;base64,…", "filename"}}`
+/// or `{"file": {"file_id"}}` (Responses' `input_file` has them at the top).
+fn file(item: &Value, at: &str) -> Result<File, Error> {
+    let fields = item.get("file").unwrap_or(item);
+    let text = |key: &str| {
+        fields
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    if let Some(id) = text("file_id") {
+        return Ok(File::Id(id.to_owned()));
+    }
+    let Some(uri) = text("file_data") else {
+        return Err(invalid(format!(
+            "{at}.file needs `file_data` (a base64 data URI) or `file_id`"
+        )));
+    };
+    let (media_type, data) = data_uri(uri, at)?;
+    Ok(File::Inline {
+        media_type,
+        data,
+        filename: text("filename").map(str::to_owned),
+    })
+}
+
 /// Decodes a `data:` URI; other URLs are kept for the backend to refuse or fetch.
 fn image(url: &str, at: &str) -> Result<Image, Error> {
-    let Some(rest) = url.strip_prefix("data:") else {
+    if !url.starts_with("data:") {
         return Ok(Image::Url(url.to_owned()));
+    }
+    let (media_type, data) = data_uri(url, at)?;
+    Ok(Image::Inline { media_type, data })
+}
+
+/// The media type and bytes of a base64 `data:` URI.
+fn data_uri(uri: &str, at: &str) -> Result<(String, Vec<u8>), Error> {
+    let Some(rest) = uri.strip_prefix("data:") else {
+        return Err(invalid(format!("{at}: expected a base64 data: URI")));
     };
     let Some((meta, data)) = rest.split_once(',') else {
         return Err(invalid(format!("{at}: malformed data URI")));
@@ -316,15 +352,13 @@ fn image(url: &str, at: &str) -> Result<Image, Error> {
     let cleaned: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(cleaned.as_bytes())
-        .map_err(|e| invalid(format!("{at}: the image is not valid base64: {e}")))?;
-    Ok(Image::Inline {
-        media_type: if media_type.is_empty() {
-            "application/octet-stream".to_owned()
-        } else {
-            media_type.to_owned()
-        },
-        data: bytes,
-    })
+        .map_err(|e| invalid(format!("{at}: the data is not valid base64: {e}")))?;
+    let media_type = if media_type.is_empty() {
+        "application/octet-stream".to_owned()
+    } else {
+        media_type.to_owned()
+    };
+    Ok((media_type, bytes))
 }
 
 /// Responses-style `input` + `instructions`, accepted by the original here too.

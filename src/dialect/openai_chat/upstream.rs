@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use crate::dialect::upstream::{StreamDecoder, error_text};
 use crate::event::{Event, FinishReason, Usage};
-use crate::turn::{Effort, Image, Message, Part, Role, ToolChoice, Turn};
+use crate::turn::{Effort, File, Image, Message, Part, Role, ToolChoice, Turn};
 
 /// The request body for `model`. A streamed request asks for the usage
 /// chunk, so the client's `include_usage` can be honoured.
@@ -95,6 +95,7 @@ fn messages(message: &Message) -> Vec<Value> {
         match part {
             Part::Text(text) => content.push(json!({"type": "text", "text": text})),
             Part::Image(image) => content.push(image_part(image)),
+            Part::File(file) => content.push(file_part(file)),
             Part::ToolCall {
                 id,
                 name,
@@ -169,6 +170,26 @@ fn image_part(image: &Image) -> Value {
         Image::Url(url) => url.clone(),
     };
     json!({"type": "image_url", "image_url": {"url": url}})
+}
+
+fn file_part(file: &File) -> Value {
+    match file {
+        File::Id(id) => json!({"type": "file", "file": {"file_id": id}}),
+        File::Inline {
+            media_type,
+            data,
+            filename,
+        } => {
+            let mut fields = json!({"file_data": format!(
+                "data:{media_type};base64,{}",
+                base64::engine::general_purpose::STANDARD.encode(data)
+            )});
+            if let Some(name) = filename {
+                fields["filename"] = json!(name);
+            }
+            json!({"type": "file", "file": fields})
+        }
+    }
 }
 
 /// A whole (non-streamed) answer as events.

@@ -94,7 +94,8 @@ fn render(parts: &[Part], body: &mut String, image_number: &mut usize) {
                 let _ = write!(body, "[tool result id={id}{failed}] ");
                 render(content, body, image_number);
             }
-            Part::Reasoning { .. } | Part::RedactedReasoning(_) => {}
+            // Refused by the capability review before a CLI is planned.
+            Part::File(_) | Part::Reasoning { .. } | Part::RedactedReasoning(_) => {}
         }
     }
 }

@@ -241,3 +241,28 @@ async fn the_anthropic_preset_reads_its_key_and_base_url_as_the_sdks_do() {
     assert_eq!(header(&sent, "x-api-key"), Some(KEY));
     assert_eq!(sent.body["model"], "fake-model");
 }
+
+#[tokio::test]
+async fn a_pdf_goes_to_anthropic_as_a_document_and_a_cli_refuses_it() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock);
+    let pdf = json!({"role": "user", "content": [
+        {"type": "text", "text": "summarise"},
+        {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBERi0xLjQ=",
+                                  "filename": "report.pdf"}}
+    ]});
+    let (status, _, body) = gw.chat(json!({"model": "ant:", "messages": [pdf]})).await;
+    assert_eq!(status, 200, "{body}");
+    let sent = mock.last_request("/messages");
+    assert_eq!(
+        sent.body["messages"][0]["content"][1],
+        json!({"type": "document", "title": "report.pdf",
+               "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0xLjQ="}})
+    );
+
+    let cli = crate::support::fake_config("", crate::support::FAKE_ROUTE);
+    let gw = Gateway::builder(&cli).start();
+    let (status, _, body) = gw.chat(json!({"model": "fake:", "messages": [pdf]})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(error_message(&body).contains("cannot take files"), "{body}");
+}

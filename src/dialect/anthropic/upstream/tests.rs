@@ -358,3 +358,38 @@ fn an_error_event_fails_the_stream_and_a_closed_one_knows_if_it_finished() {
     assert_eq!(decoder.end(), [Event::Finish(FinishReason::Length)]);
     assert!(decoder.ended() && decoder.end().is_empty());
 }
+
+#[test]
+fn files_become_documents() {
+    use crate::turn::File;
+    let inline = |media_type: &str, data: &[u8]| {
+        Part::File(File::Inline {
+            media_type: media_type.into(),
+            data: data.to_vec(),
+            filename: Some("f".into()),
+        })
+    };
+    let mut t = turn(json!({"messages": [{"role": "user", "content": "read"}]}));
+    t.messages[0].parts.extend([
+        inline("application/pdf", b"%PDF-"),
+        inline("text/markdown", b"# hi"),
+        inline("image/png", b"png"),
+        Part::File(File::Id("file_9".into())),
+    ]);
+    let body = request(&t, "m", None).unwrap();
+    assert_eq!(
+        body["messages"][0]["content"],
+        json!([
+            {"type": "text", "text": "read"},
+            {"type": "document", "title": "f",
+             "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="}},
+            {"type": "document", "title": "f",
+             "source": {"type": "text", "media_type": "text/plain", "data": "# hi"}},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "cG5n"}},
+            {"type": "document", "source": {"type": "file", "file_id": "file_9"}}
+        ])
+    );
+    t.messages[0].parts.push(inline("application/zip", b"PK"));
+    let err = request(&t, "m", None).unwrap_err();
+    assert!(err.contains("not application/zip"), "{err}");
+}

@@ -251,3 +251,46 @@ fn thinking_blocks_sent_back_become_reasoning_parts_first() {
     );
     assert!(bad(json!([]), "user").contains("only taken in assistant messages"));
 }
+
+#[test]
+fn file_parts_carry_their_bytes_name_or_id() {
+    let t = turn(json!({"messages": [{"role": "user", "content": [
+        {"type": "text", "text": "read"},
+        {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBERi0=", "filename": "a.pdf"}},
+        {"type": "file", "file": {"file_id": "file-123"}}
+    ]}]}))
+    .unwrap();
+    assert_eq!(
+        t.messages[0].parts[1..],
+        [
+            Part::File(File::Inline {
+                media_type: "application/pdf".into(),
+                data: b"%PDF-".to_vec(),
+                filename: Some("a.pdf".into())
+            }),
+            Part::File(File::Id("file-123".into()))
+        ]
+    );
+    let err = ignored_by_a_cli_result(&t).unwrap_err().to_string();
+    assert!(err.contains("cannot take files"), "{err}");
+    let bad = |file: serde_json::Value| {
+        turn(json!({"messages": [{"role": "user", "content": [{"type": "file", "file": file}]}]}))
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(
+        bad(json!({"filename": "x"})).contains("messages[0].content[0].file needs `file_data`")
+    );
+    assert!(
+        bad(json!({"file_data": "data:application/pdf;base64,@@"})).contains("not valid base64")
+    );
+    assert!(bad(json!({"file_data": "https://x/a.pdf"})).contains("data: URI"));
+}
+
+fn ignored_by_a_cli_result(t: &Turn) -> Result<Vec<String>, Error> {
+    crate::backend::Capabilities {
+        images: true,
+        ..crate::backend::Capabilities::default()
+    }
+    .review(t, "cli")
+}

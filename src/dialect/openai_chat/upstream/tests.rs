@@ -210,3 +210,27 @@ fn errors_in_a_stream_and_error_bodies_give_their_message() {
     assert_eq!(error_message(b"plain text\n"), "plain text");
     assert!(chunks.end().len() == 1 && chunks.end().is_empty());
 }
+
+#[test]
+fn files_and_thinking_blocks_go_back_as_the_client_sent_them() {
+    let sent = json!({"messages": [
+        {"role": "user", "content": [
+            {"type": "text", "text": "read"},
+            {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBERi0=", "filename": "a.pdf"}},
+            {"type": "file", "file": {"file_id": "file-1"}}
+        ]},
+        {"role": "assistant", "content": "ok", "thinking_blocks": [
+            {"type": "thinking", "thinking": "hm", "signature": "s"},
+            {"type": "redacted_thinking", "data": "enc"}
+        ]}
+    ]});
+    let body = request(&turn(sent.clone()), "m", None);
+    assert_eq!(
+        body["messages"][0]["content"],
+        sent["messages"][0]["content"]
+    );
+    assert_eq!(
+        body["messages"][1]["thinking_blocks"],
+        sent["messages"][1]["thinking_blocks"]
+    );
+}
