@@ -3,6 +3,11 @@
 
 use std::process::ExitCode;
 
+/// Many small, short-lived allocations per request (JSON, frames): mimalloc
+/// serves them with less CPU than the system allocator (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser as _;
 
 use agent_cli_to_api::cli::{Cli, Command};
