@@ -10,6 +10,8 @@ pub enum UpstreamDialect {
     /// OpenAI Chat Completions (`POST {url}/chat/completions`), as OpenAI,
     /// vLLM, Ollama, llama.cpp and most gateways serve it.
     OpenAiChat,
+    /// OpenAI Responses (`POST {url}/responses`), stateless (`store: false`).
+    OpenAiResponses,
     /// Anthropic Messages (`POST {url}/v1/messages`).
     AnthropicMessages,
 }
@@ -27,6 +29,7 @@ impl UpstreamDialect {
     pub fn name(self) -> &'static str {
         match self {
             UpstreamDialect::OpenAiChat => "openai-chat",
+            UpstreamDialect::OpenAiResponses => "openai-responses",
             UpstreamDialect::AnthropicMessages => "anthropic-messages",
         }
     }
@@ -37,6 +40,7 @@ impl UpstreamDialect {
     pub fn endpoint(self, url: &str) -> String {
         match self {
             UpstreamDialect::OpenAiChat => format!("{url}/chat/completions"),
+            UpstreamDialect::OpenAiResponses => format!("{url}/responses"),
             UpstreamDialect::AnthropicMessages if url.ends_with("/v1") => {
                 format!("{url}/messages")
             }
@@ -48,7 +52,7 @@ impl UpstreamDialect {
     /// them itself.
     pub fn headers(self) -> &'static [(&'static str, &'static str)] {
         match self {
-            UpstreamDialect::OpenAiChat => &[],
+            UpstreamDialect::OpenAiChat | UpstreamDialect::OpenAiResponses => &[],
             UpstreamDialect::AnthropicMessages => &[("anthropic-version", "2023-06-01")],
         }
     }

@@ -7,6 +7,7 @@
 
 pub mod anthropic;
 pub mod openai_chat;
+pub mod openai_responses;
 pub mod sse;
 pub mod upstream;
 

@@ -81,30 +81,35 @@ fn every_builtin_preset_parses_and_http_ones_say_what_they_lack() {
         let (code, out, err) = run_binary(dir.path(), &["check", "--preset", preset], &[]);
         assert_eq!(code, 0, "{preset}: {out}{err}");
     }
-    let (code, _, err) = run_binary(dir.path(), &["check", "--preset", "claude-oauth"], &[]);
-    assert_eq!(code, 2);
-    assert!(
-        err.contains("backends.claude-api.auth.oauth: `oauth = \"anthropic\"`")
-            && err.contains("not available in this version yet"),
-        "{err}"
-    );
-    for (preset, backend) in [
-        ("codex-fast", "codex-responses"),
-        ("autoglm-phone", "codex-responses"),
-        ("gemini-cloudcode", "gemini-cloudcode"),
+    for (preset, at) in [
+        (
+            "claude-oauth",
+            "backends.claude-api.auth.oauth: `oauth = \"anthropic\"`",
+        ),
+        (
+            "codex-fast",
+            "backends.codex-responses.auth.oauth: `oauth = \"chatgpt\"`",
+        ),
+        (
+            "autoglm-phone",
+            "backends.codex-responses.auth.oauth: `oauth = \"chatgpt\"`",
+        ),
     ] {
         let (code, _, err) = run_binary(dir.path(), &["check", "--preset", preset], &[]);
-        assert_eq!(code, 2, "{preset}");
+        assert_eq!(code, 2);
         assert!(
-            err.contains(&format!("backends.{backend}.dialect: the `"))
-                && err.contains("upstream dialect is not available in this version yet"),
+            err.contains(at) && err.contains("not available in this version yet"),
             "{preset}: {err}"
         );
-        assert!(
-            err.contains(" at https://"),
-            "{preset} must say which upstream it needs: {err}"
-        );
     }
+    let (code, _, err) = run_binary(dir.path(), &["check", "--preset", "gemini-cloudcode"], &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("backends.gemini-cloudcode.dialect: the `")
+            && err.contains("upstream dialect is not available in this version yet")
+            && err.contains(" at https://"),
+        "it says what is missing and which upstream it needs: {err}"
+    );
 }
 
 #[test]

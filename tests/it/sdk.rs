@@ -159,8 +159,8 @@ async fn openai_node_sdk_end_to_end() {
 }
 
 /// One `http` backend per upstream dialect in front of the mock upstream,
-/// behind the same token: `up:` (Chat Completions), `ant:` (Anthropic
-/// Messages).
+/// behind the same token: `up:` (Chat Completions), `resp:` (Responses),
+/// `ant:` (Anthropic Messages).
 fn http_config(mock: &MockUpstream) -> String {
     let url = mock.base_url();
     format!(
@@ -170,6 +170,11 @@ token = "{TOKEN}"
 
 [backends.up]
 kind = "http"
+url = "{url}/v1"
+
+[backends.resp]
+kind = "http"
+dialect = "openai-responses"
 url = "{url}/v1"
 
 [backends.ant]
@@ -182,6 +187,10 @@ prefix = "up:"
 backend = "up"
 
 [[routes]]
+prefix = "resp:"
+backend = "resp"
+
+[[routes]]
 prefix = "ant:"
 backend = "ant"
 "#
@@ -189,7 +198,7 @@ backend = "ant"
 }
 
 /// The models the tool round trip scripts take through it: one per dialect.
-const HTTP_MODELS: &str = "up:fake-model,ant:fake-model";
+const HTTP_MODELS: &str = "up:fake-model,resp:fake-model,ant:fake-model";
 
 #[tokio::test]
 async fn openai_python_sdk_tool_round_trip_over_an_http_backend() {

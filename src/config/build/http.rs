@@ -112,6 +112,10 @@ fn capabilities(dialect: UpstreamDialect) -> Capabilities {
             pass_through: true,
             ..api
         },
+        UpstreamDialect::OpenAiResponses => Capabilities {
+            unsupported_params: &["seed", "stop"],
+            ..api
+        },
         UpstreamDialect::AnthropicMessages => Capabilities {
             unsupported_params: &["seed", "response_format"],
             ..api
@@ -124,6 +128,7 @@ fn dialect(raw: &RawBackend) -> Result<UpstreamDialect, FieldError> {
     match raw.dialect.as_deref() {
         None | Some("openai-chat") => Ok(UpstreamDialect::OpenAiChat),
         Some("anthropic-messages") => Ok(UpstreamDialect::AnthropicMessages),
+        Some("openai-responses") => Ok(UpstreamDialect::OpenAiResponses),
         Some(other) if UpstreamDialect::NAMES.contains(&other) => {
             Err(FieldError::new(at, not_available(raw, other)))
         }
@@ -151,7 +156,7 @@ fn not_available(raw: &RawBackend, dialect: &str) -> String {
         }
     }
     format!(
-        "the `{dialect}` upstream dialect is not available in this version yet (openai-chat and anthropic-messages are); \
+        "the `{dialect}` upstream dialect is not available in this version yet (openai-chat, openai-responses and anthropic-messages are); \
          this backend needs {}. Use a CLI preset instead (claude, codex, gemini, cursor-agent)",
         needs.join(" ")
     )

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::backend::http::UpstreamDialect;
 use crate::dialect::upstream::StreamDecoder;
-use crate::dialect::{anthropic, openai_chat};
+use crate::dialect::{anthropic, openai_chat, openai_responses};
 use crate::error::Error;
 use crate::event::Event;
 use crate::turn::{Effort, Turn};
@@ -19,6 +19,9 @@ pub(super) fn request(
 ) -> Result<Value, Error> {
     match dialect {
         UpstreamDialect::OpenAiChat => Ok(openai_chat::upstream::request(turn, model, effort)),
+        UpstreamDialect::OpenAiResponses => {
+            openai_responses::upstream::request(turn, model, effort).map_err(Error::InvalidRequest)
+        }
         UpstreamDialect::AnthropicMessages => {
             anthropic::upstream::request(turn, model, effort).map_err(Error::InvalidRequest)
         }
@@ -29,6 +32,7 @@ pub(super) fn request(
 pub(super) fn answer(dialect: UpstreamDialect, body: &Value) -> Result<Vec<Event>, String> {
     match dialect {
         UpstreamDialect::OpenAiChat => openai_chat::upstream::answer(body),
+        UpstreamDialect::OpenAiResponses => openai_responses::upstream::answer(body),
         UpstreamDialect::AnthropicMessages => anthropic::upstream::answer(body),
     }
 }
@@ -37,6 +41,9 @@ pub(super) fn answer(dialect: UpstreamDialect, body: &Value) -> Result<Vec<Event
 pub(super) fn decoder(dialect: UpstreamDialect) -> Box<dyn StreamDecoder> {
     match dialect {
         UpstreamDialect::OpenAiChat => Box::<openai_chat::upstream::ChunkDecoder>::default(),
+        UpstreamDialect::OpenAiResponses => {
+            Box::<openai_responses::upstream::ResponseDecoder>::default()
+        }
         UpstreamDialect::AnthropicMessages => Box::<anthropic::upstream::MessageDecoder>::default(),
     }
 }

@@ -25,9 +25,12 @@ pub(crate) async fn embeddings(
     ctx: &RunContext,
 ) -> Result<Bytes, Error> {
     let backend = &resolved.backend;
-    if http.dialect != UpstreamDialect::OpenAiChat {
+    if !matches!(
+        http.dialect,
+        UpstreamDialect::OpenAiChat | UpstreamDialect::OpenAiResponses
+    ) {
         return Err(Error::InvalidRequest(format!(
-            "backend `{}` speaks {}, which has no embeddings; route the model to an openai-chat backend",
+            "backend `{}` speaks {}, which has no embeddings; route the model to an OpenAI-compatible backend",
             backend.name,
             http.dialect.name()
         )));

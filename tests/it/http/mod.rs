@@ -655,3 +655,4 @@ async fn embeddings_are_routed_by_model_and_proxied_to_the_upstream() {
         "{body}"
     );
 }
+mod responses;
