@@ -14,10 +14,12 @@ pub enum UpstreamDialect {
     OpenAiResponses,
     /// Anthropic Messages (`POST {url}/v1/messages`).
     AnthropicMessages,
+    /// Google Gemini (`POST {url}/v1beta/models/{model}:generateContent`).
+    Gemini,
 }
 
 impl UpstreamDialect {
-    /// Every dialect's name in `dialect = "…"`, those served first.
+    /// Every dialect's name in `dialect = "…"`.
     pub const NAMES: &[&str] = &[
         "openai-chat",
         "openai-responses",
@@ -31,14 +33,20 @@ impl UpstreamDialect {
             UpstreamDialect::OpenAiChat => "openai-chat",
             UpstreamDialect::OpenAiResponses => "openai-responses",
             UpstreamDialect::AnthropicMessages => "anthropic-messages",
+            UpstreamDialect::Gemini => "gemini",
         }
     }
 
     /// Where requests go below base URL `url`, taken as the provider's SDK
-    /// takes its base URL: OpenAI's includes `/v1`, Anthropic's does not
-    /// (one that does is not given a second).
+    /// takes its base URL: OpenAI's includes `/v1`, Anthropic's and
+    /// Google's do not (one that does is not given a second). Gemini's
+    /// adds the model and the action per request: this is its prefix.
     pub fn endpoint(self, url: &str) -> String {
         match self {
+            UpstreamDialect::Gemini if url.ends_with("/v1beta") || url.ends_with("/v1") => {
+                format!("{url}/models/")
+            }
+            UpstreamDialect::Gemini => format!("{url}/v1beta/models/"),
             UpstreamDialect::OpenAiChat => format!("{url}/chat/completions"),
             UpstreamDialect::OpenAiResponses => format!("{url}/responses"),
             UpstreamDialect::AnthropicMessages if url.ends_with("/v1") => {
@@ -52,7 +60,9 @@ impl UpstreamDialect {
     /// them itself.
     pub fn headers(self) -> &'static [(&'static str, &'static str)] {
         match self {
-            UpstreamDialect::OpenAiChat | UpstreamDialect::OpenAiResponses => &[],
+            UpstreamDialect::OpenAiChat
+            | UpstreamDialect::OpenAiResponses
+            | UpstreamDialect::Gemini => &[],
             UpstreamDialect::AnthropicMessages => &[("anthropic-version", "2023-06-01")],
         }
     }

@@ -6,6 +6,7 @@
 //! pipeline (`server::pipeline`) drives them and knows no wire format.
 
 pub mod anthropic;
+pub mod gemini;
 pub mod openai_chat;
 pub mod openai_responses;
 pub mod sse;

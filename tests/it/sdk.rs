@@ -160,7 +160,7 @@ async fn openai_node_sdk_end_to_end() {
 
 /// One `http` backend per upstream dialect in front of the mock upstream,
 /// behind the same token: `up:` (Chat Completions), `resp:` (Responses),
-/// `ant:` (Anthropic Messages).
+/// `ant:` (Anthropic Messages), `gem:` (Gemini).
 fn http_config(mock: &MockUpstream) -> String {
     let url = mock.base_url();
     format!(
@@ -182,6 +182,11 @@ kind = "http"
 dialect = "anthropic-messages"
 url = "{url}"
 
+[backends.gem]
+kind = "http"
+dialect = "gemini"
+url = "{url}"
+
 [[routes]]
 prefix = "up:"
 backend = "up"
@@ -193,12 +198,16 @@ backend = "resp"
 [[routes]]
 prefix = "ant:"
 backend = "ant"
+
+[[routes]]
+prefix = "gem:"
+backend = "gem"
 "#
     )
 }
 
 /// The models the tool round trip scripts take through it: one per dialect.
-const HTTP_MODELS: &str = "up:fake-model,resp:fake-model,ant:fake-model";
+const HTTP_MODELS: &str = "up:fake-model,resp:fake-model,ant:fake-model,gem:fake-model";
 
 #[tokio::test]
 async fn openai_python_sdk_tool_round_trip_over_an_http_backend() {

@@ -120,6 +120,10 @@ fn capabilities(dialect: UpstreamDialect) -> Capabilities {
             unsupported_params: &["seed", "response_format"],
             ..api
         },
+        UpstreamDialect::Gemini => Capabilities {
+            unsupported_params: &["user"],
+            ..api
+        },
     }
 }
 
@@ -129,9 +133,7 @@ fn dialect(raw: &RawBackend) -> Result<UpstreamDialect, FieldError> {
         None | Some("openai-chat") => Ok(UpstreamDialect::OpenAiChat),
         Some("anthropic-messages") => Ok(UpstreamDialect::AnthropicMessages),
         Some("openai-responses") => Ok(UpstreamDialect::OpenAiResponses),
-        Some(other) if UpstreamDialect::NAMES.contains(&other) => {
-            Err(FieldError::new(at, not_available(raw, other)))
-        }
+        Some("gemini") => Ok(UpstreamDialect::Gemini),
         Some(other) => Err(FieldError::new(
             at,
             format!(
@@ -140,26 +142,6 @@ fn dialect(raw: &RawBackend) -> Result<UpstreamDialect, FieldError> {
             ),
         )),
     }
-}
-
-/// What a backend of a dialect this version does not serve yet needs.
-fn not_available(raw: &RawBackend, dialect: &str) -> String {
-    let mut needs = vec![format!("an upstream speaking `{dialect}`")];
-    if let Some(url) = &raw.url {
-        needs.push(format!("at {url}"));
-    }
-    if let Some(auth) = &raw.auth {
-        if let Some(file) = &auth.file {
-            needs.push(format!("with credentials from {file}"));
-        } else if let Some(var) = &auth.env {
-            needs.push(format!("with credentials from ${var}"));
-        }
-    }
-    format!(
-        "the `{dialect}` upstream dialect is not available in this version yet (openai-chat, openai-responses and anthropic-messages are); \
-         this backend needs {}. Use a CLI preset instead (claude, codex, gemini, cursor-agent)",
-        needs.join(" ")
-    )
 }
 
 /// The base URL: `url_env`'s variable when it is set, else `url`.

@@ -1,14 +1,44 @@
-//! The one place an upstream dialect is picked: its request body, its
-//! whole answer and its stream decoder, from the pure translators.
+//! The one place an upstream dialect is picked: where a request goes, its
+//! body, its whole answer and its stream decoder, from the pure
+//! translators.
+
+use std::borrow::Cow;
 
 use serde_json::Value;
 
-use crate::backend::http::UpstreamDialect;
+use crate::backend::http::{HttpTemplate, UpstreamDialect};
 use crate::dialect::upstream::StreamDecoder;
-use crate::dialect::{anthropic, openai_chat, openai_responses};
+use crate::dialect::{anthropic, gemini, openai_chat, openai_responses};
 use crate::error::Error;
 use crate::event::Event;
 use crate::turn::{Effort, Turn};
+
+/// The URL a request for `model` is posted to: made once at load, except
+/// Gemini's, which names the model and whether it streams.
+pub(super) fn endpoint<'a>(
+    http: &'a HttpTemplate,
+    model: &str,
+    stream: bool,
+) -> Result<Cow<'a, reqwest::Url>, Error> {
+    if http.dialect != UpstreamDialect::Gemini {
+        return Ok(Cow::Borrowed(&http.endpoint));
+    }
+    let model = model.strip_prefix("models/").unwrap_or(model);
+    let action = if stream {
+        ":streamGenerateContent?alt=sse"
+    } else {
+        ":generateContent"
+    };
+    let mut url = http.endpoint.clone();
+    let path = format!(
+        "{}{model}{}",
+        url.path(),
+        action.split('?').next().unwrap_or(action)
+    );
+    url.set_path(&path);
+    url.set_query(stream.then_some("alt=sse"));
+    Ok(Cow::Owned(url))
+}
 
 /// The body sent for `turn` to `model`.
 pub(super) fn request(
@@ -25,21 +55,32 @@ pub(super) fn request(
         UpstreamDialect::AnthropicMessages => {
             anthropic::upstream::request(turn, model, effort).map_err(Error::InvalidRequest)
         }
+        UpstreamDialect::Gemini => {
+            gemini::upstream::request(turn, effort).map_err(Error::InvalidRequest)
+        }
     }
 }
 
-/// The events of a whole (non-streamed) answer.
-pub(super) fn answer(dialect: UpstreamDialect, body: &Value) -> Result<Vec<Event>, String> {
+/// The events of a whole (non-streamed) answer; `request_id` makes ids
+/// for tool calls the upstream gave none.
+pub(super) fn answer(
+    dialect: UpstreamDialect,
+    body: &Value,
+    request_id: &str,
+) -> Result<Vec<Event>, String> {
     match dialect {
+        UpstreamDialect::Gemini => gemini::upstream::answer(body, request_id),
         UpstreamDialect::OpenAiChat => openai_chat::upstream::answer(body),
         UpstreamDialect::OpenAiResponses => openai_responses::upstream::answer(body),
         UpstreamDialect::AnthropicMessages => anthropic::upstream::answer(body),
     }
 }
 
-/// A decoder of a streamed answer.
-pub(super) fn decoder(dialect: UpstreamDialect) -> Box<dyn StreamDecoder> {
+/// A decoder of a streamed answer; `request_id` makes ids for tool calls
+/// the upstream gave none.
+pub(super) fn decoder(dialect: UpstreamDialect, request_id: &str) -> Box<dyn StreamDecoder> {
     match dialect {
+        UpstreamDialect::Gemini => Box::new(gemini::upstream::ContentDecoder::new(request_id)),
         UpstreamDialect::OpenAiChat => Box::<openai_chat::upstream::ChunkDecoder>::default(),
         UpstreamDialect::OpenAiResponses => {
             Box::<openai_responses::upstream::ResponseDecoder>::default()

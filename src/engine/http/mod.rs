@@ -60,11 +60,12 @@ pub(super) async fn run(
     let permit = ctx.limiters.acquire(&backend).await?;
     let queued_at = Instant::now();
     let deadline = queued_at + backend.timeout;
+    let endpoint = dialects::endpoint(&http, &resolved.model, turn.stream)?;
     let upstream = Upstream {
         backend: &backend,
         http: &http,
         client: &client,
-        endpoint: &http.endpoint,
+        endpoint: &endpoint,
         stream: turn.stream,
     };
     let response = upstream.send(body.into(), deadline, &ctx).await?;

@@ -380,35 +380,54 @@ async fn the_openai_preset_reads_its_key_and_base_url_as_the_sdks_do() {
     assert_eq!(sent.body["model"], "fake-model");
 }
 
+/// The commented `[backends.NAME]` example of `routes.example.toml`, up to
+/// its first empty comment line, uncommented.
+fn example_backend(example: &str, name: &str) -> String {
+    let start = example
+        .find(&format!("# [backends.{name}]"))
+        .unwrap_or_else(|| panic!("no example of backend {name}"));
+    example[start..]
+        .lines()
+        .take_while(|line| line.trim() != "#")
+        .map(|line| line.strip_prefix("# ").unwrap_or(line))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[test]
-fn the_commented_http_example_of_routes_example_toml_is_a_valid_config() {
+fn the_commented_http_examples_of_routes_example_toml_are_valid_configs() {
     let example =
         std::fs::read_to_string(crate::support::repo().join("routes.example.toml")).unwrap();
-    let start = example.find("# [backends.local]").expect("the example");
-    let end = start
-        + example[start..].find("# backend = \"local\"").unwrap()
-        + "# backend = \"local\"".len();
-    let block: String = example[start..end]
-        .lines()
-        .map(|line| {
-            line.strip_prefix("# ")
-                .unwrap_or(line.trim_start_matches('#'))
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
+    let mut config = String::from("use = []\n");
+    for name in ["local", "claude-api", "gemini-api", "responses"] {
+        config.push_str(&example_backend(&example, name));
+        config.push_str(&format!(
+            "\n[[routes]]\nprefix = \"{name}:\"\nbackend = \"{name}\"\n"
+        ));
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("routes.toml");
-    std::fs::write(&path, format!("use = []\n{block}\n")).unwrap();
+    std::fs::write(&path, &config).unwrap();
+    let keys = [
+        ("LOCAL_API_KEY", KEY),
+        ("ANTHROPIC_API_KEY", KEY),
+        ("GEMINI_API_KEY", KEY),
+        ("OPENAI_API_KEY", KEY),
+    ];
     let (code, out, err) = run_binary(
         dir.path(),
         &["check", "--config", path.to_str().unwrap()],
-        &[("LOCAL_API_KEY", KEY)],
+        &keys,
     );
-    assert_eq!(code, 0, "{block}\n{out}{err}");
-    assert!(
-        out.contains("http openai-chat http://127.0.0.1:11434/v1 (key from $LOCAL_API_KEY)"),
-        "{out}"
-    );
+    assert_eq!(code, 0, "{config}\n{out}{err}");
+    for line in [
+        "http openai-chat http://127.0.0.1:11434/v1 (key from $LOCAL_API_KEY)",
+        "http anthropic-messages https://api.anthropic.com (key from $ANTHROPIC_API_KEY)",
+        "http gemini https://generativelanguage.googleapis.com (key from $GEMINI_API_KEY)",
+        "http openai-responses https://api.openai.com/v1 (key from $OPENAI_API_KEY)",
+    ] {
+        assert!(out.contains(line), "{line}\n{out}");
+    }
     assert!(out.contains("local:qwen3:8b"), "{out}");
 }
 
@@ -655,4 +674,5 @@ async fn embeddings_are_routed_by_model_and_proxied_to_the_upstream() {
         "{body}"
     );
 }
+mod gemini;
 mod responses;

@@ -1,6 +1,6 @@
 //! The Gemini dialect (Gemini CLI): `POST .../models/<m>:generateContent` and
 //! `:streamGenerateContent` (CRLF-framed data lines). The shell tool is `run_shell_command`;
-//! reasoning is a `thought` part. Helper calls that ask for `application/json` get dummy JSON
+//! reasoning is a `thought` part, signed (`thoughtSignature`) on the first part of the answer. Helper calls that ask for `application/json` get dummy JSON
 //! matching their schema.
 //!
 //! It only translates between this wire shape and a [`Decision`]: it must not decide anything
@@ -9,11 +9,11 @@
 
 use serde_json::{Value, json};
 
-use super::REASONING_TEXT;
 use super::decide::{
     Decision, Reply, Transcript, described_shell_tool, list, merged, new_id, split_in, str_at,
 };
 use super::stream::{Answer, SseFrame};
+use super::{GEMINI_SIGNATURE, REASONING_TEXT};
 
 pub(super) fn answer(body: &Value, stream: bool) -> Answer {
     let mut transcript = Transcript::default();
@@ -66,6 +66,13 @@ pub(super) fn answer(body: &Value, stream: bool) -> Answer {
         .then_some((thought, false))
         .into_iter()
         .collect();
+    let mut answer_parts = answer_parts;
+    if decision.think
+        && let Some((first, _)) = answer_parts.first_mut()
+    {
+        // Gemini 3 signs its reasoning on the first part of the answer.
+        *first = merged(first.clone(), json!({"thoughtSignature": GEMINI_SIGNATURE}));
+    }
     parts.extend(answer_parts);
 
     let response_id = new_id("", 16);

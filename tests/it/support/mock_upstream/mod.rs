@@ -43,6 +43,8 @@ use stream::{Answer, Pacing, sse_response};
 pub(crate) const REPLY_TEXT: &str = "hello from fake upstream";
 /// The reasoning text sent first when the prompt contains [`THINK_MARKER`].
 pub(crate) const REASONING_TEXT: &str = "fake reasoning about the request";
+/// The `thoughtSignature` on the first answer part of a Gemini answer with reasoning.
+pub(crate) const GEMINI_SIGNATURE: &str = "fake-gemini-signature";
 /// The shell command of the single tool call made for [`TOOL_MARKER`].
 pub(crate) const TOOL_COMMAND: &str = "echo tool-ok";
 /// The answer once a tool result is in the conversation.
