@@ -114,19 +114,68 @@ impl Retry {
 pub struct Auth {
     /// The header's name (`authorization`, `x-api-key`, …).
     pub header: String,
+    /// Put before the secret in the header (`Bearer`), if anything.
+    pub scheme: Option<String>,
     /// Where the secret is read from, for messages (`$OPENAI_API_KEY`).
     pub source: String,
-    /// The header's value (the scheme, if any, and the secret), or why the
-    /// secret could not be read.
-    pub value: Result<String, String>,
+    /// The secret.
+    pub secret: Secret,
+    /// The subscription the secret belongs to (`oauth = …`), whose tokens
+    /// need their own request shape, from the login file or not.
+    pub subscription: Option<LoginProvider>,
+}
+
+/// Where an auth header's secret comes from.
+#[derive(Clone)]
+pub enum Secret {
+    /// Read when the config loaded: the header's value (scheme and
+    /// secret), or why it could not be read.
+    Fixed(Result<String, String>),
+    /// A subscription login whose token the gateway refreshes.
+    Login(std::sync::Arc<Login>),
+}
+
+/// A subscription login: an OAuth token in a file the gateway keeps fresh
+/// (refreshed before it expires, and once when the upstream refuses it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Login {
+    /// Whose login it is.
+    pub provider: LoginProvider,
+    /// The credentials file.
+    pub file: std::path::PathBuf,
+    /// Where a refresh token is exchanged for a new access token.
+    pub token_url: String,
+    /// The OAuth client the tokens were issued to.
+    pub client_id: String,
+}
+
+/// The providers whose logins the gateway can refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginProvider {
+    /// Claude (Claude Code's login, or one saved by the gateway).
+    Anthropic,
+}
+
+impl LoginProvider {
+    /// What the user runs to log in again.
+    pub fn how_to_log_in(self) -> &'static str {
+        match self {
+            LoginProvider::Anthropic => "log in again with `claude` (then `/login`)",
+        }
+    }
 }
 
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = match &self.secret {
+            Secret::Fixed(Ok(_)) => "<redacted>".to_owned(),
+            Secret::Fixed(Err(why)) => format!("missing: {why}"),
+            Secret::Login(login) => format!("login in {}", login.file.display()),
+        };
         f.debug_struct("Auth")
             .field("header", &self.header)
             .field("source", &self.source)
-            .field("value", &self.value.as_ref().map(|_| "<redacted>"))
+            .field("secret", &secret)
             .finish()
     }
 }
@@ -146,7 +195,22 @@ pub struct HttpTimeouts {
 impl HttpTemplate {
     /// Why requests cannot be sent, if they cannot (a secret that is missing).
     pub fn missing(&self) -> Option<String> {
-        let auth = self.auth.as_ref()?;
-        auth.value.as_ref().err().cloned()
+        match &self.auth.as_ref()?.secret {
+            Secret::Fixed(value) => value.as_ref().err().cloned(),
+            Secret::Login(_) => None,
+        }
+    }
+
+    /// The subscription the backend's credentials belong to, if any.
+    pub fn subscription(&self) -> Option<LoginProvider> {
+        self.auth.as_ref()?.subscription
+    }
+
+    /// The subscription login the backend uses, if it does.
+    pub fn login(&self) -> Option<&Login> {
+        match &self.auth.as_ref()?.secret {
+            Secret::Login(login) => Some(login),
+            Secret::Fixed(_) => None,
+        }
     }
 }

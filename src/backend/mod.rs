@@ -129,9 +129,10 @@ impl Backend {
             Kind::Http(http) => {
                 let auth = http.auth.as_ref().map_or_else(
                     || "no auth".to_owned(),
-                    |a| match &a.value {
-                        Ok(_) => format!("key from {}", a.source),
-                        Err(why) => format!("NO KEY: {why}"),
+                    |a| match &a.secret {
+                        http::Secret::Fixed(Ok(_)) => format!("key from {}", a.source),
+                        http::Secret::Fixed(Err(why)) => format!("NO KEY: {why}"),
+                        http::Secret::Login(_) => format!("login from {}", a.source),
                     },
                 );
                 format!("http {} {} ({auth})", http.dialect.name(), http.url)

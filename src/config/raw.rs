@@ -174,6 +174,8 @@ pub struct RawAuth {
     pub header: Option<String>,
     pub scheme: Option<String>,
     pub oauth: Option<String>,
+    pub token_url: Option<String>,
+    pub client_id: Option<String>,
 }
 
 /// `[[routes]]`.

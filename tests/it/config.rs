@@ -77,15 +77,12 @@ fn every_builtin_preset_parses_and_http_ones_say_what_they_lack() {
         "cursor-fast",
         "openai",
         "anthropic",
+        "claude-oauth",
     ] {
         let (code, out, err) = run_binary(dir.path(), &["check", "--preset", preset], &[]);
         assert_eq!(code, 0, "{preset}: {out}{err}");
     }
     for (preset, at) in [
-        (
-            "claude-oauth",
-            "backends.claude-api.auth.oauth: `oauth = \"anthropic\"`",
-        ),
         (
             "codex-fast",
             "backends.codex-responses.auth.oauth: `oauth = \"chatgpt\"`",

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backend::cli::{expand_home, looks_secret};
-use crate::backend::http::{Auth, HttpTemplate, HttpTimeouts, Retry, UpstreamDialect};
+use crate::backend::http::{
+    Auth, HttpTemplate, HttpTimeouts, Login, LoginProvider, Retry, Secret, UpstreamDialect,
+};
 use crate::backend::{Backend, Capabilities, Kind};
 use crate::config::raw::{RawAuth, RawBackend};
 use crate::location::{FieldError, KeyPath};
@@ -40,7 +42,13 @@ pub fn compile(
         Some((auth, secret)) => (Some(auth), secret),
         None => (None, None),
     };
-    let headers = headers(raw, dialect)?;
+    let mut headers = headers(raw, dialect)?;
+    if auth.as_ref().and_then(|a| a.subscription) == Some(LoginProvider::Anthropic)
+        && !headers.iter().any(|(name, _)| name == "anthropic-beta")
+    {
+        // Anthropic takes a subscription's token only with this beta.
+        headers.push(("anthropic-beta".into(), "oauth-2025-04-20".into()));
+    }
     let mut secrets: Vec<String> = secret.into_iter().collect();
     secrets.extend(
         headers
@@ -192,12 +200,27 @@ fn auth(
     env: &BTreeMap<String, String>,
 ) -> Result<(Auth, Option<String>), FieldError> {
     let at = KeyPath::keys(["auth"]);
-    if let Some(oauth) = &raw.oauth {
+    let provider = match raw.oauth.as_deref() {
+        None => None,
+        Some("anthropic") => Some(LoginProvider::Anthropic),
+        Some(other) => {
+            return Err(FieldError::new(
+                at.key("oauth"),
+                format!(
+                    "`oauth = \"{other}\"` (refreshed subscription logins) is not available in this version yet; \
+                     available: \"anthropic\""
+                ),
+            ));
+        }
+    };
+    if provider.is_none() && (raw.token_url.is_some() || raw.client_id.is_some()) {
         return Err(FieldError::new(
-            at.key("oauth"),
-            format!(
-                "`oauth = \"{oauth}\"` (refreshed subscription logins) is not available in this version yet"
-            ),
+            at.key(if raw.token_url.is_some() {
+                "token_url"
+            } else {
+                "client_id"
+            }),
+            "`token_url` and `client_id` belong to a refreshed login: set `oauth` too",
         ));
     }
     let header = raw
@@ -216,6 +239,35 @@ fn auth(
         Some(s) => Some(s.clone()),
         None => (header == "authorization").then(|| "Bearer".to_owned()),
     };
+    if let Some(provider) = provider {
+        let from_env = raw
+            .env
+            .as_ref()
+            .and_then(|var| env.get(var).map(|v| (var, v.trim())))
+            .filter(|(_, v)| !v.is_empty());
+        if from_env.is_none() {
+            let login = login(raw, provider, env)?;
+            let source = login.file.display().to_string();
+            let secret = if login.file.is_file() {
+                Secret::Login(std::sync::Arc::new(login))
+            } else {
+                Secret::Fixed(Err(format!(
+                    "no login at {source}: {}",
+                    provider.how_to_log_in()
+                )))
+            };
+            return Ok((
+                Auth {
+                    header,
+                    scheme,
+                    source,
+                    secret,
+                    subscription: Some(provider),
+                },
+                None,
+            ));
+        }
+    }
     let (source, secret) = match (&raw.env, &raw.file) {
         (None, None) => {
             return Err(FieldError::new(
@@ -235,7 +287,7 @@ fn auth(
     // Redacted even when it cannot be sent.
     let readable = secret.as_ref().ok().cloned();
     let value = secret.and_then(|secret| {
-        let value = match scheme {
+        let value = match &scheme {
             Some(scheme) => format!("{scheme} {secret}"),
             None => secret,
         };
@@ -246,11 +298,50 @@ fn auth(
     Ok((
         Auth {
             header,
+            scheme,
             source,
-            value,
+            secret: Secret::Fixed(value),
+            subscription: provider,
         },
         readable,
     ))
+}
+
+/// Where a refreshed login lives and is refreshed: the credentials file
+/// (`file`, by default the provider's CLI's), the token endpoint and the
+/// OAuth client.
+fn login(
+    raw: &RawAuth,
+    provider: LoginProvider,
+    env: &BTreeMap<String, String>,
+) -> Result<Login, FieldError> {
+    let (file, token_url, client_id) = match provider {
+        LoginProvider::Anthropic => (
+            "~/.claude/.credentials.json",
+            "https://console.anthropic.com/v1/oauth/token",
+            // Claude Code's public OAuth client id.
+            "9d1c250a-e61b-44d9-88ed-5944d1962f5e",
+        ),
+    };
+    let token_url = raw
+        .token_url
+        .clone()
+        .unwrap_or_else(|| token_url.to_owned());
+    if reqwest::Url::parse(&token_url).is_err() {
+        return Err(FieldError::new(
+            KeyPath::keys(["auth", "token_url"]),
+            format!("{token_url:?} is not a URL"),
+        ));
+    }
+    Ok(Login {
+        provider,
+        file: expand_home(raw.file.as_deref().unwrap_or(file), env).into(),
+        token_url,
+        client_id: raw
+            .client_id
+            .clone()
+            .unwrap_or_else(|| client_id.to_owned()),
+    })
 }
 
 /// A secret read from `file`: the string at JSON `pointer`, or the whole text.

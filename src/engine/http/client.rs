@@ -9,10 +9,12 @@ use std::time::Duration;
 
 use crate::error::Error;
 
-/// Pooled clients by connect deadline.
+/// Pooled clients by connect deadline, and the subscription logins in use.
 #[derive(Debug, Default)]
 pub struct HttpClients {
     clients: Mutex<HashMap<Duration, reqwest::Client>>,
+    /// Logins' tokens, refreshed one at a time per file.
+    pub logins: super::Logins,
 }
 
 impl HttpClients {

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-use crate::backend::http::{HttpTemplate, UpstreamDialect};
+use crate::backend::http::{HttpTemplate, LoginProvider, UpstreamDialect};
 use crate::dialect::upstream::StreamDecoder;
 use crate::dialect::{anthropic, gemini, openai_chat, openai_responses};
 use crate::error::Error;
@@ -40,8 +40,32 @@ pub(super) fn endpoint<'a>(
     Ok(Cow::Owned(url))
 }
 
-/// The body sent for `turn` to `model`.
+/// What Anthropic requires of a request made with a Claude subscription
+/// login: this first system block.
+const CLAUDE_LOGIN_SYSTEM: &str = "You are Claude Code, Anthropic's official CLI for Claude.";
+
+/// The body sent for `turn` to `model`, in the shape the backend's
+/// credentials require.
 pub(super) fn request(
+    http: &HttpTemplate,
+    turn: &Turn,
+    model: &str,
+    effort: Option<Effort>,
+) -> Result<Value, Error> {
+    let mut body = body(http.dialect, turn, model, effort)?;
+    if http.dialect == UpstreamDialect::AnthropicMessages
+        && http.subscription() == Some(LoginProvider::Anthropic)
+    {
+        let first = serde_json::json!({"type": "text", "text": CLAUDE_LOGIN_SYSTEM});
+        match body.get_mut("system").and_then(Value::as_array_mut) {
+            Some(blocks) => blocks.insert(0, first),
+            None => body["system"] = Value::Array(vec![first]),
+        }
+    }
+    Ok(body)
+}
+
+fn body(
     dialect: UpstreamDialect,
     turn: &Turn,
     model: &str,

@@ -47,13 +47,15 @@ pub(crate) async fn embeddings(
     let deadline = Instant::now() + backend.timeout;
     let endpoint = reqwest::Url::parse(&format!("{}/embeddings", http.url))
         .map_err(|e| Error::Internal(format!("the embeddings URL: {e}")))?;
-    let upstream = Upstream {
+    let mut upstream = Upstream {
         backend,
         http,
         client: &client,
         endpoint: &endpoint,
         stream: false,
+        credential: None,
     };
+    upstream.credential = upstream.credential(ctx, None).await?;
     let response = upstream.send(body, deadline, ctx).await?;
     let read = read_capped(response, MAX_EMBEDDINGS_BYTES + 1);
     let answer = tokio::time::timeout_at(deadline, read)

@@ -9,13 +9,14 @@
 mod client;
 mod dialects;
 mod embeddings;
+mod login;
 mod stream;
 
 use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use crate::backend::http::HttpTemplate;
+use crate::backend::http::{HttpTemplate, Secret};
 use crate::dialect::upstream;
 use crate::engine::{Prompt, Run, RunContext};
 use crate::error::{Error, redact};
@@ -24,6 +25,7 @@ use crate::turn::Turn;
 
 pub use client::HttpClients;
 pub(super) use embeddings::embeddings;
+pub use login::Logins;
 
 /// The largest error body read from an upstream.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -42,7 +44,7 @@ pub(super) async fn run(
         .force_effort
         .or(turn.effort)
         .or(backend.default_effort);
-    let body = dialects::request(http.dialect, &turn, &resolved.model, effort)?;
+    let body = dialects::request(&http, &turn, &resolved.model, effort)?;
     let body = serde_json::to_vec(&body)
         .map_err(|e| Error::Internal(format!("cannot encode the upstream request: {e}")))?;
     let sent = ctx.keep_sent.then(|| Prompt {
@@ -61,13 +63,15 @@ pub(super) async fn run(
     let queued_at = Instant::now();
     let deadline = queued_at + backend.timeout;
     let endpoint = dialects::endpoint(&http, &resolved.model, turn.stream)?;
-    let upstream = Upstream {
+    let mut upstream = Upstream {
         backend: &backend,
         http: &http,
         client: &client,
         endpoint: &endpoint,
         stream: turn.stream,
+        credential: None,
     };
+    upstream.credential = upstream.credential(&ctx, None).await?;
     let response = upstream.send(body.into(), deadline, &ctx).await?;
     let started_at = Instant::now();
     let events = stream::events(backend, http, response, ctx, deadline);
@@ -89,9 +93,37 @@ struct Upstream<'a> {
     endpoint: &'a reqwest::Url,
     /// Whether a stream is asked for.
     stream: bool,
+    /// The auth header's value, when the backend sends one.
+    credential: Option<String>,
 }
 
 impl Upstream<'_> {
+    /// The auth header's value: the fixed one, or a login's token (fresh,
+    /// and not `refused`).
+    async fn credential(
+        &self,
+        ctx: &RunContext,
+        refused: Option<&str>,
+    ) -> Result<Option<String>, Error> {
+        let Some(auth) = &self.http.auth else {
+            return Ok(None);
+        };
+        let token = match &auth.secret {
+            Secret::Fixed(value) => return Ok(value.as_ref().ok().cloned()),
+            Secret::Login(login) => {
+                let refused = refused.map(|value| value.rsplit(' ').next().unwrap_or(value));
+                ctx.http
+                    .logins
+                    .token(login, self.client, &self.backend.name, refused)
+                    .await?
+            }
+        };
+        Ok(Some(match &auth.scheme {
+            Some(scheme) => format!("{scheme} {token}"),
+            None => token,
+        }))
+    }
+
     fn request(&self, body: bytes::Bytes) -> reqwest::RequestBuilder {
         let accept = if self.stream {
             "text/event-stream"
@@ -103,9 +135,7 @@ impl Upstream<'_> {
             .post(self.endpoint.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(reqwest::header::ACCEPT, accept);
-        if let Some(auth) = &self.http.auth
-            && let Ok(value) = &auth.value
-        {
+        if let (Some(auth), Some(value)) = (&self.http.auth, &self.credential) {
             request = request.header(auth.header.as_str(), value.as_str());
         }
         for (name, value) in &self.http.headers {
@@ -119,7 +149,7 @@ impl Upstream<'_> {
     /// after the upstream's `Retry-After` or a backoff, within the
     /// backend's retry policy.
     async fn send(
-        &self,
+        &mut self,
         body: bytes::Bytes,
         deadline: Instant,
         ctx: &RunContext,
@@ -128,6 +158,7 @@ impl Upstream<'_> {
         let retry = self.http.retry;
         let first_byte = self.http.timeouts.first_byte;
         let mut attempt = 0;
+        let mut refreshed = false;
         loop {
             let sent = tokio::select! {
                 sent = tokio::time::timeout(first_byte, self.request(body.clone()).send()) => match sent {
@@ -139,6 +170,17 @@ impl Upstream<'_> {
                 }
                 () = ctx.shutdown.cancelled() => return Err(Error::ShuttingDown),
             };
+            // A login's token the upstream refused is refreshed, once.
+            if let Ok(response) = &sent
+                && matches!(response.status().as_u16(), 401 | 403)
+                && self.http.login().is_some()
+                && !refreshed
+            {
+                refreshed = true;
+                let refused = self.credential.take();
+                self.credential = self.credential(ctx, refused.as_deref()).await?;
+                continue;
+            }
             attempt += 1;
             let wait = match &sent {
                 Ok(response) if response.status().is_success() => None,
@@ -288,12 +330,13 @@ pub(super) fn doctor(http: &HttpTemplate) -> Vec<(super::Health, String)> {
     )];
     findings.push(match &http.auth {
         None => (Health::Warn, "sends no credentials (no `auth`)".to_owned()),
-        Some(auth) => match &auth.value {
-            Ok(_) => (
+        Some(auth) => match &auth.secret {
+            Secret::Fixed(Ok(_)) => (
                 Health::Ok,
                 format!("key read from {} (header {})", auth.source, auth.header),
             ),
-            Err(why) => (Health::Fail, format!("no key: {why}")),
+            Secret::Fixed(Err(why)) => (Health::Fail, format!("no key: {why}")),
+            Secret::Login(login) => login::describe(login),
         },
     });
     findings

@@ -399,7 +399,13 @@ fn the_commented_http_examples_of_routes_example_toml_are_valid_configs() {
     let example =
         std::fs::read_to_string(crate::support::repo().join("routes.example.toml")).unwrap();
     let mut config = String::from("use = []\n");
-    for name in ["local", "claude-api", "gemini-api", "responses"] {
+    for name in [
+        "local",
+        "claude-api",
+        "claude-login",
+        "gemini-api",
+        "responses",
+    ] {
         config.push_str(&example_backend(&example, name));
         config.push_str(&format!(
             "\n[[routes]]\nprefix = \"{name}:\"\nbackend = \"{name}\"\n"
@@ -675,4 +681,5 @@ async fn embeddings_are_routed_by_model_and_proxied_to_the_upstream() {
     );
 }
 mod gemini;
+mod login;
 mod responses;
