@@ -249,10 +249,11 @@ impl CredentialsFile {
         );
         let temporary = dir.join(format!(".{name}.{}.tmp", std::process::id()));
         let text = serde_json::to_string_pretty(&self.json).map_err(std::io::Error::other)?;
+        // A new file, never one found there (a stale one, or a link).
+        let _ = std::fs::remove_file(&temporary);
         let mut file = std::fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o600)
             .open(&temporary)?;
         file.write_all(text.as_bytes())?;
