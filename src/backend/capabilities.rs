@@ -32,6 +32,9 @@ pub struct Capabilities {
     pub choices: bool,
     /// Fields outside the vocabulary are passed on as sent.
     pub pass_through: bool,
+    /// Without pass-through: the fields of a tool's definition beyond its
+    /// name, description and parameters that are still sent (`strict`).
+    pub tool_fields: &'static [&'static str],
 }
 
 impl Capabilities {
@@ -95,6 +98,14 @@ impl Capabilities {
         };
         if !self.signed_reasoning && turn.messages.iter().any(sent_back_reasoning) {
             names.push("messages[].thinking_blocks".into());
+        }
+        if !self.pass_through && self.tools {
+            let unsent = turn
+                .tools
+                .iter()
+                .flat_map(|tool| tool.extra.iter())
+                .filter(|(k, v)| !v.is_null() && !self.tool_fields.contains(&k.as_str()));
+            names.extend(unsent.map(|(k, _)| format!("tools[].{k}")));
         }
         if !self.pass_through {
             names.extend(turn.extra.keys().cloned());

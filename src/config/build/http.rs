@@ -114,6 +114,7 @@ fn capabilities(dialect: UpstreamDialect) -> Capabilities {
         signed_reasoning: true,
         choices: false,
         pass_through: false,
+        tool_fields: &[],
     };
     match dialect {
         UpstreamDialect::OpenAiChat => Capabilities {
@@ -122,6 +123,7 @@ fn capabilities(dialect: UpstreamDialect) -> Capabilities {
         },
         UpstreamDialect::OpenAiResponses => Capabilities {
             unsupported_params: &["seed", "stop"],
+            tool_fields: &["strict"],
             ..api
         },
         UpstreamDialect::AnthropicMessages => Capabilities {
