@@ -141,7 +141,10 @@ fn items(message: &Message) -> Vec<Value> {
         Role::Tool => {
             let output = message.text();
             let id = message.tool_call_id.clone().unwrap_or_default();
-            return vec![json!({"type": "function_call_output", "call_id": id, "output": output})];
+            let mut out =
+                vec![json!({"type": "function_call_output", "call_id": id, "output": output})];
+            out.extend(attached_media(&message.parts));
+            return out;
         }
     };
     let mut out = Vec::new();
@@ -171,6 +174,7 @@ fn items(message: &Message) -> Vec<Value> {
                     })
                     .collect();
                 out.push(json!({"type": "function_call_output", "call_id": id, "output": text}));
+                out.extend(attached_media(content));
             }
             Part::RedactedReasoning(data) => {
                 out.push(json!({"type": "reasoning", "encrypted_content": data, "summary": []}))
@@ -190,6 +194,20 @@ fn items(message: &Message) -> Vec<Value> {
         );
     }
     out
+}
+
+/// Images and files of a tool result, which a `function_call_output`'s
+/// text has no room for: a user message right after it.
+fn attached_media(parts: &[Part]) -> Option<Value> {
+    let media: Vec<Value> = parts
+        .iter()
+        .filter_map(|part| match part {
+            Part::Image(image) => Some(image_part(image)),
+            Part::File(file) => Some(file_part(file)),
+            _ => None,
+        })
+        .collect();
+    (!media.is_empty()).then(|| json!({"type": "message", "role": "user", "content": media}))
 }
 
 fn image_part(image: &Image) -> Value {

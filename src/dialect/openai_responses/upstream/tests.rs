@@ -310,3 +310,25 @@ fn arguments_sent_only_whole_still_arrive_and_failures_are_errors() {
     );
     assert!(ResponseDecoder::default().event(None, "{oops").is_err());
 }
+
+#[test]
+fn images_of_a_tool_result_follow_it_as_a_user_message() {
+    let t = turn(json!({"messages": [
+        {"role": "user", "content": "look"},
+        {"role": "assistant", "content": null, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "shot", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": [
+            {"type": "text", "text": "taken"},
+            {"type": "image_url", "image_url": {"url": "https://example.com/s.png"}}]}
+    ]}));
+    let input = request(&t, "m", None).unwrap()["input"].clone();
+    assert_eq!(
+        input[2],
+        json!({"type": "function_call_output", "call_id": "c1", "output": "taken"})
+    );
+    assert_eq!(
+        input[3],
+        json!({"type": "message", "role": "user", "content": [
+            {"type": "input_image", "image_url": "https://example.com/s.png"}]})
+    );
+}
