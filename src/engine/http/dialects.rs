@@ -24,6 +24,11 @@ pub(super) fn endpoint<'a>(
         return Ok(Cow::Borrowed(&http.endpoint));
     }
     let model = model.strip_prefix("models/").unwrap_or(model);
+    if model.contains([':', '/', ' ']) {
+        return Err(Error::InvalidRequest(format!(
+            "{model:?} is not a Gemini model name: it goes in the URL, without `:`, `/` or spaces"
+        )));
+    }
     let action = if stream {
         ":streamGenerateContent?alt=sse"
     } else {

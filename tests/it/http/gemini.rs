@@ -158,6 +158,12 @@ async fn a_stream_flows_and_a_tool_call_goes_round_trip() {
 async fn gemini_errors_keep_their_status_and_message() {
     let mock = MockUpstream::start().await;
     let gw = gateway(&mock);
+    let (status, _, body) = gw.chat(ask("gem:x:streamGenerateContent", "hi")).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        error_message(&body).contains("not a Gemini model name"),
+        "{body}"
+    );
     let (status, _, body) = gw.chat(ask("gem:", "FAIL_400")).await;
     assert_eq!(status, 400, "{body}");
     assert!(
