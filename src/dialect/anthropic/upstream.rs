@@ -13,11 +13,12 @@
 
 use std::borrow::Cow;
 
-use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::dialect::upstream::{CallIndexes, StreamDecoder, error_text};
+use crate::dialect::upstream::{
+    CallIndexes, Ending, StreamDecoder, arguments_object, base64, error_text, str_at, text_event,
+};
 use crate::event::{Event, FinishReason, Usage};
 use crate::turn::{Effort, File, Image, Message, Part, Role, ToolChoice, Turn};
 
@@ -189,18 +190,7 @@ fn blocks(parts: &[Part]) -> Result<Vec<Value>, String> {
                 name,
                 arguments,
             } => {
-                let input = match arguments.trim() {
-                    "" => json!({}),
-                    text => serde_json::from_str::<Value>(text)
-                        .ok()
-                        .filter(Value::is_object)
-                        .ok_or_else(|| {
-                            format!(
-                                "the arguments of tool call `{id}` are not a JSON object, \
-                                 which an Anthropic upstream needs: {text}"
-                            )
-                        })?,
-                };
+                let input = arguments_object(id, arguments, "an Anthropic")?;
                 out.push(json!({"type": "tool_use", "id": id, "name": name, "input": input}));
             }
             Part::ToolResult {
@@ -237,7 +227,6 @@ fn blocks(parts: &[Part]) -> Result<Vec<Value>, String> {
 
 /// Text, images and documents, which may also stand inside a tool result.
 fn content_block(part: &Part) -> Result<Option<Value>, String> {
-    let base64 = |data: &[u8]| base64::engine::general_purpose::STANDARD.encode(data);
     Ok(match part {
         Part::Text(text) if !text.is_empty() => Some(json!({"type": "text", "text": text})),
         Part::Image(Image::Inline { media_type, data }) => Some(json!({
@@ -267,7 +256,7 @@ fn document(file: &File) -> Result<Value, String> {
     };
     let source = if media_type == "application/pdf" {
         json!({"type": "base64", "media_type": media_type,
-               "data": base64::engine::general_purpose::STANDARD.encode(data)})
+               "data": base64(data)})
     } else if media_type.starts_with("text/") {
         let text = String::from_utf8(data.clone())
             .map_err(|_| format!("the {media_type} file is not UTF-8 text"))?;
@@ -275,7 +264,7 @@ fn document(file: &File) -> Result<Value, String> {
     } else if media_type.starts_with("image/") {
         return Ok(
             json!({"type": "image", "source": {"type": "base64", "media_type": media_type,
-                          "data": base64::engine::general_purpose::STANDARD.encode(data)}}),
+                          "data": base64(data)}}),
         );
     } else {
         return Err(format!(
@@ -359,8 +348,7 @@ pub fn answer(body: &Value) -> Result<Vec<Event>, String> {
 pub struct MessageDecoder {
     calls: CallIndexes,
     usage: RawUsage,
-    finish: Option<FinishReason>,
-    done: bool,
+    ending: Ending,
 }
 
 /// One server-sent event, read without building a JSON tree for the
@@ -426,7 +414,7 @@ impl StreamDecoder for MessageDecoder {
             }
             "message_delta" => {
                 if let Some(reason) = event.delta.as_ref().and_then(|d| d.stop_reason.as_deref()) {
-                    self.finish = Some(stop_reason(reason));
+                    self.ending.set(stop_reason(reason));
                 }
                 if let Some(usage) = &event.usage {
                     self.usage.update(usage);
@@ -444,19 +432,12 @@ impl StreamDecoder for MessageDecoder {
         Ok(events)
     }
 
-    fn finished(&self) -> bool {
-        self.finish.is_some()
+    fn ending(&self) -> &Ending {
+        &self.ending
     }
 
-    fn end(&mut self) -> Vec<Event> {
-        if std::mem::replace(&mut self.done, true) {
-            return Vec::new();
-        }
-        vec![Event::Finish(self.finish.unwrap_or(FinishReason::Stop))]
-    }
-
-    fn ended(&self) -> bool {
-        self.done
+    fn ending_mut(&mut self) -> &mut Ending {
+        &mut self.ending
     }
 }
 
@@ -510,14 +491,6 @@ impl MessageDecoder {
         } else {
             vec![make(value)]
         }
-    }
-}
-
-fn text_event(make: fn(String) -> Event, text: &str) -> Vec<Event> {
-    if text.is_empty() {
-        Vec::new()
-    } else {
-        vec![make(text.to_owned())]
     }
 }
 
@@ -575,10 +548,6 @@ fn stop_reason(reason: &str) -> FinishReason {
         // end_turn, stop_sequence, pause_turn
         _ => FinishReason::Stop,
     }
-}
-
-fn str_at<'a>(value: &'a Value, key: &str) -> &'a str {
-    value.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -17,11 +17,12 @@
 //! comes back, its signatures go on its function calls in order, or, with
 //! none, on its last text part. Reasoning text itself is not sent back.
 
-use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
 use super::schema::clean_schema;
-use crate::dialect::upstream::{StreamDecoder, error_text};
+use crate::dialect::upstream::{
+    Ending, StreamDecoder, arguments_object, base64, error_text, str_at,
+};
 use crate::event::{Event, FinishReason, Usage};
 use crate::turn::{Effort, File, Image, Message, Part, Role, ToolChoice, Turn};
 
@@ -242,18 +243,7 @@ fn model_parts(parts: &[Part]) -> Result<Vec<Value>, String> {
                 name,
                 arguments,
             } => {
-                let args = match arguments.trim() {
-                    "" => json!({}),
-                    text => serde_json::from_str::<Value>(text)
-                        .ok()
-                        .filter(Value::is_object)
-                        .ok_or_else(|| {
-                            format!(
-                                "the arguments of tool call `{id}` are not a JSON object, \
-                                 which a Gemini upstream needs: {text}"
-                            )
-                        })?,
-                };
+                let args = arguments_object(id, arguments, "a Gemini")?;
                 out.push(json!({"functionCall": {"id": id, "name": name, "args": args}}));
             }
             other => out.extend(content_part(other)),
@@ -286,7 +276,6 @@ fn content_part(part: &Part) -> Option<Value> {
 
 /// Images and files, as inline data or a file URI.
 fn media_part(part: &Part) -> Option<Value> {
-    let base64 = |data: &[u8]| base64::engine::general_purpose::STANDARD.encode(data);
     match part {
         Part::Image(Image::Inline { media_type, data })
         | Part::File(File::Inline {
@@ -330,7 +319,7 @@ fn media_type_of(url: &str) -> &'static str {
 pub fn answer(body: &Value, id_prefix: &str) -> Result<Vec<Event>, String> {
     let mut decoder = ContentDecoder::new(id_prefix);
     let mut events = decoder.chunk(body)?;
-    if decoder.finish.is_none() {
+    if !decoder.finished() {
         return Err("the upstream's answer has no finish reason".into());
     }
     events.extend(decoder.end());
@@ -343,9 +332,7 @@ pub fn answer(body: &Value, id_prefix: &str) -> Result<Vec<Event>, String> {
 pub struct ContentDecoder {
     id_prefix: String,
     calls: usize,
-    usage: Option<Usage>,
-    finish: Option<FinishReason>,
-    done: bool,
+    ending: Ending,
 }
 
 impl ContentDecoder {
@@ -376,15 +363,17 @@ impl ContentDecoder {
         for part in parts.into_iter().flatten() {
             self.part(part, &mut events);
         }
-        if let Some(usage) = chunk.get("usageMetadata").and_then(usage_of) {
-            self.usage = Some(usage);
-            events.push(Event::Usage(usage));
-        }
+        events.extend(
+            chunk
+                .get("usageMetadata")
+                .and_then(usage_of)
+                .map(Event::Usage),
+        );
         if let Some(reason) = candidate
             .and_then(|c| c.get("finishReason"))
             .and_then(Value::as_str)
         {
-            self.finish = Some(finish_reason(reason, self.calls > 0)?);
+            self.ending.set(finish_reason(reason, self.calls > 0)?);
         }
         Ok(events)
     }
@@ -436,19 +425,12 @@ impl StreamDecoder for ContentDecoder {
         self.chunk(&chunk)
     }
 
-    fn finished(&self) -> bool {
-        self.finish.is_some()
+    fn ending(&self) -> &Ending {
+        &self.ending
     }
 
-    fn end(&mut self) -> Vec<Event> {
-        if std::mem::replace(&mut self.done, true) {
-            return Vec::new();
-        }
-        vec![Event::Finish(self.finish.unwrap_or(FinishReason::Stop))]
-    }
-
-    fn ended(&self) -> bool {
-        self.done
+    fn ending_mut(&mut self) -> &mut Ending {
+        &mut self.ending
     }
 }
 
@@ -486,10 +468,6 @@ fn finish_reason(reason: &str, called: bool) -> Result<FinishReason, String> {
         _ if called => FinishReason::ToolCalls,
         _ => FinishReason::Stop,
     })
-}
-
-fn str_at<'a>(value: &'a Value, key: &str) -> &'a str {
-    value.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -3,10 +3,9 @@
 //! (whole, or chunk by chunk) as [`Event`]s. Pure: no I/O; fields the
 //! vocabulary has no place for are passed on as the client sent them.
 
-use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
-use crate::dialect::upstream::{StreamDecoder, error_text};
+use crate::dialect::upstream::{Ending, StreamDecoder, data_uri, error_text, image_url};
 use crate::event::{Event, FinishReason, Usage};
 use crate::turn::{Effort, File, Image, Message, Part, Role, ToolChoice, Turn};
 
@@ -162,13 +161,7 @@ fn role(role: Role) -> &'static str {
 }
 
 fn image_part(image: &Image) -> Value {
-    let url = match image {
-        Image::Inline { media_type, data } => format!(
-            "data:{media_type};base64,{}",
-            base64::engine::general_purpose::STANDARD.encode(data)
-        ),
-        Image::Url(url) => url.clone(),
-    };
+    let url = image_url(image);
     json!({"type": "image_url", "image_url": {"url": url}})
 }
 
@@ -180,10 +173,7 @@ fn file_part(file: &File) -> Value {
             data,
             filename,
         } => {
-            let mut fields = json!({"file_data": format!(
-                "data:{media_type};base64,{}",
-                base64::engine::general_purpose::STANDARD.encode(data)
-            )});
+            let mut fields = json!({"file_data": data_uri(media_type, data)});
             if let Some(name) = filename {
                 fields["filename"] = json!(name);
             }
@@ -217,8 +207,7 @@ pub fn answer(body: &Value) -> Result<Vec<Event>, String> {
 #[derive(Debug, Default)]
 pub struct ChunkDecoder {
     /// The finish reason, held back until the usage chunk has been seen.
-    finish: Option<FinishReason>,
-    done: bool,
+    ending: Ending,
 }
 
 impl StreamDecoder for ChunkDecoder {
@@ -236,7 +225,7 @@ impl StreamDecoder for ChunkDecoder {
         if let Some(choice) = chunk.pointer("/choices/0") {
             events = message_events(choice.get("delta").unwrap_or(&Value::Null));
             if let Some(reason) = finish_of(choice) {
-                self.finish = Some(reason);
+                self.ending.set(reason);
             }
         }
         if let Some(usage) = chunk.get("usage").and_then(usage_of) {
@@ -245,23 +234,12 @@ impl StreamDecoder for ChunkDecoder {
         Ok(events)
     }
 
-    /// The end of the stream (`[DONE]`, or the connection closing after a
-    /// finish reason): the finish event, once.
-    fn end(&mut self) -> Vec<Event> {
-        if std::mem::replace(&mut self.done, true) {
-            return Vec::new();
-        }
-        vec![Event::Finish(self.finish.unwrap_or(FinishReason::Stop))]
+    fn ending(&self) -> &Ending {
+        &self.ending
     }
 
-    /// Whether a finish reason was seen (the answer is complete even if the
-    /// upstream closes without `[DONE]`).
-    fn finished(&self) -> bool {
-        self.finish.is_some()
-    }
-
-    fn ended(&self) -> bool {
-        self.done
+    fn ending_mut(&mut self) -> &mut Ending {
+        &mut self.ending
     }
 }
 

@@ -12,10 +12,11 @@
 //! `reasoning` item; signed (Anthropic) reasoning has no Responses form and
 //! is left out.
 
-use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
-use crate::dialect::upstream::{CallIndexes, StreamDecoder, error_text};
+use crate::dialect::upstream::{
+    CallIndexes, Ending, StreamDecoder, data_uri, error_text, image_url, str_at, text_event,
+};
 use crate::event::{Event, FinishReason, Usage};
 use crate::turn::{Effort, File, Image, Message, Part, Role, ToolChoice, Turn};
 
@@ -211,13 +212,7 @@ fn attached_media(parts: &[Part]) -> Option<Value> {
 }
 
 fn image_part(image: &Image) -> Value {
-    let url = match image {
-        Image::Inline { media_type, data } => format!(
-            "data:{media_type};base64,{}",
-            base64::engine::general_purpose::STANDARD.encode(data)
-        ),
-        Image::Url(url) => url.clone(),
-    };
+    let url = image_url(image);
     json!({"type": "input_image", "image_url": url})
 }
 
@@ -229,10 +224,7 @@ fn file_part(file: &File) -> Value {
             data,
             filename,
         } => {
-            let mut part = json!({"type": "input_file", "file_data": format!(
-                "data:{media_type};base64,{}",
-                base64::engine::general_purpose::STANDARD.encode(data)
-            )});
+            let mut part = json!({"type": "input_file", "file_data": data_uri(media_type, data)});
             if let Some(name) = filename {
                 part["filename"] = json!(name);
             }
@@ -352,8 +344,7 @@ pub struct ResponseDecoder {
     /// Calls (by index) whose arguments came as deltas.
     streamed_arguments: std::collections::HashSet<usize>,
     refused: bool,
-    finish: Option<FinishReason>,
-    done: bool,
+    ending: Ending,
 }
 
 impl StreamDecoder for ResponseDecoder {
@@ -395,7 +386,7 @@ impl StreamDecoder for ResponseDecoder {
             "response.output_item.done" => self.item_done(position, &event),
             "response.completed" | "response.incomplete" => {
                 let response = event.get("response").unwrap_or(&Value::Null);
-                self.finish = Some(finish_of(response, self.refused));
+                self.ending.set(finish_of(response, self.refused));
                 let mut events: Vec<Event> = response
                     .get("usage")
                     .and_then(usage_of)
@@ -414,19 +405,12 @@ impl StreamDecoder for ResponseDecoder {
         Ok(events)
     }
 
-    fn finished(&self) -> bool {
-        self.finish.is_some()
+    fn ending(&self) -> &Ending {
+        &self.ending
     }
 
-    fn end(&mut self) -> Vec<Event> {
-        if std::mem::replace(&mut self.done, true) {
-            return Vec::new();
-        }
-        vec![Event::Finish(self.finish.unwrap_or(FinishReason::Stop))]
-    }
-
-    fn ended(&self) -> bool {
-        self.done
+    fn ending_mut(&mut self) -> &mut Ending {
+        &mut self.ending
     }
 }
 
@@ -468,14 +452,6 @@ impl ResponseDecoder {
     }
 }
 
-fn text_event(make: fn(String) -> Event, text: &str) -> Vec<Event> {
-    if text.is_empty() {
-        Vec::new()
-    } else {
-        vec![make(text.to_owned())]
-    }
-}
-
 /// Responses usage: the input count includes cached tokens, the output
 /// count reasoning tokens, as in Chat's.
 fn usage_of(usage: &Value) -> Option<Usage> {
@@ -488,10 +464,6 @@ fn usage_of(usage: &Value) -> Option<Usage> {
         reasoning_tokens: count("/output_tokens_details/reasoning_tokens"),
     };
     (!usage.is_empty()).then_some(usage)
-}
-
-fn str_at<'a>(value: &'a Value, key: &str) -> &'a str {
-    value.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 
 #[cfg(test)]
