@@ -28,6 +28,8 @@ pub struct Capabilities {
     pub unsupported_params: &'static [&'static str],
     /// Reasoning sent back with its signature (`thinking_blocks`) is passed on.
     pub signed_reasoning: bool,
+    /// Encrypted reasoning sent back (`redacted_thinking` blocks) is passed on.
+    pub redacted_reasoning: bool,
     /// More than one answer per request (`n`).
     pub choices: bool,
     /// Fields outside the vocabulary are passed on as sent.
@@ -91,12 +93,15 @@ impl Capabilities {
         } else {
             names.extend(params.cloned());
         }
-        let sent_back_reasoning = |m: &Message| {
-            m.parts
-                .iter()
-                .any(|p| matches!(p, Part::Reasoning { .. } | Part::RedactedReasoning(_)))
+        // Unsigned reasoning goes only where fields go as sent.
+        let unsent = |part: &Part| match part {
+            Part::Reasoning { signature, .. } => {
+                !(self.signed_reasoning && (signature.is_some() || self.pass_through))
+            }
+            Part::RedactedReasoning(_) => !self.redacted_reasoning,
+            _ => false,
         };
-        if !self.signed_reasoning && turn.messages.iter().any(sent_back_reasoning) {
+        if turn.messages.iter().flat_map(|m| &m.parts).any(unsent) {
             names.push("messages[].thinking_blocks".into());
         }
         if !self.pass_through && self.tools {
@@ -225,5 +230,52 @@ mod tests {
         );
         t.messages[2].parts.push(image);
         assert!(resumable.review(&t, "x").is_err(), "a new image");
+    }
+
+    #[test]
+    fn reasoning_sent_back_is_named_where_it_cannot_go() {
+        use crate::turn::Part;
+        let with = |part: Part| {
+            let mut t = turn();
+            let mut answer = Message::text_message(Role::Assistant, "a".into());
+            answer.parts.insert(0, part);
+            t.messages.push(answer);
+            t
+        };
+        let signed = with(Part::Reasoning {
+            text: "r".into(),
+            signature: Some("s".into()),
+        });
+        let unsigned = with(Part::Reasoning {
+            text: "r".into(),
+            signature: None,
+        });
+        let redacted = with(Part::RedactedReasoning("enc".into()));
+        let api = Capabilities {
+            signed_reasoning: true,
+            redacted_reasoning: true,
+            ..Capabilities::default()
+        };
+        let named = |caps: &Capabilities, t: &Turn| {
+            caps.review(t, "x")
+                .unwrap()
+                .contains(&"messages[].thinking_blocks".to_owned())
+        };
+        assert!(!named(&api, &signed) && !named(&api, &redacted));
+        assert!(
+            named(&api, &unsigned),
+            "unsigned reasoning cannot be sent back"
+        );
+        let as_sent = Capabilities {
+            pass_through: true,
+            ..api
+        };
+        assert!(!named(&as_sent, &unsigned));
+        let no_redacted = Capabilities {
+            redacted_reasoning: false,
+            ..api
+        };
+        assert!(named(&no_redacted, &redacted) && !named(&no_redacted, &signed));
+        assert!(named(&Capabilities::default(), &signed));
     }
 }

@@ -112,6 +112,7 @@ fn capabilities(dialect: UpstreamDialect) -> Capabilities {
         sampling: true,
         unsupported_params: &[],
         signed_reasoning: true,
+        redacted_reasoning: true,
         choices: false,
         pass_through: false,
         tool_fields: &[],
@@ -121,8 +122,10 @@ fn capabilities(dialect: UpstreamDialect) -> Capabilities {
             pass_through: true,
             ..api
         },
+        // Signed reasoning has no Responses form; Gemini keeps only signatures.
         UpstreamDialect::OpenAiResponses => Capabilities {
             unsupported_params: &["seed", "stop"],
+            signed_reasoning: false,
             tool_fields: &["strict"],
             ..api
         },
@@ -132,6 +135,7 @@ fn capabilities(dialect: UpstreamDialect) -> Capabilities {
         },
         UpstreamDialect::Gemini => Capabilities {
             unsupported_params: &["user"],
+            redacted_reasoning: false,
             ..api
         },
     }
