@@ -146,7 +146,7 @@ fn sse_stream(
         let _permit = permit;
         yield Ok(wire(&encoder.open()));
         // One timer for the whole stream, moved only when it fires.
-        let every = keepalive.unwrap_or(FAR_FUTURE);
+        let every = keepalive.unwrap_or_default();
         let mut last_write = tokio::time::Instant::now();
         let ping = tokio::time::sleep(every);
         tokio::pin!(ping);
@@ -156,7 +156,7 @@ fn sse_stream(
             let next = tokio::select! {
                 biased;
                 next = events.next() => next,
-                () = &mut ping => {
+                () = &mut ping, if keepalive.is_some() => {
                     let due = last_write + every;
                     if tokio::time::Instant::now() >= due {
                         yield Ok(Bytes::from_static(b": ping\n\n"));
@@ -168,8 +168,6 @@ fn sse_stream(
                     continue;
                 }
             };
-            // This event and those already there go out in one write: what
-            // is ready is not held back, and one write costs less than many.
             let mut frames = Vec::new();
             let mut step = frame_of(next, encoder.as_mut(), &mut log, &mut frames);
             // What has already arrived goes in the same write: turns of the
@@ -248,9 +246,6 @@ const IDLE_TURNS: u32 = 2;
 
 /// The most frames written at once.
 const MAX_FRAMES_PER_WRITE: usize = 64;
-
-/// A keep-alive interval that never comes (no keep-alive).
-const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365);
 
 /// Frames as SSE: `event:` when named, a `data:` line per line of data.
 fn wire(frames: &[Frame]) -> Bytes {
