@@ -30,17 +30,12 @@ pub(super) fn endpoint<'a>(
         )));
     }
     let action = if stream {
-        ":streamGenerateContent?alt=sse"
+        "streamGenerateContent"
     } else {
-        ":generateContent"
+        "generateContent"
     };
     let mut url = http.endpoint.clone();
-    let path = format!(
-        "{}{model}{}",
-        url.path(),
-        action.split('?').next().unwrap_or(action)
-    );
-    url.set_path(&path);
+    url.set_path(&format!("{}{model}:{action}", url.path()));
     url.set_query(stream.then_some("alt=sse"));
     Ok(Cow::Owned(url))
 }
