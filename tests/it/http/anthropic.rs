@@ -6,30 +6,21 @@
 
 use serde_json::{Value, json};
 
-use super::{KEY, ask, error_message, header};
+use super::{KEY, ask, assert_refusals_pass_through, error_message, header, keyed, one_backend};
 use crate::support::mock_upstream::{MockUpstream, REASONING_TEXT, REPLY_TEXT, TOOL_COMMAND};
 use crate::support::sse::{content, reasoning};
 use crate::support::{Gateway, user};
 
 fn gateway(mock: &MockUpstream) -> Gateway {
-    let config = format!(
-        r#"
-use = []
-[backends.ant]
-kind = "http"
-dialect = "anthropic-messages"
-url = "{}"
-auth = {{ env = "ANT_KEY", header = "x-api-key" }}
+    let url = mock.base_url();
+    keyed(&one_backend(
+        "ant",
+        &url,
+        r#"dialect = "anthropic-messages"
+auth = { env = "UP_KEY", header = "x-api-key" }
 max_retry_wait_seconds = 5
-default_model = "claude-test"
-
-[[routes]]
-prefix = "ant:"
-backend = "ant"
-"#,
-        mock.base_url()
-    );
-    Gateway::builder(&config).env("ANT_KEY", KEY).start()
+default_model = "claude-test""#,
+    ))
 }
 
 /// The reasoning block the mock signs, as the client gets it back.
@@ -202,15 +193,7 @@ async fn tool_calls_and_results_go_round_trip() {
 async fn anthropic_errors_keep_their_status_and_message() {
     let mock = MockUpstream::start().await;
     let gw = gateway(&mock);
-    let (status, _, body) = gw.chat(ask("ant:", "FAIL_400")).await;
-    assert_eq!(status, 400, "{body}");
-    assert_eq!(
-        error_message(&body),
-        "ant: fake upstream rejected the request (FAIL_400 marker)"
-    );
-    let (status, headers, _) = gw.chat(ask("ant:", "FAIL_429")).await;
-    assert_eq!(status, 429);
-    assert_eq!(headers["retry-after"], "7");
+    assert_refusals_pass_through(&gw, "ant:").await;
     let (status, _, body) = gw
         .chat(json!({"model": "ant:", "messages": [
             {"role": "user", "content": "x"},

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use super::{KEY, ask, error_message, header};
+use super::{KEY, ask, assert_refusals_pass_through, error_message, header, keyed, one_backend};
 use crate::support::mock_upstream::{
     GEMINI_SIGNATURE, MockUpstream, REASONING_TEXT, REPLY_TEXT, TOOL_COMMAND,
 };
@@ -14,24 +14,15 @@ use crate::support::sse::{content, reasoning};
 use crate::support::{Gateway, user};
 
 fn gateway(mock: &MockUpstream) -> Gateway {
-    let config = format!(
-        r#"
-use = []
-[backends.gem]
-kind = "http"
-dialect = "gemini"
-url = "{}"
-auth = {{ env = "GEM_KEY", header = "x-goog-api-key", scheme = "" }}
+    let url = mock.base_url();
+    keyed(&one_backend(
+        "gem",
+        &url,
+        r#"dialect = "gemini"
+auth = { env = "UP_KEY", header = "x-goog-api-key", scheme = "" }
 max_retry_wait_seconds = 5
-default_model = "gemini-test"
-
-[[routes]]
-prefix = "gem:"
-backend = "gem"
-"#,
-        mock.base_url()
-    );
-    Gateway::builder(&config).env("GEM_KEY", KEY).start()
+default_model = "gemini-test""#,
+    ))
 }
 
 #[tokio::test]
@@ -164,10 +155,5 @@ async fn gemini_errors_keep_their_status_and_message() {
         error_message(&body).contains("not a Gemini model name"),
         "{body}"
     );
-    let (status, _, body) = gw.chat(ask("gem:", "FAIL_400")).await;
-    assert_eq!(status, 400, "{body}");
-    assert!(
-        error_message(&body).contains("fake upstream rejected the request (FAIL_400 marker)"),
-        "{body}"
-    );
+    assert_refusals_pass_through(&gw, "gem:").await;
 }

@@ -47,7 +47,7 @@ backend = "nokey"
 }
 
 fn gateway(mock: &MockUpstream) -> Gateway {
-    Gateway::builder(&config(mock)).env("UP_KEY", KEY).start()
+    keyed(&config(mock))
 }
 
 /// A config of one http backend `name` at `url` (plus TOML `keys`), routed as `name:`.
@@ -56,6 +56,25 @@ fn one_backend(name: &str, url: &str, keys: &str) -> String {
         "use = []\n[backends.{name}]\nkind = \"http\"\nurl = \"{url}\"\n{keys}\n\
          [[routes]]\nprefix = \"{name}:\"\nbackend = \"{name}\"\n"
     )
+}
+
+/// A gateway serving `config`, with [`KEY`] in `$UP_KEY`.
+fn keyed(config: &str) -> Gateway {
+    Gateway::builder(config).env("UP_KEY", KEY).start()
+}
+
+/// Asserts that the upstream's refusals reach the client through `prefix`
+/// as they were: a 400 with its message, a 429 with its `Retry-After`.
+async fn assert_refusals_pass_through(gw: &Gateway, prefix: &str) {
+    let (status, _, body) = gw.chat(ask(prefix, "FAIL_400")).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        error_message(&body).contains("fake upstream rejected the request (FAIL_400 marker)"),
+        "{body}"
+    );
+    let (status, headers, body) = gw.chat(ask(prefix, "FAIL_429")).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(headers["retry-after"], "7");
 }
 
 /// A one-message chat request for `model`.

@@ -4,32 +4,23 @@
 //! answer the client gets back, whole and streamed, with reasoning, tools,
 //! usage and errors.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::{KEY, ask, assert_bearer, error_message};
+use super::{assert_bearer, assert_refusals_pass_through, keyed, one_backend};
 use crate::support::mock_upstream::{MockUpstream, REASONING_TEXT, REPLY_TEXT};
 use crate::support::sse::{content, reasoning};
 use crate::support::{Gateway, user};
 
 fn gateway(mock: &MockUpstream) -> Gateway {
-    let config = format!(
-        r#"
-use = []
-[backends.resp]
-kind = "http"
-dialect = "openai-responses"
-url = "{}/v1"
-auth = {{ env = "RESP_KEY" }}
+    let url = format!("{}/v1", mock.base_url());
+    keyed(&one_backend(
+        "resp",
+        &url,
+        r#"dialect = "openai-responses"
+auth = { env = "UP_KEY" }
 max_retry_wait_seconds = 5
-default_model = "gpt-test"
-
-[[routes]]
-prefix = "resp:"
-backend = "resp"
-"#,
-        mock.base_url()
-    );
-    Gateway::builder(&config).env("RESP_KEY", KEY).start()
+default_model = "gpt-test""#,
+    ))
 }
 
 #[tokio::test]
@@ -137,13 +128,5 @@ async fn a_streamed_answer_flows_and_tool_calls_go_round_trip() {
 async fn responses_errors_keep_their_status_and_message() {
     let mock = MockUpstream::start().await;
     let gw = gateway(&mock);
-    let (status, _, body) = gw.chat(ask("resp:", "FAIL_400")).await;
-    assert_eq!(status, 400, "{body}");
-    assert!(
-        error_message(&body).contains("fake upstream rejected the request (FAIL_400 marker)"),
-        "{body}"
-    );
-    let (status, headers, _): (u16, _, Value) = gw.chat(ask("resp:", "FAIL_429")).await;
-    assert_eq!(status, 429);
-    assert_eq!(headers["retry-after"], "7");
+    assert_refusals_pass_through(&gw, "resp:").await;
 }
