@@ -180,3 +180,40 @@ pub fn image_url(image: &Image) -> String {
         Image::Url(url) => url.clone(),
     }
 }
+
+/// What the upstream translators' tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::StreamDecoder;
+    use crate::dialect::sse::SseDecoder;
+    use crate::event::Event;
+    use crate::turn::Turn;
+
+    /// A Chat Completions request body as a turn.
+    pub(crate) fn chat_turn(body: serde_json::Value) -> Turn {
+        crate::dialect::openai_chat::to_turn(serde_json::from_value(body).unwrap(), None).unwrap()
+    }
+
+    /// The events of `stream` fed to `decoder` in pieces of `size` bytes
+    /// through the SSE decoder, up to the finish event.
+    ///
+    /// # Errors
+    /// The decoder's first error.
+    pub(crate) fn decode_in_pieces(
+        decoder: &mut dyn StreamDecoder,
+        stream: &str,
+        size: usize,
+    ) -> Result<Vec<Event>, String> {
+        let mut sse = SseDecoder::new(1 << 20);
+        let mut events = Vec::new();
+        for piece in stream.as_bytes().chunks(size) {
+            for event in sse.push(piece).unwrap() {
+                events.extend(decoder.event(event.event.as_deref(), &event.data)?);
+                if decoder.ended() {
+                    return Ok(events);
+                }
+            }
+        }
+        Ok(events)
+    }
+}

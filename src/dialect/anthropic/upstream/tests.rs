@@ -3,12 +3,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::dialect::openai_chat::to_turn;
-use crate::dialect::sse::SseDecoder;
-
-fn turn(body: Value) -> Turn {
-    to_turn(serde_json::from_value(body).unwrap(), None).unwrap()
-}
+use crate::dialect::upstream::testing::{chat_turn as turn, decode_in_pieces};
 
 #[test]
 fn system_tools_images_and_tool_results_take_anthropic_shapes() {
@@ -284,18 +279,7 @@ const STREAM: &str = concat!(
 );
 
 fn decode(stream: &str, chunk_size: usize) -> Result<Vec<Event>, String> {
-    let mut sse = SseDecoder::new(1 << 20);
-    let mut decoder = MessageDecoder::default();
-    let mut events = Vec::new();
-    for piece in stream.as_bytes().chunks(chunk_size) {
-        for event in sse.push(piece).unwrap() {
-            events.extend(decoder.event(event.event.as_deref(), &event.data)?);
-            if decoder.ended() {
-                return Ok(events);
-            }
-        }
-    }
-    Ok(events)
+    decode_in_pieces(&mut MessageDecoder::default(), stream, chunk_size)
 }
 
 #[test]

@@ -3,13 +3,8 @@
 use serde_json::json;
 
 use super::*;
-use crate::dialect::openai_chat::to_turn;
-use crate::dialect::sse::SseDecoder;
 use crate::dialect::upstream::error_message;
-
-fn turn(body: Value) -> Turn {
-    to_turn(serde_json::from_value(body).unwrap(), None).unwrap()
-}
+use crate::dialect::upstream::testing::{chat_turn as turn, decode_in_pieces};
 
 #[test]
 fn the_request_keeps_what_the_client_sent() {
@@ -112,15 +107,7 @@ const STREAM: &str = concat!(
 );
 
 fn decode(chunk_size: usize) -> Vec<Event> {
-    let mut sse = SseDecoder::new(1 << 20);
-    let mut chunks = ChunkDecoder::default();
-    let mut events = Vec::new();
-    for piece in STREAM.as_bytes().chunks(chunk_size) {
-        for event in sse.push(piece).unwrap() {
-            events.extend(chunks.event(None, &event.data).unwrap());
-        }
-    }
-    events
+    decode_in_pieces(&mut ChunkDecoder::default(), STREAM, chunk_size).unwrap()
 }
 
 #[test]

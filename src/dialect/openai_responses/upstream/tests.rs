@@ -3,12 +3,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::dialect::openai_chat::to_turn;
-use crate::dialect::sse::SseDecoder;
-
-fn turn(body: Value) -> Turn {
-    to_turn(serde_json::from_value(body).unwrap(), None).unwrap()
-}
+use crate::dialect::upstream::testing::{chat_turn as turn, decode_in_pieces};
 
 #[test]
 fn the_conversation_becomes_instructions_and_input_items() {
@@ -220,18 +215,7 @@ fn stream() -> String {
 }
 
 fn decode(stream: &str, chunk_size: usize) -> Result<Vec<Event>, String> {
-    let mut sse = SseDecoder::new(1 << 20);
-    let mut decoder = ResponseDecoder::default();
-    let mut events = Vec::new();
-    for piece in stream.as_bytes().chunks(chunk_size) {
-        for event in sse.push(piece).unwrap() {
-            events.extend(decoder.event(event.event.as_deref(), &event.data)?);
-            if decoder.ended() {
-                return Ok(events);
-            }
-        }
-    }
-    Ok(events)
+    decode_in_pieces(&mut ResponseDecoder::default(), stream, chunk_size)
 }
 
 #[test]
