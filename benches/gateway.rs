@@ -61,33 +61,7 @@ const PROMPT: &str = "USER: hello";
 const ANSWER: &str = "hi";
 
 fn main() -> ExitCode {
-    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
-    // binary without it, in the unoptimized test profile: skip there.
-    if !std::env::args().any(|arg| arg == "--bench") {
-        println!("gateway bench skipped: run it with `cargo bench --bench gateway`");
-        return ExitCode::SUCCESS;
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run()) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => {
-            eprintln!("FAILED: a target was missed (see above)");
-            ExitCode::FAILURE
-        }
-        Err(error) => {
-            eprintln!("bench error: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    support::main("gateway", run)
 }
 
 /// Runs both benchmarks; `Ok(false)` when a target is missed.

@@ -66,31 +66,7 @@ const ADDED_FIRST_TOKEN: Duration = Duration::from_micros(300);
 const PEAK_RSS_MIB: u64 = 30;
 
 fn main() -> ExitCode {
-    if !std::env::args().any(|arg| arg == "--bench") {
-        println!("upstream bench skipped: run it with `cargo bench --bench upstream`");
-        return ExitCode::SUCCESS;
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run()) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => {
-            eprintln!("FAILED: a target was missed (see above)");
-            ExitCode::FAILURE
-        }
-        Err(error) => {
-            eprintln!("bench error: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    support::main("upstream", run)
 }
 
 /// The gateway under test: ours, started here, or another one.

@@ -1,9 +1,46 @@
-//! What the benchmarks share: order statistics of timings, target checks,
-//! and a process's CPU time and peak memory from `/proc`.
+//! What the benchmarks share: their `main`, order statistics of timings,
+//! target checks, and a process's CPU time and peak memory from `/proc`.
 
 #![allow(dead_code)] // each bench uses its part
 
+use std::future::Future;
+use std::process::ExitCode;
 use std::time::Duration;
+
+/// Runs bench `name`'s `run` on a multi-threaded runtime, only under
+/// `cargo bench` (which passes `--bench`; `cargo test --all-targets` runs
+/// the binary without it, unoptimized: it does nothing then). Fails when
+/// `run` does or says a target was missed.
+pub(crate) fn main<F>(name: &str, run: impl FnOnce() -> F) -> ExitCode
+where
+    F: Future<Output = anyhow::Result<bool>>,
+{
+    if !std::env::args().any(|arg| arg == "--bench") {
+        println!("{name} bench skipped: run it with `cargo bench --bench {name}`");
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run()) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("FAILED: a target was missed (see above)");
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("bench error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 /// One clock tick, the resolution of [`cpu_time`]: `/proc` counts in
 /// USER_HZ, which Linux fixes at 100 per second.
