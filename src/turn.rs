@@ -212,6 +212,18 @@ pub enum Image {
     Url(String),
 }
 
+/// The text parts of `parts` joined together (a message's, or a tool
+/// result's content).
+pub fn text_of(parts: &[Part]) -> String {
+    let mut out = String::new();
+    for part in parts {
+        if let Part::Text(text) = part {
+            out.push_str(text);
+        }
+    }
+    out
+}
+
 /// A document sent by the client.
 #[derive(Debug, Clone, PartialEq)]
 pub enum File {
@@ -277,13 +289,7 @@ impl Effort {
 impl Message {
     /// The message's text parts joined together.
     pub fn text(&self) -> String {
-        let mut out = String::new();
-        for part in &self.parts {
-            if let Part::Text(text) = part {
-                out.push_str(text);
-            }
-        }
-        out
+        text_of(&self.parts)
     }
 
     /// Whether the message holds a file (tool results included).

@@ -24,7 +24,7 @@ use crate::dialect::upstream::{
     Ending, StreamDecoder, arguments_object, base64, error_text, str_at,
 };
 use crate::event::{Event, FinishReason, Usage};
-use crate::turn::{Effort, File, Image, Message, Part, Role, ToolChoice, Turn};
+use crate::turn::{Effort, File, Image, Message, Part, Role, ToolChoice, Turn, text_of};
 
 /// The thinking budget for an effort, in tokens.
 pub fn thinking_budget(effort: Effort) -> u64 {
@@ -212,13 +212,7 @@ fn call_name(id: &str, named: Option<&str>, messages: &[Message]) -> Result<Stri
 /// A `functionResponse`: a result that is a JSON object as it is, other
 /// text under `result` (or `error`).
 fn function_response(id: &str, name: &str, content: &[Part], is_error: bool) -> Value {
-    let text: String = content
-        .iter()
-        .filter_map(|p| match p {
-            Part::Text(t) => Some(t.as_str()),
-            _ => None,
-        })
-        .collect();
+    let text = text_of(content);
     let response = match serde_json::from_str::<Value>(&text) {
         Ok(object @ Value::Object(_)) if !is_error => object,
         _ if is_error => json!({"error": text}),

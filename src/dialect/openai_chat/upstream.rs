@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use crate::dialect::upstream::{Ending, StreamDecoder, data_uri, error_text, image_url};
 use crate::event::{Event, FinishReason, Usage};
-use crate::turn::{Effort, File, Image, Message, Part, Role, ToolChoice, Turn};
+use crate::turn::{Effort, File, Image, Message, Part, Role, ToolChoice, Turn, text_of};
 
 /// The request body for `model`. A streamed request asks for the usage
 /// chunk, so the client's `include_usage` can be honoured.
@@ -102,14 +102,8 @@ fn messages(message: &Message) -> Vec<Value> {
             } => calls.push(json!({"id": id, "type": "function",
                                    "function": {"name": name, "arguments": arguments}})),
             Part::ToolResult { id, content, .. } => {
-                let text: Vec<String> = content
-                    .iter()
-                    .filter_map(|p| match p {
-                        Part::Text(t) => Some(t.clone()),
-                        _ => None,
-                    })
-                    .collect();
-                out.push(json!({"role": "tool", "tool_call_id": id, "content": text.join("")}));
+                let text = text_of(content);
+                out.push(json!({"role": "tool", "tool_call_id": id, "content": text}));
             }
             // As the client sent them, for servers that take them back.
             Part::Reasoning { text, signature } => {

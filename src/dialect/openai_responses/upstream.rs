@@ -18,7 +18,7 @@ use crate::dialect::upstream::{
     CallIndexes, Ending, StreamDecoder, data_uri, error_text, image_url, str_at, text_event,
 };
 use crate::event::{Event, FinishReason, Usage};
-use crate::turn::{Effort, File, Image, Message, Part, Role, ToolChoice, Turn};
+use crate::turn::{Effort, File, Image, Message, Part, Role, ToolChoice, Turn, text_of};
 
 /// The request body for `model`.
 ///
@@ -167,14 +167,8 @@ fn items(message: &Message) -> Vec<Value> {
             } => out.push(json!({"type": "function_call", "call_id": id, "name": name,
                                  "arguments": arguments})),
             Part::ToolResult { id, content, .. } => {
-                let text: String = content
-                    .iter()
-                    .filter_map(|p| match p {
-                        Part::Text(t) => Some(t.as_str()),
-                        _ => None,
-                    })
-                    .collect();
-                out.push(json!({"type": "function_call_output", "call_id": id, "output": text}));
+                let output = text_of(content);
+                out.push(json!({"type": "function_call_output", "call_id": id, "output": output}));
                 out.extend(attached_media(content));
             }
             Part::RedactedReasoning(data) => {
