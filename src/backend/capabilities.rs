@@ -37,6 +37,9 @@ pub struct Capabilities {
     /// Without pass-through: the fields of a tool's definition beyond its
     /// name, description and parameters that are still sent (`strict`).
     pub tool_fields: &'static [&'static str],
+    /// A session id is passed on as a cache hint, though no conversation
+    /// is kept (the ChatGPT backend's `session_id`).
+    pub session_affinity: bool,
 }
 
 impl Capabilities {
@@ -121,7 +124,7 @@ impl Capabilities {
         }
         names.sort();
         names.dedup();
-        if turn.session.is_some() && !self.sessions {
+        if turn.session.is_some() && !self.sessions && !self.session_affinity {
             names.push("session_id".into());
         }
         if turn.effort.is_some() && !self.effort {

@@ -87,6 +87,9 @@ pub struct HttpTemplate {
     pub timeouts: HttpTimeouts,
     /// When a failed request is sent again.
     pub retry: Retry,
+    /// The Codex CLI's instructions, for the ChatGPT backend (a ChatGPT
+    /// login): requests then take the shape the Codex CLI gives them.
+    pub codex: Option<CodexInstructions>,
 }
 
 /// Retries of a request the upstream refused or never got, made only
@@ -154,15 +157,61 @@ pub struct Login {
 pub enum LoginProvider {
     /// Claude (Claude Code's login, or one saved by the gateway).
     Anthropic,
+    /// ChatGPT (the Codex CLI's `codex login`).
+    ChatGpt,
 }
 
 impl LoginProvider {
+    /// Every provider's name in `oauth = "…"`.
+    pub const NAMES: &[&str] = &["anthropic", "chatgpt"];
+
+    /// The provider named `name` in `oauth = "…"`.
+    pub fn named(name: &str) -> Option<LoginProvider> {
+        match name {
+            "anthropic" => Some(LoginProvider::Anthropic),
+            "chatgpt" => Some(LoginProvider::ChatGpt),
+            _ => None,
+        }
+    }
+
     /// What the user runs to log in again.
     pub fn how_to_log_in(self) -> &'static str {
         match self {
             LoginProvider::Anthropic => "log in again with `claude` (then `/login`)",
+            LoginProvider::ChatGpt => "log in again with `codex login` (Sign in with ChatGPT)",
         }
     }
+
+    /// The header that names the login's account, for providers that want it.
+    pub fn account_header(self) -> Option<&'static str> {
+        match self {
+            LoginProvider::Anthropic => None,
+            LoginProvider::ChatGpt => Some("chatgpt-account-id"),
+        }
+    }
+}
+
+/// Where the Codex CLI's instructions come from: the ChatGPT backend
+/// takes a request only with them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodexInstructions {
+    /// Captured from this installed Codex command: run once against a
+    /// loopback listener of the gateway, kept per Codex version.
+    Captured {
+        /// The command (a name on `PATH`, or a path).
+        command: String,
+        /// Where it was found when the config loaded, if it was.
+        found: Option<std::path::PathBuf>,
+        /// Where captures are kept across restarts, if anywhere.
+        cache: Option<std::path::PathBuf>,
+    },
+    /// The operator's file, read when the config loaded.
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Its text.
+        text: String,
+    },
 }
 
 impl std::fmt::Debug for Auth {

@@ -121,6 +121,8 @@ pub struct RawBackend {
     pub idle_timeout_seconds: Option<u64>,
     pub retries: Option<u64>,
     pub max_retry_wait_seconds: Option<u64>,
+    pub instructions_from: Option<String>,
+    pub instructions_file: Option<String>,
 }
 
 /// A template variable's default: text, or a list for `each` groups.

@@ -161,8 +161,11 @@ async fn openai_node_sdk_end_to_end() {
 /// One `http` backend per upstream dialect in front of the mock upstream,
 /// behind the same token: `up:` (Chat Completions), `resp:` (Responses),
 /// `ant:` (Anthropic Messages), `gem:` (Gemini).
-fn http_config(mock: &MockUpstream) -> String {
+fn http_config(mock: &MockUpstream, chatgpt_login: &Path) -> String {
     let url = mock.base_url();
+    let login = chatgpt_login.display();
+    let codex = crate::e2e::cli("codex");
+    let codex = codex.display();
     format!(
         r#"use = []
 [server]
@@ -187,6 +190,13 @@ kind = "http"
 dialect = "gemini"
 url = "{url}"
 
+[backends.cgpt]
+kind = "http"
+dialect = "openai-responses"
+url = "{url}/backend-api/codex"
+auth = {{ oauth = "chatgpt", file = "{login}" }}
+instructions_from = "{codex}"
+
 [[routes]]
 prefix = "up:"
 backend = "up"
@@ -202,19 +212,36 @@ backend = "ant"
 [[routes]]
 prefix = "gem:"
 backend = "gem"
+
+[[routes]]
+prefix = "cgpt:"
+backend = "cgpt"
 "#
     )
 }
 
-/// The models the tool round trip scripts take through it: one per dialect.
-const HTTP_MODELS: &str = "up:fake-model,resp:fake-model,ant:fake-model,gem:fake-model";
+/// The models the tool round trip scripts take through it: one per
+/// dialect, and the ChatGPT backend (the mock's, with a ChatGPT login and
+/// the instructions captured from the pinned Codex CLI).
+const HTTP_MODELS: &str =
+    "up:fake-model,resp:fake-model,ant:fake-model,gem:fake-model,cgpt:gpt-5.5";
+
+/// A ChatGPT login's `auth.json` in a scratch directory.
+fn chatgpt_login() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let auth =
+        crate::http::chatgpt::auth_json(&crate::http::chatgpt::jwt("sdk", 3600), "refresh-1");
+    std::fs::write(dir.path().join("auth.json"), auth).unwrap();
+    dir
+}
 
 #[tokio::test]
 async fn openai_python_sdk_tool_round_trip_over_an_http_backend() {
     let python = sdk_python();
     let mock = MockUpstream::start().await;
+    let login = chatgpt_login();
     run_sdk_script_on(
-        &http_config(&mock),
+        &http_config(&mock, &login.path().join("auth.json")),
         python,
         &[
             "tests/sdk/openai_python_tools.py",
@@ -232,8 +259,9 @@ async fn openai_python_sdk_tool_round_trip_over_an_http_backend() {
 async fn openai_node_sdk_tool_round_trip_over_an_http_backend() {
     assert_node_sdk();
     let mock = MockUpstream::start().await;
+    let login = chatgpt_login();
     run_sdk_script_on(
-        &http_config(&mock),
+        &http_config(&mock, &login.path().join("auth.json")),
         "node",
         &["tests/sdk/openai_node_tools.mjs", "--models", HTTP_MODELS],
         &[],

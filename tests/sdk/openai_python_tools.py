@@ -98,6 +98,18 @@ def round_trip(client, model):
     assert answer.usage.total_tokens == 17, answer.usage
     ok(f"{model}: the tool result answered")
 
+    think = [{"role": "user", "content": "THINK say hello"}]
+    reasoning = ""
+    text = ""
+    for chunk in client.chat.completions.create(model=model, messages=think, stream=True):
+        if chunk.choices:
+            delta = chunk.choices[0].delta
+            reasoning += (delta.model_extra or {}).get("reasoning_content") or ""
+            text += delta.content or ""
+    assert reasoning == "fake reasoning about the request", reasoning
+    assert text == "hello from fake upstream", text
+    ok(f"{model}: reasoning, streamed")
+
 
 if __name__ == "__main__":
     main()

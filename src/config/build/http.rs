@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use crate::backend::cli::{expand_home, looks_secret};
 use crate::backend::http::{
-    Auth, HttpTemplate, HttpTimeouts, Login, LoginProvider, Retry, Secret, UpstreamDialect,
+    Auth, CodexInstructions, HttpTemplate, HttpTimeouts, Login, LoginProvider, Retry, Secret,
+    UpstreamDialect,
 };
 use crate::backend::{Backend, Capabilities, Kind};
 use crate::config::raw::{RawAuth, RawBackend};
@@ -42,8 +43,10 @@ pub fn compile(
         Some((auth, secret)) => (Some(auth), secret),
         None => (None, None),
     };
+    let subscription = auth.as_ref().and_then(|a| a.subscription);
+    let codex = codex_instructions(raw, dialect, subscription, env)?;
     let mut headers = headers(raw, dialect)?;
-    if auth.as_ref().and_then(|a| a.subscription) == Some(LoginProvider::Anthropic)
+    if subscription == Some(LoginProvider::Anthropic)
         && !headers.iter().any(|(name, _)| name == "anthropic-beta")
     {
         // Anthropic takes a subscription's token only with this beta.
@@ -84,6 +87,7 @@ pub fn compile(
                 .map_or(DEFAULT_RETRIES, |n| u32::try_from(n.min(10)).unwrap_or(10)),
             max_wait: Duration::from_secs(raw.max_retry_wait_seconds.unwrap_or(10)),
         },
+        codex,
     };
     common::backend(
         name,
@@ -91,7 +95,7 @@ pub fn compile(
         defaults,
         KindParts {
             secrets,
-            capabilities: capabilities(dialect),
+            capabilities: capabilities(dialect, subscription),
             kind: Kind::Http(Arc::new(template)),
         },
     )
@@ -101,7 +105,7 @@ pub fn compile(
 /// reasoning and parameters, but no sessions (an API keeps no
 /// conversation) and one answer per request. Only an OpenAI-compatible
 /// upstream takes fields outside the vocabulary.
-fn capabilities(dialect: UpstreamDialect) -> Capabilities {
+fn capabilities(dialect: UpstreamDialect, subscription: Option<LoginProvider>) -> Capabilities {
     let api = Capabilities {
         system: true,
         sessions: false,
@@ -116,6 +120,7 @@ fn capabilities(dialect: UpstreamDialect) -> Capabilities {
         choices: false,
         pass_through: false,
         tool_fields: &[],
+        session_affinity: false,
     };
     match dialect {
         UpstreamDialect::OpenAiChat => Capabilities {
@@ -123,6 +128,26 @@ fn capabilities(dialect: UpstreamDialect) -> Capabilities {
             ..api
         },
         // Signed reasoning has no Responses form; Gemini keeps only signatures.
+        // The ChatGPT backend takes no sampling or length settings, and a
+        // session id as a cache key.
+        UpstreamDialect::OpenAiResponses if subscription == Some(LoginProvider::ChatGpt) => {
+            Capabilities {
+                unsupported_params: &[
+                    "seed",
+                    "stop",
+                    "max_tokens",
+                    "max_completion_tokens",
+                    "max_output_tokens",
+                    "temperature",
+                    "top_p",
+                    "user",
+                ],
+                signed_reasoning: false,
+                tool_fields: &["strict"],
+                session_affinity: true,
+                ..api
+            }
+        }
         UpstreamDialect::OpenAiResponses => Capabilities {
             unsupported_params: &["seed", "stop"],
             signed_reasoning: false,
@@ -208,16 +233,18 @@ fn auth(
     let at = KeyPath::keys(["auth"]);
     let provider = match raw.oauth.as_deref() {
         None => None,
-        Some("anthropic") => Some(LoginProvider::Anthropic),
-        Some(other) => {
-            return Err(FieldError::new(
+        Some(name) => Some(LoginProvider::named(name).ok_or_else(|| {
+            let why = if name == "google" {
+                "`oauth = \"google\"` (Gemini Code Assist) is not available in this version yet"
+                    .to_owned()
+            } else {
+                format!("unknown login `{name}`")
+            };
+            FieldError::new(
                 at.key("oauth"),
-                format!(
-                    "`oauth = \"{other}\"` (refreshed subscription logins) is not available in this version yet; \
-                     available: \"anthropic\""
-                ),
-            ));
-        }
+                format!("{why}: use one of {}", LoginProvider::NAMES.join(", ")),
+            )
+        })?),
     };
     if provider.is_none() && (raw.token_url.is_some() || raw.client_id.is_some()) {
         return Err(FieldError::new(
@@ -227,6 +254,12 @@ fn auth(
                 "client_id"
             }),
             "`token_url` and `client_id` belong to a refreshed login: set `oauth` too",
+        ));
+    }
+    if provider.is_some() && raw.pointer.is_some() {
+        return Err(FieldError::new(
+            at.key("pointer"),
+            "a login's file is read in its CLI's own shape: leave out `pointer`",
         ));
     }
     let header = raw
@@ -323,10 +356,16 @@ fn login(
 ) -> Result<Login, FieldError> {
     let (file, token_url, client_id) = match provider {
         LoginProvider::Anthropic => (
-            "~/.claude/.credentials.json",
+            "~/.claude/.credentials.json".to_owned(),
             "https://console.anthropic.com/v1/oauth/token",
             // Claude Code's public OAuth client id.
             "9d1c250a-e61b-44d9-88ed-5944d1962f5e",
+        ),
+        LoginProvider::ChatGpt => (
+            codex_auth_file(env),
+            "https://auth.openai.com/oauth/token",
+            // The Codex CLI's public OAuth client id.
+            "app_EMoamEEZ73f0CkXaXp7hrann",
         ),
     };
     let token_url = raw
@@ -341,13 +380,94 @@ fn login(
     }
     Ok(Login {
         provider,
-        file: expand_home(raw.file.as_deref().unwrap_or(file), env).into(),
+        file: expand_home(raw.file.as_deref().unwrap_or(&file), env).into(),
         token_url,
         client_id: raw
             .client_id
             .clone()
             .unwrap_or_else(|| client_id.to_owned()),
     })
+}
+
+/// Where the Codex CLI keeps its login: under `CODEX_CLI_HOME` (the
+/// original's home for Codex), else `CODEX_HOME` (the CLI's own), else
+/// `~/.codex`.
+fn codex_auth_file(env: &BTreeMap<String, String>) -> String {
+    let set = |var: &str| env.get(var).map(|v| v.trim()).filter(|v| !v.is_empty());
+    match (set("CODEX_CLI_HOME"), set("CODEX_HOME")) {
+        (Some(home), _) => format!("{}/.codex/auth.json", home.trim_end_matches('/')),
+        (None, Some(codex_home)) => format!("{}/auth.json", codex_home.trim_end_matches('/')),
+        (None, None) => "~/.codex/auth.json".to_owned(),
+    }
+}
+
+/// Where the Codex CLI's instructions come from, for a ChatGPT login's
+/// backend: `instructions_file`, else captured from `instructions_from`
+/// (by default `codex`). Other backends take neither key.
+fn codex_instructions(
+    raw: &RawBackend,
+    dialect: UpstreamDialect,
+    subscription: Option<LoginProvider>,
+    env: &BTreeMap<String, String>,
+) -> Result<Option<CodexInstructions>, FieldError> {
+    let chatgpt = subscription == Some(LoginProvider::ChatGpt);
+    if !chatgpt {
+        let key = match (&raw.instructions_from, &raw.instructions_file) {
+            (Some(_), _) => "instructions_from",
+            (None, Some(_)) => "instructions_file",
+            (None, None) => return Ok(None),
+        };
+        return Err(FieldError::new(
+            KeyPath::keys([key]),
+            "the Codex CLI's instructions are for the ChatGPT backend: set `auth = { oauth = \"chatgpt\" }` too",
+        ));
+    }
+    if dialect != UpstreamDialect::OpenAiResponses {
+        return Err(FieldError::new(
+            KeyPath::keys(["dialect"]),
+            "a ChatGPT login reaches the ChatGPT backend's Responses API: use `dialect = \"openai-responses\"`",
+        ));
+    }
+    Ok(Some(
+        match (&raw.instructions_file, &raw.instructions_from) {
+            (Some(_), Some(_)) => {
+                return Err(FieldError::new(
+                    KeyPath::keys(["instructions_file"]),
+                    "set `instructions_file` or `instructions_from`, not both",
+                ));
+            }
+            (Some(file), None) => {
+                let path = expand_home(file, env);
+                let text = std::fs::read_to_string(&path)
+                    .ok()
+                    .filter(|t| !t.trim().is_empty())
+                    .ok_or_else(|| {
+                        FieldError::new(
+                            KeyPath::keys(["instructions_file"]),
+                            format!("{path} cannot be read, or is empty"),
+                        )
+                    })?;
+                CodexInstructions::File {
+                    path: path.into(),
+                    text,
+                }
+            }
+            (None, command) => {
+                let set = |var: &str| env.get(var).map(|v| v.trim()).filter(|v| !v.is_empty());
+                let cache = match (set("XDG_CACHE_HOME"), set("HOME")) {
+                    (Some(dir), _) => Some(std::path::Path::new(dir).to_owned()),
+                    (None, Some(home)) => Some(std::path::Path::new(home).join(".cache")),
+                    (None, None) => None,
+                };
+                let command = expand_home(command.as_deref().unwrap_or("codex"), env);
+                CodexInstructions::Captured {
+                    found: super::cli::find_program(&command, env.get("PATH").map(String::as_str)),
+                    command,
+                    cache: cache.map(|dir| dir.join("agent-cli-to-api")),
+                }
+            }
+        },
+    ))
 }
 
 /// A secret read from `file`: the string at JSON `pointer`, or the whole text.

@@ -53,6 +53,8 @@ const KINDS: &[(&str, &[&str])] = &[
             "idle_timeout_seconds",
             "retries",
             "max_retry_wait_seconds",
+            "instructions_from",
+            "instructions_file",
         ],
     ),
 ];

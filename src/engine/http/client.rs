@@ -9,12 +9,15 @@ use std::time::Duration;
 
 use crate::error::Error;
 
-/// Pooled clients by connect deadline, and the subscription logins in use.
+/// Pooled clients by connect deadline, the subscription logins in use,
+/// and the Codex prompts captured.
 #[derive(Debug, Default)]
 pub struct HttpClients {
     clients: Mutex<HashMap<Duration, reqwest::Client>>,
     /// Logins' tokens, refreshed one at a time per file.
     pub logins: super::Logins,
+    /// The Codex CLI's prompts, for the ChatGPT backend.
+    pub codex: super::CodexPrompts,
 }
 
 impl HttpClients {

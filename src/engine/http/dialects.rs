@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use crate::backend::http::{HttpTemplate, LoginProvider, UpstreamDialect};
+use crate::dialect::openai_responses::codex::{self, CodexPrompt};
 use crate::dialect::upstream::StreamDecoder;
 use crate::dialect::{anthropic, gemini, openai_chat, openai_responses};
 use crate::error::Error;
@@ -45,14 +46,19 @@ pub(super) fn endpoint<'a>(
 const CLAUDE_LOGIN_SYSTEM: &str = "You are Claude Code, Anthropic's official CLI for Claude.";
 
 /// The body sent for `turn` to `model`, in the shape the backend's
-/// credentials require.
+/// credentials require: a Claude login's, or the ChatGPT backend's (the
+/// Codex CLI's prompt, and the session).
 pub(super) fn request(
     http: &HttpTemplate,
     turn: &Turn,
     model: &str,
     effort: Option<Effort>,
+    codex: Option<(&CodexPrompt, &str)>,
 ) -> Result<Value, Error> {
     let mut body = body(http.dialect, turn, model, effort)?;
+    if let (Some((prompt, session)), Value::Object(fields)) = (codex, &mut body) {
+        codex::shape(fields, prompt, session);
+    }
     if http.dialect == UpstreamDialect::AnthropicMessages
         && http.subscription() == Some(LoginProvider::Anthropic)
     {

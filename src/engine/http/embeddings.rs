@@ -35,6 +35,12 @@ pub(crate) async fn embeddings(
             http.dialect.name()
         )));
     }
+    if http.codex.is_some() {
+        return Err(Error::InvalidRequest(format!(
+            "backend `{}` is the ChatGPT backend, which has no embeddings; route embedding models to an OpenAI API key's backend (the `openai` preset)",
+            backend.name
+        )));
+    }
     if let Some(why) = http.missing() {
         return Err(Error::Backend {
             backend: backend.name.clone(),
@@ -53,6 +59,7 @@ pub(crate) async fn embeddings(
         client: &client,
         endpoint: &endpoint,
         stream: false,
+        codex: None,
         credential: None,
     };
     upstream.credential = upstream.credential(ctx, None).await?;

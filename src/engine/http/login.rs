@@ -5,9 +5,12 @@
 //! flight and share its token. The file is read again before a refresh
 //! (the CLI may have refreshed it meanwhile) and written back atomically
 //! (a temporary file, mode 0600, renamed over it) with every other field
-//! kept. Two shapes are read and written back as they are: Claude Code's
-//! (`{"claudeAiOauth": {"accessToken", "refreshToken", "expiresAt": ms}}`)
-//! and a plain one (`{"access_token", "refresh_token", "expires_at_s"}`).
+//! kept. Three shapes are read and written back as they are: Claude Code's
+//! (`{"claudeAiOauth": {"accessToken", "refreshToken", "expiresAt": ms}}`),
+//! the Codex CLI's `auth.json` (`{"OPENAI_API_KEY", "tokens": {"access_token",
+//! "refresh_token", "id_token", "account_id"}, "last_refresh"}`, the expiry
+//! read from the access token's JWT `exp`) and a plain one
+//! (`{"access_token", "refresh_token", "expires_at_s"}`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,7 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use crate::backend::http::Login;
+use crate::backend::http::{Login, LoginProvider};
 use crate::error::Error;
 
 /// A token this close to its expiry is refreshed before use.
@@ -30,10 +33,14 @@ pub struct Logins {
     states: std::sync::Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<Option<Token>>>>>,
 }
 
-/// An access token and when it expires.
+/// An access token, the account it acts for, and when it expires.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Token {
-    access: String,
+pub struct Token {
+    /// The token, sent after the auth scheme.
+    pub access: String,
+    /// The account the login acts for, when the provider wants it said
+    /// (ChatGPT's `chatgpt-account-id`).
+    pub account: Option<String>,
     expires_at: Option<SystemTime>,
 }
 
@@ -57,7 +64,7 @@ impl Logins {
         client: &reqwest::Client,
         backend: &str,
         refused: Option<&str>,
-    ) -> Result<String, Error> {
+    ) -> Result<Token, Error> {
         let state = {
             let mut states = self
                 .states
@@ -70,7 +77,7 @@ impl Logins {
         let now = SystemTime::now();
         let usable = |token: &Token| token.fresh(now) && Some(token.access.as_str()) != refused;
         if let Some(token) = known.as_ref().filter(|t| usable(t)) {
-            return Ok(token.access.clone());
+            return Ok(token.clone());
         }
         let fail = |why: String| Error::Backend {
             backend: backend.to_owned(),
@@ -81,11 +88,11 @@ impl Logins {
                 login.provider.how_to_log_in()
             ),
         };
-        let mut file = CredentialsFile::read(&login.file).map_err(&fail)?;
+        let mut file = CredentialsFile::read(&login.file, login.provider).map_err(&fail)?;
         let on_disk = file.token();
         if let Some(token) = on_disk.filter(|t| usable(t)) {
             *known = Some(token.clone());
-            return Ok(token.access);
+            return Ok(token);
         }
         let refresh_token = file
             .refresh_token()
@@ -98,7 +105,7 @@ impl Logins {
             .map_err(|e| fail(format!("could not be saved: {e}")))?;
         tracing::info!(backend, "refreshed the login in {}", login.file.display());
         *known = Some(token.clone());
-        Ok(token.access)
+        Ok(token)
     }
 }
 
@@ -108,11 +115,15 @@ async fn refresh(
     client: &reqwest::Client,
     refresh_token: &str,
 ) -> Result<Value, String> {
-    let body = json!({
+    let mut body = json!({
         "grant_type": "refresh_token",
         "refresh_token": refresh_token,
         "client_id": login.client_id,
     });
+    if login.provider == LoginProvider::ChatGpt {
+        // As the Codex CLI asks.
+        body["scope"] = json!("openid profile email");
+    }
     let sent = client
         .post(&login.token_url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -138,103 +149,152 @@ async fn refresh(
     Ok(answer)
 }
 
-/// A credentials file, parsed, in one of the two shapes.
+/// Where a credentials file keeps its fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// Claude Code's: camelCase under `claudeAiOauth`, expiry in ms.
+    ClaudeCode,
+    /// The Codex CLI's `auth.json`: `tokens.*`, expiry in the access
+    /// token (a JWT), the account beside it, and an API key that wins.
+    Codex,
+    /// `access_token`, `refresh_token` and `expires_at_s` at the top.
+    Plain,
+}
+
+impl Shape {
+    /// The JSON pointers of the access and the refresh token.
+    fn pointers(self) -> (&'static str, &'static str) {
+        match self {
+            Shape::ClaudeCode => ("/claudeAiOauth/accessToken", "/claudeAiOauth/refreshToken"),
+            Shape::Codex => ("/tokens/access_token", "/tokens/refresh_token"),
+            Shape::Plain => ("/access_token", "/refresh_token"),
+        }
+    }
+}
+
+/// A credentials file, parsed, in one of the shapes.
 struct CredentialsFile {
     path: PathBuf,
     json: Value,
-    /// Claude Code's shape (camelCase under `claudeAiOauth`).
-    nested: bool,
+    shape: Shape,
 }
 
 impl CredentialsFile {
-    fn read(path: &Path) -> Result<CredentialsFile, String> {
+    fn read(path: &Path, provider: LoginProvider) -> Result<CredentialsFile, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot be read ({e})"))?;
         let json: Value = serde_json::from_str(&text).map_err(|e| format!("is not JSON ({e})"))?;
-        let nested = json.get("claudeAiOauth").is_some_and(Value::is_object);
+        let shape = match provider {
+            LoginProvider::ChatGpt => Shape::Codex,
+            LoginProvider::Anthropic if json.get("claudeAiOauth").is_some_and(Value::is_object) => {
+                Shape::ClaudeCode
+            }
+            LoginProvider::Anthropic => Shape::Plain,
+        };
         Ok(CredentialsFile {
             path: path.to_owned(),
             json,
-            nested,
+            shape,
         })
     }
 
-    fn fields(&self) -> &Value {
-        if self.nested {
-            &self.json["claudeAiOauth"]
-        } else {
-            &self.json
-        }
+    fn string(&self, pointer: &str) -> Option<String> {
+        self.json
+            .pointer(pointer)?
+            .as_str()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| s.trim().to_owned())
+    }
+
+    /// An API key the file holds instead of a login (Codex's
+    /// `OPENAI_API_KEY`): used as it is, never refreshed.
+    fn api_key(&self) -> Option<String> {
+        (self.shape == Shape::Codex)
+            .then(|| self.string("/OPENAI_API_KEY"))
+            .flatten()
     }
 
     fn token(&self) -> Option<Token> {
-        let fields = self.fields();
-        let (access, expires) = if self.nested {
-            let ms = fields.get("expiresAt").and_then(Value::as_u64);
-            ("accessToken", ms.map(Duration::from_millis))
-        } else {
-            let s = fields.get("expires_at_s").and_then(Value::as_u64);
-            ("access_token", s.map(Duration::from_secs))
+        if let Some(key) = self.api_key() {
+            return Some(Token {
+                access: key,
+                account: None,
+                expires_at: None,
+            });
+        }
+        let access = self.string(self.shape.pointers().0)?;
+        Some(self.token_of(access))
+    }
+
+    /// `access` with its expiry and account, as the file's shape keeps them.
+    fn token_of(&self, access: String) -> Token {
+        let at = |pointer: &str| self.json.pointer(pointer).and_then(Value::as_u64);
+        let (expires_at, account) = match self.shape {
+            Shape::ClaudeCode => (
+                at("/claudeAiOauth/expiresAt").map(Duration::from_millis),
+                None,
+            ),
+            Shape::Plain => (at("/expires_at_s").map(Duration::from_secs), None),
+            Shape::Codex => {
+                let claims = jwt_claims(&access);
+                let exp = claims.as_ref().and_then(|c| c.get("exp")?.as_u64());
+                let account = self.string("/tokens/account_id").or_else(|| {
+                    let auth = claims.as_ref()?.get("https://api.openai.com/auth")?;
+                    Some(auth.get("chatgpt_account_id")?.as_str()?.to_owned())
+                });
+                (exp.map(Duration::from_secs), account)
+            }
         };
-        let access = fields.get(access)?.as_str()?.to_owned();
-        Some(Token {
+        Token {
             access,
-            expires_at: expires.map(|d| UNIX_EPOCH + d),
-        })
-        .filter(|t| !t.access.is_empty())
+            account,
+            expires_at: expires_at.map(|d| UNIX_EPOCH + d),
+        }
     }
 
     fn refresh_token(&self) -> Option<String> {
-        let key = if self.nested {
-            "refreshToken"
-        } else {
-            "refresh_token"
-        };
-        self.fields()
-            .get(key)?
-            .as_str()
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned)
+        self.string(self.shape.pointers().1)
     }
 
     /// Takes the token endpoint's answer into the file's fields.
     fn update(&mut self, answer: &Value, now: SystemTime) -> Result<Token, String> {
-        let access = answer
-            .get("access_token")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
+        let text = |key: &str| answer.get(key).and_then(Value::as_str).map(str::to_owned);
+        let access = text("access_token").unwrap_or_default();
+        let (access_at, refresh_at) = self.shape.pointers();
+        set(&mut self.json, access_at, json!(access))?;
+        if let Some(refresh) = text("refresh_token") {
+            set(&mut self.json, refresh_at, json!(refresh))?;
+        }
         let expires_at = answer
             .get("expires_in")
             .and_then(Value::as_u64)
             .map(|s| now + Duration::from_secs(s));
         let since_epoch = |at: SystemTime| at.duration_since(UNIX_EPOCH).unwrap_or_default();
-        let nested = self.nested;
-        let fields = if nested {
-            &mut self.json["claudeAiOauth"]
-        } else {
-            &mut self.json
-        };
-        let Value::Object(fields) = fields else {
-            return Err("is not a JSON object".into());
-        };
-        let (access_key, refresh_key) = if nested {
-            ("accessToken", "refreshToken")
-        } else {
-            ("access_token", "refresh_token")
-        };
-        fields.insert(access_key.into(), json!(access));
-        if let Some(refresh) = answer.get("refresh_token").and_then(Value::as_str) {
-            fields.insert(refresh_key.into(), json!(refresh));
-        }
-        if let Some(at) = expires_at {
-            if nested {
+        match (self.shape, expires_at) {
+            (Shape::ClaudeCode, Some(at)) => {
                 let ms = u64::try_from(since_epoch(at).as_millis()).unwrap_or(u64::MAX);
-                fields.insert("expiresAt".into(), json!(ms));
-            } else {
-                fields.insert("expires_at_s".into(), json!(since_epoch(at).as_secs()));
+                set(&mut self.json, "/claudeAiOauth/expiresAt", json!(ms))?;
             }
+            (Shape::Plain, Some(at)) => {
+                set(
+                    &mut self.json,
+                    "/expires_at_s",
+                    json!(since_epoch(at).as_secs()),
+                )?;
+            }
+            (Shape::Codex, _) => {
+                if let Some(id_token) = text("id_token") {
+                    set(&mut self.json, "/tokens/id_token", json!(id_token))?;
+                }
+                let stamp = humantime::format_rfc3339_seconds(now).to_string();
+                set(&mut self.json, "/last_refresh", json!(stamp))?;
+            }
+            (_, None) => {}
         }
-        Ok(Token { access, expires_at })
+        let mut token = self.token_of(access);
+        if token.expires_at.is_none() {
+            token.expires_at = expires_at;
+        }
+        Ok(token)
     }
 
     /// Replaces the file at once: a temporary file beside it, readable by
@@ -262,11 +322,41 @@ impl CredentialsFile {
     }
 }
 
+/// Sets the value at `pointer`, making the objects on the way.
+fn set(json: &mut Value, pointer: &str, value: Value) -> Result<(), String> {
+    let mut at = json;
+    let mut keys = pointer.trim_start_matches('/').split('/').peekable();
+    while let Some(key) = keys.next() {
+        let Value::Object(fields) = at else {
+            return Err(format!("is not in the expected shape (at {pointer})"));
+        };
+        if keys.peek().is_none() {
+            fields.insert(key.to_owned(), value);
+            return Ok(());
+        }
+        at = fields
+            .entry(key.to_owned())
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    }
+    Ok(())
+}
+
+/// The claims of a JWT, read without checking its signature (the
+/// upstream checks it; the gateway only wants its expiry and account).
+fn jwt_claims(token: &str) -> Option<Value> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?.trim_end_matches('=');
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
 /// What `doctor` says of a login without refreshing it.
 pub(super) fn describe(login: &Login) -> (super::super::Health, String) {
     use super::super::Health;
     let file = login.file.display();
-    let Ok(read) = CredentialsFile::read(&login.file) else {
+    let Ok(read) = CredentialsFile::read(&login.file, login.provider) else {
         return (
             Health::Fail,
             format!(
@@ -275,6 +365,12 @@ pub(super) fn describe(login: &Login) -> (super::super::Health, String) {
             ),
         );
     };
+    if read.api_key().is_some() {
+        return (
+            Health::Ok,
+            format!("API key from {file} (its OPENAI_API_KEY, used instead of the login)"),
+        );
+    }
     let refreshable = read.refresh_token().is_some();
     match read.token() {
         Some(token) => {
@@ -292,7 +388,10 @@ pub(super) fn describe(login: &Login) -> (super::super::Health, String) {
             } else {
                 Health::Fail
             };
-            (health, format!("login from {file} ({expiry})"))
+            let account = token
+                .account
+                .map_or_else(String::new, |a| format!(", account {a}"));
+            (health, format!("login from {file} ({expiry}{account})"))
         }
         None if refreshable => (
             Health::Ok,

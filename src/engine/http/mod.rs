@@ -7,6 +7,7 @@
 //! failures are an `Err` item of the stream.
 
 mod client;
+mod codex;
 mod dialects;
 mod embeddings;
 mod login;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use crate::backend::http::{HttpTemplate, Secret};
+use crate::dialect::openai_responses::codex::CodexPrompt;
 use crate::dialect::upstream;
 use crate::engine::{Prompt, Run, RunContext};
 use crate::error::{Error, redact};
@@ -24,6 +26,7 @@ use crate::routes::Resolved;
 use crate::turn::Turn;
 
 pub use client::HttpClients;
+pub use codex::CodexPrompts;
 pub(super) use embeddings::embeddings;
 pub use login::Logins;
 
@@ -44,13 +47,6 @@ pub(super) async fn run(
         .force_effort
         .or(turn.effort)
         .or(backend.default_effort);
-    let body = dialects::request(&http, &turn, &resolved.model, effort)?;
-    let body = serde_json::to_vec(&body)
-        .map_err(|e| Error::Internal(format!("cannot encode the upstream request: {e}")))?;
-    let sent = ctx.keep_sent.then(|| Prompt {
-        text: String::from_utf8_lossy(&body).into_owned(),
-        system: None,
-    });
     if let Some(why) = http.missing() {
         return Err(Error::Backend {
             backend: backend.name.clone(),
@@ -58,17 +54,43 @@ pub(super) async fn run(
             message: format!("no credentials: {why}"),
         });
     }
+    let codex = match &http.codex {
+        Some(source) => Some(
+            ctx.http
+                .codex
+                .prompt(source, &resolved.model, &backend.name)
+                .await?,
+        ),
+        None => None,
+    };
+    // The ChatGPT backend keys its prompt cache by session.
+    let session = codex.as_ref().map(|_| {
+        turn.session
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+    });
+    let shape = codex.as_deref().zip(session.as_deref());
+    let body = dialects::request(&http, &turn, &resolved.model, effort, shape)?;
+    let body = serde_json::to_vec(&body)
+        .map_err(|e| Error::Internal(format!("cannot encode the upstream request: {e}")))?;
+    let sent = ctx.keep_sent.then(|| Prompt {
+        text: String::from_utf8_lossy(&body).into_owned(),
+        system: None,
+    });
     let client = ctx.http.client(http.timeouts.connect)?;
     let permit = ctx.limiters.acquire(&backend).await?;
     let queued_at = Instant::now();
     let deadline = queued_at + backend.timeout;
-    let endpoint = dialects::endpoint(&http, &resolved.model, turn.stream)?;
+    // The ChatGPT backend answers only in a stream.
+    let stream = turn.stream || codex.is_some();
+    let endpoint = dialects::endpoint(&http, &resolved.model, stream)?;
     let mut upstream = Upstream {
         backend: &backend,
         http: &http,
         client: &client,
         endpoint: &endpoint,
-        stream: turn.stream,
+        stream,
+        codex: shape,
         credential: None,
     };
     upstream.credential = upstream.credential(&ctx, None).await?;
@@ -93,8 +115,18 @@ struct Upstream<'a> {
     endpoint: &'a reqwest::Url,
     /// Whether a stream is asked for.
     stream: bool,
+    /// The Codex CLI's prompt and the session, for the ChatGPT backend.
+    codex: Option<(&'a CodexPrompt, &'a str)>,
     /// The auth header's value, when the backend sends one.
-    credential: Option<String>,
+    credential: Option<Credential>,
+}
+
+/// What a request authenticates with.
+struct Credential {
+    /// The auth header's value.
+    value: String,
+    /// The login's account, for the provider's account header.
+    account: Option<String>,
 }
 
 impl Upstream<'_> {
@@ -104,12 +136,17 @@ impl Upstream<'_> {
         &self,
         ctx: &RunContext,
         refused: Option<&str>,
-    ) -> Result<Option<String>, Error> {
+    ) -> Result<Option<Credential>, Error> {
         let Some(auth) = &self.http.auth else {
             return Ok(None);
         };
         let token = match &auth.secret {
-            Secret::Fixed(value) => return Ok(value.as_ref().ok().cloned()),
+            Secret::Fixed(value) => {
+                return Ok(value.as_ref().ok().map(|value| Credential {
+                    value: value.clone(),
+                    account: None,
+                }));
+            }
             Secret::Login(login) => {
                 let refused = refused.map(|value| value.rsplit(' ').next().unwrap_or(value));
                 ctx.http
@@ -118,9 +155,12 @@ impl Upstream<'_> {
                     .await?
             }
         };
-        Ok(Some(match &auth.scheme {
-            Some(scheme) => format!("{scheme} {token}"),
-            None => token,
+        Ok(Some(Credential {
+            value: match &auth.scheme {
+                Some(scheme) => format!("{scheme} {}", token.access),
+                None => token.access,
+            },
+            account: token.account,
         }))
     }
 
@@ -135,8 +175,20 @@ impl Upstream<'_> {
             .post(self.endpoint.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(reqwest::header::ACCEPT, accept);
-        if let (Some(auth), Some(value)) = (&self.http.auth, &self.credential) {
-            request = request.header(auth.header.as_str(), value.as_str());
+        if let (Some(auth), Some(credential)) = (&self.http.auth, &self.credential) {
+            request = request.header(auth.header.as_str(), credential.value.as_str());
+            let header = auth.subscription.and_then(|s| s.account_header());
+            if let (Some(header), Some(account)) = (header, &credential.account) {
+                request = request.header(header, account.as_str());
+            }
+        }
+        if let Some((prompt, session)) = self.codex {
+            let own = |name: &str| self.http.headers.iter().any(|(n, _)| n == name);
+            let session = (prompt.session_header.as_str(), session);
+            let identity = prompt.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+            for (name, value) in identity.chain([session]).filter(|(n, _)| !own(n)) {
+                request = request.header(name, value);
+            }
         }
         for (name, value) in &self.http.headers {
             request = request.header(name.as_str(), value.as_str());
@@ -177,7 +229,7 @@ impl Upstream<'_> {
                 && !refreshed
             {
                 refreshed = true;
-                let refused = self.credential.take();
+                let refused = self.credential.take().map(|c| c.value);
                 self.credential = self.credential(ctx, refused.as_deref()).await?;
                 continue;
             }
@@ -339,5 +391,8 @@ pub(super) fn doctor(http: &HttpTemplate) -> Vec<(super::Health, String)> {
             Secret::Login(login) => login::describe(login),
         },
     });
+    if let Some(source) = &http.codex {
+        findings.push(codex::describe(source));
+    }
     findings
 }

@@ -699,6 +699,7 @@ async fn embeddings_are_routed_by_model_and_proxied_to_the_upstream() {
         "{body}"
     );
 }
+pub(crate) mod chatgpt;
 mod gemini;
 mod login;
 mod responses;

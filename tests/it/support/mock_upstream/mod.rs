@@ -17,6 +17,7 @@
 
 mod anthropic;
 mod chat;
+mod chatgpt;
 mod decide;
 mod gemini;
 mod responses;
@@ -37,6 +38,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+pub(crate) use chatgpt::instructions as chatgpt_instructions;
 use stream::{Answer, Pacing, sse_response};
 
 /// The default answer, streamed as 3 text deltas.
@@ -98,6 +100,7 @@ impl MockUpstream {
         let shutdown = CancellationToken::new();
         let shared = Arc::new(Shared {
             requests: Mutex::default(),
+            chatgpt: Mutex::default(),
             open_streams: AtomicUsize::new(0),
             shutdown: shutdown.clone(),
         });
@@ -141,6 +144,20 @@ impl MockUpstream {
             .unwrap_or_else(|| panic!("no request to {path} reached the mock"))
     }
 
+    /// From now on the mock ChatGPT backend takes only this access token
+    /// (else 401, as for an expired one).
+    pub(crate) fn accept_chatgpt_token(&self, token: &str) {
+        self.shared.chatgpt().token = Some(token.to_owned());
+    }
+
+    /// From now on the mock ChatGPT backend takes only requests whose
+    /// instructions (the `instructions` field, or the first developer
+    /// message) are exactly `text` (else 400, as the real one refuses
+    /// instructions that are not the Codex CLI's).
+    pub(crate) fn require_codex_instructions(&self, text: &str) {
+        self.shared.chatgpt().instructions = Some(text.to_owned());
+    }
+
     /// SSE responses still being written; a stalled one counts until its client hangs up.
     pub(crate) fn open_streams(&self) -> usize {
         self.shared.open_streams.load(Ordering::SeqCst)
@@ -149,6 +166,8 @@ impl MockUpstream {
 
 struct Shared {
     requests: Mutex<Vec<RecordedRequest>>,
+    /// What the mock ChatGPT backend (`…/backend-api/codex/responses`) accepts.
+    chatgpt: Mutex<chatgpt::Rules>,
     open_streams: AtomicUsize,
     shutdown: CancellationToken,
 }
@@ -156,6 +175,10 @@ struct Shared {
 impl Shared {
     fn requests(&self) -> MutexGuard<'_, Vec<RecordedRequest>> {
         self.requests.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn chatgpt(&self) -> MutexGuard<'_, chatgpt::Rules> {
+        self.chatgpt.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -248,6 +271,11 @@ async fn handle(
                                      "type": "not_found"}});
         return json_response(StatusCode::NOT_FOUND, error.to_string());
     };
+    if path.contains(chatgpt::PATH)
+        && let Some((status, refusal)) = chatgpt::refusal(&shared.chatgpt(), &headers, &body)
+    {
+        return json_response(status, refusal.to_string());
+    }
     if contains_marker(&raw, FAIL_429_MARKER) {
         let status = StatusCode::TOO_MANY_REQUESTS;
         let mut response = json_response(status, error_body(route.dialect(), 429));

@@ -1,0 +1,144 @@
+//! The Codex CLI's prompt for the ChatGPT backend, which takes a request
+//! only with the CLI's own instructions. The gateway vendors no prompt:
+//! it reads the operator's file, or captures what the installed Codex
+//! sends (see [`capture`]) once per Codex version and model, keeps it in
+//! memory and in the cache directory, and lays it over every request.
+
+mod capture;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::backend::http::CodexInstructions;
+use crate::dialect::openai_responses::codex::{CodexPrompt, Placement};
+use crate::error::Error;
+
+/// The most models whose prompts are kept: each costs one Codex run.
+const MAX_MODELS: usize = 64;
+
+/// A prompt once captured; captured by the first request that needs it.
+type Captured = Arc<tokio::sync::OnceCell<Arc<CodexPrompt>>>;
+
+/// Captured prompts, by Codex command and model.
+#[derive(Debug, Default)]
+pub struct CodexPrompts {
+    known: Mutex<HashMap<(String, String), Captured>>,
+}
+
+impl CodexPrompts {
+    /// The prompt for `model` from `source`: the operator's file, or the
+    /// installed Codex's (captured on first use, one capture at a time per
+    /// model; a failed capture is tried again by the next request).
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] for a model name Codex cannot be asked
+    /// for; [`Error::Backend`] saying how to make instructions available
+    /// when they cannot be captured.
+    pub async fn prompt(
+        &self,
+        source: &CodexInstructions,
+        model: &str,
+        backend: &str,
+    ) -> Result<Arc<CodexPrompt>, Error> {
+        let (command, cache) = match source {
+            CodexInstructions::File { text, .. } => {
+                return Ok(Arc::new(CodexPrompt {
+                    version: None,
+                    instructions: text.clone(),
+                    placement: Placement::Instructions,
+                    headers: vec![("originator".into(), "codex_cli_rs".into())],
+                    session_header: "session_id".into(),
+                }));
+            }
+            CodexInstructions::Captured {
+                command,
+                found,
+                cache,
+            } => (
+                found
+                    .as_ref()
+                    .map_or(command.as_str(), |p| p.to_str().unwrap_or(command)),
+                cache,
+            ),
+        };
+        if model.is_empty()
+            || model.len() > 100
+            || !model
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        {
+            return Err(Error::InvalidRequest(format!(
+                "{model:?} is not a Codex model name (letters, digits, '.', '-', '_')"
+            )));
+        }
+        let cell = {
+            let mut known = self
+                .known
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let key = (command.to_owned(), model.to_owned());
+            if !known.contains_key(&key) && known.len() >= MAX_MODELS {
+                return Err(Error::InvalidRequest(format!(
+                    "backend `{backend}` already keeps the Codex instructions of {MAX_MODELS} models; \
+                     use one of those, or restart the gateway"
+                )));
+            }
+            Arc::clone(known.entry(key).or_default())
+        };
+        let prompt = cell
+            .get_or_try_init(|| async {
+                let captured = capture::prompt(command, model, cache.as_deref()).await;
+                captured.map(Arc::new).map_err(|why| Error::Backend {
+                    backend: backend.to_owned(),
+                    upstream_status: None,
+                    message: format!(
+                        "the ChatGPT backend needs the Codex CLI's instructions, and they could not be \
+                         captured from `{command}`: {why}. Install Codex (`npm install -g @openai/codex`), \
+                         set `instructions_from` to its path, or name a file with `instructions_file`"
+                    ),
+                })
+            })
+            .await?;
+        Ok(Arc::clone(prompt))
+    }
+}
+
+/// What `doctor` says of where the instructions come from.
+pub(super) fn describe(source: &CodexInstructions) -> (super::super::Health, String) {
+    use super::super::Health;
+    match source {
+        CodexInstructions::File { path, text } => (
+            Health::Ok,
+            format!(
+                "Codex instructions from {} ({} bytes)",
+                path.display(),
+                text.len()
+            ),
+        ),
+        CodexInstructions::Captured {
+            command,
+            found: Some(path),
+            cache,
+        } => {
+            let kept = cache.as_ref().map_or_else(
+                || "kept in memory".to_owned(),
+                |dir| format!("kept in {}", dir.display()),
+            );
+            (
+                Health::Ok,
+                format!(
+                    "Codex instructions captured from `{command}` ({}) on first use per model ({kept})",
+                    path.display()
+                ),
+            )
+        }
+        CodexInstructions::Captured { command, .. } => (
+            Health::Fail,
+            format!(
+                "`{command}` is not installed, and the ChatGPT backend needs the Codex CLI's instructions: \
+                 install Codex (`npm install -g @openai/codex`), set `instructions_from` to its path, \
+                 or name a file with `instructions_file`"
+            ),
+        ),
+    }
+}

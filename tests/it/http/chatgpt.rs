@@ -1,0 +1,382 @@
+//! A ChatGPT login (`oauth = "chatgpt"`, the Codex CLI's `auth.json`) in
+//! front of a local token endpoint and the mock ChatGPT backend, which
+//! takes only the current token, an account header and the Codex CLI's
+//! instructions: refreshed before the JWT expires and once when refused,
+//! by one refresh for twenty waiting requests, written back keeping every
+//! other field; and the `codex-fast` preset with the instructions captured
+//! from the real pinned Codex CLI, offline.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::http::StatusCode;
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use super::{ask, error_message, header};
+use crate::e2e::cli;
+use crate::support::mock_upstream::{
+    MockUpstream, REASONING_TEXT, REPLY_TEXT, chatgpt_instructions,
+};
+use crate::support::sse::content;
+use crate::support::{Gateway, run_binary};
+
+const AUTH_FILE: &str = ".codex/auth.json";
+const ACCOUNT: &str = "acct-test-1";
+const PROMPT: &str = "You are Codex, the operator's copy of the instructions.";
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A JWT (unsigned: only the gateway reads it) expiring in `seconds`.
+pub(crate) fn jwt(name: &str, seconds: i64) -> String {
+    let b64 = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let exp = now().saturating_add_signed(seconds);
+    let claims = json!({"exp": exp, "sub": name,
+        "https://api.openai.com/auth": {"chatgpt_account_id": ACCOUNT}});
+    format!("{}.{}.sig", b64(json!({"alg": "RS256"})), b64(claims))
+}
+
+/// The Codex CLI's `auth.json`, with fields the gateway must keep.
+pub(crate) fn auth_json(access: &str, refresh: &str) -> String {
+    json!({
+        "OPENAI_API_KEY": null,
+        "tokens": {"id_token": "old-id-token", "access_token": access,
+                   "refresh_token": refresh, "account_id": ACCOUNT},
+        "last_refresh": "2026-01-01T00:00:00Z",
+        "agent_identity": {"kept": true}
+    })
+    .to_string()
+}
+
+/// A token endpoint on 127.0.0.1 that answers `refresh-1` with `fresh`.
+async fn token_endpoint(fresh: String) -> (String, Arc<AtomicUsize>) {
+    let refreshes = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&refreshes);
+    let token = move |Json(body): Json<Value>| {
+        let counted = Arc::clone(&counted);
+        let fresh = fresh.clone();
+        async move {
+            counted.fetch_add(1, Ordering::SeqCst);
+            // Slow enough that concurrent requests find it in flight.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            assert_eq!(body["grant_type"], "refresh_token");
+            assert_eq!(body["client_id"], "test-client");
+            assert_eq!(body["scope"], "openid profile email");
+            if body["refresh_token"] != "refresh-1" {
+                let error = json!({"error": "invalid_grant",
+                                   "error_description": "refresh token reused"});
+                return (StatusCode::BAD_REQUEST, Json(error));
+            }
+            let answer = json!({"access_token": fresh, "refresh_token": "refresh-2",
+                                "id_token": "new-id-token"});
+            (StatusCode::OK, Json(answer))
+        }
+    };
+    let app = axum::Router::new().route("/oauth/token", axum::routing::post(token));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/oauth/token", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, refreshes)
+}
+
+fn config(mock: &MockUpstream, token_url: &str) -> String {
+    format!(
+        r#"use = []
+[backends.chatgpt]
+kind = "http"
+dialect = "openai-responses"
+url = "{mock}/backend-api/codex"
+auth = {{ oauth = "chatgpt", token_url = "{token_url}", client_id = "test-client" }}
+instructions_file = "~/codex-prompt.md"
+default_model = "gpt-5.5"
+default_effort = "low"
+retries = 0
+
+[[routes]]
+prefix = "chatgpt:"
+backend = "chatgpt"
+"#,
+        mock = mock.base_url()
+    )
+}
+
+/// The mock ChatGPT backend taking only `fresh` and [`PROMPT`], and a gateway
+/// whose login holds `access` (refreshable with `refresh`).
+async fn rig(access: &str, refresh: &str) -> (MockUpstream, Gateway, Arc<AtomicUsize>, String) {
+    let fresh = jwt("fresh", 3600);
+    let mock = MockUpstream::start().await;
+    mock.accept_chatgpt_token(&fresh);
+    mock.require_codex_instructions(PROMPT);
+    let (token_url, refreshes) = token_endpoint(fresh.clone()).await;
+    let gw = Gateway::builder(&config(&mock, &token_url))
+        .file(AUTH_FILE, &auth_json(access, refresh))
+        .file("codex-prompt.md", PROMPT)
+        .start();
+    (mock, gw, refreshes, fresh)
+}
+
+#[tokio::test]
+async fn an_expiring_chatgpt_login_is_refreshed_once_for_twenty_requests_and_saved() {
+    let (mock, gw, refreshes, fresh) = rig(&jwt("old", 60), "refresh-1").await;
+    let requests = (0..20).map(|i| gw.chat(ask("chatgpt:gpt-5.5", &format!("say hello {i}"))));
+    for (status, _, body) in futures_util::future::join_all(requests).await {
+        assert_eq!(status, 200, "{body}\n{}", gw.logs());
+        assert_eq!(body["choices"][0]["message"]["content"], REPLY_TEXT);
+    }
+    assert_eq!(refreshes.load(Ordering::SeqCst), 1, "one refresh");
+    let calls: Vec<_> = mock
+        .requests()
+        .into_iter()
+        .filter(|r| r.path_and_query == "/backend-api/codex/responses")
+        .collect();
+    assert_eq!(calls.len(), 20, "the expiring token was never sent");
+    for call in &calls {
+        assert_eq!(
+            header(call, "authorization"),
+            Some(format!("Bearer {fresh}").as_str())
+        );
+        assert_eq!(header(call, "chatgpt-account-id"), Some(ACCOUNT));
+        assert_eq!(header(call, "originator"), Some("codex_cli_rs"));
+        assert!(header(call, "session_id").is_some_and(|s| s.len() >= 32));
+        assert_eq!(
+            call.body["prompt_cache_key"],
+            header(call, "session_id").unwrap()
+        );
+        assert_eq!(chatgpt_instructions(&call.body).as_deref(), Some(PROMPT));
+        assert_eq!(
+            call.body["reasoning"],
+            json!({"effort": "low", "summary": "auto"})
+        );
+        assert_eq!(call.body["include"], json!(["reasoning.encrypted_content"]));
+    }
+
+    let path = gw.dir.path().join(AUTH_FILE);
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(saved["tokens"]["access_token"], fresh.as_str());
+    assert_eq!(saved["tokens"]["refresh_token"], "refresh-2");
+    assert_eq!(saved["tokens"]["id_token"], "new-id-token");
+    assert_eq!(saved["tokens"]["account_id"], ACCOUNT);
+    assert_eq!(saved["OPENAI_API_KEY"], Value::Null);
+    assert_eq!(saved["agent_identity"], json!({"kept": true}));
+    let stamp = saved["last_refresh"].as_str().unwrap();
+    let refreshed_at = humantime::parse_rfc3339(stamp).unwrap();
+    let age = SystemTime::now().duration_since(refreshed_at).unwrap();
+    assert!(age < Duration::from_secs(60), "{stamp}");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(!gw.logs().contains(&fresh) && !gw.logs().contains("refresh-2"));
+
+    let (code, out, _) = run_binary(
+        gw.dir.path(),
+        &[
+            "doctor",
+            "--config",
+            gw.dir.path().join("routes.toml").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        out.contains("(expires in 59 min, account acct-test-1)")
+            && out.contains("Codex instructions from"),
+        "{code} {out}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_chatgpt_token_is_refreshed_and_a_stream_still_flows() {
+    let (mock, gw, refreshes, fresh) = rig(&jwt("revoked", 7200), "refresh-1").await;
+    let events = gw
+        .stream_events(json!({"model": "chatgpt:gpt-5.5", "stream": true,
+            "stream_options": {"include_usage": true},
+            "messages": [{"role": "system", "content": "Be brief."},
+                         {"role": "user", "content": "THINK say hello"}]}))
+        .await;
+    assert_eq!(content(&events), REPLY_TEXT, "{}", gw.logs());
+    assert_eq!(crate::support::sse::reasoning(&events), REASONING_TEXT);
+    let usage = events
+        .iter()
+        .find(|e| e.data != "[DONE]" && e.json()["usage"].is_object())
+        .expect("a usage chunk");
+    assert_eq!(usage.json()["usage"]["prompt_tokens"], 12);
+    assert_eq!(refreshes.load(Ordering::SeqCst), 1);
+    let calls: Vec<_> = mock
+        .requests()
+        .into_iter()
+        .filter(|r| r.path_and_query == "/backend-api/codex/responses")
+        .collect();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(
+        header(&calls[1], "authorization"),
+        Some(format!("Bearer {fresh}").as_str())
+    );
+    let input = calls[1].body["input"].as_array().unwrap();
+    assert_eq!(
+        input[0]["role"], "developer",
+        "the client's system text follows the instructions"
+    );
+    assert_eq!(input[0]["content"][0]["text"], "Be brief.");
+    assert_eq!(calls[1].body["instructions"], PROMPT);
+
+    // Settings the ChatGPT backend refuses are named, not sent.
+    let (status, headers, body) = gw
+        .chat(
+            json!({"model": "chatgpt:gpt-5.5", "temperature": 0.3, "max_tokens": 9,
+                     "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        headers["x-agent-cli-ignored-params"],
+        "max_tokens,temperature"
+    );
+    let sent = mock.last_request("/backend-api/codex/responses").body;
+    assert!(sent.get("temperature").is_none() && sent.get("max_output_tokens").is_none());
+}
+
+#[tokio::test]
+async fn a_chatgpt_login_that_cannot_be_refreshed_is_a_502_naming_codex_login() {
+    let (mock, gw, _, _) = rig(&jwt("old", -60), "reused-refresh-token").await;
+    let (status, _, body) = gw.chat(ask("chatgpt:gpt-5.5", "hi")).await;
+    assert_eq!(status, 502, "{body}");
+    let message = error_message(&body);
+    assert!(
+        message.contains(".codex/auth.json could not be refreshed: HTTP 400")
+            && message.contains("`codex login`"),
+        "{message}"
+    );
+    assert!(mock.requests().is_empty(), "nothing sent with a dead token");
+    let (status, _, _) = gw.chat(ask("chatgpt:gpt-5.5", "hi")).await;
+    assert_eq!(status, 502, "still serving, still clear");
+}
+
+/// What the real Codex CLI sends as its instructions (and its identity
+/// headers), run straight against `mock` as an OpenAI-compatible provider.
+async fn codex_sends(mock: &MockUpstream) -> (String, Vec<(String, String)>) {
+    let home = tempfile::Builder::new()
+        .prefix("codex-direct-")
+        .tempdir()
+        .unwrap();
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "model_provider = \"mock\"\n[model_providers.mock]\nname = \"mock\"\n\
+             base_url = \"{}/v1\"\nenv_key = \"MOCK_API_KEY\"\nwire_api = \"responses\"\n\
+             request_max_retries = 0\nstream_max_retries = 0\n[analytics]\nenabled = false\n",
+            mock.base_url()
+        ),
+    )
+    .unwrap();
+    let run = tokio::process::Command::new(cli("codex"))
+        .args([
+            "exec",
+            "--json",
+            "--skip-git-repo-check",
+            "--ephemeral",
+            "--disable",
+            "plugins",
+        ])
+        .args(["--model=gpt-5.5", "--", "say hello"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("CODEX_HOME", home.path())
+        .env("MOCK_API_KEY", "sk-direct")
+        .current_dir(home.path())
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let sent = mock.last_request("/v1/responses");
+    let identity = sent
+        .headers
+        .iter()
+        .filter(|(name, _)| matches!(name.as_str(), "originator" | "user-agent" | "version"))
+        .cloned()
+        .collect();
+    (
+        chatgpt_instructions(&sent.body).expect("Codex sends instructions"),
+        identity,
+    )
+}
+
+#[tokio::test]
+async fn the_codex_fast_preset_serves_with_the_installed_codex_instructions() {
+    let mock = MockUpstream::start().await;
+    let (instructions, identity) = codex_sends(&mock).await;
+    assert!(
+        instructions.len() > 1000,
+        "the base prompt: {instructions:.200}"
+    );
+    let token = jwt("current", 3600);
+    mock.accept_chatgpt_token(&token);
+    mock.require_codex_instructions(&instructions);
+
+    let codex_dir = cli("codex").parent().unwrap().display().to_string();
+    let path = format!("{codex_dir}:{}", std::env::var("PATH").unwrap_or_default());
+    let gw = Gateway::builder("use = [\"codex-fast\"]\n")
+        .env("PATH", &path)
+        .env(
+            "CODEX_CODEX_BASE_URL",
+            &format!("{}/backend-api/codex", mock.base_url()),
+        )
+        .file(AUTH_FILE, &auth_json(&token, "refresh-1"))
+        .start();
+    let (status, _, body) = gw.chat(ask("gpt-5.5", "say hello")).await;
+    assert_eq!(status, 200, "{body}\n{}", gw.logs());
+    assert_eq!(body["choices"][0]["message"]["content"], REPLY_TEXT);
+    let sent = mock.last_request("/backend-api/codex/responses");
+    for (name, value) in &identity {
+        assert_eq!(
+            header(&sent, name),
+            Some(value.as_str()),
+            "{name} as Codex sends it"
+        );
+    }
+    assert_eq!(header(&sent, "chatgpt-account-id"), Some(ACCOUNT));
+    assert!(
+        gw.logs().contains("captured the instructions of Codex"),
+        "{}",
+        gw.logs()
+    );
+
+    // Kept per Codex version and model, readable by the owner only.
+    let cache = gw.dir.path().join(".cache/agent-cli-to-api");
+    let files: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("codex-0.169.0-gpt-5.5"), "{name}");
+    let mode = std::fs::metadata(&files[0]).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    // Streamed, with the capture reused.
+    let events = gw
+        .stream_events(json!({"model": "gpt-5.5", "stream": true,
+                              "messages": [{"role": "user", "content": "say hello"}]}))
+        .await;
+    assert_eq!(content(&events), REPLY_TEXT);
+    assert_eq!(
+        gw.logs()
+            .matches("captured the instructions of Codex")
+            .count(),
+        1
+    );
+}
