@@ -103,69 +103,108 @@ const SERVER: &[(&str, &str, Kind)] = &[
     ),
 ];
 
-/// Per-backend variables: (variable, backend, key under `backends.NAME`).
-const BACKEND: &[(&str, &str, &str, Kind)] = &[
-    ("CODEX_BIN", "codex", "command", Kind::Text),
-    ("CODEX_MODEL", "codex", "default_model", Kind::Text),
+/// Per-backend variables: (variable, backend, key under `backends.NAME`,
+/// and the backend kind the key belongs to; `None`: any kind). A variable
+/// may have a row for each kind its backend can be (`codex` is the CLI, or
+/// the ChatGPT backend of the `codex-fast` preset).
+const BACKEND: &[(&str, &str, &str, Kind, Option<&str>)] = &[
+    ("CODEX_BIN", "codex", "command", Kind::Text, CLI),
+    ("CODEX_BIN", "codex", "instructions_from", Kind::Text, HTTP),
+    ("CODEX_MODEL", "codex", "default_model", Kind::Text, None),
     (
         "CODEX_MODEL_REASONING_EFFORT",
         "codex",
         "default_effort",
         Kind::Text,
+        None,
     ),
-    ("CODEX_SANDBOX", "codex", "vars.sandbox", Kind::Text),
-    ("CODEX_EXTRA_ARGS", "codex", "extra_args", Kind::Words),
-    ("CODEX_ADD_DIRS", "codex", "vars.add_dirs", Kind::ListOrJson),
+    ("CODEX_SANDBOX", "codex", "vars.sandbox", Kind::Text, CLI),
+    ("CODEX_EXTRA_ARGS", "codex", "extra_args", Kind::Words, CLI),
+    (
+        "CODEX_ADD_DIRS",
+        "codex",
+        "vars.add_dirs",
+        Kind::ListOrJson,
+        CLI,
+    ),
     (
         "CODEX_ADD_DIRS",
         "claude",
         "vars.add_dirs",
         Kind::ListOrJson,
+        CLI,
     ),
-    ("CLAUDE_BIN", "claude", "command", Kind::Text),
-    ("CLAUDE_MODEL", "claude", "default_model", Kind::Text),
-    ("CLAUDE_EXTRA_ARGS", "claude", "extra_args", Kind::Words),
-    ("GEMINI_BIN", "gemini", "command", Kind::Text),
-    ("GEMINI_MODEL", "gemini", "default_model", Kind::Text),
-    ("GEMINI_EXTRA_ARGS", "gemini", "extra_args", Kind::Words),
-    ("CURSOR_AGENT_BIN", "cursor-agent", "command", Kind::Text),
+    ("CLAUDE_BIN", "claude", "command", Kind::Text, CLI),
+    ("CLAUDE_MODEL", "claude", "default_model", Kind::Text, None),
+    (
+        "CLAUDE_EXTRA_ARGS",
+        "claude",
+        "extra_args",
+        Kind::Words,
+        CLI,
+    ),
+    ("GEMINI_BIN", "gemini", "command", Kind::Text, CLI),
+    ("GEMINI_MODEL", "gemini", "default_model", Kind::Text, None),
+    (
+        "GEMINI_EXTRA_ARGS",
+        "gemini",
+        "extra_args",
+        Kind::Words,
+        CLI,
+    ),
+    (
+        "CURSOR_AGENT_BIN",
+        "cursor-agent",
+        "command",
+        Kind::Text,
+        CLI,
+    ),
     (
         "CURSOR_AGENT_MODEL",
         "cursor-agent",
         "default_model",
         Kind::Text,
+        None,
     ),
     (
         "CURSOR_AGENT_WORKSPACE",
         "cursor-agent",
         "workspace",
         Kind::Text,
+        CLI,
     ),
     (
         "CURSOR_AGENT_API_KEY",
         "cursor-agent",
         "env.CURSOR_API_KEY",
         Kind::Text,
+        CLI,
     ),
     (
         "CURSOR_AGENT_EXTRA_ARGS",
         "cursor-agent",
         "extra_args",
         Kind::Words,
+        CLI,
     ),
     (
         "CURSOR_AGENT_STREAM_PARTIAL_OUTPUT",
         "cursor-agent",
         "vars.stream_partial_output",
         Kind::FlagVar,
+        CLI,
     ),
     (
         "CURSOR_AGENT_DISABLE_INDEXING",
         "cursor-agent",
         "vars.disable_indexing",
         Kind::FlagVar,
+        CLI,
     ),
 ];
+
+const CLI: Option<&str> = Some("cli");
+const HTTP: Option<&str> = Some("http");
 
 /// Values taken from the environment.
 #[derive(Debug, Default)]
@@ -176,10 +215,14 @@ pub struct EnvSettings {
     pub not_used: Vec<String>,
 }
 
-/// Reads the environment. Backend variables apply only to backends that exist.
+/// Reads the environment. Backend variables apply only to backends that
+/// exist, given by name with their kind; `read_by_backends` are the
+/// variables loaded backends read themselves (`url_env`, `auth.env`, a
+/// login's home), never reported as not used.
 pub fn read(
     env: &BTreeMap<String, String>,
-    backends: &BTreeSet<String>,
+    backends: &BTreeMap<String, String>,
+    read_by_backends: &BTreeSet<String>,
 ) -> Result<EnvSettings, ConfigError> {
     let mut out = EnvSettings {
         layer: KeyedLayer::new(ENVIRONMENT),
@@ -196,19 +239,35 @@ pub fn read(
             out.layer.set(key, parse(var, key, raw, *kind)?, var);
         }
     }
-    for (var, backend, key, kind) in BACKEND {
-        if let Some(raw) = value(var, *kind) {
-            let full = format!("backends.{backend}.{key}");
-            if backends.contains(*backend) {
+    let mut unused: Vec<String> = Vec::new();
+    let mut used: BTreeSet<&str> = BTreeSet::new();
+    for (var, backend, key, kind, backend_kind) in BACKEND {
+        let Some(raw) = value(var, *kind) else {
+            continue;
+        };
+        let full = format!("backends.{backend}.{key}");
+        match backends.get(*backend) {
+            Some(is) if backend_kind.is_none_or(|k| k == is) => {
                 out.layer.set(&full, parse(var, &full, raw, *kind)?, var);
-            } else {
-                out.not_used
-                    .push(format!("{var} is set but no `{backend}` backend is loaded"));
+                used.insert(var);
             }
+            Some(is) => unused.push(format!(
+                "{var} is set but not used: the `{backend}` backend is an `{is}` backend here"
+            )),
+            None => unused.push(format!("{var} is set but no `{backend}` backend is loaded")),
+        }
+    }
+    // A variable with a row for another backend or kind is reported only
+    // when no row used it, once.
+    let mut reported: BTreeSet<String> = BTreeSet::new();
+    for line in unused {
+        let var = line.split(' ').next().unwrap_or_default().to_owned();
+        if !used.contains(var.as_str()) && reported.insert(var) {
+            out.not_used.push(line);
         }
     }
     for (var, reason) in NOT_USED {
-        if env.contains_key(*var) {
+        if env.contains_key(*var) && !read_by_backends.contains(*var) {
             out.not_used
                 .push(format!("{var} is set but not used: {reason}"));
         }

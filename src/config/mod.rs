@@ -152,6 +152,8 @@ pub fn load(options: &LoadOptions) -> Result<Config, ConfigError> {
 
     // Which presets, and who asked for them.
     let mut wanted: Vec<(String, AskedBy)> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+    let mut direct_api_asked: Vec<&str> = Vec::new();
     let mut auto_detect = false;
     let file_use = parsed.as_ref().and_then(|(raw, _)| raw.use_presets.clone());
     match file.as_ref().zip(file_use) {
@@ -165,8 +167,11 @@ pub fn load(options: &LoadOptions) -> Result<Config, ConfigError> {
         None => match &provider_hint {
             // The original's implicit preset for a fixed provider; a provider
             // that is no preset names a backend the file defines itself.
-            Some(provider) if library.has(implicit_preset(provider)) => {
-                wanted.push((implicit_preset(provider).to_owned(), AskedBy::Provider));
+            Some(provider) if library.has(&implicit_preset(provider, &options.env)?.0) => {
+                let (preset, why, asked) = implicit_preset(provider, &options.env)?;
+                notes.extend(why);
+                direct_api_asked.extend(asked);
+                wanted.push((preset, AskedBy::Provider));
             }
             Some(_) => {}
             None => {
@@ -211,12 +216,40 @@ pub fn load(options: &LoadOptions) -> Result<Config, ConfigError> {
         );
         layer_files.push(FileLayer::new(source, table));
     }
-    let backend_names: BTreeSet<String> = layer_files
+    // Each backend's kind: the last layer that says it (`cli` by default).
+    let mut backend_kinds: BTreeMap<String, String> = BTreeMap::new();
+    let tables = layer_files
         .iter()
-        .filter_map(|f| f.table.get("backends")?.as_table())
-        .flat_map(|t| t.keys().cloned())
-        .collect();
-    let env = env::read(&options.env, &backend_names)?;
+        .filter_map(|f| f.table.get("backends")?.as_table());
+    // And the variables they read themselves.
+    let mut read_by_backends: BTreeSet<String> = BTreeSet::new();
+    for (name, table) in tables.flat_map(|t| t.iter()) {
+        let kind = table.get("kind").and_then(toml::Value::as_str);
+        let known = backend_kinds
+            .entry(name.clone())
+            .or_insert_with(|| "cli".into());
+        if let Some(kind) = kind {
+            kind.clone_into(known);
+        }
+        let text =
+            |value: Option<&toml::Value>| value.and_then(toml::Value::as_str).map(str::to_owned);
+        let auth = table.get("auth");
+        read_by_backends.extend(text(table.get("url_env")));
+        read_by_backends.extend(text(auth.and_then(|a| a.get("env"))));
+        if text(auth.and_then(|a| a.get("oauth"))).as_deref() == Some("chatgpt") {
+            read_by_backends.extend(["CODEX_CLI_HOME".to_owned(), "CODEX_HOME".to_owned()]);
+        }
+    }
+    let env = env::read(&options.env, &backend_kinds, &read_by_backends)?;
+    let mut warnings = env.not_used;
+    for var in USE_DIRECT_API.iter().map(|(var, ..)| *var) {
+        if options.env.contains_key(var) && !direct_api_asked.contains(&var) {
+            warnings.push(format!(
+                "{var} is set but not used: it picks the preset of a fixed provider \
+                 (`agent-cli-to-api codex`, …) when no config file says `use`"
+            ));
+        }
+    }
     let layers = Layers {
         files: layer_files,
         env: env.layer,
@@ -227,16 +260,86 @@ pub fn load(options: &LoadOptions) -> Result<Config, ConfigError> {
         routes,
         optional_backends,
         env: &options.env,
-        warnings: env.not_used,
+        warnings,
+        notes,
     })
 }
 
-/// The preset a fixed provider implies, as in the original.
-fn implicit_preset(provider: &str) -> &str {
-    match provider {
-        "cursor-agent" => "cursor-auto",
-        other => other,
+/// The variables that make a fixed provider use its direct-API preset.
+const USE_DIRECT_API: &[(&str, &str, &str)] = &[
+    ("CODEX_USE_CODEX_RESPONSES_API", "codex", "codex-fast"),
+    ("CLAUDE_USE_OAUTH_API", "claude", "claude-oauth"),
+    ("GEMINI_USE_CLOUDCODE_API", "gemini", "gemini-cloudcode"),
+];
+
+/// The preset a fixed provider implies, as in the original: its direct-API
+/// preset when its variable says so (Codex's also when a ChatGPT login is
+/// there and the variable is unset), else its CLI's. Returns the preset,
+/// why (for the start-up log) and the variable that decided.
+fn implicit_preset(
+    provider: &str,
+    env: &BTreeMap<String, String>,
+) -> Result<(String, Option<String>, Option<&'static str>), ConfigError> {
+    if provider == "cursor-agent" {
+        return Ok(("cursor-auto".into(), None, None));
     }
+    let Some((var, _, direct)) = USE_DIRECT_API.iter().find(|(_, p, _)| *p == provider) else {
+        return Ok((provider.to_owned(), None, None));
+    };
+    let asked = match env.get(*var).filter(|v| !v.trim().is_empty()) {
+        None => None,
+        Some(raw) => Some(env::parse_bool(raw).ok_or_else(|| ConfigError {
+            origin: Origin::Env((*var).to_owned()),
+            key: KeyPath::default(),
+            message: format!("{raw:?} is not a boolean: use 1/0, true/false, yes/no or on/off"),
+        })?),
+    };
+    Ok(match asked {
+        Some(true) => (
+            (*direct).to_owned(),
+            Some(format!(
+                "{var} is on: {provider} answers through the `{direct}` preset"
+            )),
+            Some(*var),
+        ),
+        Some(false) => (
+            provider.to_owned(),
+            Some(format!("{var} is off: {provider} runs as its CLI")),
+            Some(*var),
+        ),
+        None if provider == "codex" => {
+            let file = build::http::codex_auth_file(env);
+            let path = crate::backend::cli::expand_home(&file, env);
+            if chatgpt_login_in(Path::new(&path)) {
+                let why = format!(
+                    "a ChatGPT login is in {path}: codex answers through the ChatGPT backend (the \
+                     `codex-fast` preset, no CLI per request); CODEX_USE_CODEX_RESPONSES_API=0 runs `codex exec`"
+                );
+                ("codex-fast".into(), Some(why), None)
+            } else {
+                let why = format!(
+                    "no ChatGPT login in {path}: codex runs as `codex exec` (`codex login` makes one)"
+                );
+                ("codex".into(), Some(why), None)
+            }
+        }
+        None => (provider.to_owned(), None, None),
+    })
+}
+
+/// Whether `path` holds a ChatGPT login (tokens, not only an API key).
+fn chatgpt_login_in(path: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    ["/tokens/access_token", "/tokens/refresh_token"]
+        .iter()
+        .any(|p| {
+            json.pointer(p)
+                .and_then(|v| v.as_str())
+                .is_some_and(|t| !t.is_empty())
+        })
 }
 
 /// Who asked for a preset, so that an error points there.

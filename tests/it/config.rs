@@ -322,6 +322,73 @@ fn a_fixed_provider_can_be_a_backend_of_the_file() {
     );
 }
 
+/// As in the original: a fixed `codex` provider answers through the ChatGPT
+/// backend (`codex-fast`) when a ChatGPT login is there, through `codex
+/// exec` otherwise, and each `*_USE_*_API` variable decides for its CLI;
+/// the choice and its reason are in the output.
+#[test]
+fn a_fixed_provider_picks_its_direct_api_preset_as_the_original_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |env: &[(&str, &str)]| run_binary(dir.path(), &["check"], env);
+    let (code, out, err) = check(&[("CODEX_PROVIDER", "codex")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("presets/codex.toml") && out.contains("no ChatGPT login in"),
+        "{out}"
+    );
+
+    std::fs::create_dir(dir.path().join(".codex")).unwrap();
+    let login = r#"{"tokens": {"access_token": "a.b.c", "refresh_token": "r", "account_id": "x"}}"#;
+    std::fs::write(dir.path().join(".codex/auth.json"), login).unwrap();
+    let (code, out, err) = check(&[("CODEX_PROVIDER", "codex"), ("CODEX_MODEL", "gpt-x")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("presets/codex-fast.toml")
+            && out.contains("codex          http openai-responses")
+            && out.contains("default model gpt-x")
+            && out.contains("a ChatGPT login is in"),
+        "{out}"
+    );
+    let (code, out, _) = check(&[
+        ("CODEX_PROVIDER", "codex"),
+        ("CODEX_USE_CODEX_RESPONSES_API", "0"),
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("presets/codex.toml") && out.contains("is off"),
+        "{out}"
+    );
+
+    let (code, out, err) = check(&[
+        ("CODEX_PROVIDER", "claude"),
+        ("CLAUDE_USE_OAUTH_API", "1"),
+        ("CLAUDE_CODE_OAUTH_TOKEN", "sk-ant-oat-test"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("presets/claude-oauth.toml") && out.contains("claude         http"),
+        "{out}"
+    );
+    let (code, _, err) = check(&[
+        ("CODEX_PROVIDER", "codex"),
+        ("CODEX_USE_CODEX_RESPONSES_API", "maybe"),
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("CODEX_USE_CODEX_RESPONSES_API") && err.contains("not a boolean"),
+        "{err}"
+    );
+
+    // With a file that says `use`, the variable decides nothing, and says so.
+    std::fs::write(dir.path().join("routes.toml"), "use = [\"codex\"]\n").unwrap();
+    let (code, out, err) = check(&[("CODEX_USE_CODEX_RESPONSES_API", "1")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("warning: CODEX_USE_CODEX_RESPONSES_API is set but not used"),
+        "{out}"
+    );
+}
+
 /// Each of the original's variables this version reads lands on its key (as
 /// `/debug/config` reports), and the ones with an effect a request can show
 /// have it: the configured workspace is where the CLI runs (that it is kept

@@ -392,7 +392,7 @@ fn login(
 /// Where the Codex CLI keeps its login: under `CODEX_CLI_HOME` (the
 /// original's home for Codex), else `CODEX_HOME` (the CLI's own), else
 /// `~/.codex`.
-fn codex_auth_file(env: &BTreeMap<String, String>) -> String {
+pub(crate) fn codex_auth_file(env: &BTreeMap<String, String>) -> String {
     let set = |var: &str| env.get(var).map(|v| v.trim()).filter(|v| !v.is_empty());
     match (set("CODEX_CLI_HOME"), set("CODEX_HOME")) {
         (Some(home), _) => format!("{}/.codex/auth.json", home.trim_end_matches('/')),

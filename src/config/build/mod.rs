@@ -54,6 +54,8 @@ pub struct BuildInput<'a> {
     pub env: &'a BTreeMap<String, String>,
     /// Warnings collected while loading (variables set but not used…).
     pub warnings: Vec<String>,
+    /// Notes collected while loading (which preset a provider implied, and why).
+    pub notes: Vec<String>,
 }
 
 /// Validates and compiles.
@@ -85,7 +87,7 @@ pub fn build(input: BuildInput<'_>) -> Result<Config, ConfigError> {
         );
     }
     let defaults = backend_defaults(&server, input.env);
-    let mut notes = Vec::new();
+    let mut notes = input.notes;
 
     let gateway_secrets: Vec<String> = settings
         .token

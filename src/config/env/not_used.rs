@@ -1,7 +1,8 @@
 //! The original's variables that this version recognises but does not
 //! use, each with what to do instead: reported, never ignored silently.
 
-const NEEDS_HTTP: &str = "the original's direct-API modes need subscription logins, which this version does not have yet";
+const PRESET_NOT_LOADED: &str = "the preset that reads it (codex-fast, claude-oauth) is not loaded";
+const NO_GEMINI_LOGIN: &str = "Gemini Code Assist logins are not available in this version yet";
 const NO_AUDIT: &str =
     "failed requests are in the per-request summary line; headers are not audited";
 const NO_AGY_PRESET: &str =
@@ -13,28 +14,25 @@ const CODEX_HOME_IN_ENV: &str = "set CODEX_HOME in backends.codex.env instead";
 
 /// Variables of the original that this version recognises but does not use.
 pub(super) const NOT_USED: &[(&str, &str)] = &[
+    ("CODEX_CODEX_BASE_URL", PRESET_NOT_LOADED),
     (
-        "CODEX_USE_CODEX_RESPONSES_API",
-        "subscription logins over HTTP are not available in this version yet; codex runs as `codex exec`",
+        "CODEX_CODEX_ALLOW_TOOLS",
+        "client tools always reach the ChatGPT backend",
     ),
-    ("CODEX_CODEX_BASE_URL", NEEDS_HTTP),
-    ("CODEX_CODEX_ALLOW_TOOLS", NEEDS_HTTP),
     (
-        "CLAUDE_USE_OAUTH_API",
-        "subscription logins over HTTP are not available in this version yet; claude runs as the CLI (or use the `anthropic` preset with an API key)",
+        "CLAUDE_OAUTH_CREDS_PATH",
+        "set `file` in the claude-oauth backend's `auth`",
     ),
-    ("CLAUDE_OAUTH_CREDS_PATH", NEEDS_HTTP),
-    (
-        "GEMINI_USE_CLOUDCODE_API",
-        "subscription logins over HTTP are not available in this version yet; gemini runs as the CLI",
-    ),
-    ("GEMINI_OAUTH_CREDS_PATH", NEEDS_HTTP),
-    ("GEMINI_PROJECT_ID", NEEDS_HTTP),
+    ("GEMINI_OAUTH_CREDS_PATH", NO_GEMINI_LOGIN),
+    ("GEMINI_PROJECT_ID", NO_GEMINI_LOGIN),
     (
         "CODEX_APPROVAL_POLICY",
         "`codex exec` always runs with approval policy `never`",
     ),
-    ("CODEX_CLI_HOME", CODEX_HOME_IN_ENV),
+    (
+        "CODEX_CLI_HOME",
+        "it locates the ChatGPT login of codex-fast, which is not loaded; for the CLI, set CODEX_HOME in backends.codex.env",
+    ),
     (
         "CODEX_STRICT_MODELS",
         "routing is always explicit: unknown models get 404",
@@ -91,16 +89,28 @@ pub(super) const NOT_USED: &[(&str, &str)] = &[
         "client addresses are not used for decisions",
     ),
     ("CODEX_USE_SYSTEM_CODEX_HOME", CODEX_HOME_IN_ENV),
-    ("CODEX_CODEX_VERSION", NEEDS_HTTP),
-    ("CODEX_CODEX_USER_AGENT", NEEDS_HTTP),
-    ("CLAUDE_OAUTH_BASE_URL", NEEDS_HTTP),
-    ("CLAUDE_OAUTH_CLIENT_ID", NEEDS_HTTP),
-    ("CLAUDE_API_BASE_URL", NEEDS_HTTP),
-    ("GEMINI_CLOUDCODE_BASE_URL", NEEDS_HTTP),
-    ("GEMINI_OAUTH_CLIENT_ID", NEEDS_HTTP),
-    ("GEMINI_OAUTH_CLIENT_SECRET", NEEDS_HTTP),
-    ("GEMINI_CLOUDCODE_PERSIST_CACHE", NEEDS_HTTP),
-    ("GEMINI_CLOUDCODE_NO_PERSIST_CACHE", NEEDS_HTTP),
+    (
+        "CODEX_CODEX_VERSION",
+        "the ChatGPT backend gets the version the installed Codex sends",
+    ),
+    (
+        "CODEX_CODEX_USER_AGENT",
+        "the ChatGPT backend gets the user agent the installed Codex sends",
+    ),
+    (
+        "CLAUDE_OAUTH_BASE_URL",
+        "set `token_url` in the claude-oauth backend's `auth`",
+    ),
+    (
+        "CLAUDE_OAUTH_CLIENT_ID",
+        "set `client_id` in the claude-oauth backend's `auth`",
+    ),
+    ("CLAUDE_API_BASE_URL", PRESET_NOT_LOADED),
+    ("GEMINI_CLOUDCODE_BASE_URL", NO_GEMINI_LOGIN),
+    ("GEMINI_OAUTH_CLIENT_ID", NO_GEMINI_LOGIN),
+    ("GEMINI_OAUTH_CLIENT_SECRET", NO_GEMINI_LOGIN),
+    ("GEMINI_CLOUDCODE_PERSIST_CACHE", NO_GEMINI_LOGIN),
+    ("GEMINI_CLOUDCODE_NO_PERSIST_CACHE", NO_GEMINI_LOGIN),
     (
         "CODEX_LOG_REDACT_AUTHORIZATION",
         "the token is always redacted",

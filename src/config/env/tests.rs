@@ -11,7 +11,12 @@ fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 
 #[test]
 fn typos_in_booleans_are_errors_naming_the_variable() {
-    let err = read(&env(&[("CODEX_LOG_EVENTS", "ture")]), &BTreeSet::new()).unwrap_err();
+    let err = read(
+        &env(&[("CODEX_LOG_EVENTS", "ture")]),
+        &BTreeMap::new(),
+        &BTreeSet::new(),
+    )
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         "environment CODEX_LOG_EVENTS server.log_events: \"ture\" is not a boolean: use 1/0, true/false, yes/no or on/off"
@@ -22,6 +27,7 @@ fn typos_in_booleans_are_errors_naming_the_variable() {
 fn empty_variables_are_unset() {
     let out = read(
         &env(&[("CODEX_GATEWAY_TOKEN", ""), ("CODEX_PORT", " ")]),
+        &BTreeMap::new(),
         &BTreeSet::new(),
     )
     .unwrap();
@@ -30,14 +36,15 @@ fn empty_variables_are_unset() {
 
 #[test]
 fn backend_variables_need_their_backend_and_unused_ones_are_reported() {
-    let backends: BTreeSet<String> = ["claude".to_owned()].into();
+    let backends: BTreeMap<String, String> = [("claude".to_owned(), "cli".to_owned())].into();
     let out = read(
         &env(&[
             ("CLAUDE_BIN", "/opt/claude"),
             ("GEMINI_MODEL", "x"),
-            ("CLAUDE_USE_OAUTH_API", "1"),
+            ("CLAUDE_OAUTH_CREDS_PATH", "/x"),
         ]),
         &backends,
+        &BTreeSet::new(),
     )
     .unwrap();
     assert_eq!(
@@ -52,8 +59,39 @@ fn backend_variables_need_their_backend_and_unused_ones_are_reported() {
     assert!(
         out.not_used
             .iter()
-            .any(|n| n.starts_with("CLAUDE_USE_OAUTH_API is set but not used"))
+            .any(|n| n.starts_with("CLAUDE_OAUTH_CREDS_PATH is set but not used"))
     );
+}
+
+#[test]
+fn backend_variables_go_to_the_key_of_their_backends_kind() {
+    let http: BTreeMap<String, String> = [("codex".to_owned(), "http".to_owned())].into();
+    let vars = env(&[
+        ("CODEX_BIN", "/opt/codex"),
+        ("CODEX_MODEL", "gpt-x"),
+        ("CODEX_SANDBOX", "workspace-write"),
+    ]);
+    let out = read(&vars, &http, &BTreeSet::new()).unwrap();
+    assert_eq!(
+        out.layer.source_of("backends.codex.instructions_from"),
+        Some("CODEX_BIN")
+    );
+    assert_eq!(
+        out.layer.source_of("backends.codex.default_model"),
+        Some("CODEX_MODEL")
+    );
+    assert!(out.layer.source_of("backends.codex.command").is_none());
+    assert_eq!(
+        out.not_used,
+        ["CODEX_SANDBOX is set but not used: the `codex` backend is an `http` backend here"]
+    );
+    let cli: BTreeMap<String, String> = [("codex".to_owned(), "cli".to_owned())].into();
+    let out = read(&vars, &cli, &BTreeSet::new()).unwrap();
+    assert_eq!(
+        out.layer.source_of("backends.codex.command"),
+        Some("CODEX_BIN")
+    );
+    assert!(out.not_used.is_empty(), "{:?}", out.not_used);
 }
 
 /// Every variable the original documents (`seed.md` §3, the CLI's own
@@ -161,7 +199,13 @@ fn every_variable_of_the_original_is_read_or_reported() {
         "GEMINI_USE_CLOUDCODE_API",
     ];
     // Read outside these tables: by clap and by `load`.
-    let elsewhere = ["CODEX_LOG_LEVEL", "CODEX_PRESET"];
+    let elsewhere = [
+        "CODEX_LOG_LEVEL",
+        "CODEX_PRESET",
+        "CODEX_USE_CODEX_RESPONSES_API",
+        "CLAUDE_USE_OAUTH_API",
+        "GEMINI_USE_CLOUDCODE_API",
+    ];
     for var in ORIGINAL {
         let known = SERVER.iter().any(|(v, ..)| v == var)
             || BACKEND.iter().any(|(v, ..)| v == var)

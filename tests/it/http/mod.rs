@@ -422,6 +422,7 @@ fn the_commented_http_examples_of_routes_example_toml_are_valid_configs() {
         "local",
         "claude-api",
         "claude-login",
+        "chatgpt-login",
         "gemini-api",
         "responses",
     ] {
