@@ -90,6 +90,9 @@ pub struct HttpTemplate {
     /// The Codex CLI's instructions, for the ChatGPT backend (a ChatGPT
     /// login): requests then take the shape the Codex CLI gives them.
     pub codex: Option<CodexInstructions>,
+    /// Gemini through Code Assist (a Google login): requests and answers
+    /// are wrapped, and name a project.
+    pub code_assist: Option<CodeAssist>,
 }
 
 /// Retries of a request the upstream refused or never got, made only
@@ -140,7 +143,7 @@ pub enum Secret {
 
 /// A subscription login: an OAuth token in a file the gateway keeps fresh
 /// (refreshed before it expires, and once when the upstream refuses it).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Login {
     /// Whose login it is.
     pub provider: LoginProvider,
@@ -149,7 +152,50 @@ pub struct Login {
     /// Where a refresh token is exchanged for a new access token.
     pub token_url: String,
     /// The OAuth client the tokens were issued to.
-    pub client_id: String,
+    pub client: OAuthClient,
+}
+
+/// The OAuth client a login's tokens were issued to.
+#[derive(Clone, PartialEq, Eq)]
+pub enum OAuthClient {
+    /// Given: an id, and a secret when the client has one.
+    Known {
+        /// The client id.
+        id: String,
+        /// The client secret (Google's installed-app clients have one).
+        secret: Option<String>,
+    },
+    /// Read, on the first refresh, from the installed Gemini CLI found here
+    /// (its `OAUTH_CLIENT_ID` and `OAUTH_CLIENT_SECRET`), as the original
+    /// does: the gateway ships no copy.
+    GeminiCli(std::path::PathBuf),
+    /// Not known, and why.
+    Missing(String),
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let client = match &self.client {
+            OAuthClient::Known { id, .. } => format!("{id} (secret redacted)"),
+            OAuthClient::GeminiCli(path) => format!("from {}", path.display()),
+            OAuthClient::Missing(why) => format!("missing: {why}"),
+        };
+        f.debug_struct("Login")
+            .field("provider", &self.provider)
+            .field("file", &self.file)
+            .field("token_url", &self.token_url)
+            .field("client", &client)
+            .finish()
+    }
+}
+
+/// Gemini through Code Assist (`v1internal`), as the Gemini CLI reaches it
+/// with a Google login: requests name a Google Cloud project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeAssist {
+    /// The project, when the config or the environment names it; else it is
+    /// read from the login's file or discovered (`loadCodeAssist`).
+    pub project: Option<String>,
 }
 
 /// The providers whose logins the gateway can refresh.
@@ -159,17 +205,20 @@ pub enum LoginProvider {
     Anthropic,
     /// ChatGPT (the Codex CLI's `codex login`).
     ChatGpt,
+    /// Google (the Gemini CLI's login, for Code Assist).
+    Google,
 }
 
 impl LoginProvider {
     /// Every provider's name in `oauth = "…"`.
-    pub const NAMES: &[&str] = &["anthropic", "chatgpt"];
+    pub const NAMES: &[&str] = &["anthropic", "chatgpt", "google"];
 
     /// The provider named `name` in `oauth = "…"`.
     pub fn named(name: &str) -> Option<LoginProvider> {
         match name {
             "anthropic" => Some(LoginProvider::Anthropic),
             "chatgpt" => Some(LoginProvider::ChatGpt),
+            "google" => Some(LoginProvider::Google),
             _ => None,
         }
     }
@@ -179,13 +228,14 @@ impl LoginProvider {
         match self {
             LoginProvider::Anthropic => "log in again with `claude` (then `/login`)",
             LoginProvider::ChatGpt => "log in again with `codex login` (Sign in with ChatGPT)",
+            LoginProvider::Google => "log in again with `gemini` (Login with Google)",
         }
     }
 
     /// The header that names the login's account, for providers that want it.
     pub fn account_header(self) -> Option<&'static str> {
         match self {
-            LoginProvider::Anthropic => None,
+            LoginProvider::Anthropic | LoginProvider::Google => None,
             LoginProvider::ChatGpt => Some("chatgpt-account-id"),
         }
     }

@@ -262,7 +262,8 @@ pub fn read(
     let mut reported: BTreeSet<String> = BTreeSet::new();
     for line in unused {
         let var = line.split(' ').next().unwrap_or_default().to_owned();
-        if !used.contains(var.as_str()) && reported.insert(var) {
+        if !used.contains(var.as_str()) && !read_by_backends.contains(&var) && reported.insert(var)
+        {
             out.not_used.push(line);
         }
     }

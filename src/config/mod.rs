@@ -236,9 +236,18 @@ pub fn load(options: &LoadOptions) -> Result<Config, ConfigError> {
         let auth = table.get("auth");
         read_by_backends.extend(text(table.get("url_env")));
         read_by_backends.extend(text(auth.and_then(|a| a.get("env"))));
-        if text(auth.and_then(|a| a.get("oauth"))).as_deref() == Some("chatgpt") {
-            read_by_backends.extend(["CODEX_CLI_HOME".to_owned(), "CODEX_HOME".to_owned()]);
-        }
+        read_by_backends.extend(text(table.get("project_env")));
+        let login_vars: &[&str] = match text(auth.and_then(|a| a.get("oauth"))).as_deref() {
+            Some("chatgpt") => &["CODEX_CLI_HOME", "CODEX_HOME"],
+            Some("google") => &[
+                "GEMINI_BIN",
+                "GEMINI_OAUTH_CREDS_PATH",
+                "GEMINI_OAUTH_CLIENT_ID",
+                "GEMINI_OAUTH_CLIENT_SECRET",
+            ],
+            _ => &[],
+        };
+        read_by_backends.extend(login_vars.iter().map(|v| (*v).to_owned()));
     }
     let env = env::read(&options.env, &backend_kinds, &read_by_backends)?;
     let mut warnings = env.not_used;

@@ -123,6 +123,8 @@ pub struct RawBackend {
     pub max_retry_wait_seconds: Option<u64>,
     pub instructions_from: Option<String>,
     pub instructions_file: Option<String>,
+    pub project: Option<String>,
+    pub project_env: Option<String>,
 }
 
 /// A template variable's default: text, or a list for `each` groups.

@@ -161,9 +161,12 @@ async fn openai_node_sdk_end_to_end() {
 /// One `http` backend per upstream dialect in front of the mock upstream,
 /// behind the same token: `up:` (Chat Completions), `resp:` (Responses),
 /// `ant:` (Anthropic Messages), `gem:` (Gemini).
-fn http_config(mock: &MockUpstream, chatgpt_login: &Path) -> String {
+fn http_config(mock: &MockUpstream, logins: &Path) -> String {
     let url = mock.base_url();
-    let login = chatgpt_login.display();
+    let login = logins.join("auth.json");
+    let login = login.display();
+    let google = logins.join("oauth_creds.json");
+    let google = google.display();
     let codex = crate::e2e::cli("codex");
     let codex = codex.display();
     format!(
@@ -197,6 +200,13 @@ url = "{url}/backend-api/codex"
 auth = {{ oauth = "chatgpt", file = "{login}" }}
 instructions_from = "{codex}"
 
+[backends.gca]
+kind = "http"
+dialect = "gemini"
+url = "{url}"
+auth = {{ oauth = "google", file = "{google}" }}
+project = "sdk-project"
+
 [[routes]]
 prefix = "up:"
 backend = "up"
@@ -216,22 +226,35 @@ backend = "gem"
 [[routes]]
 prefix = "cgpt:"
 backend = "cgpt"
+
+[[routes]]
+prefix = "gca:"
+backend = "gca"
 "#
     )
 }
 
 /// The models the tool round trip scripts take through it: one per
-/// dialect, and the ChatGPT backend (the mock's, with a ChatGPT login and
-/// the instructions captured from the pinned Codex CLI).
-const HTTP_MODELS: &str =
-    "up:fake-model,resp:fake-model,ant:fake-model,gem:fake-model,cgpt:gpt-5.5";
+/// dialect, the ChatGPT backend (the mock's, with a ChatGPT login and the
+/// instructions captured from the pinned Codex CLI) and Code Assist (with
+/// a Google login).
+const HTTP_MODELS: &str = "up:fake-model,resp:fake-model,ant:fake-model,gem:fake-model,\
+                           cgpt:gpt-5.5,gca:gemini-3-flash-preview";
 
-/// A ChatGPT login's `auth.json` in a scratch directory.
-fn chatgpt_login() -> tempfile::TempDir {
+/// A ChatGPT login's `auth.json` and a Google login's `oauth_creds.json`
+/// in a scratch directory, both valid for an hour.
+fn logins() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let auth =
         crate::http::chatgpt::auth_json(&crate::http::chatgpt::jwt("sdk", 3600), "refresh-1");
     std::fs::write(dir.path().join("auth.json"), auth).unwrap();
+    let in_an_hour = std::time::SystemTime::now() + Duration::from_secs(3600);
+    let ms = in_an_hour
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let google = format!(r#"{{"access_token": "g", "refresh_token": "r", "expiry_date": {ms}}}"#);
+    std::fs::write(dir.path().join("oauth_creds.json"), google).unwrap();
     dir
 }
 
@@ -239,9 +262,9 @@ fn chatgpt_login() -> tempfile::TempDir {
 async fn openai_python_sdk_tool_round_trip_over_an_http_backend() {
     let python = sdk_python();
     let mock = MockUpstream::start().await;
-    let login = chatgpt_login();
+    let login = logins();
     run_sdk_script_on(
-        &http_config(&mock, &login.path().join("auth.json")),
+        &http_config(&mock, login.path()),
         python,
         &[
             "tests/sdk/openai_python_tools.py",
@@ -259,9 +282,9 @@ async fn openai_python_sdk_tool_round_trip_over_an_http_backend() {
 async fn openai_node_sdk_tool_round_trip_over_an_http_backend() {
     assert_node_sdk();
     let mock = MockUpstream::start().await;
-    let login = chatgpt_login();
+    let login = logins();
     run_sdk_script_on(
-        &http_config(&mock, &login.path().join("auth.json")),
+        &http_config(&mock, login.path()),
         "node",
         &["tests/sdk/openai_node_tools.mjs", "--models", HTTP_MODELS],
         &[],

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use crate::backend::cli::{expand_home, looks_secret};
 use crate::backend::http::{
-    Auth, CodexInstructions, HttpTemplate, HttpTimeouts, Login, LoginProvider, Retry, Secret,
-    UpstreamDialect,
+    Auth, CodeAssist, CodexInstructions, HttpTemplate, HttpTimeouts, Login, LoginProvider,
+    OAuthClient, Retry, Secret, UpstreamDialect,
 };
 use crate::backend::{Backend, Capabilities, Kind};
 use crate::config::raw::{RawAuth, RawBackend};
@@ -45,6 +45,7 @@ pub fn compile(
     };
     let subscription = auth.as_ref().and_then(|a| a.subscription);
     let codex = codex_instructions(raw, dialect, subscription, env)?;
+    let code_assist = code_assist(raw, dialect, subscription, env)?;
     let mut headers = headers(raw, dialect)?;
     if subscription == Some(LoginProvider::Anthropic)
         && !headers.iter().any(|(name, _)| name == "anthropic-beta")
@@ -62,7 +63,11 @@ pub fn compile(
     let seconds = |value: Option<u64>, default: Duration| {
         value.map_or(default, |s| Duration::from_secs(s.max(1)))
     };
-    let endpoint = dialect.endpoint(&url);
+    let endpoint = match &code_assist {
+        Some(_) if url.ends_with("/v1internal") => url.clone(),
+        Some(_) => format!("{url}/v1internal"),
+        None => dialect.endpoint(&url),
+    };
     let endpoint = reqwest::Url::parse(&endpoint).map_err(|e| {
         FieldError::new(
             KeyPath::keys(["url"]),
@@ -88,6 +93,7 @@ pub fn compile(
             max_wait: Duration::from_secs(raw.max_retry_wait_seconds.unwrap_or(10)),
         },
         codex,
+        code_assist,
     };
     common::backend(
         name,
@@ -354,18 +360,26 @@ fn login(
     provider: LoginProvider,
     env: &BTreeMap<String, String>,
 ) -> Result<Login, FieldError> {
+    let set = |var: &str| env.get(var).map(|v| v.trim()).filter(|v| !v.is_empty());
     let (file, token_url, client_id) = match provider {
         LoginProvider::Anthropic => (
             "~/.claude/.credentials.json".to_owned(),
             "https://console.anthropic.com/v1/oauth/token",
             // Claude Code's public OAuth client id.
-            "9d1c250a-e61b-44d9-88ed-5944d1962f5e",
+            Some("9d1c250a-e61b-44d9-88ed-5944d1962f5e"),
         ),
         LoginProvider::ChatGpt => (
             codex_auth_file(env),
             "https://auth.openai.com/oauth/token",
             // The Codex CLI's public OAuth client id.
-            "app_EMoamEEZ73f0CkXaXp7hrann",
+            Some("app_EMoamEEZ73f0CkXaXp7hrann"),
+        ),
+        LoginProvider::Google => (
+            set("GEMINI_OAUTH_CREDS_PATH")
+                .unwrap_or("~/.gemini/oauth_creds.json")
+                .to_owned(),
+            "https://oauth2.googleapis.com/token",
+            None,
         ),
     };
     let token_url = raw
@@ -378,15 +392,89 @@ fn login(
             format!("{token_url:?} is not a URL"),
         ));
     }
+    let client = match (raw.client_id.as_deref().or(client_id), provider) {
+        (Some(id), LoginProvider::Anthropic | LoginProvider::ChatGpt) => OAuthClient::Known {
+            id: id.to_owned(),
+            secret: None,
+        },
+        (_, _) => google_client(raw, env)?,
+    };
     Ok(Login {
         provider,
         file: expand_home(raw.file.as_deref().unwrap_or(&file), env).into(),
         token_url,
-        client_id: raw
-            .client_id
-            .clone()
-            .unwrap_or_else(|| client_id.to_owned()),
+        client,
     })
+}
+
+/// The OAuth client of a Google login, as the original finds it: `client_id`
+/// or `GEMINI_OAUTH_CLIENT_ID` with `GEMINI_OAUTH_CLIENT_SECRET` (both or
+/// neither), else the installed Gemini CLI's (`GEMINI_BIN`, else `gemini`).
+fn google_client(raw: &RawAuth, env: &BTreeMap<String, String>) -> Result<OAuthClient, FieldError> {
+    let set = |var: &str| env.get(var).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let id = raw.client_id.as_deref().or(set("GEMINI_OAUTH_CLIENT_ID"));
+    match (id, set("GEMINI_OAUTH_CLIENT_SECRET")) {
+        (Some(id), Some(secret)) => Ok(OAuthClient::Known {
+            id: id.to_owned(),
+            secret: Some(secret.to_owned()),
+        }),
+        (Some(_), None) | (None, Some(_)) => Err(FieldError::new(
+            KeyPath::keys(["auth", "client_id"]),
+            "a Google login's client needs both an id (`client_id` or GEMINI_OAUTH_CLIENT_ID) and \
+             GEMINI_OAUTH_CLIENT_SECRET, or neither (then the installed Gemini CLI's is used)",
+        )),
+        (None, None) => {
+            let command = expand_home(set("GEMINI_BIN").unwrap_or("gemini"), env);
+            Ok(
+                match super::cli::find_program(&command, env.get("PATH").map(String::as_str)) {
+                    Some(path) => OAuthClient::GeminiCli(path),
+                    None => OAuthClient::Missing(format!(
+                        "`{command}` is not installed, and the Google login's OAuth client is read from it; \
+                         install the Gemini CLI or set GEMINI_OAUTH_CLIENT_ID and GEMINI_OAUTH_CLIENT_SECRET"
+                    )),
+                },
+            )
+        }
+    }
+}
+
+/// Code Assist, for a Google login's backend: the project from `project`,
+/// else the variable `project_env` names. Other backends take neither key.
+fn code_assist(
+    raw: &RawBackend,
+    dialect: UpstreamDialect,
+    subscription: Option<LoginProvider>,
+    env: &BTreeMap<String, String>,
+) -> Result<Option<CodeAssist>, FieldError> {
+    if subscription != Some(LoginProvider::Google) {
+        if raw.project.is_some() || raw.project_env.is_some() {
+            let key = if raw.project.is_some() {
+                "project"
+            } else {
+                "project_env"
+            };
+            return Err(FieldError::new(
+                KeyPath::keys([key]),
+                "a project is for Gemini through Code Assist: set `auth = { oauth = \"google\" }` too",
+            ));
+        }
+        return Ok(None);
+    }
+    if dialect != UpstreamDialect::Gemini {
+        return Err(FieldError::new(
+            KeyPath::keys(["dialect"]),
+            "a Google login reaches Gemini through Code Assist: use `dialect = \"gemini\"`",
+        ));
+    }
+    let from_env = raw
+        .project_env
+        .as_ref()
+        .and_then(|var| env.get(var))
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty());
+    Ok(Some(CodeAssist {
+        project: raw.project.as_deref().or(from_env).map(str::to_owned),
+    }))
 }
 
 /// Where the Codex CLI keeps its login: under `CODEX_CLI_HOME` (the

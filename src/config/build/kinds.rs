@@ -55,6 +55,8 @@ const KINDS: &[(&str, &[&str])] = &[
             "max_retry_wait_seconds",
             "instructions_from",
             "instructions_file",
+            "project",
+            "project_env",
         ],
     ),
 ];

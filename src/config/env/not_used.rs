@@ -2,7 +2,7 @@
 //! use, each with what to do instead: reported, never ignored silently.
 
 const PRESET_NOT_LOADED: &str = "the preset that reads it (codex-fast, claude-oauth) is not loaded";
-const NO_GEMINI_LOGIN: &str = "Gemini Code Assist logins are not available in this version yet";
+const NO_GEMINI_LOGIN: &str = "the gemini-cloudcode preset, which reads it, is not loaded";
 const NO_AUDIT: &str =
     "failed requests are in the per-request summary line; headers are not audited";
 const NO_AGY_PRESET: &str =
@@ -109,8 +109,14 @@ pub(super) const NOT_USED: &[(&str, &str)] = &[
     ("GEMINI_CLOUDCODE_BASE_URL", NO_GEMINI_LOGIN),
     ("GEMINI_OAUTH_CLIENT_ID", NO_GEMINI_LOGIN),
     ("GEMINI_OAUTH_CLIENT_SECRET", NO_GEMINI_LOGIN),
-    ("GEMINI_CLOUDCODE_PERSIST_CACHE", NO_GEMINI_LOGIN),
-    ("GEMINI_CLOUDCODE_NO_PERSIST_CACHE", NO_GEMINI_LOGIN),
+    (
+        "GEMINI_CLOUDCODE_PERSIST_CACHE",
+        "a refreshed Google token is always written back to the login's file (atomically, mode 0600)",
+    ),
+    (
+        "GEMINI_CLOUDCODE_NO_PERSIST_CACHE",
+        "a discovered Code Assist project is kept in memory, never written to the login's file",
+    ),
     (
         "CODEX_LOG_REDACT_AUTHORIZATION",
         "the token is always redacted",

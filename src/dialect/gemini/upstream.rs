@@ -327,6 +327,8 @@ pub struct ContentDecoder {
     id_prefix: String,
     calls: usize,
     ending: Ending,
+    /// Each chunk comes wrapped as `{"response": …}` (Code Assist).
+    enveloped: bool,
 }
 
 impl ContentDecoder {
@@ -338,7 +340,19 @@ impl ContentDecoder {
         }
     }
 
-    fn chunk(&mut self, chunk: &Value) -> Result<Vec<Event>, String> {
+    /// A decoder of Code Assist's answers, each wrapped as `{"response": …}`.
+    pub fn enveloped(id_prefix: &str) -> ContentDecoder {
+        ContentDecoder {
+            enveloped: true,
+            ..ContentDecoder::new(id_prefix)
+        }
+    }
+
+    pub(crate) fn chunk(&mut self, chunk: &Value) -> Result<Vec<Event>, String> {
+        let chunk = match chunk.get("response") {
+            Some(inner) if self.enveloped && inner.is_object() => inner,
+            _ => chunk,
+        };
         if let Some(error) = chunk.get("error") {
             return Err(error_text(error));
         }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::error::Error;
 
 /// Pooled clients by connect deadline, the subscription logins in use,
-/// and the Codex prompts captured.
+/// the Codex prompts captured and the Code Assist projects found.
 #[derive(Debug, Default)]
 pub struct HttpClients {
     clients: Mutex<HashMap<Duration, reqwest::Client>>,
@@ -18,6 +18,8 @@ pub struct HttpClients {
     pub logins: super::Logins,
     /// The Codex CLI's prompts, for the ChatGPT backend.
     pub codex: super::CodexPrompts,
+    /// The projects of Code Assist logins.
+    pub code_assist: super::CodeAssistProjects,
 }
 
 impl HttpClients {

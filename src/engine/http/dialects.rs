@@ -24,17 +24,24 @@ pub(super) fn endpoint<'a>(
     if http.dialect != UpstreamDialect::Gemini {
         return Ok(Cow::Borrowed(&http.endpoint));
     }
+    let action = if stream {
+        "streamGenerateContent"
+    } else {
+        "generateContent"
+    };
+    if http.code_assist.is_some() {
+        // The model goes in the body.
+        let mut url = http.endpoint.clone();
+        url.set_path(&format!("{}:{action}", url.path()));
+        url.set_query(stream.then_some("alt=sse"));
+        return Ok(Cow::Owned(url));
+    }
     let model = model.strip_prefix("models/").unwrap_or(model);
     if model.contains([':', '/', ' ']) {
         return Err(Error::InvalidRequest(format!(
             "{model:?} is not a Gemini model name: it goes in the URL, without `:`, `/` or spaces"
         )));
     }
-    let action = if stream {
-        "streamGenerateContent"
-    } else {
-        "generateContent"
-    };
     let mut url = http.endpoint.clone();
     url.set_path(&format!("{}{model}:{action}", url.path()));
     url.set_query(stream.then_some("alt=sse"));
@@ -94,11 +101,14 @@ fn body(
 /// The events of a whole (non-streamed) answer; `request_id` makes ids
 /// for tool calls the upstream gave none.
 pub(super) fn answer(
-    dialect: UpstreamDialect,
+    http: &HttpTemplate,
     body: &Value,
     request_id: &str,
 ) -> Result<Vec<Event>, String> {
-    match dialect {
+    if http.code_assist.is_some() {
+        return gemini::code_assist::answer(body, request_id);
+    }
+    match http.dialect {
         UpstreamDialect::Gemini => gemini::upstream::answer(body, request_id),
         UpstreamDialect::OpenAiChat => openai_chat::upstream::answer(body),
         UpstreamDialect::OpenAiResponses => openai_responses::upstream::answer(body),
@@ -108,8 +118,11 @@ pub(super) fn answer(
 
 /// A decoder of a streamed answer; `request_id` makes ids for tool calls
 /// the upstream gave none.
-pub(super) fn decoder(dialect: UpstreamDialect, request_id: &str) -> Box<dyn StreamDecoder> {
-    match dialect {
+pub(super) fn decoder(http: &HttpTemplate, request_id: &str) -> Box<dyn StreamDecoder> {
+    if http.code_assist.is_some() {
+        return Box::new(gemini::code_assist::decoder(request_id));
+    }
+    match http.dialect {
         UpstreamDialect::Gemini => Box::new(gemini::upstream::ContentDecoder::new(request_id)),
         UpstreamDialect::OpenAiChat => Box::<openai_chat::upstream::ChunkDecoder>::default(),
         UpstreamDialect::OpenAiResponses => {

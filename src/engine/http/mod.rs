@@ -7,6 +7,7 @@
 //! failures are an `Err` item of the stream.
 
 mod client;
+mod code_assist;
 mod codex;
 mod dialects;
 mod embeddings;
@@ -17,7 +18,8 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use crate::backend::http::{HttpTemplate, Secret};
+use crate::backend::http::{HttpTemplate, OAuthClient, Secret};
+use crate::dialect::gemini;
 use crate::dialect::openai_responses::codex::CodexPrompt;
 use crate::dialect::upstream;
 use crate::engine::{Prompt, Run, RunContext};
@@ -26,6 +28,7 @@ use crate::routes::Resolved;
 use crate::turn::Turn;
 
 pub use client::HttpClients;
+pub use code_assist::CodeAssistProjects;
 pub use codex::CodexPrompts;
 pub(super) use embeddings::embeddings;
 pub use login::Logins;
@@ -71,12 +74,6 @@ pub(super) async fn run(
     });
     let shape = codex.as_deref().zip(session.as_deref());
     let body = dialects::request(&http, &turn, &resolved.model, effort, shape)?;
-    let body = serde_json::to_vec(&body)
-        .map_err(|e| Error::Internal(format!("cannot encode the upstream request: {e}")))?;
-    let sent = ctx.keep_sent.then(|| Prompt {
-        text: String::from_utf8_lossy(&body).into_owned(),
-        system: None,
-    });
     let client = ctx.http.client(http.timeouts.connect)?;
     let permit = ctx.limiters.acquire(&backend).await?;
     let queued_at = Instant::now();
@@ -94,6 +91,23 @@ pub(super) async fn run(
         credential: None,
     };
     upstream.credential = upstream.credential(&ctx, None).await?;
+    let body = match &http.code_assist {
+        Some(code_assist) => {
+            let project = ctx
+                .http
+                .code_assist
+                .project(code_assist, &upstream, &ctx)
+                .await?;
+            gemini::code_assist::wrap(body, &resolved.model, &project)
+        }
+        None => body,
+    };
+    let body = serde_json::to_vec(&body)
+        .map_err(|e| Error::Internal(format!("cannot encode the upstream request: {e}")))?;
+    let sent = ctx.keep_sent.then(|| Prompt {
+        text: String::from_utf8_lossy(&body).into_owned(),
+        system: None,
+    });
     let response = upstream.send(body.into(), deadline, &ctx).await?;
     let started_at = Instant::now();
     let events = stream::events(backend, http, response, ctx, deadline);
@@ -170,9 +184,19 @@ impl Upstream<'_> {
         } else {
             "application/json"
         };
+        self.request_to(self.endpoint.clone(), accept, body)
+    }
+
+    /// A request to `url` with the backend's auth and headers.
+    fn request_to(
+        &self,
+        url: reqwest::Url,
+        accept: &str,
+        body: bytes::Bytes,
+    ) -> reqwest::RequestBuilder {
         let mut request = self
             .client
-            .post(self.endpoint.clone())
+            .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(reqwest::header::ACCEPT, accept);
         if let (Some(auth), Some(credential)) = (&self.http.auth, &self.credential) {
@@ -391,6 +415,19 @@ pub(super) fn doctor(http: &HttpTemplate) -> Vec<(super::Health, String)> {
             Secret::Login(login) => login::describe(login),
         },
     });
+    if let Some(OAuthClient::Missing(why)) = http.login().map(|l| &l.client) {
+        findings.push((
+            Health::Warn,
+            format!("the login cannot be refreshed: {why}"),
+        ));
+    }
+    if let Some(code_assist) = &http.code_assist {
+        let project = code_assist.project.as_ref().map_or_else(
+            || "the Code Assist project: the login file's, else asked of loadCodeAssist".to_owned(),
+            |p| format!("the Code Assist project: {p}"),
+        );
+        findings.push((Health::Ok, project));
+    }
     if let Some(source) = &http.codex {
         findings.push(codex::describe(source));
     }

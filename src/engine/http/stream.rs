@@ -49,7 +49,7 @@ pub(super) fn events(
     Box::pin(async_stream::stream! {
         if is_sse {
             let mut sse = SseDecoder::new(MAX_EVENT_BYTES);
-            let mut chunks = super::dialects::decoder(http.dialect, &reader.ctx.request_id);
+            let mut chunks = super::dialects::decoder(&http, &reader.ctx.request_id);
             loop {
                 let bytes = match reader.next().await {
                     Ok(Some(bytes)) => bytes,
@@ -110,7 +110,7 @@ pub(super) fn events(
             }
             let parsed = serde_json::from_slice(&body)
                 .map_err(|e| format!("the upstream's answer ({content_type}) is not JSON: {e}"))
-                .and_then(|json| super::dialects::answer(http.dialect, &json, &reader.ctx.request_id));
+                .and_then(|json| super::dialects::answer(&http, &json, &reader.ctx.request_id));
             match parsed {
                 Ok(events) => {
                     for event in events {

@@ -113,7 +113,7 @@ backend = "chatgpt"
 async fn rig(access: &str, refresh: &str) -> (MockUpstream, Gateway, Arc<AtomicUsize>, String) {
     let fresh = jwt("fresh", 3600);
     let mock = MockUpstream::start().await;
-    mock.accept_chatgpt_token(&fresh);
+    mock.accept_login_token(&fresh);
     mock.require_codex_instructions(PROMPT);
     let (token_url, refreshes) = token_endpoint(fresh.clone()).await;
     let gw = Gateway::builder(&config(&mock, &token_url))
@@ -324,7 +324,7 @@ async fn the_codex_fast_preset_serves_with_the_installed_codex_instructions() {
         "the base prompt: {instructions:.200}"
     );
     let token = jwt("current", 3600);
-    mock.accept_chatgpt_token(&token);
+    mock.accept_login_token(&token);
     mock.require_codex_instructions(&instructions);
 
     let codex_dir = cli("codex").parent().unwrap().display().to_string();

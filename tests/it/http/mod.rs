@@ -423,6 +423,7 @@ fn the_commented_http_examples_of_routes_example_toml_are_valid_configs() {
         "claude-api",
         "claude-login",
         "chatgpt-login",
+        "gemini-login",
         "gemini-api",
         "responses",
     ] {
@@ -701,6 +702,7 @@ async fn embeddings_are_routed_by_model_and_proxied_to_the_upstream() {
     );
 }
 pub(crate) mod chatgpt;
+mod code_assist;
 mod gemini;
 mod login;
 mod responses;

@@ -1,8 +1,10 @@
-//! The ChatGPT backend's Codex endpoint (`…/backend-api/codex/responses`):
-//! the Responses dialect, behind the checks the real one makes of a
-//! subscription's request (an account header, the current token, the Codex
-//! CLI's instructions, always streamed, never stored). Answers are the
-//! Responses dialect's ([`super::responses`]).
+//! The subscription endpoints' checks. The ChatGPT backend's Codex endpoint
+//! (`…/backend-api/codex/responses`) is the Responses dialect behind the
+//! checks the real one makes of a subscription's request (an account
+//! header, the current token, the Codex CLI's instructions, always
+//! streamed, never stored); Code Assist (`…/v1internal:…`) is Gemini's,
+//! with the current token and a project and model in the envelope.
+//! Answers are the dialects' ([`super::responses`], [`super::gemini`]).
 
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
@@ -65,4 +67,40 @@ pub(crate) fn instructions(body: &Value) -> Option<String> {
     let first = input.iter().find(|item| item["role"] == "developer")?;
     let parts = first["content"].as_array()?;
     Some(parts.iter().filter_map(|p| p["text"].as_str()).collect())
+}
+
+/// Why a Code Assist request is refused, if it is.
+pub(super) fn code_assist_refusal(
+    rules: &Rules,
+    headers: &HeaderMap,
+    body: &Value,
+) -> Option<(StatusCode, Value)> {
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let error = |status: StatusCode, message: &str| {
+        Some((
+            status,
+            json!({"error": {"code": status.as_u16(), "message": message}}),
+        ))
+    };
+    if bearer.is_empty() || rules.token.as_deref().is_some_and(|t| t != bearer) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "Request had invalid authentication credentials.",
+        );
+    }
+    if body.get("metadata").is_some() {
+        return None; // loadCodeAssist
+    }
+    let named = |key: &str| body[key].as_str().is_some_and(|v| !v.is_empty());
+    if !named("project") || !named("model") || !body["request"].is_object() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "a Code Assist request names a project and a model, and wraps the request",
+        );
+    }
+    None
 }

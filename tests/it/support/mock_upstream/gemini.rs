@@ -15,7 +15,9 @@ use super::decide::{
 use super::stream::{Answer, SseFrame};
 use super::{GEMINI_SIGNATURE, REASONING_TEXT};
 
-pub(super) fn answer(body: &Value, stream: bool) -> Answer {
+/// The answer to `body`; `enveloped` wraps each chunk as Code Assist does
+/// (`{"response": …, "traceId": …}`).
+pub(super) fn answer(body: &Value, stream: bool, enveloped: bool) -> Answer {
     let mut transcript = Transcript::default();
     for content in list(body, "contents") {
         let from_user = str_at(content, "role") == "user";
@@ -83,7 +85,12 @@ pub(super) fn answer(body: &Value, stream: bool) -> Answer {
             candidate = merged(candidate, json!({"finishReason": "STOP"}));
             chunk = merged(chunk, json!({"usageMetadata": usage}));
         }
-        merged(chunk, json!({"candidates": [candidate]}))
+        let chunk = merged(chunk, json!({"candidates": [candidate]}));
+        if enveloped {
+            json!({"response": chunk, "traceId": response_id})
+        } else {
+            chunk
+        }
     };
     if !stream {
         return Answer::Json(chunk(

@@ -45,6 +45,8 @@ use stream::{Answer, Pacing, sse_response};
 pub(crate) const REPLY_TEXT: &str = "hello from fake upstream";
 /// The reasoning text sent first when the prompt contains [`THINK_MARKER`].
 pub(crate) const REASONING_TEXT: &str = "fake reasoning about the request";
+/// The project `loadCodeAssist` names.
+pub(crate) const CODE_ASSIST_PROJECT: &str = "mock-code-assist-project";
 /// The `thoughtSignature` on the first answer part of a Gemini answer with reasoning.
 pub(crate) const GEMINI_SIGNATURE: &str = "fake-gemini-signature";
 /// The shell command of the single tool call made for [`TOOL_MARKER`].
@@ -100,7 +102,7 @@ impl MockUpstream {
         let shutdown = CancellationToken::new();
         let shared = Arc::new(Shared {
             requests: Mutex::default(),
-            chatgpt: Mutex::default(),
+            logins: Mutex::default(),
             open_streams: AtomicUsize::new(0),
             shutdown: shutdown.clone(),
         });
@@ -144,10 +146,10 @@ impl MockUpstream {
             .unwrap_or_else(|| panic!("no request to {path} reached the mock"))
     }
 
-    /// From now on the mock ChatGPT backend takes only this access token
-    /// (else 401, as for an expired one).
-    pub(crate) fn accept_chatgpt_token(&self, token: &str) {
-        self.shared.chatgpt().token = Some(token.to_owned());
+    /// From now on the subscription endpoints (the ChatGPT backend, Code
+    /// Assist) take only this access token (else 401, as for an expired one).
+    pub(crate) fn accept_login_token(&self, token: &str) {
+        self.shared.logins().token = Some(token.to_owned());
     }
 
     /// From now on the mock ChatGPT backend takes only requests whose
@@ -155,7 +157,7 @@ impl MockUpstream {
     /// message) are exactly `text` (else 400, as the real one refuses
     /// instructions that are not the Codex CLI's).
     pub(crate) fn require_codex_instructions(&self, text: &str) {
-        self.shared.chatgpt().instructions = Some(text.to_owned());
+        self.shared.logins().instructions = Some(text.to_owned());
     }
 
     /// SSE responses still being written; a stalled one counts until its client hangs up.
@@ -166,8 +168,8 @@ impl MockUpstream {
 
 struct Shared {
     requests: Mutex<Vec<RecordedRequest>>,
-    /// What the mock ChatGPT backend (`…/backend-api/codex/responses`) accepts.
-    chatgpt: Mutex<chatgpt::Rules>,
+    /// What the subscription endpoints (the ChatGPT backend, Code Assist) accept.
+    logins: Mutex<chatgpt::Rules>,
     open_streams: AtomicUsize,
     shutdown: CancellationToken,
 }
@@ -177,8 +179,8 @@ impl Shared {
         self.requests.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn chatgpt(&self) -> MutexGuard<'_, chatgpt::Rules> {
-        self.chatgpt.lock().unwrap_or_else(PoisonError::into_inner)
+    fn logins(&self) -> MutexGuard<'_, chatgpt::Rules> {
+        self.logins.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -191,13 +193,28 @@ enum Route {
     Responses,
     ChatCompletions,
     Embeddings,
-    GeminiGenerate { stream: bool },
+    GeminiGenerate {
+        stream: bool,
+    },
     GeminiCountTokens,
+    /// Code Assist (`…/v1internal:generateContent`), Gemini in an envelope.
+    CodeAssist {
+        stream: bool,
+    },
+    LoadCodeAssist,
 }
 
 impl Route {
     /// Matches the path's tail, like the Python reference, so any base-URL prefix works.
     fn from_path(path: &str) -> Option<Route> {
+        if let Some((_, action)) = path.rsplit_once("/v1internal:") {
+            return match action {
+                "streamGenerateContent" => Some(Route::CodeAssist { stream: true }),
+                "generateContent" => Some(Route::CodeAssist { stream: false }),
+                "loadCodeAssist" => Some(Route::LoadCodeAssist),
+                _ => None,
+            };
+        }
         if let Some((prefix, action)) = path.rsplit_once(':')
             && prefix.contains("/models/")
         {
@@ -224,7 +241,10 @@ impl Route {
         match self {
             Route::Messages | Route::MessagesCountTokens => Dialect::Anthropic,
             Route::Responses | Route::ChatCompletions | Route::Embeddings => Dialect::OpenAi,
-            Route::GeminiGenerate { .. } | Route::GeminiCountTokens => Dialect::Gemini,
+            Route::GeminiGenerate { .. }
+            | Route::GeminiCountTokens
+            | Route::CodeAssist { .. }
+            | Route::LoadCodeAssist => Dialect::Gemini,
         }
     }
 }
@@ -272,7 +292,13 @@ async fn handle(
         return json_response(StatusCode::NOT_FOUND, error.to_string());
     };
     if path.contains(chatgpt::PATH)
-        && let Some((status, refusal)) = chatgpt::refusal(&shared.chatgpt(), &headers, &body)
+        && let Some((status, refusal)) = chatgpt::refusal(&shared.logins(), &headers, &body)
+    {
+        return json_response(status, refusal.to_string());
+    }
+    if path.contains("/v1internal:")
+        && let Some((status, refusal)) =
+            chatgpt::code_assist_refusal(&shared.logins(), &headers, &body)
     {
         return json_response(status, refusal.to_string());
     }
@@ -300,7 +326,11 @@ async fn handle(
         Route::Responses => responses::answer(&body),
         Route::ChatCompletions => chat::answer(&body),
         Route::Embeddings => Answer::Json(chat::embeddings(&body)),
-        Route::GeminiGenerate { stream } => gemini::answer(&body, stream),
+        Route::GeminiGenerate { stream } => gemini::answer(&body, stream, false),
+        Route::CodeAssist { stream } => gemini::answer(&body["request"], stream, true),
+        Route::LoadCodeAssist => Answer::Json(json!({
+            "cloudaicompanionProject": CODE_ASSIST_PROJECT,
+            "currentTier": {"id": "free-tier"}})),
     };
     match answer {
         Answer::Json(value) => json_response(StatusCode::OK, value.to_string()),
