@@ -20,6 +20,9 @@ pub struct Turn {
     pub session: Option<String>,
     /// Tools the client defines for the model to call.
     pub tools: Vec<Tool>,
+    /// Tools the client asks the provider to run itself (`{"type":
+    /// "web_search"}`, `{"type": "image_generation", "size": …}`), as sent.
+    pub hosted_tools: Vec<serde_json::Value>,
     /// Whether and which tool the model must call.
     pub tool_choice: Option<ToolChoice>,
     /// Generation parameters.
@@ -33,6 +36,13 @@ pub struct Turn {
 }
 
 impl Turn {
+    /// The type of each hosted tool asked for.
+    pub fn hosted_tool_types(&self) -> impl Iterator<Item = &str> {
+        self.hosted_tools
+            .iter()
+            .filter_map(|tool| tool.get("type")?.as_str())
+    }
+
     /// The index of the first message after the last assistant answer: what
     /// a resumed session has not seen yet.
     pub fn first_new_message(&self) -> usize {

@@ -40,6 +40,42 @@ pub struct Capabilities {
     /// A session id is passed on as a cache hint, though no conversation
     /// is kept (the ChatGPT backend's `session_id`).
     pub session_affinity: bool,
+    /// The provider's own tools (`{"type": "web_search"}`…) it runs.
+    pub hosted_tools: HostedTools,
+}
+
+/// Which of the provider's own tools a backend runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HostedTools {
+    /// None: they are named as ignored.
+    #[default]
+    None,
+    /// Any, as the client sent them (an OpenAI-compatible or Responses API).
+    Any,
+    /// These, as the operator allows them (the ChatGPT backend).
+    Only {
+        /// Web search (`web_search*`, or Chat's `web_search_options`).
+        web_search: bool,
+        /// Image generation (`image_generation`).
+        image_generation: bool,
+    },
+}
+
+impl HostedTools {
+    /// Whether a hosted tool of type `kind` is run.
+    pub fn runs(self, kind: &str) -> bool {
+        match self {
+            HostedTools::None => false,
+            HostedTools::Any => true,
+            HostedTools::Only {
+                web_search,
+                image_generation,
+            } => {
+                (web_search && kind.starts_with("web_search"))
+                    || (image_generation && kind == "image_generation")
+            }
+        }
+    }
 }
 
 impl Capabilities {
@@ -115,8 +151,19 @@ impl Capabilities {
                 .filter(|(k, v)| !v.is_null() && !self.tool_fields.contains(&k.as_str()));
             names.extend(unsent.map(|(k, _)| format!("tools[].{k}")));
         }
+        names.extend(
+            turn.hosted_tool_types()
+                .filter(|kind| !self.hosted_tools.runs(kind))
+                .map(|kind| format!("tools[{kind}]")),
+        );
         if !self.pass_through {
-            names.extend(turn.extra.keys().cloned());
+            // Chat's way of asking for web search, where the backend runs it.
+            let searches = self.hosted_tools.runs("web_search");
+            let asked = turn
+                .extra
+                .keys()
+                .filter(|k| !(searches && *k == "web_search_options"));
+            names.extend(asked.cloned());
             for message in &turn.messages {
                 let fields = message.extra.iter().filter(|(_, v)| !v.is_null());
                 names.extend(fields.map(|(k, _)| format!("messages[].{k}")));

@@ -87,9 +87,9 @@ pub struct HttpTemplate {
     pub timeouts: HttpTimeouts,
     /// When a failed request is sent again.
     pub retry: Retry,
-    /// The Codex CLI's instructions, for the ChatGPT backend (a ChatGPT
-    /// login): requests then take the shape the Codex CLI gives them.
-    pub codex: Option<CodexInstructions>,
+    /// The ChatGPT backend's settings (a ChatGPT login): requests then
+    /// take the shape the Codex CLI gives them.
+    pub codex: Option<Codex>,
     /// Gemini through Code Assist (a Google login): requests and answers
     /// are wrapped, and name a project.
     pub code_assist: Option<CodeAssist>,
@@ -239,6 +239,17 @@ impl LoginProvider {
             LoginProvider::ChatGpt => Some("chatgpt-account-id"),
         }
     }
+}
+
+/// The ChatGPT backend's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Codex {
+    /// Where the Codex CLI's instructions come from.
+    pub instructions: CodexInstructions,
+    /// Its web search runs when a request asks for it.
+    pub web_search: bool,
+    /// Its image generation is offered to the model on every request.
+    pub image_generation: bool,
 }
 
 /// Where the Codex CLI's instructions come from: the ChatGPT backend

@@ -119,6 +119,20 @@ const BACKEND: &[(&str, &str, &str, Kind, Option<&str>)] = &[
         None,
     ),
     ("CODEX_SANDBOX", "codex", "vars.sandbox", Kind::Text, CLI),
+    (
+        "CODEX_ENABLE_SEARCH",
+        "codex",
+        "web_search",
+        Kind::Bool,
+        HTTP,
+    ),
+    (
+        "CODEX_ENABLE_IMAGE_GEN",
+        "codex",
+        "image_generation",
+        Kind::Bool,
+        HTTP,
+    ),
     ("CODEX_EXTRA_ARGS", "codex", "extra_args", Kind::Words, CLI),
     (
         "CODEX_ADD_DIRS",
@@ -252,7 +266,7 @@ pub fn read(
                 used.insert(var);
             }
             Some(is) => unused.push(format!(
-                "{var} is set but not used: the `{backend}` backend is an `{is}` backend here"
+                "{var} is set but not used: the `{backend}` backend here is of kind `{is}`"
             )),
             None => unused.push(format!("{var} is set but no `{backend}` backend is loaded")),
         }

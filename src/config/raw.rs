@@ -125,6 +125,8 @@ pub struct RawBackend {
     pub instructions_file: Option<String>,
     pub project: Option<String>,
     pub project_env: Option<String>,
+    pub web_search: Option<bool>,
+    pub image_generation: Option<bool>,
 }
 
 /// A template variable's default: text, or a list for `each` groups.

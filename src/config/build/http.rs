@@ -10,9 +10,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::backend::capabilities::HostedTools;
 use crate::backend::cli::{expand_home, looks_secret};
 use crate::backend::http::{
-    Auth, CodeAssist, CodexInstructions, HttpTemplate, HttpTimeouts, Login, LoginProvider,
+    Auth, CodeAssist, Codex, CodexInstructions, HttpTemplate, HttpTimeouts, Login, LoginProvider,
     OAuthClient, Retry, Secret, UpstreamDialect,
 };
 use crate::backend::{Backend, Capabilities, Kind};
@@ -44,7 +45,7 @@ pub fn compile(
         None => (None, None),
     };
     let subscription = auth.as_ref().and_then(|a| a.subscription);
-    let codex = codex_instructions(raw, dialect, subscription, env)?;
+    let codex = codex(raw, dialect, subscription, env)?;
     let code_assist = code_assist(raw, dialect, subscription, env)?;
     let mut headers = headers(raw, dialect)?;
     if subscription == Some(LoginProvider::Anthropic)
@@ -101,7 +102,7 @@ pub fn compile(
         defaults,
         KindParts {
             secrets,
-            capabilities: capabilities(dialect, subscription),
+            capabilities: capabilities(dialect, template.codex.as_ref()),
             kind: Kind::Http(Arc::new(template)),
         },
     )
@@ -111,7 +112,7 @@ pub fn compile(
 /// reasoning and parameters, but no sessions (an API keeps no
 /// conversation) and one answer per request. Only an OpenAI-compatible
 /// upstream takes fields outside the vocabulary.
-fn capabilities(dialect: UpstreamDialect, subscription: Option<LoginProvider>) -> Capabilities {
+fn capabilities(dialect: UpstreamDialect, codex: Option<&Codex>) -> Capabilities {
     let api = Capabilities {
         system: true,
         sessions: false,
@@ -127,35 +128,40 @@ fn capabilities(dialect: UpstreamDialect, subscription: Option<LoginProvider>) -
         pass_through: false,
         tool_fields: &[],
         session_affinity: false,
+        hosted_tools: HostedTools::None,
     };
     match dialect {
         UpstreamDialect::OpenAiChat => Capabilities {
             pass_through: true,
+            hosted_tools: HostedTools::Any,
             ..api
         },
         // Signed reasoning has no Responses form; Gemini keeps only signatures.
         // The ChatGPT backend takes no sampling or length settings, and a
         // session id as a cache key.
-        UpstreamDialect::OpenAiResponses if subscription == Some(LoginProvider::ChatGpt) => {
-            Capabilities {
-                unsupported_params: &[
-                    "seed",
-                    "stop",
-                    "max_tokens",
-                    "max_completion_tokens",
-                    "max_output_tokens",
-                    "temperature",
-                    "top_p",
-                    "user",
-                ],
-                signed_reasoning: false,
-                tool_fields: &["strict"],
-                session_affinity: true,
-                ..api
-            }
-        }
+        UpstreamDialect::OpenAiResponses if let Some(codex) = codex => Capabilities {
+            unsupported_params: &[
+                "seed",
+                "stop",
+                "max_tokens",
+                "max_completion_tokens",
+                "max_output_tokens",
+                "temperature",
+                "top_p",
+                "user",
+            ],
+            signed_reasoning: false,
+            tool_fields: &["strict"],
+            session_affinity: true,
+            hosted_tools: HostedTools::Only {
+                web_search: codex.web_search,
+                image_generation: codex.image_generation,
+            },
+            ..api
+        },
         UpstreamDialect::OpenAiResponses => Capabilities {
             unsupported_params: &["seed", "stop"],
+            hosted_tools: HostedTools::Any,
             signed_reasoning: false,
             tool_fields: &["strict"],
             ..api
@@ -489,25 +495,33 @@ pub(crate) fn codex_auth_file(env: &BTreeMap<String, String>) -> String {
     }
 }
 
-/// Where the Codex CLI's instructions come from, for a ChatGPT login's
-/// backend: `instructions_file`, else captured from `instructions_from`
-/// (by default `codex`). Other backends take neither key.
-fn codex_instructions(
+/// The ChatGPT backend's settings, for a ChatGPT login's backend: where
+/// the Codex CLI's instructions come from (`instructions_file`, else
+/// captured from `instructions_from`, by default `codex`) and which of its
+/// tools the operator allows. Other backends take none of these keys.
+fn codex(
     raw: &RawBackend,
     dialect: UpstreamDialect,
     subscription: Option<LoginProvider>,
     env: &BTreeMap<String, String>,
-) -> Result<Option<CodexInstructions>, FieldError> {
+) -> Result<Option<Codex>, FieldError> {
     let chatgpt = subscription == Some(LoginProvider::ChatGpt);
     if !chatgpt {
-        let key = match (&raw.instructions_from, &raw.instructions_file) {
-            (Some(_), _) => "instructions_from",
-            (None, Some(_)) => "instructions_file",
-            (None, None) => return Ok(None),
+        let key = match (
+            &raw.instructions_from,
+            &raw.instructions_file,
+            raw.web_search,
+            raw.image_generation,
+        ) {
+            (Some(_), ..) => "instructions_from",
+            (None, Some(_), ..) => "instructions_file",
+            (None, None, Some(_), _) => "web_search",
+            (None, None, None, Some(_)) => "image_generation",
+            (None, None, None, None) => return Ok(None),
         };
         return Err(FieldError::new(
             KeyPath::keys([key]),
-            "the Codex CLI's instructions are for the ChatGPT backend: set `auth = { oauth = \"chatgpt\" }` too",
+            "this is a setting of the ChatGPT backend: set `auth = { oauth = \"chatgpt\" }` too",
         ));
     }
     if dialect != UpstreamDialect::OpenAiResponses {
@@ -516,46 +530,49 @@ fn codex_instructions(
             "a ChatGPT login reaches the ChatGPT backend's Responses API: use `dialect = \"openai-responses\"`",
         ));
     }
-    Ok(Some(
-        match (&raw.instructions_file, &raw.instructions_from) {
-            (Some(_), Some(_)) => {
-                return Err(FieldError::new(
-                    KeyPath::keys(["instructions_file"]),
-                    "set `instructions_file` or `instructions_from`, not both",
-                ));
+    let instructions = match (&raw.instructions_file, &raw.instructions_from) {
+        (Some(_), Some(_)) => {
+            return Err(FieldError::new(
+                KeyPath::keys(["instructions_file"]),
+                "set `instructions_file` or `instructions_from`, not both",
+            ));
+        }
+        (Some(file), None) => {
+            let path = expand_home(file, env);
+            let text = std::fs::read_to_string(&path)
+                .ok()
+                .filter(|t| !t.trim().is_empty())
+                .ok_or_else(|| {
+                    FieldError::new(
+                        KeyPath::keys(["instructions_file"]),
+                        format!("{path} cannot be read, or is empty"),
+                    )
+                })?;
+            CodexInstructions::File {
+                path: path.into(),
+                text,
             }
-            (Some(file), None) => {
-                let path = expand_home(file, env);
-                let text = std::fs::read_to_string(&path)
-                    .ok()
-                    .filter(|t| !t.trim().is_empty())
-                    .ok_or_else(|| {
-                        FieldError::new(
-                            KeyPath::keys(["instructions_file"]),
-                            format!("{path} cannot be read, or is empty"),
-                        )
-                    })?;
-                CodexInstructions::File {
-                    path: path.into(),
-                    text,
-                }
+        }
+        (None, command) => {
+            let set = |var: &str| env.get(var).map(|v| v.trim()).filter(|v| !v.is_empty());
+            let cache = match (set("XDG_CACHE_HOME"), set("HOME")) {
+                (Some(dir), _) => Some(std::path::Path::new(dir).to_owned()),
+                (None, Some(home)) => Some(std::path::Path::new(home).join(".cache")),
+                (None, None) => None,
+            };
+            let command = expand_home(command.as_deref().unwrap_or("codex"), env);
+            CodexInstructions::Captured {
+                found: super::cli::find_program(&command, env.get("PATH").map(String::as_str)),
+                command,
+                cache: cache.map(|dir| dir.join("agent-cli-to-api")),
             }
-            (None, command) => {
-                let set = |var: &str| env.get(var).map(|v| v.trim()).filter(|v| !v.is_empty());
-                let cache = match (set("XDG_CACHE_HOME"), set("HOME")) {
-                    (Some(dir), _) => Some(std::path::Path::new(dir).to_owned()),
-                    (None, Some(home)) => Some(std::path::Path::new(home).join(".cache")),
-                    (None, None) => None,
-                };
-                let command = expand_home(command.as_deref().unwrap_or("codex"), env);
-                CodexInstructions::Captured {
-                    found: super::cli::find_program(&command, env.get("PATH").map(String::as_str)),
-                    command,
-                    cache: cache.map(|dir| dir.join("agent-cli-to-api")),
-                }
-            }
-        },
-    ))
+        }
+    };
+    Ok(Some(Codex {
+        instructions,
+        web_search: raw.web_search.unwrap_or(false),
+        image_generation: raw.image_generation.unwrap_or(false),
+    }))
 }
 
 /// A secret read from `file`: the string at JSON `pointer`, or the whole text.

@@ -57,6 +57,8 @@ const KINDS: &[(&str, &[&str])] = &[
             "instructions_file",
             "project",
             "project_env",
+            "web_search",
+            "image_generation",
         ],
     ),
 ];

@@ -38,14 +38,6 @@ pub(super) const NOT_USED: &[(&str, &str)] = &[
         "routing is always explicit: unknown models get 404",
     ),
     ("CODEX_MODEL_FALLBACK", "models are never silently replaced"),
-    (
-        "CODEX_ENABLE_SEARCH",
-        "web search needs HTTP upstream backends",
-    ),
-    (
-        "CODEX_ENABLE_IMAGE_GEN",
-        "image generation needs HTTP upstream backends",
-    ),
     ("CODEX_DISABLE_SHELL_TOOL", EDIT_CODEX_ARGS),
     ("CODEX_DISABLE_VIEW_IMAGE_TOOL", EDIT_CODEX_ARGS),
     (

@@ -83,7 +83,7 @@ fn backend_variables_go_to_the_key_of_their_backends_kind() {
     assert!(out.layer.source_of("backends.codex.command").is_none());
     assert_eq!(
         out.not_used,
-        ["CODEX_SANDBOX is set but not used: the `codex` backend is an `http` backend here"]
+        ["CODEX_SANDBOX is set but not used: the `codex` backend here is of kind `http`"]
     );
     let cli: BTreeMap<String, String> = [("codex".to_owned(), "cli".to_owned())].into();
     let out = read(&vars, &cli, &BTreeSet::new()).unwrap();

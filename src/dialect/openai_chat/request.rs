@@ -79,7 +79,7 @@ pub fn to_turn(request: ChatRequest, header_session: Option<String>) -> Result<T
         unused.extend(others.map(|(k, _)| format!("reasoning.{k}")));
     }
     let session = session(&mut fields.extra, header_session)?;
-    let tools = fields.take("tools", tools).unwrap_or_default();
+    let (tools, hosted_tools) = fields.take("tools", tools).unwrap_or_default();
     let tool_choice = fields.take("tool_choice", choice);
     let params = Params {
         max_tokens: fields
@@ -105,6 +105,7 @@ pub fn to_turn(request: ChatRequest, header_session: Option<String>) -> Result<T
         effort,
         session,
         tools,
+        hosted_tools,
         tool_choice,
         params,
         extra: fields.extra,

@@ -27,7 +27,7 @@ pub fn request(turn: &Turn, model: &str, effort: Option<Effort>) -> Value {
     if let Some(effort) = effort {
         body.insert("reasoning_effort".into(), json!(effort.as_str()));
     }
-    if !turn.tools.is_empty() {
+    if !turn.tools.is_empty() || !turn.hosted_tools.is_empty() {
         let tools = turn.tools.iter().map(|tool| {
             let mut function = tool.extra.clone();
             function.insert("name".into(), json!(tool.name));
@@ -37,7 +37,8 @@ pub fn request(turn: &Turn, model: &str, effort: Option<Effort>) -> Value {
             function.insert("parameters".into(), tool.parameters.clone());
             json!({"type": "function", "function": function})
         });
-        body.insert("tools".into(), Value::Array(tools.collect()));
+        let hosted = turn.hosted_tools.iter().cloned();
+        body.insert("tools".into(), Value::Array(tools.chain(hosted).collect()));
     }
     if let Some(choice) = &turn.tool_choice {
         body.insert(

@@ -2,11 +2,14 @@
 //! Responses request: the Codex CLI's own instructions first (the backend
 //! takes no other), the client's system text after them as a developer
 //! message, always streamed, never stored, encrypted reasoning included,
-//! no sampling or length settings, and the session as the prompt-cache
-//! key. Pure.
+//! no sampling or length settings, the session as the prompt-cache key,
+//! and the backend's own tools (web search, image generation) as the
+//! operator allows them. Pure.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+
+use crate::turn::Turn;
 
 /// What the installed Codex CLI sends: its instructions, where it puts
 /// them, and the headers that say who is asking.
@@ -23,6 +26,52 @@ pub struct CodexPrompt {
     pub headers: Vec<(String, String)>,
     /// The header that carries the session id (`session_id`, `session-id`).
     pub session_header: String,
+    /// The web search tool as the CLI offers it, if it does.
+    #[serde(default)]
+    pub web_search_tool: Option<Value>,
+}
+
+/// Which of the ChatGPT backend's own tools a request gets.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CodexTools {
+    /// Web search, with the client's options (`web_search_options`, or the
+    /// fields of its own web search tool): the operator allows it and the
+    /// request asks for it.
+    pub web_search: Option<Map<String, Value>>,
+    /// Image generation: the operator enabled it.
+    pub image_generation: bool,
+}
+
+impl CodexTools {
+    /// The tools `turn` gets, given what the operator allows.
+    pub fn for_turn(turn: &Turn, web_search: bool, image_generation: bool) -> CodexTools {
+        let mut options = Map::new();
+        let mut asked = false;
+        if let Some(Value::Object(given)) = turn.extra.get("web_search_options") {
+            asked = true;
+            options.extend(given.clone());
+        } else if turn.extra.contains_key("web_search_options") {
+            asked = true;
+        }
+        for tool in &turn.hosted_tools {
+            if tool["type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("web_search"))
+            {
+                asked = true;
+                let fields = tool.as_object().into_iter().flatten();
+                options.extend(
+                    fields
+                        .filter(|(k, _)| *k != "type")
+                        .map(|(k, v)| (k.clone(), v.clone())),
+                );
+            }
+        }
+        CodexTools {
+            web_search: (asked && web_search).then_some(options),
+            image_generation,
+        }
+    }
 }
 
 /// Where the Codex CLI puts its instructions.
@@ -39,8 +88,13 @@ pub enum Placement {
 const REFUSED: &[&str] = &["max_output_tokens", "temperature", "top_p", "user"];
 
 /// Lays the Codex shape over `body`, a Responses request, for a request of
-/// session `session`.
-pub fn shape(body: &mut Map<String, Value>, prompt: &CodexPrompt, session: &str) {
+/// session `session`, with `tools` of the backend's own.
+pub fn shape(
+    body: &mut Map<String, Value>,
+    prompt: &CodexPrompt,
+    session: &str,
+    tools: &CodexTools,
+) {
     let mut leading = Vec::new();
     match prompt.placement {
         Placement::Instructions => {
@@ -72,8 +126,38 @@ pub fn shape(body: &mut Map<String, Value>, prompt: &CodexPrompt, session: &str)
     body.insert("include".into(), json!(["reasoning.encrypted_content"]));
     body.entry("reasoning")
         .or_insert_with(|| json!({"summary": "auto"}));
-    body.entry("tools").or_insert_with(|| json!([]));
+    let own = with_own_tools(body.remove("tools"), prompt, tools);
+    body.insert("tools".into(), Value::Array(own));
     body.insert("prompt_cache_key".into(), json!(session));
+}
+
+/// The client's function tools, then the backend's own as `tools` allows:
+/// the client's image generation tool (its size, quality, format) or the
+/// plain one, and the CLI's web search tool with the client's options.
+fn with_own_tools(sent: Option<Value>, prompt: &CodexPrompt, tools: &CodexTools) -> Vec<Value> {
+    let mut out = match sent {
+        Some(Value::Array(sent)) => sent,
+        _ => Vec::new(),
+    };
+    out.retain(|tool| match tool["type"].as_str() {
+        None | Some("function") => true,
+        Some("image_generation") => tools.image_generation,
+        Some(_) => false,
+    });
+    if let Some(options) = &tools.web_search {
+        let mut search = prompt
+            .web_search_tool
+            .clone()
+            .unwrap_or_else(|| json!({"type": "web_search"}));
+        if let Value::Object(fields) = &mut search {
+            fields.extend(options.clone());
+        }
+        out.push(search);
+    }
+    if tools.image_generation && !out.iter().any(|t| t["type"] == "image_generation") {
+        out.push(json!({"type": "image_generation"}));
+    }
+    out
 }
 
 fn developer(text: String) -> Value {
@@ -124,12 +208,24 @@ pub fn from_request(
         .iter()
         .find(|name| named(name).is_some())
         .unwrap_or(&"session_id");
+    let web_search_tool = body
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|t| {
+            t["type"]
+                .as_str()
+                .is_some_and(|k| k.starts_with("web_search"))
+        })
+        .cloned();
     Ok(CodexPrompt {
         version,
         instructions,
         placement,
         headers: kept,
         session_header: (*session_header).to_owned(),
+        web_search_tool,
     })
 }
 
@@ -144,6 +240,7 @@ mod tests {
             placement,
             headers: vec![("originator".into(), "codex_exec".into())],
             session_header: "session-id".into(),
+            web_search_tool: Some(json!({"type": "web_search", "external_web_access": true})),
         }
     }
 
@@ -163,7 +260,12 @@ mod tests {
     #[test]
     fn codex_instructions_come_first_and_the_clients_system_text_follows() {
         let mut body = request();
-        shape(&mut body, &prompt(Placement::Developer), "s-1");
+        shape(
+            &mut body,
+            &prompt(Placement::Developer),
+            "s-1",
+            &CodexTools::default(),
+        );
         assert!(body.get("instructions").is_none());
         let input = body["input"].as_array().cloned().unwrap_or_default();
         assert_eq!(input[0]["content"][0]["text"], "You are Codex.");
@@ -184,9 +286,68 @@ mod tests {
         assert_eq!(body["tools"], json!([]));
 
         let mut body = request();
-        shape(&mut body, &prompt(Placement::Instructions), "s-1");
+        shape(
+            &mut body,
+            &prompt(Placement::Instructions),
+            "s-1",
+            &CodexTools::default(),
+        );
         assert_eq!(body["instructions"], "You are Codex.");
         assert_eq!(body["input"][0]["content"][0]["text"], "Answer in French.");
+    }
+
+    #[test]
+    fn the_backends_own_tools_are_offered_as_the_operator_allows() {
+        let turn = Turn {
+            hosted_tools: vec![
+                json!({"type": "web_search_preview", "search_context_size": "low"}),
+                json!({"type": "image_generation", "size": "1024x1024", "quality": "low"}),
+                json!({"type": "file_search"}),
+            ],
+            ..Turn::default()
+        };
+        let mut body = request();
+        body.insert(
+            "tools".into(),
+            std::iter::once(json!({"type": "function", "name": "f"}))
+                .chain(turn.hosted_tools.clone())
+                .collect(),
+        );
+        let tools = CodexTools::for_turn(&turn, true, true);
+        shape(&mut body, &prompt(Placement::Developer), "s", &tools);
+        assert_eq!(
+            body["tools"],
+            json!([
+                {"type": "function", "name": "f"},
+                {"type": "image_generation", "size": "1024x1024", "quality": "low"},
+                {"type": "web_search", "external_web_access": true, "search_context_size": "low"},
+            ])
+        );
+
+        // Not allowed: only the function; asked by `web_search_options`: searched.
+        let mut body = request();
+        body.insert("tools".into(), json!([{"type": "web_search"}]));
+        shape(
+            &mut body,
+            &prompt(Placement::Developer),
+            "s",
+            &CodexTools::for_turn(&turn, false, false),
+        );
+        assert_eq!(body["tools"], json!([]));
+        let mut options = Turn::default();
+        options.extra.insert("web_search_options".into(), json!({}));
+        let tools = CodexTools::for_turn(&options, true, false);
+        let mut body = request();
+        shape(&mut body, &prompt(Placement::Developer), "s", &tools);
+        assert_eq!(
+            body["tools"],
+            json!([{"type": "web_search", "external_web_access": true}])
+        );
+        assert_eq!(
+            CodexTools::for_turn(&Turn::default(), true, false).web_search,
+            None,
+            "not asked"
+        );
     }
 
     #[test]

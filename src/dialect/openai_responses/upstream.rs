@@ -53,7 +53,7 @@ pub fn request(turn: &Turn, model: &str, effort: Option<Effort>) -> Result<Value
         );
         body.insert("include".into(), json!(["reasoning.encrypted_content"]));
     }
-    if !turn.tools.is_empty() {
+    if !turn.tools.is_empty() || !turn.hosted_tools.is_empty() {
         let tools = turn.tools.iter().map(|tool| {
             let mut wire = Map::new();
             wire.insert("type".into(), json!("function"));
@@ -67,7 +67,8 @@ pub fn request(turn: &Turn, model: &str, effort: Option<Effort>) -> Result<Value
             }
             Value::Object(wire)
         });
-        body.insert("tools".into(), Value::Array(tools.collect()));
+        let hosted = turn.hosted_tools.iter().cloned();
+        body.insert("tools".into(), Value::Array(tools.chain(hosted).collect()));
     }
     if let Some(choice) = &turn.tool_choice {
         body.insert(
@@ -278,7 +279,8 @@ pub fn answer(body: &Value) -> Result<Vec<Event>, String> {
                     });
                 }
             }
-            // Built-in tools' items (web search…) have no place in a chat answer.
+            "image_generation_call" => events.extend(image_item(item)),
+            // Other built-in tools' items (web search…) have no place in a chat answer.
             _ => {}
         }
     }
@@ -441,9 +443,36 @@ impl ResponseDecoder {
                 }]
             }
             "reasoning" => reasoning_item(item, false),
+            "image_generation_call" => image_item(item).into_iter().collect(),
             _ => Vec::new(),
         }
     }
+}
+
+/// A generated image as answer text: a markdown image whose source is a
+/// `data:` URI, alt text its revised prompt, apart from the text around it.
+fn image_item(item: &Value) -> Option<Event> {
+    let result = str_at(item, "result");
+    if result.is_empty() {
+        return None;
+    }
+    let format = match str_at(item, "output_format") {
+        "" => "png",
+        format => format,
+    };
+    let alt: String = str_at(item, "revised_prompt")
+        .chars()
+        .filter(|c| !matches!(c, '[' | ']' | '\n' | '\r'))
+        .take(200)
+        .collect();
+    let alt = if alt.trim().is_empty() {
+        "image".to_owned()
+    } else {
+        alt
+    };
+    Some(Event::TextDelta(format!(
+        "\n\n![{alt}](data:image/{format};base64,{result})\n\n"
+    )))
 }
 
 /// Responses usage: the input count includes cached tokens, the output

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use crate::backend::http::{HttpTemplate, LoginProvider, UpstreamDialect};
-use crate::dialect::openai_responses::codex::{self, CodexPrompt};
+use crate::dialect::openai_responses::codex::{self, CodexPrompt, CodexTools};
 use crate::dialect::upstream::StreamDecoder;
 use crate::dialect::{anthropic, gemini, openai_chat, openai_responses};
 use crate::error::Error;
@@ -64,7 +64,15 @@ pub(super) fn request(
 ) -> Result<Value, Error> {
     let mut body = body(http.dialect, turn, model, effort)?;
     if let (Some((prompt, session)), Value::Object(fields)) = (codex, &mut body) {
-        codex::shape(fields, prompt, session);
+        let allows = |allowed: fn(&crate::backend::http::Codex) -> bool| {
+            http.codex.as_ref().is_some_and(allowed)
+        };
+        let tools = CodexTools::for_turn(
+            turn,
+            allows(|c| c.web_search),
+            allows(|c| c.image_generation),
+        );
+        codex::shape(fields, prompt, session, &tools);
     }
     if http.dialect == UpstreamDialect::AnthropicMessages
         && http.subscription() == Some(LoginProvider::Anthropic)

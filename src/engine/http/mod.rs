@@ -58,10 +58,10 @@ pub(super) async fn run(
         });
     }
     let codex = match &http.codex {
-        Some(source) => Some(
+        Some(codex) => Some(
             ctx.http
                 .codex
-                .prompt(source, &resolved.model, &backend.name)
+                .prompt(&codex.instructions, &resolved.model, &backend.name)
                 .await?,
         ),
         None => None,
@@ -428,8 +428,8 @@ pub(super) fn doctor(http: &HttpTemplate) -> Vec<(super::Health, String)> {
         );
         findings.push((Health::Ok, project));
     }
-    if let Some(source) = &http.codex {
-        findings.push(codex::describe(source));
+    if let Some(codex) = &http.codex {
+        findings.push(codex::describe(&codex.instructions));
     }
     findings
 }

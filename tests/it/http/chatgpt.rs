@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use super::{ask, error_message, header};
 use crate::e2e::cli;
 use crate::support::mock_upstream::{
-    MockUpstream, REASONING_TEXT, REPLY_TEXT, chatgpt_instructions,
+    IMAGE_BASE64, MockUpstream, REASONING_TEXT, REPLY_TEXT, chatgpt_instructions,
 };
 use crate::support::sse::content;
 use crate::support::{Gateway, run_binary};
@@ -87,7 +87,7 @@ async fn token_endpoint(fresh: String) -> (String, Arc<AtomicUsize>) {
     (url, refreshes)
 }
 
-fn config(mock: &MockUpstream, token_url: &str) -> String {
+fn config(mock: &MockUpstream, token_url: &str, extra: &str) -> String {
     format!(
         r#"use = []
 [backends.chatgpt]
@@ -99,6 +99,7 @@ instructions_file = "~/codex-prompt.md"
 default_model = "gpt-5.5"
 default_effort = "low"
 retries = 0
+{extra}
 
 [[routes]]
 prefix = "chatgpt:"
@@ -111,12 +112,21 @@ backend = "chatgpt"
 /// The mock ChatGPT backend taking only `fresh` and [`PROMPT`], and a gateway
 /// whose login holds `access` (refreshable with `refresh`).
 async fn rig(access: &str, refresh: &str) -> (MockUpstream, Gateway, Arc<AtomicUsize>, String) {
+    rig_with(access, refresh, "").await
+}
+
+/// [`rig`], with more keys for the backend.
+async fn rig_with(
+    access: &str,
+    refresh: &str,
+    extra: &str,
+) -> (MockUpstream, Gateway, Arc<AtomicUsize>, String) {
     let fresh = jwt("fresh", 3600);
     let mock = MockUpstream::start().await;
     mock.accept_login_token(&fresh);
     mock.require_codex_instructions(PROMPT);
     let (token_url, refreshes) = token_endpoint(fresh.clone()).await;
-    let gw = Gateway::builder(&config(&mock, &token_url))
+    let gw = Gateway::builder(&config(&mock, &token_url, extra))
         .file(AUTH_FILE, &auth_json(access, refresh))
         .file("codex-prompt.md", PROMPT)
         .start();
@@ -379,4 +389,78 @@ async fn the_codex_fast_preset_serves_with_the_installed_codex_instructions() {
             .count(),
         1
     );
+}
+
+#[tokio::test]
+async fn image_generation_and_web_search_run_as_the_operator_allows() {
+    let token = jwt("current", 3600);
+    let keys = "image_generation = true\nweb_search = true";
+    let (mock, gw, _, _) = rig_with(&token, "refresh-1", keys).await;
+    mock.accept_login_token(&token);
+    // The client's own image tool: its size, quality and format are used.
+    let image_tool = json!({"type": "image_generation", "size": "1024x1024",
+                            "quality": "low", "output_format": "webp"});
+    let (status, headers, body) = gw
+        .chat(json!({"model": "chatgpt:gpt-5.5", "tools": [image_tool],
+                     "messages": [{"role": "user", "content": "DRAW_IMAGE a cat"}]}))
+        .await;
+    assert_eq!(status, 200, "{body}\n{}", gw.logs());
+    assert!(
+        headers.get("x-agent-cli-ignored-params").is_none(),
+        "{headers:?}"
+    );
+    let text = body["choices"][0]["message"]["content"].as_str().unwrap();
+    let image = format!("![a fake image (1024x1024, low)](data:image/webp;base64,{IMAGE_BASE64})");
+    assert!(
+        text.contains(&image) && text.ends_with(REPLY_TEXT),
+        "{text}"
+    );
+    let sent = mock.last_request("/backend-api/codex/responses").body;
+    assert_eq!(sent["tools"], json!([image_tool]));
+
+    // Streamed, with the plain tool offered: the image arrives as a delta.
+    let events = gw
+        .stream_events(json!({"model": "chatgpt:gpt-5.5", "stream": true,
+                              "messages": [{"role": "user", "content": "DRAW_IMAGE"}]}))
+        .await;
+    let streamed = content(&events);
+    assert!(
+        streamed.contains(&format!("(data:image/png;base64,{IMAGE_BASE64})")),
+        "{streamed}"
+    );
+    let sent = mock.last_request("/backend-api/codex/responses").body;
+    assert_eq!(sent["tools"], json!([{"type": "image_generation"}]));
+
+    // Web search, asked the Chat way, with its options.
+    let (status, headers, _) = gw
+        .chat(json!({"model": "chatgpt:gpt-5.5",
+                     "web_search_options": {"search_context_size": "low"},
+                     "messages": [{"role": "user", "content": "news?"}]}))
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        headers.get("x-agent-cli-ignored-params").is_none(),
+        "{headers:?}"
+    );
+    let sent = mock.last_request("/backend-api/codex/responses").body;
+    assert_eq!(
+        sent["tools"],
+        json!([{"type": "web_search", "search_context_size": "low"}, {"type": "image_generation"}])
+    );
+
+    // Not allowed: named, not sent.
+    let (mock, gw, _, _) = rig_with(&token, "refresh-1", "").await;
+    mock.accept_login_token(&token);
+    let (status, headers, _) = gw
+        .chat(json!({"model": "chatgpt:gpt-5.5", "web_search_options": {},
+                     "tools": [{"type": "web_search"}, {"type": "image_generation"}],
+                     "messages": [{"role": "user", "content": "DRAW_IMAGE news?"}]}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        headers["x-agent-cli-ignored-params"],
+        "tools[image_generation],tools[web_search],web_search_options"
+    );
+    let sent = mock.last_request("/backend-api/codex/responses").body;
+    assert_eq!(sent["tools"], json!([]));
 }

@@ -57,9 +57,18 @@ impl Stop {
     }
 }
 
-/// `tools`, when every entry is a function tool.
-pub(super) fn tools(value: &Value) -> Option<Vec<Tool>> {
-    value.as_array()?.iter().map(tool).collect()
+/// `tools`: the function tools, and the provider's own tools (an entry
+/// with another `type`, as sent); `None` when an entry is neither.
+pub(super) fn tools(value: &Value) -> Option<(Vec<Tool>, Vec<Value>)> {
+    let mut functions = Vec::new();
+    let mut hosted = Vec::new();
+    for entry in value.as_array()? {
+        match entry.get("type").and_then(Value::as_str) {
+            Some(kind) if kind != "function" && !kind.is_empty() => hosted.push(entry.clone()),
+            _ => functions.push(tool(entry)?),
+        }
+    }
+    Some((functions, hosted))
 }
 
 /// One entry of `tools`: `{"type": "function", "function": {name, description, parameters, …}}`.

@@ -114,7 +114,7 @@ fn fields_of_an_unexpected_shape_are_kept_as_sent_not_refused() {
     let t = turn(json!({
         "messages": [{"role": "user", "content": "x"}],
         "tool_choice": "any",
-        "tools": [{"type": "web_search"}],
+        "tools": [{"type": "function", "function": "not an object"}],
         "temperature": "hot",
         "seed": 1.5,
         "stop": [1, 2],
@@ -127,7 +127,10 @@ fn fields_of_an_unexpected_shape_are_kept_as_sent_not_refused() {
     assert_eq!(t.params.max_tokens, Some(20));
     assert_eq!(t.params.named, ["max_completion_tokens"]);
     assert_eq!(t.extra["tool_choice"], "any");
-    assert_eq!(t.extra["tools"], json!([{"type": "web_search"}]));
+    assert_eq!(
+        t.extra["tools"],
+        json!([{"type": "function", "function": "not an object"}])
+    );
     assert_eq!(t.extra["temperature"], "hot");
     assert_eq!(
         ignored_by_a_cli(&t),
@@ -142,6 +145,23 @@ fn fields_of_an_unexpected_shape_are_kept_as_sent_not_refused() {
             "user"
         ]
     );
+}
+
+#[test]
+fn the_providers_own_tools_are_kept_beside_the_functions() {
+    let t = turn(json!({
+        "messages": [{"role": "user", "content": "x"}],
+        "tools": [{"type": "web_search", "search_context_size": "low"},
+                  {"type": "function", "function": {"name": "f"}}],
+    }))
+    .unwrap();
+    assert_eq!(t.tools[0].name, "f");
+    assert_eq!(
+        t.hosted_tools,
+        [json!({"type": "web_search", "search_context_size": "low"})]
+    );
+    assert!(!t.extra.contains_key("tools"));
+    assert_eq!(ignored_by_a_cli(&t), ["tools", "tools[web_search]"]);
 }
 
 #[test]

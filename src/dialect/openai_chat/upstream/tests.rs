@@ -23,7 +23,7 @@ fn the_request_keeps_what_the_client_sent() {
             {"role": "tool", "tool_call_id": "call_1", "content": "42"}
         ],
         "tools": [{"type": "function", "function": {"name": "f", "strict": true,
-                   "parameters": {"type": "object"}}}],
+                   "parameters": {"type": "object"}}}, {"type": "web_search"}],
         "tool_choice": {"type": "function", "function": {"name": "f"}},
         "max_completion_tokens": 9,
         "temperature": 0.5,
@@ -45,6 +45,7 @@ fn the_request_keeps_what_the_client_sent() {
         body["tools"][0],
         json!({"type": "function", "function": {"name": "f", "strict": true, "parameters": {"type": "object"}}})
     );
+    assert_eq!(body["tools"][1], json!({"type": "web_search"}), "as sent");
     assert_eq!(body["tool_choice"]["function"]["name"], "f");
     let messages = body["messages"].as_array().unwrap();
     assert_eq!(

@@ -316,3 +316,29 @@ fn images_of_a_tool_result_follow_it_as_a_user_message() {
             {"type": "input_image", "image_url": "https://example.com/s.png"}]})
     );
 }
+
+#[test]
+fn a_generated_image_is_answer_text_whole_or_streamed() {
+    let image = json!({"type": "image_generation_call", "id": "ig_1", "status": "completed",
+        "result": "iVBORw0KGgo=", "output_format": "webp", "revised_prompt": "A [red] cat\nsitting"});
+    let body = json!({"status": "completed", "output": [
+        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Here:"}]},
+        image.clone(),
+        {"type": "image_generation_call", "id": "ig_2", "status": "failed", "result": null}]});
+    let expected = "\n\n![A red catsitting](data:image/webp;base64,iVBORw0KGgo=)\n\n";
+    assert_eq!(
+        answer(&body).unwrap()[..2],
+        [
+            Event::TextDelta("Here:".into()),
+            Event::TextDelta(expected.into())
+        ]
+    );
+    let mut decoder = ResponseDecoder::default();
+    let done = json!({"type": "response.output_item.done", "output_index": 1, "item": image});
+    assert_eq!(
+        decoder
+            .event(Some("response.output_item.done"), &done.to_string())
+            .unwrap(),
+        [Event::TextDelta(expected.into())]
+    );
+}

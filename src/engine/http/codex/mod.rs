@@ -48,6 +48,7 @@ impl CodexPrompts {
                     placement: Placement::Instructions,
                     headers: vec![("originator".into(), "codex_cli_rs".into())],
                     session_header: "session_id".into(),
+                    web_search_tool: None,
                 }));
             }
             CodexInstructions::Captured {

@@ -55,6 +55,10 @@ pub(crate) const TOOL_COMMAND: &str = "echo tool-ok";
 pub(crate) const TOOL_RESULT_REPLY: &str = "tool result seen: tool-ok";
 /// In the latest user-typed text: answer with one shell tool call.
 pub(crate) const TOOL_MARKER: &str = "USE_TOOL";
+/// In a user message to a Responses upstream offering `image_generation`: generate an image.
+pub(crate) const IMAGE_MARKER: &str = "DRAW_IMAGE";
+/// The base64 of every generated image.
+pub(crate) const IMAGE_BASE64: &str = "ZmFrZS1pbWFnZS1ieXRlcw==";
 /// In the latest user-typed text: send a reasoning block before the answer.
 pub(crate) const THINK_MARKER: &str = "THINK";
 /// Anywhere in the body: answer HTTP 400 with the dialect's error JSON.

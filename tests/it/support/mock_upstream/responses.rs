@@ -7,12 +7,12 @@
 
 use serde_json::{Value, json};
 
-use super::REASONING_TEXT;
 use super::decide::{
     Decision, Reply, Transcript, content_parts, list, merged, model_of, new_id, openai_shell_tool,
     split_in, str_at, tool_name, unix_now, wants_stream,
 };
 use super::stream::{Answer, SseFrame};
+use super::{IMAGE_BASE64, IMAGE_MARKER, REASONING_TEXT};
 
 pub(super) fn answer(body: &Value) -> Answer {
     let input = match body.get("input") {
@@ -40,7 +40,15 @@ pub(super) fn answer(body: &Value) -> Answer {
     let names: Vec<&str> = list(body, "tools").iter().map(tool_name).collect();
     let decision = transcript.decide(openai_shell_tool(&names));
 
-    let output = output_items(&decision);
+    let mut output = output_items(&decision);
+    let offered_image = list(body, "tools")
+        .iter()
+        .find(|t| str_at(t, "type") == "image_generation");
+    if let Some(tool) = offered_image
+        && transcript_asks_image(&input)
+    {
+        output.insert(output.len() - 1, image_item(tool));
+    }
     let reasoning_tokens = if decision.think { 2 } else { 0 };
     let usage = json!({"input_tokens": 12, "input_tokens_details": {"cached_tokens": 0},
                        "output_tokens": 5, "total_tokens": 17,
@@ -61,6 +69,31 @@ pub(super) fn answer(body: &Value) -> Answer {
     }
     events.push("completed", json!({"response": completed}));
     Answer::Sse(events.frames)
+}
+
+/// Whether a user message of `input` asks for an image ([`IMAGE_MARKER`]).
+fn transcript_asks_image(input: &[Value]) -> bool {
+    input.iter().any(|item| {
+        str_at(item, "role") == "user"
+            && content_parts(item.get("content"), "input_text")
+                .iter()
+                .any(|part| str_at(part, "text").contains(IMAGE_MARKER))
+    })
+}
+
+/// A generated image, echoing the offered tool's settings in its prompt.
+fn image_item(tool: &Value) -> Value {
+    let format = match str_at(tool, "output_format") {
+        "" => "png",
+        format => format,
+    };
+    let revised = format!(
+        "a fake image ({}, {})",
+        str_at(tool, "size"),
+        str_at(tool, "quality")
+    );
+    json!({"id": new_id("ig_", 24), "type": "image_generation_call", "status": "completed",
+           "result": IMAGE_BASE64, "output_format": format, "revised_prompt": revised})
 }
 
 fn output_items(decision: &Decision) -> Vec<Value> {
@@ -105,6 +138,7 @@ impl ResponsesEvents {
         let placeholder = match kind {
             "reasoning" => json!({"summary": []}),
             "message" => json!({"status": "in_progress", "content": []}),
+            "image_generation_call" => json!({"status": "in_progress", "result": null}),
             _ => json!({"status": "in_progress", "arguments": ""}),
         };
         let added = json!({"output_index": index, "item": merged(item.clone(), placeholder)});
@@ -142,6 +176,7 @@ impl ResponsesEvents {
                 self.push("output_text.done", content(json!({"text": text})));
                 self.push("content_part.done", content(json!({"part": part})));
             }
+            "image_generation_call" => {}
             _ => {
                 let arguments = item.get("arguments").cloned().unwrap_or(Value::Null);
                 let delta = at(json!({"delta": arguments}));
