@@ -40,6 +40,28 @@ pub enum Command {
     },
     /// Check every backend: binary, version, login (exit 1 on FAIL).
     Doctor(ConfigArgs),
+    /// Log in to a subscription and save the login where its preset reads it.
+    Login(LoginArgs),
+}
+
+/// `login` arguments.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Whose login: `claude` (your Claude subscription, for `claude-oauth`).
+    #[arg(value_parser = ["claude"])]
+    pub provider: String,
+    /// Where to save it (default: Claude Code's ~/.claude/.credentials.json).
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// The authorization page (tests and proxies).
+    #[arg(long, default_value = "https://claude.ai/oauth/authorize")]
+    pub authorize_url: String,
+    /// The token endpoint (tests and proxies).
+    #[arg(long, default_value = "https://console.anthropic.com/v1/oauth/token")]
+    pub token_url: String,
+    /// The OAuth client (default: Claude Code's).
+    #[arg(long, default_value = "9d1c250a-e61b-44d9-88ed-5944d1962f5e")]
+    pub client_id: String,
 }
 
 /// `serve` arguments.

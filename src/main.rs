@@ -11,7 +11,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::Parser as _;
 
 use agent_cli_to_api::cli::{Cli, Command};
-use agent_cli_to_api::commands::{check, doctor, serve};
+use agent_cli_to_api::commands::{check, doctor, login, serve};
 use agent_cli_to_api::config::Flags;
 
 fn main() -> ExitCode {
@@ -63,5 +63,6 @@ fn main() -> ExitCode {
         Some(Command::Doctor(config)) => {
             runtime.block_on(doctor::doctor(&config.load_options(Flags::default())))
         }
+        Some(Command::Login(args)) => runtime.block_on(login::login(&args)),
     }
 }

@@ -223,12 +223,14 @@ impl LoginProvider {
         }
     }
 
-    /// What the user runs to log in again.
+    /// What the user runs to log in (again).
     pub fn how_to_log_in(self) -> &'static str {
         match self {
-            LoginProvider::Anthropic => "log in again with `claude` (then `/login`)",
-            LoginProvider::ChatGpt => "log in again with `codex login` (Sign in with ChatGPT)",
-            LoginProvider::Google => "log in again with `gemini` (Login with Google)",
+            LoginProvider::Anthropic => {
+                "log in with `agent-cli-to-api login claude`, or with `claude` (then `/login`)"
+            }
+            LoginProvider::ChatGpt => "log in with `codex login` (Sign in with ChatGPT)",
+            LoginProvider::Google => "log in with `gemini` (Login with Google)",
         }
     }
 

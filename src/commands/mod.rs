@@ -1,8 +1,9 @@
-//! The binary's commands: serve (default), check, routes, doctor. Each
+//! The binary's commands: serve (default), check, routes, doctor, login. Each
 //! returns the process exit code.
 
 pub mod check;
 pub mod doctor;
+pub mod login;
 pub mod serve;
 
 use std::fmt::Write as _;

@@ -182,6 +182,7 @@ pub struct RawAuth {
     pub oauth: Option<String>,
     pub token_url: Option<String>,
     pub client_id: Option<String>,
+    pub settings: Option<String>,
 }
 
 /// `[[routes]]`.

@@ -39,10 +39,20 @@ pub fn compile(
     env: &BTreeMap<String, String>,
 ) -> Result<Backend, FieldError> {
     let dialect = dialect(raw)?;
-    let (url, url_from) = base_url(raw, env)?;
-    let (auth, secret) = match raw.auth.as_ref().map(|a| auth(a, env)).transpose()? {
-        Some((auth, secret)) => (Some(auth), secret),
-        None => (None, None),
+    // A Claude login gives way to Claude Code's own third-party endpoint.
+    let third_party = match &raw.auth {
+        Some(auth) if auth.oauth.as_deref() == Some("anthropic") => claude_settings(auth, env)?,
+        _ => None,
+    };
+    let ((url, url_from), (auth, secret)) = match third_party {
+        Some((url, auth, token)) => (url, (Some(auth), Some(token))),
+        None => {
+            let url = base_url(raw, env)?;
+            match raw.auth.as_ref().map(|a| auth(a, env)).transpose()? {
+                Some((auth, secret)) => (url, (Some(auth), secret)),
+                None => (url, (None, None)),
+            }
+        }
     };
     let subscription = auth.as_ref().and_then(|a| a.subscription);
     let codex = codex(raw, dialect, subscription, env)?;
@@ -268,6 +278,12 @@ fn auth(
             "`token_url` and `client_id` belong to a refreshed login: set `oauth` too",
         ));
     }
+    if raw.settings.is_some() && provider != Some(LoginProvider::Anthropic) {
+        return Err(FieldError::new(
+            at.key("settings"),
+            "`settings` is Claude Code's settings.json, for a Claude login: set `oauth = \"anthropic\"` too",
+        ));
+    }
     if provider.is_some() && raw.pointer.is_some() {
         return Err(FieldError::new(
             at.key("pointer"),
@@ -411,6 +427,66 @@ fn login(
         token_url,
         client,
     })
+}
+
+/// A base URL with where it came from, an auth header, and its secret.
+type ThirdParty = ((String, Option<String>), Auth, String);
+
+/// The endpoint and token of Claude Code's `settings.json` (`settings`,
+/// by default `~/.claude/settings.json`; `""` reads none) when its `env`
+/// sets both `ANTHROPIC_BASE_URL` and `ANTHROPIC_AUTH_TOKEN`, as Claude
+/// Code does for a third-party Anthropic-compatible endpoint: then they
+/// are used, as a bearer token without a subscription's request shape.
+fn claude_settings(
+    raw: &RawAuth,
+    env: &BTreeMap<String, String>,
+) -> Result<Option<ThirdParty>, FieldError> {
+    let file = raw.settings.as_deref().unwrap_or("~/.claude/settings.json");
+    if file.is_empty() {
+        return Ok(None);
+    }
+    let path = expand_home(file, env);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let value = |key: &str| {
+        json.pointer(&format!("/env/{key}"))
+            .and_then(serde_json::Value::as_str)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let (Some(url), Some(token)) = (value("ANTHROPIC_BASE_URL"), value("ANTHROPIC_AUTH_TOKEN"))
+    else {
+        return Ok(None);
+    };
+    let at = KeyPath::keys(["auth", "settings"]);
+    let parsed = reqwest::Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+    if parsed.is_none() {
+        return Err(FieldError::new(
+            at,
+            format!("{path}: env.ANTHROPIC_BASE_URL = {url:?} is not an http(s) URL"),
+        ));
+    }
+    let value = format!("Bearer {token}");
+    if reqwest::header::HeaderValue::from_str(&value).is_err() {
+        return Err(FieldError::new(
+            at,
+            format!("{path}: env.ANTHROPIC_AUTH_TOKEN cannot be sent in a header"),
+        ));
+    }
+    let auth = Auth {
+        header: "authorization".into(),
+        scheme: Some("Bearer".into()),
+        source: format!("{path} (env.ANTHROPIC_AUTH_TOKEN)"),
+        secret: Secret::Fixed(Ok(value)),
+        subscription: None,
+    };
+    let url = url.trim_end_matches('/').to_owned();
+    let from = Some(format!("{path} (env.ANTHROPIC_BASE_URL)"));
+    Ok(Some(((url, from), auth, token.to_owned())))
 }
 
 /// The OAuth client of a Google login, as the original finds it: `client_id`

@@ -69,7 +69,12 @@ async fn provider(refresh_works: bool) -> Provider {
             seen.lock()
                 .unwrap()
                 .push((auth.clone(), header("anthropic-beta"), system));
-            if auth != format!("Bearer {FRESH}") && auth != "Bearer env-token" {
+            let known = [
+                format!("Bearer {FRESH}"),
+                "Bearer env-token".into(),
+                "Bearer third-party".into(),
+            ];
+            if !known.contains(&auth) {
                 let error = json!({"type": "error", "error": {"type": "authentication_error",
                                    "message": "OAuth token has expired"}});
                 return (StatusCode::UNAUTHORIZED, Json(error));
@@ -223,7 +228,7 @@ async fn a_login_that_cannot_be_refreshed_is_a_502_saying_how_to_log_in() {
     let message = error_message(&body);
     assert!(
         message.contains(".claude/.credentials.json could not be refreshed: HTTP 400")
-            && message.contains("log in again with `claude`"),
+            && message.contains("log in with `agent-cli-to-api login claude`"),
         "{message}"
     );
     assert!(
@@ -255,4 +260,173 @@ async fn a_token_from_the_environment_is_used_as_it_is_with_the_subscription_sha
         error_message(&body).contains("no login at") && error_message(&body).contains("`claude`"),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn claude_codes_third_party_endpoint_in_settings_json_wins() {
+    let provider = provider(true).await;
+    let settings = json!({"env": {"ANTHROPIC_AUTH_TOKEN": "third-party",
+                                  "ANTHROPIC_BASE_URL": format!("{}/", provider.url)},
+                          "permissions": {"allow": []}});
+    let gw = Gateway::builder(&config(&provider).replace(&provider.url, "https://nowhere.invalid"))
+        .env("TEST_CLAUDE_TOKEN", "env-token")
+        .file(".claude/settings.json", &settings.to_string())
+        .start();
+    let (status, _, body) = gw.chat(ask("claude:", "hi")).await;
+    assert_eq!(status, 200, "{body}\n{}", gw.logs());
+    let calls = provider.calls.lock().unwrap().clone();
+    assert_eq!(calls[0].0, "Bearer third-party");
+    assert_eq!(
+        calls[0].1, "",
+        "an API-style endpoint: no subscription beta"
+    );
+    assert_ne!(
+        calls[0].2,
+        "You are Claude Code, Anthropic's official CLI for Claude."
+    );
+    assert!(!gw.logs().contains("third-party\""), "{}", gw.logs());
+    let (_, out, _) = run_binary(
+        gw.dir.path(),
+        &[
+            "check",
+            "--config",
+            gw.dir.path().join("routes.toml").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        out.contains(&format!(
+            "http anthropic-messages {} (key from",
+            provider.url
+        )) && out.contains(".claude/settings.json (env.ANTHROPIC_AUTH_TOKEN)"),
+        "{out}"
+    );
+}
+
+/// `login claude` against a local token endpoint: its stdout read for the
+/// authorization URL, `answer(state)` typed in; returns (exit success,
+/// stdout, stderr, the authorization URL, the token requests' bodies).
+async fn run_login(
+    home: &std::path::Path,
+    answer: impl FnOnce(&str) -> String,
+) -> (bool, String, reqwest::Url, Vec<Value>) {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let recorded = Arc::clone(&seen);
+    let token = move |Json(body): Json<Value>| {
+        let recorded = Arc::clone(&recorded);
+        async move {
+            recorded.lock().unwrap().push(body);
+            Json(json!({"access_token": FRESH, "refresh_token": "refresh-1",
+                        "expires_in": 28800, "scope": "user:inference user:profile"}))
+        }
+    };
+    let app = axum::Router::new().route("/v1/oauth/token", axum::routing::post(token));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_agent-cli-to-api"))
+        .args([
+            "login",
+            "claude",
+            "--authorize-url",
+            "https://claude.test/oauth/authorize",
+        ])
+        .args(["--token-url", &format!("{url}/v1/oauth/token")])
+        .env_clear()
+        .env("HOME", home)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = String::new();
+    let authorize = loop {
+        let line = tokio::time::timeout(Duration::from_secs(10), stdout.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("the authorization URL is printed");
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.starts_with("https://claude.test/") {
+            break reqwest::Url::parse(&line).unwrap();
+        }
+    };
+    let state = authorize
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(answer(&state).as_bytes()).await.unwrap();
+    drop(stdin);
+    while let Ok(Some(line)) = stdout.next_line().await {
+        printed.push_str(&line);
+        printed.push('\n');
+    }
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let bodies = seen.lock().unwrap().clone();
+    (status.success(), printed, authorize, bodies)
+}
+
+#[tokio::test]
+async fn login_claude_runs_pkce_and_saves_the_login_the_preset_reads() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join(".claude")).unwrap();
+    let existing = json!({"mcpOAuth": {"kept": true}});
+    std::fs::write(home.path().join(CREDENTIALS), existing.to_string()).unwrap();
+    let (ok, printed, authorize, bodies) =
+        run_login(home.path(), |state| format!("the-code#{state}\n")).await;
+    assert!(ok, "{printed}");
+    let query: std::collections::HashMap<String, String> =
+        authorize.query_pairs().into_owned().collect();
+    assert_eq!(query["client_id"], "9d1c250a-e61b-44d9-88ed-5944d1962f5e");
+    assert_eq!(query["code_challenge_method"], "S256");
+    assert_eq!(query["response_type"], "code");
+    let body = &bodies[0];
+    assert_eq!(body["grant_type"], "authorization_code");
+    assert_eq!(body["code"], "the-code");
+    assert_eq!(body["state"], query["state"].as_str());
+    let verifier = body["code_verifier"].as_str().unwrap();
+    let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
+    let challenge = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        digest.as_ref(),
+    );
+    assert_eq!(
+        query["code_challenge"], challenge,
+        "the verifier matches the challenge"
+    );
+    assert!(verifier.len() >= 43);
+
+    let path = home.path().join(CREDENTIALS);
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(saved["mcpOAuth"], json!({"kept": true}));
+    assert_eq!(saved["claudeAiOauth"]["accessToken"], FRESH);
+    assert_eq!(saved["claudeAiOauth"]["refreshToken"], "refresh-1");
+    assert_eq!(
+        saved["claudeAiOauth"]["scopes"],
+        json!(["user:inference", "user:profile"])
+    );
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    // The saved login serves.
+    let provider = provider(true).await;
+    let gw = Gateway::builder(&config(&provider))
+        .file(CREDENTIALS, &std::fs::read_to_string(&path).unwrap())
+        .start();
+    let (status, _, body) = gw.chat(ask("claude:", "hi")).await;
+    assert_eq!(status, 200, "{body}");
+
+    // A code from another attempt is refused, and nothing is saved.
+    let other = tempfile::tempdir().unwrap();
+    let (ok, _, _, bodies) = run_login(other.path(), |_| "code#not-the-state\n".into()).await;
+    assert!(!ok && bodies.is_empty());
+    assert!(!other.path().join(CREDENTIALS).exists());
 }

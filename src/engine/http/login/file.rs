@@ -178,26 +178,35 @@ impl CredentialsFile {
     /// Replaces the file at once: a temporary file beside it, readable by
     /// its owner only, renamed over it.
     pub(super) fn write(&self) -> std::io::Result<()> {
-        use std::io::Write as _;
-        use std::os::unix::fs::OpenOptionsExt as _;
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        let name = self.path.file_name().map_or_else(
-            || "credentials".into(),
-            |n| n.to_string_lossy().into_owned(),
-        );
-        let temporary = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-        let text = serde_json::to_string_pretty(&self.json).map_err(std::io::Error::other)?;
-        // A new file, never one found there (a stale one, or a link).
-        let _ = std::fs::remove_file(&temporary);
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temporary)?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, &self.path)
+        write_private(&self.path, &self.json)
     }
+}
+
+/// Replaces the file at `path` with `json` at once: a new temporary file
+/// beside it, readable by its owner only, renamed over it.
+///
+/// # Errors
+/// When the file cannot be written.
+pub fn write_private(path: &Path, json: &Value) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().map_or_else(
+        || "credentials".into(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let temporary = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let text = serde_json::to_string_pretty(json).map_err(std::io::Error::other)?;
+    // A new file, never one found there (a stale one, or a link).
+    let _ = std::fs::remove_file(&temporary);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&temporary)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)
 }
 
 /// Sets the value at `pointer`, making the objects on the way.

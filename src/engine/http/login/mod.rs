@@ -26,6 +26,7 @@ use crate::backend::http::{Login, LoginProvider};
 use crate::error::Error;
 
 use file::CredentialsFile;
+pub use file::write_private;
 
 /// A token this close to its expiry is refreshed before use.
 const REFRESH_AHEAD: Duration = Duration::from_secs(5 * 60);
