@@ -42,6 +42,8 @@ pub struct Capabilities {
     pub session_affinity: bool,
     /// The provider's own tools (`{"type": "web_search"}`…) it runs.
     pub hosted_tools: HostedTools,
+    /// `/v1/embeddings` is served (an OpenAI-compatible upstream).
+    pub embeddings: bool,
 }
 
 /// Which of the provider's own tools a backend runs.

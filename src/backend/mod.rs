@@ -39,6 +39,9 @@ pub struct Backend {
     pub limits: Limits,
     /// Values that must never reach a client or a log.
     pub secrets: Vec<String>,
+    /// The backend its embeddings go to (`embeddings_backend`), with the
+    /// client's model, when it has none of its own.
+    pub embeddings_via: Option<String>,
     /// What of a request it can honour.
     pub capabilities: Capabilities,
     /// The kind-specific template.

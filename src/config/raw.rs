@@ -106,6 +106,7 @@ pub struct RawBackend {
     pub max_concurrency: Option<u64>,
     pub queue_size: Option<u64>,
     pub queue_timeout_seconds: Option<u64>,
+    pub embeddings_backend: Option<String>,
     pub max_line_bytes: Option<u64>,
     pub exit_status: Option<BTreeMap<String, u16>>,
     pub output: Option<Vec<RawRule>>,

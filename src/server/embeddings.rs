@@ -1,7 +1,8 @@
 //! `POST /v1/embeddings`: routed by `model` like a chat request, and
 //! proxied to the chosen backend's OpenAI-compatible upstream with the
 //! routed model; the upstream's JSON comes back as it is. Not a turn: no
-//! dialect translation, so it skips the chat pipeline's codec.
+//! dialect translation, so it skips the chat pipeline's codec. A backend
+//! without embeddings may name one that has them (`embeddings_backend`).
 
 use axum::body::Body;
 use axum::extract::{Extension, State};
@@ -49,7 +50,7 @@ pub(super) async fn create(
             }
         };
         log.model.clone_from(&model);
-        let resolved = config.routes.resolve(&model)?;
+        let resolved = via_embeddings_backend(config.routes.resolve(&model)?, &config, &model);
         log.backend = Some(resolved.backend.name.clone());
         log.backend_model = Some(resolved.model.clone());
         request.insert("model".into(), Value::String(resolved.model.clone()));
@@ -75,5 +76,33 @@ pub(super) async fn create(
             log.failed(error.status().as_u16(), &error.to_string());
             error_response(&error, &ENDPOINT)
         }
+    }
+}
+
+/// The backend embeddings of `resolved` go to, when its own backend names
+/// one (`embeddings_backend`): that one, with the client's model.
+fn via_embeddings_backend(
+    resolved: crate::routes::Resolved,
+    config: &crate::config::Config,
+    model: &str,
+) -> crate::routes::Resolved {
+    let Some(target) = resolved
+        .backend
+        .embeddings_via
+        .as_ref()
+        .and_then(|name| config.routes.backends.get(name))
+    else {
+        return resolved;
+    };
+    crate::routes::Resolved {
+        reason: format!(
+            "the embeddings of `{}` go to `{}`",
+            resolved.backend.name, target.name
+        ),
+        backend: std::sync::Arc::clone(target),
+        model: model.to_owned(),
+        echo_model: model.to_owned(),
+        vars: std::collections::BTreeMap::new(),
+        fallbacks: Vec::new(),
     }
 }

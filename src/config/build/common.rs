@@ -1,6 +1,6 @@
 //! What every backend kind's table shares (`description`, `default_model`,
 //! `default_effort`, `models`, `timeout_seconds`, the concurrency limit and
-//! queue), compiled once for all kinds: each kind's compiler gives only its
+//! queue, `embeddings_backend`), compiled once for all kinds: each kind's compiler gives only its
 //! own part.
 
 use std::time::Duration;
@@ -43,6 +43,7 @@ pub(super) fn backend(
         ),
         limits: limits(raw, defaults)?,
         secrets: parts.secrets,
+        embeddings_via: raw.embeddings_backend.clone().filter(|b| !b.is_empty()),
         capabilities: parts.capabilities,
         kind: parts.kind,
     })

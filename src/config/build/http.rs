@@ -139,11 +139,13 @@ fn capabilities(dialect: UpstreamDialect, codex: Option<&Codex>) -> Capabilities
         tool_fields: &[],
         session_affinity: false,
         hosted_tools: HostedTools::None,
+        embeddings: false,
     };
     match dialect {
         UpstreamDialect::OpenAiChat => Capabilities {
             pass_through: true,
             hosted_tools: HostedTools::Any,
+            embeddings: true,
             ..api
         },
         // Signed reasoning has no Responses form; Gemini keeps only signatures.
@@ -172,6 +174,7 @@ fn capabilities(dialect: UpstreamDialect, codex: Option<&Codex>) -> Capabilities
         UpstreamDialect::OpenAiResponses => Capabilities {
             unsupported_params: &["seed", "stop"],
             hosted_tools: HostedTools::Any,
+            embeddings: true,
             signed_reasoning: false,
             tool_fields: &["strict"],
             ..api

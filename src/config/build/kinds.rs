@@ -19,6 +19,7 @@ const COMMON: &[&str] = &[
     "max_concurrency",
     "queue_size",
     "queue_timeout_seconds",
+    "embeddings_backend",
 ];
 
 /// Keys by kind.

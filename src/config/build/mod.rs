@@ -128,6 +128,25 @@ pub fn build(input: BuildInput<'_>) -> Result<Config, ConfigError> {
         backends.insert(name.clone(), Arc::new(backend));
     }
 
+    for backend in backends.values() {
+        let Some(target) = &backend.embeddings_via else {
+            continue;
+        };
+        let here = KeyPath::keys(["backends", backend.name.as_str(), "embeddings_backend"]);
+        let why = match backends.get(target) {
+            None => Some(format!("no backend `{target}` is loaded")),
+            Some(other) if other.name == backend.name => {
+                Some("a backend cannot name itself".into())
+            }
+            Some(other) if !other.capabilities.embeddings => Some(format!(
+                "backend `{target}` has no embeddings: name an http backend of dialect openai-chat or openai-responses"
+            )),
+            Some(_) => None,
+        };
+        if let Some(why) = why {
+            return Err(at(here, why));
+        }
+    }
     let routes = compile_routes(&input.layers, &input.routes, &raw, &backends, &off)?;
     let mut routes = Routes::new(backends, routes);
     routes.aliases = raw.aliases.clone();

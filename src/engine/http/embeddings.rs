@@ -9,7 +9,7 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::{Upstream, read_capped};
-use crate::backend::http::{HttpTemplate, UpstreamDialect};
+use crate::backend::http::HttpTemplate;
 use crate::engine::RunContext;
 use crate::error::Error;
 use crate::routes::Resolved;
@@ -25,20 +25,12 @@ pub(crate) async fn embeddings(
     ctx: &RunContext,
 ) -> Result<Bytes, Error> {
     let backend = &resolved.backend;
-    if !matches!(
-        http.dialect,
-        UpstreamDialect::OpenAiChat | UpstreamDialect::OpenAiResponses
-    ) {
+    if !backend.capabilities.embeddings {
         return Err(Error::InvalidRequest(format!(
-            "backend `{}` speaks {}, which has no embeddings; route the model to an OpenAI-compatible backend",
+            "backend `{}` ({}) has no embeddings; route the model to an OpenAI-compatible backend, \
+             or name one in its `embeddings_backend`",
             backend.name,
             http.dialect.name()
-        )));
-    }
-    if http.codex.is_some() {
-        return Err(Error::InvalidRequest(format!(
-            "backend `{}` is the ChatGPT backend, which has no embeddings; route embedding models to an OpenAI API key's backend (the `openai` preset)",
-            backend.name
         )));
     }
     if let Some(why) = http.missing() {

@@ -345,6 +345,8 @@ async fn the_codex_fast_preset_serves_with_the_installed_codex_instructions() {
             "CODEX_CODEX_BASE_URL",
             &format!("{}/backend-api/codex", mock.base_url()),
         )
+        .env("OPENAI_BASE_URL", &format!("{}/v1", mock.base_url()))
+        .env("OPENAI_API_KEY", "sk-embeddings-key")
         .file(AUTH_FILE, &auth_json(&token, "refresh-1"))
         .start();
     let (status, _, body) = gw.chat(ask("gpt-5.5", "say hello")).await;
@@ -388,6 +390,24 @@ async fn the_codex_fast_preset_serves_with_the_installed_codex_instructions() {
             .matches("captured the instructions of Codex")
             .count(),
         1
+    );
+    // Embeddings go to the preset's OpenAI backend, with the client's model.
+    let response = reqwest::Client::new()
+        .post(gw.url("/v1/embeddings"))
+        .json(&json!({"model": "text-embedding-3-small", "input": "ab"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["x-agent-cli-backend"],
+        "openai-embeddings"
+    );
+    let sent = mock.last_request("/v1/embeddings");
+    assert_eq!(sent.body["model"], "text-embedding-3-small");
+    assert_eq!(
+        header(&sent, "authorization"),
+        Some("Bearer sk-embeddings-key")
     );
 }
 

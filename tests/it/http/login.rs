@@ -337,6 +337,7 @@ async fn run_login(
         .env("HOME", home)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
@@ -366,6 +367,11 @@ async fn run_login(
         printed.push_str(&line);
         printed.push('\n');
     }
+    let mut stderr = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr)
+        .await
+        .unwrap();
+    printed.push_str(&stderr);
     let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
         .await
         .unwrap()
@@ -426,7 +432,11 @@ async fn login_claude_runs_pkce_and_saves_the_login_the_preset_reads() {
 
     // A code from another attempt is refused, and nothing is saved.
     let other = tempfile::tempdir().unwrap();
-    let (ok, _, _, bodies) = run_login(other.path(), |_| "code#not-the-state\n".into()).await;
+    let (ok, printed, _, bodies) = run_login(other.path(), |_| "code#not-the-state\n".into()).await;
     assert!(!ok && bodies.is_empty());
+    assert!(
+        printed.contains("belongs to another login attempt"),
+        "{printed}"
+    );
     assert!(!other.path().join(CREDENTIALS).exists());
 }

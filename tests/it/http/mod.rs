@@ -700,6 +700,49 @@ async fn embeddings_are_routed_by_model_and_proxied_to_the_upstream() {
         error_message(&body).contains("backend `fake` runs a CLI, which makes no embeddings"),
         "{body}"
     );
+
+    // A backend without embeddings may name one that has them.
+    let mock = MockUpstream::start().await;
+    let fake = crate::support::FAKE_BACKEND.replace(
+        "[backends.fake]\n",
+        "[backends.fake]\nembeddings_backend = \"up\"\n",
+    );
+    let via = format!("{}\n{fake}\n{}", config(&mock), crate::support::FAKE_ROUTE);
+    let gw = keyed(&via);
+    let response = reqwest::Client::new()
+        .post(gw.url("/v1/embeddings"))
+        .json(&json!({"model": "fake:whatever", "input": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", gw.logs());
+    assert_eq!(response.headers()["x-agent-cli-backend"], "up");
+    assert_eq!(
+        mock.last_request("/embeddings").body["model"],
+        "fake:whatever"
+    );
+
+    // A name that is no backend with embeddings is refused at load, at its place.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("routes.toml");
+    std::fs::write(
+        &path,
+        via.replace(
+            "embeddings_backend = \"up\"",
+            "embeddings_backend = \"fake\"",
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = run_binary(
+        dir.path(),
+        &["check", "--config", path.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("backends.fake.embeddings_backend: a backend cannot name itself"),
+        "{err}"
+    );
 }
 pub(crate) mod chatgpt;
 mod code_assist;
