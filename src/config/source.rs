@@ -32,6 +32,7 @@ pub const BUILTIN_PRESETS: &[(&str, &str)] = &[
     ("openai", include_str!("../../presets/openai.toml")),
     ("anthropic", include_str!("../../presets/anthropic.toml")),
     ("codex-fast", include_str!("../../presets/codex-fast.toml")),
+    ("multi-fast", include_str!("../../presets/multi-fast.toml")),
     (
         "autoglm-phone",
         include_str!("../../presets/autoglm-phone.toml"),

@@ -81,6 +81,7 @@ fn every_builtin_preset_parses() {
         "codex-fast",
         "autoglm-phone",
         "gemini-cloudcode",
+        "multi-fast",
     ] {
         let (code, out, err) = run_binary(dir.path(), &["check", "--preset", preset], &[]);
         assert_eq!(code, 0, "{preset}: {out}{err}");
@@ -379,6 +380,27 @@ fn a_fixed_provider_picks_its_direct_api_preset_as_the_original_did() {
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains("warning: CODEX_USE_CODEX_RESPONSES_API is set but not used"),
+        "{out}"
+    );
+}
+
+#[test]
+fn multi_fast_sends_bare_names_to_the_chatgpt_backend_and_prefixes_to_their_clis() {
+    let dir = tempfile::tempdir().unwrap();
+    let route = |model: &str| {
+        run_binary(
+            dir.path(),
+            &["routes", model, "--preset", "multi-fast"],
+            &[],
+        )
+        .1
+    };
+    assert!(route("gpt-5.5").starts_with("\"gpt-5.5\" → backend `codex` with model \"gpt-5.5\""));
+    assert!(route("claude:opus").starts_with("\"claude:opus\" → backend `claude`"));
+    assert!(route("gemini-3.8-flash").starts_with("\"gemini-3.8-flash\" → backend `gemini`"));
+    let (_, out, _) = run_binary(dir.path(), &["check", "--preset", "multi-fast"], &[]);
+    assert!(
+        out.contains("codex          http openai-responses") && out.contains("provider: auto"),
         "{out}"
     );
 }
