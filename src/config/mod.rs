@@ -239,6 +239,11 @@ pub fn load(options: &LoadOptions) -> Result<Config, ConfigError> {
         read_by_backends.extend(text(table.get("project_env")));
         let login_vars: &[&str] = match text(auth.and_then(|a| a.get("oauth"))).as_deref() {
             Some("chatgpt") => &["CODEX_CLI_HOME", "CODEX_HOME"],
+            Some("anthropic") => &[
+                "CLAUDE_OAUTH_CREDS_PATH",
+                "CLAUDE_OAUTH_BASE_URL",
+                "CLAUDE_OAUTH_CLIENT_ID",
+            ],
             Some("google") => &[
                 "GEMINI_BIN",
                 "GEMINI_OAUTH_CREDS_PATH",

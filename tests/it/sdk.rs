@@ -167,6 +167,8 @@ fn http_config(mock: &MockUpstream, logins: &Path) -> String {
     let login = login.display();
     let google = logins.join("oauth_creds.json");
     let google = google.display();
+    let claude = logins.join("claude.json");
+    let claude = claude.display();
     let codex = crate::e2e::cli("codex");
     let codex = codex.display();
     format!(
@@ -200,6 +202,12 @@ url = "{url}/backend-api/codex"
 auth = {{ oauth = "chatgpt", file = "{login}" }}
 instructions_from = "{codex}"
 
+[backends.csub]
+kind = "http"
+dialect = "anthropic-messages"
+url = "{url}"
+auth = {{ oauth = "anthropic", file = "{claude}", settings = "" }}
+
 [backends.gca]
 kind = "http"
 dialect = "gemini"
@@ -230,19 +238,23 @@ backend = "cgpt"
 [[routes]]
 prefix = "gca:"
 backend = "gca"
+
+[[routes]]
+prefix = "csub:"
+backend = "csub"
 "#
     )
 }
 
 /// The models the tool round trip scripts take through it: one per
-/// dialect, the ChatGPT backend (the mock's, with a ChatGPT login and the
-/// instructions captured from the pinned Codex CLI) and Code Assist (with
-/// a Google login).
+/// dialect, and each subscription login's backend: the ChatGPT backend
+/// (the mock's, with the instructions captured from the pinned Codex CLI),
+/// Code Assist (a Google login) and Anthropic with a Claude login.
 const HTTP_MODELS: &str = "up:fake-model,resp:fake-model,ant:fake-model,gem:fake-model,\
-                           cgpt:gpt-5.5,gca:gemini-3-flash-preview";
+                           cgpt:gpt-5.5,gca:gemini-3-flash-preview,csub:claude-test";
 
-/// A ChatGPT login's `auth.json` and a Google login's `oauth_creds.json`
-/// in a scratch directory, both valid for an hour.
+/// A ChatGPT login's `auth.json`, a Google login's `oauth_creds.json` and a
+/// Claude login in a scratch directory, all valid for an hour.
 fn logins() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let auth =
@@ -255,6 +267,10 @@ fn logins() -> tempfile::TempDir {
         .as_millis();
     let google = format!(r#"{{"access_token": "g", "refresh_token": "r", "expiry_date": {ms}}}"#);
     std::fs::write(dir.path().join("oauth_creds.json"), google).unwrap();
+    let claude = format!(
+        r#"{{"claudeAiOauth": {{"accessToken": "c", "refreshToken": "r", "expiresAt": {ms}}}}}"#
+    );
+    std::fs::write(dir.path().join("claude.json"), claude).unwrap();
     dir
 }
 

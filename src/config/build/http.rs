@@ -387,15 +387,21 @@ fn login(
 ) -> Result<Login, FieldError> {
     let set = |var: &str| env.get(var).map(|v| v.trim()).filter(|v| !v.is_empty());
     let (file, token_url, client_id) = match provider {
+        // The original's variables name the file, the token host and the client.
         LoginProvider::Anthropic => (
-            "~/.claude/.credentials.json".to_owned(),
-            "https://console.anthropic.com/v1/oauth/token",
+            set("CLAUDE_OAUTH_CREDS_PATH")
+                .unwrap_or("~/.claude/.credentials.json")
+                .to_owned(),
+            set("CLAUDE_OAUTH_BASE_URL").map_or_else(
+                || "https://console.anthropic.com/v1/oauth/token".to_owned(),
+                |host| format!("{}/v1/oauth/token", host.trim_end_matches('/')),
+            ),
             // Claude Code's public OAuth client id.
-            Some("9d1c250a-e61b-44d9-88ed-5944d1962f5e"),
+            Some(set("CLAUDE_OAUTH_CLIENT_ID").unwrap_or("9d1c250a-e61b-44d9-88ed-5944d1962f5e")),
         ),
         LoginProvider::ChatGpt => (
             codex_auth_file(env),
-            "https://auth.openai.com/oauth/token",
+            "https://auth.openai.com/oauth/token".to_owned(),
             // The Codex CLI's public OAuth client id.
             Some("app_EMoamEEZ73f0CkXaXp7hrann"),
         ),
@@ -403,14 +409,11 @@ fn login(
             set("GEMINI_OAUTH_CREDS_PATH")
                 .unwrap_or("~/.gemini/oauth_creds.json")
                 .to_owned(),
-            "https://oauth2.googleapis.com/token",
+            "https://oauth2.googleapis.com/token".to_owned(),
             None,
         ),
     };
-    let token_url = raw
-        .token_url
-        .clone()
-        .unwrap_or_else(|| token_url.to_owned());
+    let token_url = raw.token_url.clone().unwrap_or(token_url);
     if reqwest::Url::parse(&token_url).is_err() {
         return Err(FieldError::new(
             KeyPath::keys(["auth", "token_url"]),

@@ -21,7 +21,7 @@ pub(super) const NOT_USED: &[(&str, &str)] = &[
     ),
     (
         "CLAUDE_OAUTH_CREDS_PATH",
-        "set `file` in the claude-oauth backend's `auth`",
+        "the claude-oauth preset, which reads it, is not loaded",
     ),
     ("GEMINI_OAUTH_CREDS_PATH", NO_GEMINI_LOGIN),
     ("GEMINI_PROJECT_ID", NO_GEMINI_LOGIN),
@@ -91,11 +91,11 @@ pub(super) const NOT_USED: &[(&str, &str)] = &[
     ),
     (
         "CLAUDE_OAUTH_BASE_URL",
-        "set `token_url` in the claude-oauth backend's `auth`",
+        "the claude-oauth preset, which reads it, is not loaded",
     ),
     (
         "CLAUDE_OAUTH_CLIENT_ID",
-        "set `client_id` in the claude-oauth backend's `auth`",
+        "the claude-oauth preset, which reads it, is not loaded",
     ),
     ("CLAUDE_API_BASE_URL", PRESET_NOT_LOADED),
     ("GEMINI_CLOUDCODE_BASE_URL", NO_GEMINI_LOGIN),

@@ -440,3 +440,29 @@ async fn login_claude_runs_pkce_and_saves_the_login_the_preset_reads() {
     );
     assert!(!other.path().join(CREDENTIALS).exists());
 }
+
+#[tokio::test]
+async fn the_claude_oauth_preset_takes_the_originals_variables() {
+    let provider = provider(true).await;
+    let expired = json!({"access_token": "old", "refresh_token": "refresh-1",
+                         "expires_at_s": 1, "token_type": "Bearer"});
+    let gw = Gateway::builder("use = [\"claude-oauth\"]\n")
+        .env("CLAUDE_API_BASE_URL", &provider.url)
+        .env("CLAUDE_OAUTH_BASE_URL", &provider.url)
+        .env("CLAUDE_OAUTH_CLIENT_ID", "test-client")
+        .env("CLAUDE_OAUTH_CREDS_PATH", "~/oauth_creds.json")
+        .env("CLAUDE_MODEL", "claude-from-env")
+        .file("oauth_creds.json", &expired.to_string())
+        .start();
+    let (status, _, body) = gw.chat(ask("anything", "hi")).await;
+    assert_eq!(status, 200, "{body}\n{}", gw.logs());
+    assert_eq!(body["model"], "claude-from-env");
+    assert_eq!(provider.refreshes.load(Ordering::SeqCst), 1);
+    let saved: Value = serde_json::from_str(
+        &std::fs::read_to_string(gw.dir.path().join("oauth_creds.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(saved["access_token"], FRESH, "the plain shape, kept");
+    assert!(saved["expires_at_s"].as_u64().unwrap() > 1);
+    assert!(!gw.logs().contains("is set but not used"), "{}", gw.logs());
+}
