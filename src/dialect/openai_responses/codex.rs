@@ -133,7 +133,7 @@ pub fn shape(
 
 /// The client's function tools, then the backend's own as `tools` allows:
 /// the client's image generation tool (its size, quality, format) or the
-/// plain one, and the CLI's web search tool with the client's options.
+/// plain one, and the CLI's web search tool, live, with the client's options.
 fn with_own_tools(sent: Option<Value>, prompt: &CodexPrompt, tools: &CodexTools) -> Vec<Value> {
     let mut out = match sent {
         Some(Value::Array(sent)) => sent,
@@ -150,6 +150,8 @@ fn with_own_tools(sent: Option<Value>, prompt: &CodexPrompt, tools: &CodexTools)
             .clone()
             .unwrap_or_else(|| json!({"type": "web_search"}));
         if let Value::Object(fields) = &mut search {
+            // Live search: the client asked for it (the CLI's default is cached).
+            fields.insert("external_web_access".into(), json!(true));
             fields.extend(options.clone());
         }
         out.push(search);

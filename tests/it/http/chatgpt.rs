@@ -465,7 +465,8 @@ async fn image_generation_and_web_search_run_as_the_operator_allows() {
     let sent = mock.last_request("/backend-api/codex/responses").body;
     assert_eq!(
         sent["tools"],
-        json!([{"type": "web_search", "search_context_size": "low"}, {"type": "image_generation"}])
+        json!([{"type": "web_search", "external_web_access": true, "search_context_size": "low"},
+               {"type": "image_generation"}])
     );
 
     // Not allowed: named, not sent.
