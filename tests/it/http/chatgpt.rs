@@ -485,3 +485,44 @@ async fn image_generation_and_web_search_run_as_the_operator_allows() {
     let sent = mock.last_request("/backend-api/codex/responses").body;
     assert_eq!(sent["tools"], json!([]));
 }
+
+#[tokio::test]
+async fn without_codex_instructions_requests_get_a_502_saying_how_and_codex_is_not_rerun() {
+    let scratch = tempfile::tempdir().unwrap();
+    let calls = scratch.path().join("calls");
+    let broken = scratch.path().join("codex");
+    std::fs::write(
+        &broken,
+        format!("#!/bin/sh\necho \"$@\" >> {}\nexit 1\n", calls.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&broken, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mock = MockUpstream::start().await;
+    let config = format!(
+        "use = []\n[backends.chatgpt]\nkind = \"http\"\ndialect = \"openai-responses\"\n\
+         url = \"{}/backend-api/codex\"\nauth = {{ oauth = \"chatgpt\" }}\n\
+         instructions_from = \"{}\"\ndefault_model = \"gpt-5.5\"\n\
+         [[routes]]\nprefix = \"chatgpt:\"\nbackend = \"chatgpt\"\n",
+        mock.base_url(),
+        broken.display()
+    );
+    let gw = Gateway::builder(&config)
+        .file(AUTH_FILE, &auth_json(&jwt("current", 3600), "refresh-1"))
+        .start();
+    for _ in 0..3 {
+        let (status, _, body) = gw.chat(ask("chatgpt:gpt-5.5", "hi")).await;
+        assert_eq!(status, 502, "{body}");
+        let message = error_message(&body);
+        assert!(
+            message.contains("could not be captured") && message.contains("instructions_file"),
+            "{message}"
+        );
+    }
+    let runs = std::fs::read_to_string(&calls).unwrap();
+    assert_eq!(
+        runs.lines().count(),
+        1,
+        "one run, then the failure is remembered: {runs}"
+    );
+    assert!(mock.requests().is_empty());
+}

@@ -15,20 +15,24 @@ use crate::error::Error;
 
 /// The most models whose prompts are kept: each costs one Codex run.
 const MAX_MODELS: usize = 64;
+/// How long a failed capture is answered from memory before Codex is run
+/// again (a missing or broken Codex is not run for every request).
+const RETRY_AFTER_FAILURE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A prompt once captured; captured by the first request that needs it.
 type Captured = Arc<tokio::sync::OnceCell<Arc<CodexPrompt>>>;
 
-/// Captured prompts, by Codex command and model.
+/// Captured prompts, by Codex command and model, and recent failures.
 #[derive(Debug, Default)]
 pub struct CodexPrompts {
     known: Mutex<HashMap<(String, String), Captured>>,
+    failed: Mutex<HashMap<(String, String), (std::time::Instant, String)>>,
 }
 
 impl CodexPrompts {
     /// The prompt for `model` from `source`: the operator's file, or the
     /// installed Codex's (captured on first use, one capture at a time per
-    /// model; a failed capture is tried again by the next request).
+    /// model; a failed capture is tried again 30 s later).
     ///
     /// # Errors
     /// [`Error::InvalidRequest`] for a model name Codex cannot be asked
@@ -72,32 +76,48 @@ impl CodexPrompts {
                 "{model:?} is not a Codex model name (letters, digits, '.', '-', '_')"
             )));
         }
+        let key = (command.to_owned(), model.to_owned());
+        let fail = |why: &str| Error::Backend {
+            backend: backend.to_owned(),
+            upstream_status: None,
+            message: format!(
+                "the ChatGPT backend needs the Codex CLI's instructions, and they could not be \
+                 captured from `{command}`: {why}. Install Codex (`npm install -g @openai/codex`), \
+                 set `instructions_from` to its path, or name a file with `instructions_file`"
+            ),
+        };
+        let failures = || {
+            self.failed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some((at, why)) = failures().get(&key)
+            && at.elapsed() < RETRY_AFTER_FAILURE
+        {
+            return Err(fail(why));
+        }
         let cell = {
             let mut known = self
                 .known
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let key = (command.to_owned(), model.to_owned());
             if !known.contains_key(&key) && known.len() >= MAX_MODELS {
                 return Err(Error::InvalidRequest(format!(
                     "backend `{backend}` already keeps the Codex instructions of {MAX_MODELS} models; \
                      use one of those, or restart the gateway"
                 )));
             }
-            Arc::clone(known.entry(key).or_default())
+            Arc::clone(known.entry(key.clone()).or_default())
         };
         let prompt = cell
             .get_or_try_init(|| async {
-                let captured = capture::prompt(command, model, cache.as_deref()).await;
-                captured.map(Arc::new).map_err(|why| Error::Backend {
-                    backend: backend.to_owned(),
-                    upstream_status: None,
-                    message: format!(
-                        "the ChatGPT backend needs the Codex CLI's instructions, and they could not be \
-                         captured from `{command}`: {why}. Install Codex (`npm install -g @openai/codex`), \
-                         set `instructions_from` to its path, or name a file with `instructions_file`"
-                    ),
-                })
+                match capture::prompt(command, model, cache.as_deref()).await {
+                    Ok(prompt) => Ok(Arc::new(prompt)),
+                    Err(why) => {
+                        failures().insert(key.clone(), (std::time::Instant::now(), why.clone()));
+                        Err(fail(&why))
+                    }
+                }
             })
             .await?;
         Ok(Arc::clone(prompt))

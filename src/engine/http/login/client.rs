@@ -26,8 +26,9 @@ pub(super) struct Clients {
 }
 
 impl Clients {
-    /// The client of `oauth`, reading it from the Gemini CLI the first time.
-    pub(super) fn of(&self, oauth: &OAuthClient) -> Result<Client, String> {
+    /// The client of `oauth`, reading it from the Gemini CLI the first time
+    /// (off the async workers: its scripts weigh tens of MB).
+    pub(super) async fn of(&self, oauth: &OAuthClient) -> Result<Client, String> {
         let cli = match oauth {
             OAuthClient::Known { id, secret } => {
                 return Ok(Client {
@@ -38,13 +39,19 @@ impl Clients {
             OAuthClient::Missing(why) => return Err(why.clone()),
             OAuthClient::GeminiCli(cli) => cli,
         };
-        let mut read = self.read.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(client) = read.get(cli) {
+        if let Some(client) = self.lock().get(cli) {
             return Ok(client.clone());
         }
-        let client = from_gemini_cli(cli)?;
-        read.insert(cli.clone(), client.clone());
+        let path = cli.clone();
+        let client = tokio::task::spawn_blocking(move || from_gemini_cli(&path))
+            .await
+            .map_err(|e| format!("cannot search the Gemini CLI: {e}"))??;
+        self.lock().insert(cli.clone(), client.clone());
         Ok(client)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Client>> {
+        self.read.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -79,6 +86,9 @@ fn from_gemini_cli(cli: &Path) -> Result<Client, String> {
             let Ok(text) = std::fs::read_to_string(&path) else {
                 continue;
             };
+            if !text.contains("OAUTH_CLIENT_SECRET") {
+                continue;
+            }
             let found = |re: &regex::Regex| Some(re.captures(&text)?.get(1)?.as_str().to_owned());
             if let (Some(id), Some(secret)) = (found(&id), found(&secret)) {
                 return Ok(Client {
@@ -98,8 +108,8 @@ fn from_gemini_cli(cli: &Path) -> Result<Client, String> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_client_is_read_from_the_gemini_clis_scripts() {
+    #[tokio::test]
+    async fn the_client_is_read_from_the_gemini_clis_scripts() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let bundle = dir.path().join("bundle");
         std::fs::create_dir(&bundle).unwrap_or_else(|e| panic!("{e}"));
@@ -112,7 +122,7 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"));
         let clients = Clients::default();
         let cli = OAuthClient::GeminiCli(bundle.join("gemini.js"));
-        let client = clients.of(&cli).unwrap_or_else(|e| panic!("{e}"));
+        let client = clients.of(&cli).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             client,
             Client {
@@ -121,7 +131,7 @@ mod tests {
             }
         );
         std::fs::remove_file(bundle.join("chunk-A.js")).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(clients.of(&cli), Ok(client), "kept once read");
+        assert_eq!(clients.of(&cli).await, Ok(client), "kept once read");
         let elsewhere = OAuthClient::GeminiCli(dir.path().join("none/gemini"));
         assert!(
             clients

@@ -111,6 +111,7 @@ impl Logins {
         let oauth = self
             .clients
             .of(&login.client)
+            .await
             .map_err(|why| fail(format!("could not be refreshed: {why}")))?;
         let answer = refresh(login, client, &oauth, &refresh_token)
             .await
