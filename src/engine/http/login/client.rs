@@ -136,6 +136,7 @@ mod tests {
         assert!(
             clients
                 .of(&elsewhere)
+                .await
                 .is_err_and(|e| e.contains("GEMINI_OAUTH_CLIENT_ID"))
         );
     }
