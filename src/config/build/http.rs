@@ -259,15 +259,12 @@ fn auth(
     let provider = match raw.oauth.as_deref() {
         None => None,
         Some(name) => Some(LoginProvider::named(name).ok_or_else(|| {
-            let why = if name == "google" {
-                "`oauth = \"google\"` (Gemini Code Assist) is not available in this version yet"
-                    .to_owned()
-            } else {
-                format!("unknown login `{name}`")
-            };
             FieldError::new(
                 at.key("oauth"),
-                format!("{why}: use one of {}", LoginProvider::NAMES.join(", ")),
+                format!(
+                    "unknown login `{name}`: use one of {}",
+                    LoginProvider::NAMES.join(", ")
+                ),
             )
         })?),
     };
