@@ -39,6 +39,10 @@ impl HttpClients {
             .connect_timeout(connect)
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(90))
+            // An API answers; it does not redirect. Following one would send
+            // the request (and its body) elsewhere, and costs a URL parse per
+            // request even when none comes.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("agent-cli-to-api/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Internal(format!("cannot build the HTTP client: {e}")))?;
