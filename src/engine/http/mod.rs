@@ -360,6 +360,25 @@ async fn status_error(
 ) -> Error {
     let status = response.status().as_u16();
     let retry_after = retry_after(&response).map(|d| d.as_secs());
+    if response.status().is_redirection() {
+        let to = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("nowhere said");
+        return Error::Upstream {
+            backend: backend.to_owned(),
+            status,
+            message: redact(
+                &format!(
+                    "the upstream redirects to {to} (HTTP {status}); redirects are not followed: \
+                     point the backend's `url` there"
+                ),
+                secrets,
+            ),
+            retry_after: None,
+        };
+    }
     let body = tokio::time::timeout(idle, read_capped(response, MAX_ERROR_BODY))
         .await
         .unwrap_or_default();

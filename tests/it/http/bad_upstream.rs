@@ -44,6 +44,16 @@ fn misbehave(request: &str) -> Response {
             .body(Body::from("<html><body>Sign in</body></html>"))
             .unwrap();
     }
+    if request.contains("REDIRECT") {
+        return Response::builder()
+            .status(307)
+            .header(
+                header::LOCATION,
+                "https://elsewhere.example/v1/chat/completions",
+            )
+            .body(Body::empty())
+            .unwrap();
+    }
     if request.contains("CUT_CLEANLY") {
         return sse(Body::from(text_event("half an ")));
     }
@@ -158,6 +168,17 @@ async fn bad_upstream_data_is_a_clear_error_and_the_gateway_keeps_serving() {
         error_message(&body).contains("larger than 16777216 bytes"),
         "{body}"
     );
+
+    // A redirect is not followed (the request and its key stay here).
+    let before = count.load(Ordering::SeqCst);
+    let (status, _, body) = gw.chat(ask("bad:m", "REDIRECT")).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        error_message(&body).contains("redirects to https://elsewhere.example/v1/chat/completions")
+            && error_message(&body).contains("not followed"),
+        "{body}"
+    );
+    assert_eq!(count.load(Ordering::SeqCst), before + 1);
 
     let (status, _, body) = gw.chat(ask("bad:m", "hello")).await;
     assert_eq!(status, 200, "still serving: {body}");
