@@ -441,10 +441,14 @@ pub(super) fn doctor(http: &HttpTemplate) -> Vec<(super::Health, String)> {
         ));
     }
     if let Some(code_assist) = &http.code_assist {
-        let project = code_assist.project.as_ref().map_or_else(
-            || "the Code Assist project: the login file's, else asked of loadCodeAssist".to_owned(),
-            |p| format!("the Code Assist project: {p}"),
-        );
+        let in_file = http.login().and_then(login::project_in);
+        let project = match (&code_assist.project, in_file) {
+            (Some(p), _) => format!("the Code Assist project: {p}"),
+            (None, Some(p)) => format!("the Code Assist project: {p} (from the login's file)"),
+            (None, None) => {
+                "the Code Assist project: asked of loadCodeAssist on the first request".to_owned()
+            }
+        };
         findings.push((Health::Ok, project));
     }
     if let Some(codex) = &http.codex {

@@ -293,6 +293,19 @@ async fn a_named_project_is_used_and_tools_and_reasoning_go_through_code_assist(
         mock.last_request("/v1internal:generateContent").body["project"],
         "file-project"
     );
+    let (_, out, _) = run_binary(
+        gw.dir.path(),
+        &[
+            "doctor",
+            "--config",
+            gw.dir.path().join("routes.toml").to_str().unwrap(),
+        ],
+        &[("GEMINI_BIN", gemini.as_str())],
+    );
+    assert!(
+        out.contains("the Code Assist project: file-project (from the login's file)"),
+        "{out}"
+    );
 }
 
 #[tokio::test]
