@@ -14,7 +14,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::cli::LoginArgs;
-use crate::engine::http::write_private;
+use crate::engine::http::{token_answer, write_private};
 
 /// Where the authorization page sends the code, for the user to paste.
 const REDIRECT_URI: &str = "https://console.anthropic.com/oauth/code/callback";
@@ -92,27 +92,13 @@ async fn run(args: &LoginArgs) -> Result<PathBuf, String> {
         .timeout(EXCHANGE_TIMEOUT)
         .build()
         .map_err(|e| format!("no HTTP client: {e}"))?;
-    let sent = client
+    let request = client
         .post(&args.token_url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body.to_string())
-        .send()
+        .body(body.to_string());
+    let answer = token_answer(request, &args.token_url)
         .await
-        .map_err(|e| format!("{}: {e}", args.token_url))?;
-    let status = sent.status();
-    let answer: Value = sent
-        .bytes()
-        .await
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or(Value::Null);
-    if !status.is_success() {
-        let why = crate::dialect::upstream::error_message(answer.to_string().as_bytes());
-        return Err(format!(
-            "the token endpoint answered HTTP {} ({why})",
-            status.as_u16()
-        ));
-    }
+        .map_err(|why| format!("the token endpoint refused the code: {why}"))?;
     let text = |key: &str| {
         answer
             .get(key)

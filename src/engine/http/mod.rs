@@ -31,7 +31,7 @@ pub use client::HttpClients;
 pub use code_assist::CodeAssistProjects;
 pub use codex::CodexPrompts;
 pub(super) use embeddings::embeddings;
-pub use login::{Logins, write_private};
+pub use login::{Logins, token_answer, write_private};
 
 /// The largest error body read from an upstream.
 const MAX_ERROR_BODY: usize = 64 * 1024;

@@ -18,11 +18,11 @@ use serde_json::{Value, json};
 
 use super::{ask, error_message, header};
 use crate::e2e::cli;
+use crate::support::Gateway;
 use crate::support::mock_upstream::{
     IMAGE_BASE64, MockUpstream, REASONING_TEXT, REPLY_TEXT, chatgpt_instructions,
 };
 use crate::support::sse::content;
-use crate::support::{Gateway, run_binary};
 
 const AUTH_FILE: &str = ".codex/auth.json";
 const ACCOUNT: &str = "acct-test-1";
@@ -184,15 +184,7 @@ async fn an_expiring_chatgpt_login_is_refreshed_once_for_twenty_requests_and_sav
     assert_eq!(mode, 0o600);
     assert!(!gw.logs().contains(&fresh) && !gw.logs().contains("refresh-2"));
 
-    let (code, out, _) = run_binary(
-        gw.dir.path(),
-        &[
-            "doctor",
-            "--config",
-            gw.dir.path().join("routes.toml").to_str().unwrap(),
-        ],
-        &[],
-    );
+    let (code, out, _) = gw.command("doctor", &[]);
     assert!(
         out.contains("(expires in 59 min, account acct-test-1)")
             && out.contains("Codex instructions from"),

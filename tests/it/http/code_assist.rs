@@ -16,11 +16,11 @@ use axum::{Form, Json};
 use serde_json::{Value, json};
 
 use super::{ask, error_message, header};
+use crate::support::Gateway;
 use crate::support::mock_upstream::{
     CODE_ASSIST_PROJECT, MockUpstream, REASONING_TEXT, REPLY_TEXT, TOOL_COMMAND,
 };
 use crate::support::sse::{content, reasoning};
-use crate::support::{Gateway, run_binary};
 
 const CREDS: &str = ".gemini/oauth_creds.json";
 const FRESH: &str = "google-fresh-token";
@@ -207,15 +207,7 @@ async fn an_expiring_google_login_is_refreshed_once_and_the_project_found_once()
         gw.logs()
     );
 
-    let (_, out, _) = run_binary(
-        gw.dir.path(),
-        &[
-            "doctor",
-            "--config",
-            gw.dir.path().join("routes.toml").to_str().unwrap(),
-        ],
-        &[("GEMINI_BIN", gemini.as_str())],
-    );
+    let (_, out, _) = gw.command("doctor", &[("GEMINI_BIN", gemini.as_str())]);
     assert!(
         out.contains("login from") && out.contains("(expires in 59 min"),
         "{out}"
@@ -293,15 +285,7 @@ async fn a_named_project_is_used_and_tools_and_reasoning_go_through_code_assist(
         mock.last_request("/v1internal:generateContent").body["project"],
         "file-project"
     );
-    let (_, out, _) = run_binary(
-        gw.dir.path(),
-        &[
-            "doctor",
-            "--config",
-            gw.dir.path().join("routes.toml").to_str().unwrap(),
-        ],
-        &[("GEMINI_BIN", gemini.as_str())],
-    );
+    let (_, out, _) = gw.command("doctor", &[("GEMINI_BIN", gemini.as_str())]);
     assert!(
         out.contains("the Code Assist project: file-project (from the login's file)"),
         "{out}"

@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
 use super::{ask, error_message};
-use crate::support::{Gateway, run_binary};
+use crate::support::Gateway;
 
 /// The token the token endpoint gives, which the Messages API accepts.
 const FRESH: &str = "fresh-access-token";
@@ -187,15 +187,7 @@ async fn an_expiring_login_is_refreshed_once_for_twenty_requests_and_saved() {
         gw.logs()
     );
 
-    let (code, out, _) = run_binary(
-        gw.dir.path(),
-        &[
-            "doctor",
-            "--config",
-            gw.dir.path().join("routes.toml").to_str().unwrap(),
-        ],
-        &[],
-    );
+    let (code, out, _) = gw.command("doctor", &[]);
     assert!(
         out.contains("login from") && out.contains("(expires in 5"),
         "{code} {out}"
@@ -285,15 +277,7 @@ async fn claude_codes_third_party_endpoint_in_settings_json_wins() {
         "You are Claude Code, Anthropic's official CLI for Claude."
     );
     assert!(!gw.logs().contains("third-party\""), "{}", gw.logs());
-    let (_, out, _) = run_binary(
-        gw.dir.path(),
-        &[
-            "check",
-            "--config",
-            gw.dir.path().join("routes.toml").to_str().unwrap(),
-        ],
-        &[],
-    );
+    let (_, out, _) = gw.command("check", &[]);
     assert!(
         out.contains(&format!(
             "http anthropic-messages {} (key from",

@@ -225,6 +225,14 @@ impl Gateway {
         (status, headers, json)
     }
 
+    /// Runs `agent-cli-to-api COMMAND --config <this gateway's routes.toml>`
+    /// (`check`, `doctor`…) in its directory: (exit code, stdout, stderr).
+    pub(crate) fn command(&self, command: &str, env: &[(&str, &str)]) -> (i32, String, String) {
+        let config = self.dir.path().join("routes.toml");
+        let args = [command, "--config", config.to_str().unwrap()];
+        run_binary(self.dir.path(), &args, env)
+    }
+
     /// POSTs a streaming chat completion and returns the open SSE reader.
     pub(crate) async fn chat_stream(&self, body: serde_json::Value) -> sse::SseReader {
         let response = reqwest::Client::new()

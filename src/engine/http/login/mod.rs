@@ -157,10 +157,16 @@ async fn refresh(
                 .body(body.to_string())
         }
     };
-    let sent = request
-        .send()
-        .await
-        .map_err(|e| format!("{}: {e}", login.token_url))?;
+    token_answer(request, &login.token_url).await
+}
+
+/// Sends a request to the token endpoint at `url` and reads its answer: a
+/// JSON object with an access token, or why not (the endpoint's message).
+///
+/// # Errors
+/// No answer, an error status, or an answer without an access token.
+pub async fn token_answer(request: reqwest::RequestBuilder, url: &str) -> Result<Value, String> {
+    let sent = request.send().await.map_err(|e| format!("{url}: {e}"))?;
     let status = sent.status();
     let answer: Value = sent
         .bytes()
