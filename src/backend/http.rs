@@ -305,11 +305,18 @@ pub struct HttpTimeouts {
 }
 
 impl HttpTemplate {
-    /// Why requests cannot be sent, if they cannot (a secret that is missing).
+    /// Why requests cannot be sent, if they cannot (a secret that is
+    /// missing, a login not made yet).
     pub fn missing(&self) -> Option<String> {
         match &self.auth.as_ref()?.secret {
             Secret::Fixed(value) => value.as_ref().err().cloned(),
-            Secret::Login(_) => None,
+            Secret::Login(login) => (!login.file.is_file()).then(|| {
+                format!(
+                    "no login at {}: {}",
+                    login.file.display(),
+                    login.provider.how_to_log_in()
+                )
+            }),
         }
     }
 

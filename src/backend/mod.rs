@@ -135,7 +135,10 @@ impl Backend {
                     |a| match &a.secret {
                         http::Secret::Fixed(Ok(_)) => format!("key from {}", a.source),
                         http::Secret::Fixed(Err(why)) => format!("NO KEY: {why}"),
-                        http::Secret::Login(_) => format!("login from {}", a.source),
+                        http::Secret::Login(_) => match http.missing() {
+                            Some(why) => format!("NO LOGIN YET: {why}"),
+                            None => format!("login from {}", a.source),
+                        },
                     },
                 );
                 format!("http {} {} ({auth})", http.dialect.name(), http.url)

@@ -518,3 +518,32 @@ async fn without_codex_instructions_requests_get_a_502_saying_how_and_codex_is_n
     );
     assert!(mock.requests().is_empty());
 }
+
+#[tokio::test]
+async fn a_login_made_after_start_is_used_without_a_reload() {
+    let token = jwt("current", 3600);
+    let mock = MockUpstream::start().await;
+    mock.accept_login_token(&token);
+    let gw = Gateway::builder(&config(&mock, "http://127.0.0.1:9/oauth/token", ""))
+        .file("codex-prompt.md", PROMPT)
+        .start();
+    let (status, _, body) = gw.chat(ask("chatgpt:gpt-5.5", "hi")).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        error_message(&body).contains("no login at")
+            && error_message(&body).contains("`codex login`"),
+        "{body}"
+    );
+    let (_, out, _) = gw.command("check", &[]);
+    assert!(out.contains("NO LOGIN YET"), "{out}");
+
+    std::fs::create_dir_all(gw.dir.path().join(".codex")).unwrap();
+    std::fs::write(
+        gw.dir.path().join(AUTH_FILE),
+        auth_json(&token, "refresh-1"),
+    )
+    .unwrap();
+    let (status, _, body) = gw.chat(ask("chatgpt:gpt-5.5", "hi")).await;
+    assert_eq!(status, 200, "{body}\n{}", gw.logs());
+    assert!(!gw.logs().contains("config reloaded"), "{}", gw.logs());
+}

@@ -77,14 +77,8 @@ pub(super) fn auth(
         if from_env.is_none() {
             let login = login(raw, provider, env)?;
             let source = login.file.display().to_string();
-            let secret = if login.file.is_file() {
-                Secret::Login(std::sync::Arc::new(login))
-            } else {
-                Secret::Fixed(Err(format!(
-                    "no login at {source}: {}",
-                    provider.how_to_log_in()
-                )))
-            };
+            // Looked for at each request: a login made later is used at once.
+            let secret = Secret::Login(std::sync::Arc::new(login));
             return Ok((
                 Auth {
                     header,
