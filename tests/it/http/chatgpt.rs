@@ -517,6 +517,24 @@ async fn without_codex_instructions_requests_get_a_502_saying_how_and_codex_is_n
         "one run, then the failure is remembered: {runs}"
     );
     assert!(mock.requests().is_empty());
+
+    // A Codex that runs but fails says why, in its own words.
+    std::fs::write(
+        &broken,
+        "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'codex-cli 9.9.9'; exit 0; fi\n\
+         echo 'error: this Codex cannot start' >&2\nexit 2\n",
+    )
+    .unwrap();
+    let gw = Gateway::builder(&config)
+        .file(AUTH_FILE, &auth_json(&jwt("current", 3600), "refresh-1"))
+        .start();
+    let (status, _, body) = gw.chat(ask("chatgpt:gpt-5.5", "hi")).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        error_message(&body).contains("Codex ended (exit status: 2) without sending a request")
+            && error_message(&body).contains("this Codex cannot start"),
+        "{body}"
+    );
 }
 
 #[tokio::test]

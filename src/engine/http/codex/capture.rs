@@ -149,18 +149,39 @@ async fn capture(command: &str, model: &str, version: &str) -> Result<CodexPromp
         .kill_on_drop(true);
     let mut child = codex.spawn().map_err(|e| format!("cannot run it ({e})"))?;
     let group = child.id();
+    // Read as it comes, so a chatty Codex never blocks on a full pipe.
+    let stderr = child.stderr.take().map(|mut err| {
+        tokio::spawn(async move {
+            use tokio::io::AsyncReadExt as _;
+            let mut kept = Vec::new();
+            let mut buffer = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buffer).await {
+                if n == 0 {
+                    break;
+                }
+                if kept.len() < 2000 {
+                    kept.extend_from_slice(&buffer[..n]);
+                }
+            }
+            String::from_utf8_lossy(&kept)
+                .chars()
+                .take(500)
+                .collect::<String>()
+        })
+    });
     let outcome = tokio::select! {
         got = received.recv() => got.ok_or_else(|| "the capture listener stopped".to_owned()),
         status = child.wait() => {
-            let mut stderr = String::new();
-            if let Some(mut err) = child.stderr.take() {
-                use tokio::io::AsyncReadExt as _;
-                let mut bytes = Vec::new();
-                let _ = tokio::time::timeout(Duration::from_secs(1), err.read_to_end(&mut bytes)).await;
-                stderr = String::from_utf8_lossy(&bytes).chars().take(500).collect();
-            }
+            let said = match stderr {
+                Some(task) => tokio::time::timeout(Duration::from_secs(1), task)
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .unwrap_or_default(),
+                None => String::new(),
+            };
             Err(format!("Codex ended ({}) without sending a request: {}",
-                status.map_or_else(|e| e.to_string(), |s| s.to_string()), stderr.trim()))
+                status.map_or_else(|e| e.to_string(), |s| s.to_string()), said.trim()))
         }
         () = tokio::time::sleep(CAPTURE_TIMEOUT) => Err(format!("Codex sent no request within {}s", CAPTURE_TIMEOUT.as_secs())),
     };
