@@ -122,7 +122,13 @@ async fn run(args: &LoginArgs) -> Result<PathBuf, String> {
             .ok()
             .filter(Value::is_object)
             .ok_or_else(|| format!("{} is not a JSON object: not overwritten", path.display()))?,
-        Err(_) => json!({}),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => json!({}),
+        Err(e) => {
+            return Err(format!(
+                "cannot read {} ({e}): not overwritten",
+                path.display()
+            ));
+        }
     };
     file["claudeAiOauth"] = json!({"accessToken": access, "refreshToken": refresh,
                                    "expiresAt": expires_ms, "scopes": scopes});

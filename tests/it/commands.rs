@@ -134,7 +134,9 @@ async fn secrets_passed_to_a_cli_stay_out_of_every_log_line() {
             .contains(KEY),
         "the CLI got the key: {body}"
     );
+    // The summary and the answer are separate lines, in either order.
     assert!(gw.wait_for_log(" request ", Duration::from_secs(5)).await);
+    assert!(gw.wait_for_log("answer:", Duration::from_secs(5)).await);
     let logs = gw.logs();
     for line in ["spawned", "prompt:", "answer:", "curl:"] {
         assert!(logs.contains(line), "no {line:?} line to check:\n{logs}");

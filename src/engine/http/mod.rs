@@ -61,7 +61,7 @@ pub(super) async fn run(
         Some(codex) => Some(
             ctx.http
                 .codex
-                .prompt(&codex.instructions, &resolved.model, &backend.name)
+                .prompt(&codex.instructions, &resolved.model, &backend)
                 .await?,
         ),
         None => None,
@@ -162,11 +162,23 @@ impl Upstream<'_> {
                 }));
             }
             Secret::Login(login) => {
-                let refused = refused.map(|value| value.rsplit(' ').next().unwrap_or(value));
-                ctx.http
-                    .logins
-                    .token(login, self.client, &self.backend.name, refused)
-                    .await?
+                let refused =
+                    refused.map(|value| value.rsplit(' ').next().unwrap_or(value).to_owned());
+                // In a task of its own: a client that leaves mid-refresh must
+                // not lose the rotated refresh token before it is saved.
+                let (http, login, client) = (
+                    Arc::clone(&ctx.http),
+                    Arc::clone(login),
+                    self.client.clone(),
+                );
+                let backend = self.backend.name.clone();
+                tokio::spawn(async move {
+                    http.logins
+                        .token(&login, &client, &backend, refused.as_deref())
+                        .await
+                })
+                .await
+                .map_err(|e| Error::Internal(format!("the login refresh stopped: {e}")))??
             }
         };
         Ok(Some(Credential {

@@ -383,6 +383,31 @@ async fn the_codex_fast_preset_serves_with_the_installed_codex_instructions() {
             .count(),
         1
     );
+    // A model the backend does not list uses its default model's capture:
+    // clients cannot make the gateway run Codex for names they invent.
+    let passed_on =
+        Gateway::builder("use = [\"codex-fast\"]\n[server]\nallow_client_model_override = true\n")
+            .env("PATH", &path)
+            .env(
+                "CODEX_CODEX_BASE_URL",
+                &format!("{}/backend-api/codex", mock.base_url()),
+            )
+            .file(AUTH_FILE, &auth_json(&token, "refresh-1"))
+            .start();
+    let (status, _, body) = passed_on.chat(ask("gpt-imaginary-9", "say hello")).await;
+    assert_eq!(status, 200, "{body}\n{}", passed_on.logs());
+    let sent = mock.last_request("/backend-api/codex/responses");
+    assert_eq!(sent.body["model"], "gpt-imaginary-9");
+    let kept: Vec<_> = std::fs::read_dir(passed_on.dir.path().join(".cache/agent-cli-to-api"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        kept,
+        ["codex-0.169.0-gpt-5.5.json"],
+        "the default model's capture"
+    );
+
     // Embeddings go to the preset's OpenAI backend, with the client's model.
     let response = reqwest::Client::new()
         .post(gw.url("/v1/embeddings"))
@@ -564,4 +589,19 @@ async fn a_login_made_after_start_is_used_without_a_reload() {
     let (status, _, body) = gw.chat(ask("chatgpt:gpt-5.5", "hi")).await;
     assert_eq!(status, 200, "{body}\n{}", gw.logs());
     assert!(!gw.logs().contains("config reloaded"), "{}", gw.logs());
+}
+
+#[tokio::test]
+async fn a_token_refused_again_right_after_a_refresh_is_not_refreshed_again() {
+    let (mock, gw, refreshes, _) = rig(&jwt("old", 7200), "refresh-1").await;
+    mock.accept_login_token("a-token-this-login-never-gets");
+    for _ in 0..3 {
+        let (status, _, body) = gw.chat(ask("chatgpt:gpt-5.5", "hi")).await;
+        assert_eq!(status, 401, "the upstream's refusal passes through: {body}");
+    }
+    assert_eq!(
+        refreshes.load(Ordering::SeqCst),
+        1,
+        "one refresh, not one per request"
+    );
 }

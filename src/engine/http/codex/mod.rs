@@ -26,13 +26,20 @@ type Captured = Arc<tokio::sync::OnceCell<Arc<CodexPrompt>>>;
 #[derive(Debug, Default)]
 pub struct CodexPrompts {
     known: Mutex<HashMap<(String, String), Captured>>,
-    failed: Mutex<HashMap<(String, String), (std::time::Instant, String)>>,
+    failed: Arc<Mutex<Failures>>,
 }
+
+/// Captures that failed recently, and why.
+type Failures = HashMap<(String, String), (std::time::Instant, String)>;
 
 impl CodexPrompts {
     /// The prompt for `model` from `source`: the operator's file, or the
-    /// installed Codex's (captured on first use, one capture at a time per
-    /// model; a failed capture is tried again 30 s later).
+    /// installed Codex's, captured on first use, one capture at a time per
+    /// model, in a task of its own (a client that leaves does not cut it
+    /// short); a failed capture is tried again 30 s later. Only the
+    /// backend's advertised models and its default get a capture of their
+    /// own; another model uses the default model's, so clients cannot make
+    /// the gateway run Codex for every name they invent.
     ///
     /// # Errors
     /// [`Error::InvalidRequest`] for a model name Codex cannot be asked
@@ -42,8 +49,16 @@ impl CodexPrompts {
         &self,
         source: &CodexInstructions,
         model: &str,
-        backend: &str,
+        backend: &crate::backend::Backend,
     ) -> Result<Arc<CodexPrompt>, Error> {
+        let default = backend.default_model.as_deref();
+        let known = backend.models.iter().any(|m| m == model) || Some(model) == default;
+        let model = if known {
+            model
+        } else {
+            default.unwrap_or(model)
+        };
+        let backend = backend.name.as_str();
         let (command, cache) = match source {
             CodexInstructions::File { text, .. } => {
                 return Ok(Arc::new(CodexPrompt {
@@ -109,18 +124,29 @@ impl CodexPrompts {
             }
             Arc::clone(known.entry(key.clone()).or_default())
         };
-        let prompt = cell
-            .get_or_try_init(|| async {
-                match capture::prompt(command, model, cache.as_deref()).await {
-                    Ok(prompt) => Ok(Arc::new(prompt)),
-                    Err(why) => {
-                        failures().insert(key.clone(), (std::time::Instant::now(), why.clone()));
-                        Err(fail(&why))
-                    }
-                }
-            })
-            .await?;
-        Ok(Arc::clone(prompt))
+        let failed = Arc::clone(&self.failed);
+        let (command, model, cache) = (command.to_owned(), model.to_owned(), cache.clone());
+        let capture = tokio::spawn(async move {
+            let captured = cell
+                .get_or_try_init(|| async {
+                    capture::prompt(&command, &model, cache.as_deref())
+                        .await
+                        .map(Arc::new)
+                })
+                .await
+                .map(Arc::clone);
+            if let Err(why) = &captured {
+                let mut failed = failed
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                failed.insert(key, (std::time::Instant::now(), why.clone()));
+            }
+            captured
+        });
+        match capture.await {
+            Ok(captured) => captured.map_err(|why| fail(&why)),
+            Err(gone) => Err(fail(&format!("the capture stopped ({gone})"))),
+        }
     }
 }
 

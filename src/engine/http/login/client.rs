@@ -13,10 +13,19 @@ use crate::backend::http::OAuthClient;
 const MAX_SCRIPT_BYTES: u64 = 64 * 1024 * 1024;
 
 /// An OAuth client's id and secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub(super) struct Client {
     pub(super) id: String,
     pub(super) secret: Option<String>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("id", &self.id)
+            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 /// The clients read from installed CLIs, by CLI path.

@@ -199,14 +199,21 @@ pub fn write_private(path: &Path, json: &Value) -> std::io::Result<()> {
     let text = serde_json::to_string_pretty(json).map_err(std::io::Error::other)?;
     // A new file, never one found there (a stale one, or a link).
     let _ = std::fs::remove_file(&temporary);
-    let mut file = std::fs::OpenOptions::new()
+    let written = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(&temporary)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, path)
+        .open(&temporary)
+        .and_then(|mut file| {
+            file.write_all(text.as_bytes())?;
+            file.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&temporary, path));
+    if written.is_err() {
+        // No copy of the tokens is left behind.
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
 }
 
 /// Sets the value at `pointer`, making the objects on the way.

@@ -33,8 +33,14 @@ const REFRESH_AHEAD: Duration = Duration::from_secs(5 * 60);
 /// The longest wait for the token endpoint.
 const REFRESH_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A login's last known token; locked across a refresh.
-type Known = Arc<tokio::sync::Mutex<Option<Token>>>;
+/// A refused token is not refreshed again this soon after a refresh: the
+/// upstream refuses it for another reason (a 403 of a proxy, an account
+/// without access), and each refresh rotates the refresh token.
+const REFRESH_AGAIN_AFTER: Duration = Duration::from_secs(60);
+
+/// A login's last known token, and when the gateway last refreshed it;
+/// locked across a refresh.
+type Known = Arc<tokio::sync::Mutex<(Option<Token>, Option<std::time::Instant>)>>;
 
 /// The logins in use, by credentials file, and the OAuth clients read
 /// from installed CLIs.
@@ -45,7 +51,7 @@ pub struct Logins {
 }
 
 /// An access token, the account it acts for, and when it expires.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Token {
     /// The token, sent after the auth scheme.
     pub access: String,
@@ -53,6 +59,16 @@ pub struct Token {
     /// (ChatGPT's `chatgpt-account-id`).
     pub account: Option<String>,
     pub(super) expires_at: Option<SystemTime>,
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Token")
+            .field("access", &"[redacted]")
+            .field("account", &self.account)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 impl Token {
@@ -84,9 +100,13 @@ impl Logins {
             Arc::clone(states.entry(login.file.clone()).or_default())
         };
         // Held across the refresh: one refresh at a time for this file.
-        let mut known = state.lock().await;
+        let mut guard = state.lock().await;
+        let (known, refreshed_at) = &mut *guard;
         let now = SystemTime::now();
-        let usable = |token: &Token| token.fresh(now) && Some(token.access.as_str()) != refused;
+        let just_refreshed = refreshed_at.is_some_and(|at| at.elapsed() < REFRESH_AGAIN_AFTER);
+        let usable = |token: &Token| {
+            token.fresh(now) && (just_refreshed || Some(token.access.as_str()) != refused)
+        };
         if let Some(token) = known.as_ref().filter(|t| usable(t)) {
             return Ok(token.clone());
         }
@@ -121,6 +141,7 @@ impl Logins {
             .map_err(|e| fail(format!("could not be saved: {e}")))?;
         tracing::info!(backend, "refreshed the login in {}", login.file.display());
         *known = Some(token.clone());
+        *refreshed_at = Some(std::time::Instant::now());
         Ok(token)
     }
 }
