@@ -1,7 +1,7 @@
 //! The Google Cloud project Code Assist requests name: the config's (or
 //! its variable's), else the one the login's file names, else the one
 //! `loadCodeAssist` names for the login, asked once per login and
-//! remembered for the gateway's life.
+//! remembered for the gateway's life (a failure, for 30 s).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -13,10 +13,15 @@ use crate::error::Error;
 
 use super::Upstream;
 
-/// Projects found, by login file and endpoint.
+/// How long a failed discovery is answered from memory before
+/// `loadCodeAssist` is asked again.
+const RETRY_AFTER_FAILURE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Projects found, by login file and endpoint, and recent failures.
 #[derive(Debug, Default)]
 pub struct CodeAssistProjects {
     known: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<String>>>>,
+    failed: Mutex<HashMap<String, (std::time::Instant, String)>>,
 }
 
 impl CodeAssistProjects {
@@ -38,9 +43,19 @@ impl CodeAssistProjects {
                 .unwrap_or_default(),
             upstream.endpoint
         );
+        let failures = || self.failed.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((at, why)) = failures().get(&key)
+            && at.elapsed() < RETRY_AFTER_FAILURE
+        {
+            return Err(Error::Backend {
+                backend: upstream.backend.name.clone(),
+                upstream_status: None,
+                message: why.clone(),
+            });
+        }
         let cell = {
             let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
-            Arc::clone(known.entry(key).or_default())
+            Arc::clone(known.entry(key.clone()).or_default())
         };
         let project = cell
             .get_or_try_init(|| async {
@@ -49,8 +64,16 @@ impl CodeAssistProjects {
                 }
                 discover(upstream, ctx).await
             })
-            .await?;
-        Ok(project.clone())
+            .await;
+        match project {
+            Ok(project) => Ok(project.clone()),
+            Err(error) => {
+                if let Error::Backend { message, .. } = &error {
+                    failures().insert(key, (std::time::Instant::now(), message.clone()));
+                }
+                Err(error)
+            }
+        }
     }
 }
 

@@ -322,3 +322,31 @@ async fn a_google_login_without_an_oauth_client_is_a_502_saying_what_to_set() {
     assert_eq!(refreshes.load(Ordering::SeqCst), 0);
     assert!(mock.requests().is_empty());
 }
+
+#[tokio::test]
+async fn a_failed_project_discovery_is_clear_and_not_asked_again_at_once() {
+    let (_cli, gemini) = gemini_cli();
+    let mock = MockUpstream::start().await;
+    mock.accept_login_token("a-token-this-login-does-not-have");
+    let (token_url, _) = token_endpoint().await;
+    let config = format!(
+        "use = [\"gemini-cloudcode\"]\n[backends.gemini]\n\
+         auth = {{ oauth = \"google\", token_url = \"{token_url}\" }}\nretries = 0\n"
+    );
+    let gw = Gateway::builder(&config)
+        .env("GEMINI_CLOUDCODE_BASE_URL", &mock.base_url())
+        .env("GEMINI_BIN", &gemini)
+        .file(CREDS, &creds("current-token", 3600, json!({})))
+        .start();
+    for _ in 0..3 {
+        let (status, _, body) = gw.chat(ask("gemini-3-flash-preview", "hi")).await;
+        assert_eq!(status, 502, "{body}");
+        let message = error_message(&body);
+        assert!(
+            message.contains("no Code Assist project: loadCodeAssist answered HTTP 401")
+                && message.contains("GEMINI_PROJECT_ID"),
+            "{message}"
+        );
+    }
+    assert_eq!(code_assist_calls(&mock, "loadCodeAssist").len(), 1);
+}
