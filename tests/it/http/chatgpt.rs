@@ -605,3 +605,71 @@ async fn a_token_refused_again_right_after_a_refresh_is_not_refreshed_again() {
         "one refresh, not one per request"
     );
 }
+
+/// A stand-in for an installed Codex of `version` whose base prompt is
+/// `prompt`: it answers `--version`, and otherwise posts a request to the
+/// provider its `config.toml` names, as Codex does.
+fn fake_codex(path: &std::path::Path, version: &str, prompt: &str) {
+    let script = format!(
+        r#"#!/usr/bin/env python3
+import json, os, re, sys, urllib.request
+if sys.argv[1:] == ["--version"]:
+    print("codex-cli {version}"); sys.exit(0)
+home = os.environ["CODEX_HOME"]
+config = open(os.path.join(home, "config.toml")).read()
+url = re.search(r'base_url = "([^"]+)"', config).group(1) + "/responses"
+var = re.search(r'env_key = "([^"]+)"', config).group(1)
+body = json.dumps({{"input": [{{"type": "message", "role": "developer",
+    "content": [{{"type": "input_text", "text": "{prompt}"}}]}}], "stream": True}}).encode()
+request = urllib.request.Request(url, body, {{"authorization": "Bearer " + os.environ[var],
+    "content-type": "application/json", "originator": "codex_exec"}})
+try:
+    urllib.request.urlopen(request)
+except Exception:
+    pass
+"#
+    );
+    std::fs::write(path, script).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[tokio::test]
+async fn an_upgraded_codex_is_captured_again() {
+    let scratch = tempfile::tempdir().unwrap();
+    let codex = scratch.path().join("codex");
+    fake_codex(&codex, "1.0.0", "prompt of version one");
+    let token = jwt("current", 3600);
+    let mock = MockUpstream::start().await;
+    mock.accept_login_token(&token);
+    mock.require_codex_instructions("prompt of version one");
+    let config = format!(
+        "use = []\n[backends.chatgpt]\nkind = \"http\"\ndialect = \"openai-responses\"\n\
+         url = \"{}/backend-api/codex\"\nauth = {{ oauth = \"chatgpt\" }}\n\
+         instructions_from = \"{}\"\ndefault_model = \"gpt-5.5\"\n\
+         [[routes]]\nprefix = \"chatgpt:\"\nbackend = \"chatgpt\"\n",
+        mock.base_url(),
+        codex.display()
+    );
+    let gw = Gateway::builder(&config)
+        .file(AUTH_FILE, &auth_json(&token, "refresh-1"))
+        .start();
+    let (status, _, body) = gw.chat(ask("chatgpt:gpt-5.5", "hi")).await;
+    assert_eq!(status, 200, "{body}\n{}", gw.logs());
+
+    // The operator upgrades Codex while the gateway runs.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    fake_codex(&codex, "2.0.0", "prompt of version two");
+    mock.require_codex_instructions("prompt of version two");
+    let (status, _, body) = gw.chat(ask("chatgpt:gpt-5.5", "hi")).await;
+    assert_eq!(status, 200, "{body}\n{}", gw.logs());
+    let cache = gw.dir.path().join(".cache/agent-cli-to-api");
+    let mut kept: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    kept.sort();
+    assert_eq!(
+        kept,
+        ["codex-1.0.0-gpt-5.5.json", "codex-2.0.0-gpt-5.5.json"]
+    );
+}

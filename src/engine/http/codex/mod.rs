@@ -22,7 +22,8 @@ const RETRY_AFTER_FAILURE: std::time::Duration = std::time::Duration::from_secs(
 /// A prompt once captured; captured by the first request that needs it.
 type Captured = Arc<tokio::sync::OnceCell<Arc<CodexPrompt>>>;
 
-/// Captured prompts, by Codex command and model, and recent failures.
+/// Captured prompts, by Codex command (and when it was installed) and
+/// model, and recent failures.
 #[derive(Debug, Default)]
 pub struct CodexPrompts {
     known: Mutex<HashMap<(String, String), Captured>>,
@@ -91,7 +92,14 @@ impl CodexPrompts {
                 "{model:?} is not a Codex model name (letters, digits, '.', '-', '_')"
             )));
         }
-        let key = (command.to_owned(), model.to_owned());
+        // The installed CLI's change time is in the key: an upgraded Codex
+        // (a new version, new instructions) is captured again.
+        let installed = std::fs::metadata(command)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        let key = (format!("{command}@{installed}"), model.to_owned());
         let fail = |why: &str| Error::Backend {
             backend: backend.to_owned(),
             upstream_status: None,
