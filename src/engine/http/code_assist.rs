@@ -88,7 +88,7 @@ async fn discover(upstream: &Upstream<'_>, ctx: &RunContext) -> Result<String, E
              or run `gemini` once to set one up"
         ),
     };
-    let mut url = upstream.endpoint.clone();
+    let mut url = upstream.endpoint.as_ref().clone();
     let path = url.path().split(':').next().unwrap_or_default().to_owned();
     url.set_path(&format!("{path}:loadCodeAssist"));
     url.set_query(None);

@@ -3,6 +3,7 @@
 //! credentials, retries and deadlines, and the upstream's answer passed
 //! back as it is.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -33,28 +34,11 @@ pub(crate) async fn embeddings(
             http.dialect.name()
         )));
     }
-    if let Some(why) = http.missing() {
-        return Err(Error::Backend {
-            backend: backend.name.clone(),
-            upstream_status: None,
-            message: format!("no credentials: {why}"),
-        });
-    }
-    let client = ctx.http.client(http.timeouts.connect)?;
-    let _permit = ctx.limiters.acquire(backend).await?;
-    let deadline = Instant::now() + backend.timeout;
     let endpoint = reqwest::Url::parse(&format!("{}/embeddings", http.url))
         .map_err(|e| Error::Internal(format!("the embeddings URL: {e}")))?;
-    let mut upstream = Upstream {
-        backend,
-        http,
-        client: &client,
-        endpoint: &endpoint,
-        stream: false,
-        codex: None,
-        credential: None,
-    };
-    upstream.credential = upstream.credential(ctx, None).await?;
+    let mut upstream = Upstream::open(backend, http, Cow::Owned(endpoint), false, ctx).await?;
+    let _permit = ctx.limiters.acquire(backend).await?;
+    let deadline = Instant::now() + backend.timeout;
     let response = upstream.send(body, deadline, ctx).await?;
     let read = read_capped(response, MAX_EMBEDDINGS_BYTES + 1);
     let answer = tokio::time::timeout_at(deadline, read)

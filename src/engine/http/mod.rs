@@ -14,6 +14,7 @@ mod embeddings;
 mod login;
 mod stream;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use tokio::time::Instant;
@@ -50,13 +51,10 @@ pub(super) async fn run(
         .force_effort
         .or(turn.effort)
         .or(backend.default_effort);
-    if let Some(why) = http.missing() {
-        return Err(Error::Backend {
-            backend: backend.name.clone(),
-            upstream_status: None,
-            message: format!("no credentials: {why}"),
-        });
-    }
+    // The ChatGPT backend answers only in a stream.
+    let stream = turn.stream || http.codex.is_some();
+    let endpoint = dialects::endpoint(&http, &resolved.model, stream)?;
+    let mut upstream = Upstream::open(&backend, &http, endpoint, stream, &ctx).await?;
     let codex = match &http.codex {
         Some(codex) => Some(
             ctx.http
@@ -72,25 +70,8 @@ pub(super) async fn run(
             .clone()
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
     });
-    let shape = codex.as_deref().zip(session.as_deref());
-    let body = dialects::request(&http, &turn, &resolved.model, effort, shape)?;
-    let client = ctx.http.client(http.timeouts.connect)?;
-    let permit = ctx.limiters.acquire(&backend).await?;
-    let queued_at = Instant::now();
-    let deadline = queued_at + backend.timeout;
-    // The ChatGPT backend answers only in a stream.
-    let stream = turn.stream || codex.is_some();
-    let endpoint = dialects::endpoint(&http, &resolved.model, stream)?;
-    let mut upstream = Upstream {
-        backend: &backend,
-        http: &http,
-        client: &client,
-        endpoint: &endpoint,
-        stream,
-        codex: shape,
-        credential: None,
-    };
-    upstream.credential = upstream.credential(&ctx, None).await?;
+    upstream.codex = codex.as_deref().zip(session.as_deref());
+    let body = dialects::request(&http, &turn, &resolved.model, effort, upstream.codex)?;
     let body = match &http.code_assist {
         Some(code_assist) => {
             let project = ctx
@@ -108,6 +89,9 @@ pub(super) async fn run(
         text: String::from_utf8_lossy(&body).into_owned(),
         system: None,
     });
+    let permit = ctx.limiters.acquire(&backend).await?;
+    let queued_at = Instant::now();
+    let deadline = queued_at + backend.timeout;
     let response = upstream.send(body.into(), deadline, &ctx).await?;
     let started_at = Instant::now();
     let events = stream::events(backend, http, response, ctx, deadline);
@@ -124,9 +108,9 @@ pub(super) async fn run(
 struct Upstream<'a> {
     backend: &'a crate::backend::Backend,
     http: &'a HttpTemplate,
-    client: &'a reqwest::Client,
+    client: reqwest::Client,
     /// The URL the request is posted to.
-    endpoint: &'a reqwest::Url,
+    endpoint: Cow<'a, reqwest::Url>,
     /// Whether a stream is asked for.
     stream: bool,
     /// The Codex CLI's prompt and the session, for the ChatGPT backend.
@@ -141,11 +125,42 @@ struct Credential {
     value: String,
     /// The login's account, for the provider's account header.
     account: Option<String>,
+    /// The login's token in `value`, to name it when the upstream refuses it.
+    login_token: Option<String>,
 }
 
-impl Upstream<'_> {
-    /// The auth header's value: the fixed one, or a login's token (fresh,
-    /// and not `refused`).
+impl<'a> Upstream<'a> {
+    /// Ready to send to `endpoint`: the backend's credentials are there,
+    /// and read (a login's token fresh, refreshed if it must be).
+    async fn open(
+        backend: &'a crate::backend::Backend,
+        http: &'a HttpTemplate,
+        endpoint: Cow<'a, reqwest::Url>,
+        stream: bool,
+        ctx: &RunContext,
+    ) -> Result<Upstream<'a>, Error> {
+        if let Some(why) = http.missing() {
+            return Err(Error::Backend {
+                backend: backend.name.clone(),
+                upstream_status: None,
+                message: format!("no credentials: {why}"),
+            });
+        }
+        let mut upstream = Upstream {
+            backend,
+            http,
+            client: ctx.http.client(http.timeouts.connect)?,
+            endpoint,
+            stream,
+            codex: None,
+            credential: None,
+        };
+        upstream.credential = upstream.credential(ctx, None).await?;
+        Ok(upstream)
+    }
+
+    /// The credential: the fixed one, or a login's token (fresh, and not
+    /// `refused`).
     async fn credential(
         &self,
         ctx: &RunContext,
@@ -159,11 +174,11 @@ impl Upstream<'_> {
                 return Ok(value.as_ref().ok().map(|value| Credential {
                     value: value.clone(),
                     account: None,
+                    login_token: None,
                 }));
             }
             Secret::Login(login) => {
-                let refused =
-                    refused.map(|value| value.rsplit(' ').next().unwrap_or(value).to_owned());
+                let refused = refused.map(str::to_owned);
                 // In a task of its own: a client that leaves mid-refresh must
                 // not lose the rotated refresh token before it is saved.
                 let (http, login, client) = (
@@ -184,9 +199,10 @@ impl Upstream<'_> {
         Ok(Some(Credential {
             value: match &auth.scheme {
                 Some(scheme) => format!("{scheme} {}", token.access),
-                None => token.access,
+                None => token.access.clone(),
             },
             account: token.account,
+            login_token: Some(token.access),
         }))
     }
 
@@ -196,7 +212,7 @@ impl Upstream<'_> {
         } else {
             "application/json"
         };
-        self.request_to(self.endpoint.clone(), accept, body)
+        self.request_to(self.endpoint.as_ref().clone(), accept, body)
     }
 
     /// A request to `url` with the backend's auth and headers.
@@ -265,7 +281,7 @@ impl Upstream<'_> {
                 && !refreshed
             {
                 refreshed = true;
-                let refused = self.credential.take().map(|c| c.value);
+                let refused = self.credential.take().and_then(|c| c.login_token);
                 self.credential = self.credential(ctx, refused.as_deref()).await?;
                 continue;
             }
