@@ -45,27 +45,24 @@ pub struct CodexTools {
 impl CodexTools {
     /// The tools `turn` gets, given what the operator allows.
     pub fn for_turn(turn: &Turn, web_search: bool, image_generation: bool) -> CodexTools {
-        let mut options = Map::new();
-        let mut asked = false;
-        if let Some(Value::Object(given)) = turn.extra.get("web_search_options") {
-            asked = true;
-            options.extend(given.clone());
-        } else if turn.extra.contains_key("web_search_options") {
-            asked = true;
-        }
-        for tool in &turn.hosted_tools {
-            if tool["type"]
+        // Asked by Chat's `web_search_options`, or a web search tool; the
+        // options of either are passed on.
+        let chat_way = turn.extra.get("web_search_options");
+        let tools = turn.hosted_tools.iter().filter(|tool| {
+            tool["type"]
                 .as_str()
                 .is_some_and(|t| t.starts_with("web_search"))
-            {
-                asked = true;
-                let fields = tool.as_object().into_iter().flatten();
-                options.extend(
-                    fields
-                        .filter(|(k, _)| *k != "type")
-                        .map(|(k, v)| (k.clone(), v.clone())),
-                );
-            }
+        });
+        let mut asked = false;
+        let mut options = Map::new();
+        for given in chat_way.into_iter().chain(tools) {
+            asked = true;
+            let fields = given.as_object().into_iter().flatten();
+            options.extend(
+                fields
+                    .filter(|(k, _)| *k != "type")
+                    .map(|(k, v)| (k.clone(), v.clone())),
+            );
         }
         CodexTools {
             web_search: (asked && web_search).then_some(options),

@@ -63,15 +63,10 @@ pub(super) fn request(
     codex: Option<(&CodexPrompt, &str)>,
 ) -> Result<Value, Error> {
     let mut body = body(http.dialect, turn, model, effort)?;
-    if let (Some((prompt, session)), Value::Object(fields)) = (codex, &mut body) {
-        let allows = |allowed: fn(&crate::backend::http::Codex) -> bool| {
-            http.codex.as_ref().is_some_and(allowed)
-        };
-        let tools = CodexTools::for_turn(
-            turn,
-            allows(|c| c.web_search),
-            allows(|c| c.image_generation),
-        );
+    if let (Some((prompt, session)), Some(allowed), Value::Object(fields)) =
+        (codex, &http.codex, &mut body)
+    {
+        let tools = CodexTools::for_turn(turn, allowed.web_search, allowed.image_generation);
         codex::shape(fields, prompt, session, &tools);
     }
     if http.dialect == UpstreamDialect::AnthropicMessages
