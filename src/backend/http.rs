@@ -234,6 +234,25 @@ impl LoginProvider {
         }
     }
 
+    /// The environment variables a login of this provider reads (where its
+    /// file is, its token endpoint and client, the CLI it reads a client from).
+    pub fn env_vars(self) -> &'static [&'static str] {
+        match self {
+            LoginProvider::Anthropic => &[
+                "CLAUDE_OAUTH_CREDS_PATH",
+                "CLAUDE_OAUTH_BASE_URL",
+                "CLAUDE_OAUTH_CLIENT_ID",
+            ],
+            LoginProvider::ChatGpt => &["CODEX_CLI_HOME", "CODEX_HOME"],
+            LoginProvider::Google => &[
+                "GEMINI_BIN",
+                "GEMINI_OAUTH_CREDS_PATH",
+                "GEMINI_OAUTH_CLIENT_ID",
+                "GEMINI_OAUTH_CLIENT_SECRET",
+            ],
+        }
+    }
+
     /// The header that names the login's account, for providers that want it.
     pub fn account_header(self) -> Option<&'static str> {
         match self {

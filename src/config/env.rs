@@ -253,34 +253,34 @@ pub fn read(
             out.layer.set(key, parse(var, key, raw, *kind)?, var);
         }
     }
-    let mut unused: Vec<String> = Vec::new();
+    // A variable with rows for other backends or kinds is reported when no
+    // row used it, once: its first reason.
+    let mut unused: BTreeMap<&str, String> = BTreeMap::new();
     let mut used: BTreeSet<&str> = BTreeSet::new();
     for (var, backend, key, kind, backend_kind) in BACKEND {
         let Some(raw) = value(var, *kind) else {
             continue;
         };
         let full = format!("backends.{backend}.{key}");
-        match backends.get(*backend) {
+        let why = match backends.get(*backend) {
             Some(is) if backend_kind.is_none_or(|k| k == is) => {
                 out.layer.set(&full, parse(var, &full, raw, *kind)?, var);
                 used.insert(var);
+                continue;
             }
-            Some(is) => unused.push(format!(
-                "{var} is set but not used: the `{backend}` backend here is of kind `{is}`"
-            )),
-            None => unused.push(format!("{var} is set but no `{backend}` backend is loaded")),
-        }
+            Some(is) => {
+                format!("{var} is set but not used: the `{backend}` backend here is of kind `{is}`")
+            }
+            None => format!("{var} is set but no `{backend}` backend is loaded"),
+        };
+        unused.entry(var).or_insert(why);
     }
-    // A variable with a row for another backend or kind is reported only
-    // when no row used it, once.
-    let mut reported: BTreeSet<String> = BTreeSet::new();
-    for line in unused {
-        let var = line.split(' ').next().unwrap_or_default().to_owned();
-        if !used.contains(var.as_str()) && !read_by_backends.contains(&var) && reported.insert(var)
-        {
-            out.not_used.push(line);
-        }
-    }
+    out.not_used.extend(
+        unused
+            .into_iter()
+            .filter(|(var, _)| !used.contains(var) && !read_by_backends.contains(*var))
+            .map(|(_, why)| why),
+    );
     for (var, reason) in NOT_USED {
         if env.contains_key(*var) && !read_by_backends.contains(*var) {
             out.not_used

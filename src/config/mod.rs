@@ -27,6 +27,7 @@ use crate::config::settings::Settings;
 use crate::config::source::{PresetLibrary, SourceFile};
 
 pub use self::report::Report;
+use crate::backend::http::LoginProvider;
 use crate::location::{KeyPath, Origin};
 use crate::routes::Routes;
 
@@ -237,22 +238,16 @@ pub fn load(options: &LoadOptions) -> Result<Config, ConfigError> {
         read_by_backends.extend(text(table.get("url_env")));
         read_by_backends.extend(text(auth.and_then(|a| a.get("env"))));
         read_by_backends.extend(text(table.get("project_env")));
-        let login_vars: &[&str] = match text(auth.and_then(|a| a.get("oauth"))).as_deref() {
-            Some("chatgpt") => &["CODEX_CLI_HOME", "CODEX_HOME"],
-            Some("anthropic") => &[
-                "CLAUDE_OAUTH_CREDS_PATH",
-                "CLAUDE_OAUTH_BASE_URL",
-                "CLAUDE_OAUTH_CLIENT_ID",
-            ],
-            Some("google") => &[
-                "GEMINI_BIN",
-                "GEMINI_OAUTH_CREDS_PATH",
-                "GEMINI_OAUTH_CLIENT_ID",
-                "GEMINI_OAUTH_CLIENT_SECRET",
-            ],
-            _ => &[],
-        };
-        read_by_backends.extend(login_vars.iter().map(|v| (*v).to_owned()));
+        let login = text(auth.and_then(|a| a.get("oauth")));
+        read_by_backends.extend(
+            login
+                .as_deref()
+                .and_then(LoginProvider::named)
+                .map(LoginProvider::env_vars)
+                .unwrap_or_default()
+                .iter()
+                .map(|v| (*v).to_owned()),
+        );
     }
     let env = env::read(&options.env, &backend_kinds, &read_by_backends)?;
     let mut warnings = env.not_used;
