@@ -132,14 +132,6 @@ async fn run(args: &LoginArgs) -> Result<PathBuf, String> {
     };
     file["claudeAiOauth"] = json!({"accessToken": access, "refreshToken": refresh,
                                    "expiresAt": expires_ms, "scopes": scopes});
-    if let Some(dir) = path.parent() {
-        use std::os::unix::fs::DirBuilderExt as _;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
-    }
     write_private(&path, &file).map_err(|e| format!("cannot save {}: {e}", path.display()))?;
     Ok(path)
 }

@@ -88,10 +88,9 @@ async fn discover(upstream: &Upstream<'_>, ctx: &RunContext) -> Result<String, E
              or run `gemini` once to set one up"
         ),
     };
-    let mut url = upstream.endpoint.as_ref().clone();
-    let path = url.path().split(':').next().unwrap_or_default().to_owned();
-    url.set_path(&format!("{path}:loadCodeAssist"));
-    url.set_query(None);
+    // The backend's endpoint is Code Assist's base (`…/v1internal`).
+    let mut url = upstream.http.endpoint.clone();
+    url.set_path(&format!("{}:loadCodeAssist", url.path()));
     let body = serde_json::to_vec(&load_request()).unwrap_or_default();
     let sent = upstream
         .request_to(url.clone(), "application/json", body.into())

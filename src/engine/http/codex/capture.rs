@@ -203,19 +203,8 @@ fn read_cached(path: &Path) -> Option<CodexPrompt> {
     serde_json::from_str(&text).ok()
 }
 
-/// Writes `prompt` at `path` at once: a new private file renamed over it.
+/// Keeps `prompt` at `path`, as the credentials files are kept.
 fn write_cached(path: &Path, prompt: &CodexPrompt) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt as _;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    let text = serde_json::to_vec_pretty(prompt).map_err(std::io::Error::other)?;
-    let mut file = tempfile::Builder::new()
-        .prefix(".codex-")
-        .tempfile_in(dir)?;
-    std::io::Write::write_all(&mut file, &text)?;
-    file.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    let json = serde_json::to_value(prompt).map_err(std::io::Error::other)?;
+    super::super::write_private(path, &json)
 }

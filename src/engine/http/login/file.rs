@@ -183,14 +183,19 @@ impl CredentialsFile {
 }
 
 /// Replaces the file at `path` with `json` at once: a new temporary file
-/// beside it, readable by its owner only, renamed over it.
+/// beside it, readable by its owner only, renamed over it. A missing
+/// directory is made, readable by its owner only.
 ///
 /// # Errors
 /// When the file cannot be written.
 pub fn write_private(path: &Path, json: &Value) -> std::io::Result<()> {
     use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
     let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
     let name = path.file_name().map_or_else(
         || "credentials".into(),
         |n| n.to_string_lossy().into_owned(),
