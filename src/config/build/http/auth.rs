@@ -10,6 +10,8 @@ use crate::backend::http::{Auth, Login, LoginProvider, OAuthClient, Secret};
 use crate::config::raw::RawAuth;
 use crate::location::{FieldError, KeyPath};
 
+use super::var;
+
 /// The auth header, where its secret comes from (the environment variable
 /// `env` when set, else the file `file`: its JSON value at `pointer`, or
 /// its whole text), and the secret when it could be read.
@@ -69,11 +71,7 @@ pub(super) fn auth(
         None => (header == "authorization").then(|| "Bearer".to_owned()),
     };
     if let Some(provider) = provider {
-        let from_env = raw
-            .env
-            .as_ref()
-            .and_then(|var| env.get(var).map(|v| (var, v.trim())))
-            .filter(|(_, v)| !v.is_empty());
+        let from_env = raw.env.as_ref().and_then(|name| var(env, name));
         if from_env.is_none() {
             let login = login(raw, provider, env)?;
             let source = login.file.display().to_string();
@@ -98,11 +96,11 @@ pub(super) fn auth(
                 "auth needs `env` (a variable holding the key) or `file` (a file holding it)",
             ));
         }
-        (Some(var), file) => match env.get(var).map(|v| v.trim()).filter(|v| !v.is_empty()) {
-            Some(value) => (format!("${var}"), Ok(value.to_owned())),
+        (Some(name), file) => match var(env, name) {
+            Some(value) => (format!("${name}"), Ok(value.to_owned())),
             None => match file {
                 Some(file) => read_secret(file, raw.pointer.as_deref(), env),
-                None => (format!("${var}"), Err(format!("${var} is not set"))),
+                None => (format!("${name}"), Err(format!("${name} is not set"))),
             },
         },
         (None, Some(file)) => read_secret(file, raw.pointer.as_deref(), env),
@@ -138,19 +136,21 @@ fn login(
     provider: LoginProvider,
     env: &BTreeMap<String, String>,
 ) -> Result<Login, FieldError> {
-    let set = |var: &str| env.get(var).map(|v| v.trim()).filter(|v| !v.is_empty());
     let (file, token_url, client_id) = match provider {
         // The original's variables name the file, the token host and the client.
         LoginProvider::Anthropic => (
-            set("CLAUDE_OAUTH_CREDS_PATH")
+            var(env, "CLAUDE_OAUTH_CREDS_PATH")
                 .unwrap_or("~/.claude/.credentials.json")
                 .to_owned(),
-            set("CLAUDE_OAUTH_BASE_URL").map_or_else(
+            var(env, "CLAUDE_OAUTH_BASE_URL").map_or_else(
                 || "https://console.anthropic.com/v1/oauth/token".to_owned(),
                 |host| format!("{}/v1/oauth/token", host.trim_end_matches('/')),
             ),
             // Claude Code's public OAuth client id.
-            Some(set("CLAUDE_OAUTH_CLIENT_ID").unwrap_or("9d1c250a-e61b-44d9-88ed-5944d1962f5e")),
+            Some(
+                var(env, "CLAUDE_OAUTH_CLIENT_ID")
+                    .unwrap_or("9d1c250a-e61b-44d9-88ed-5944d1962f5e"),
+            ),
         ),
         LoginProvider::ChatGpt => (
             codex_auth_file(env),
@@ -159,7 +159,7 @@ fn login(
             Some("app_EMoamEEZ73f0CkXaXp7hrann"),
         ),
         LoginProvider::Google => (
-            set("GEMINI_OAUTH_CREDS_PATH")
+            var(env, "GEMINI_OAUTH_CREDS_PATH")
                 .unwrap_or("~/.gemini/oauth_creds.json")
                 .to_owned(),
             "https://oauth2.googleapis.com/token".to_owned(),
@@ -252,9 +252,11 @@ pub(super) fn claude_settings(
 /// or `GEMINI_OAUTH_CLIENT_ID` with `GEMINI_OAUTH_CLIENT_SECRET` (both or
 /// neither), else the installed Gemini CLI's (`GEMINI_BIN`, else `gemini`).
 fn google_client(raw: &RawAuth, env: &BTreeMap<String, String>) -> Result<OAuthClient, FieldError> {
-    let set = |var: &str| env.get(var).map(|v| v.trim()).filter(|v| !v.is_empty());
-    let id = raw.client_id.as_deref().or(set("GEMINI_OAUTH_CLIENT_ID"));
-    match (id, set("GEMINI_OAUTH_CLIENT_SECRET")) {
+    let id = raw
+        .client_id
+        .as_deref()
+        .or(var(env, "GEMINI_OAUTH_CLIENT_ID"));
+    match (id, var(env, "GEMINI_OAUTH_CLIENT_SECRET")) {
         (Some(id), Some(secret)) => Ok(OAuthClient::Known {
             id: id.to_owned(),
             secret: Some(secret.to_owned()),
@@ -265,7 +267,7 @@ fn google_client(raw: &RawAuth, env: &BTreeMap<String, String>) -> Result<OAuthC
              GEMINI_OAUTH_CLIENT_SECRET, or neither (then the installed Gemini CLI's is used)",
         )),
         (None, None) => {
-            let command = expand_home(set("GEMINI_BIN").unwrap_or("gemini"), env);
+            let command = expand_home(var(env, "GEMINI_BIN").unwrap_or("gemini"), env);
             Ok(
                 match super::super::cli::find_program(&command, env.get("PATH").map(String::as_str))
                 {
@@ -284,8 +286,7 @@ fn google_client(raw: &RawAuth, env: &BTreeMap<String, String>) -> Result<OAuthC
 /// original's home for Codex), else `CODEX_HOME` (the CLI's own), else
 /// `~/.codex`.
 pub(crate) fn codex_auth_file(env: &BTreeMap<String, String>) -> String {
-    let set = |var: &str| env.get(var).map(|v| v.trim()).filter(|v| !v.is_empty());
-    match (set("CODEX_CLI_HOME"), set("CODEX_HOME")) {
+    match (var(env, "CODEX_CLI_HOME"), var(env, "CODEX_HOME")) {
         (Some(home), _) => format!("{}/.codex/auth.json", home.trim_end_matches('/')),
         (None, Some(codex_home)) => format!("{}/auth.json", codex_home.trim_end_matches('/')),
         (None, None) => "~/.codex/auth.json".to_owned(),

@@ -214,16 +214,20 @@ fn dialect(raw: &RawBackend) -> Result<UpstreamDialect, FieldError> {
     }
 }
 
+/// The value of variable `name`, trimmed, when it is set and not empty.
+fn var<'e>(env: &'e BTreeMap<String, String>, name: &str) -> Option<&'e str> {
+    env.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+}
+
 /// The base URL: `url_env`'s variable when it is set, else `url`.
 fn base_url(
     raw: &RawBackend,
     env: &BTreeMap<String, String>,
 ) -> Result<(String, Option<String>), FieldError> {
-    let from_env = raw.url_env.as_ref().and_then(|var| {
-        env.get(var)
-            .filter(|v| !v.trim().is_empty())
-            .map(|v| (v.trim().to_owned(), Some(format!("${var}"))))
-    });
+    let from_env = raw
+        .url_env
+        .as_ref()
+        .and_then(|name| var(env, name).map(|v| (v.to_owned(), Some(format!("${name}")))));
     let (url, from) = match (from_env, &raw.url) {
         (Some(found), _) => found,
         (None, Some(url)) => (url.trim().to_owned(), None),

@@ -9,6 +9,8 @@ use crate::backend::http::{CodeAssist, Codex, CodexInstructions, LoginProvider, 
 use crate::config::raw::RawBackend;
 use crate::location::{FieldError, KeyPath};
 
+use super::var;
+
 /// Code Assist, for a Google login's backend: the project from `project`,
 /// else the variable `project_env` names. Other backends take neither key.
 pub(super) fn code_assist(
@@ -37,12 +39,7 @@ pub(super) fn code_assist(
             "a Google login reaches Gemini through Code Assist: use `dialect = \"gemini\"`",
         ));
     }
-    let from_env = raw
-        .project_env
-        .as_ref()
-        .and_then(|var| env.get(var))
-        .map(|v| v.trim())
-        .filter(|v| !v.is_empty());
+    let from_env = raw.project_env.as_ref().and_then(|name| var(env, name));
     Ok(Some(CodeAssist {
         project: raw.project.as_deref().or(from_env).map(str::to_owned),
     }))
@@ -107,8 +104,7 @@ pub(super) fn codex(
             }
         }
         (None, command) => {
-            let set = |var: &str| env.get(var).map(|v| v.trim()).filter(|v| !v.is_empty());
-            let cache = match (set("XDG_CACHE_HOME"), set("HOME")) {
+            let cache = match (var(env, "XDG_CACHE_HOME"), var(env, "HOME")) {
                 (Some(dir), _) => Some(std::path::Path::new(dir).to_owned()),
                 (None, Some(home)) => Some(std::path::Path::new(home).join(".cache")),
                 (None, None) => None,
