@@ -311,13 +311,7 @@ fn media_type_of(url: &str) -> &'static str {
 /// # Errors
 /// The upstream's error, a blocked prompt, or what is missing.
 pub fn answer(body: &Value, id_prefix: &str) -> Result<Vec<Event>, String> {
-    let mut decoder = ContentDecoder::new(id_prefix);
-    let mut events = decoder.chunk(body)?;
-    if !decoder.finished() {
-        return Err("the upstream's answer has no finish reason".into());
-    }
-    events.extend(decoder.end());
-    Ok(events)
+    ContentDecoder::new(id_prefix).whole(body)
 }
 
 /// The chunks of a streamed answer, each a whole `GenerateContentResponse`;
@@ -340,6 +334,16 @@ impl ContentDecoder {
         }
     }
 
+    /// A whole answer, read as the one chunk of a stream.
+    pub(crate) fn whole(mut self, body: &Value) -> Result<Vec<Event>, String> {
+        let mut events = self.chunk(body)?;
+        if !self.finished() {
+            return Err("the upstream's answer has no finish reason".into());
+        }
+        events.extend(self.end());
+        Ok(events)
+    }
+
     /// A decoder of Code Assist's answers, each wrapped as `{"response": …}`.
     pub fn enveloped(id_prefix: &str) -> ContentDecoder {
         ContentDecoder {
@@ -348,7 +352,7 @@ impl ContentDecoder {
         }
     }
 
-    pub(crate) fn chunk(&mut self, chunk: &Value) -> Result<Vec<Event>, String> {
+    fn chunk(&mut self, chunk: &Value) -> Result<Vec<Event>, String> {
         let chunk = match chunk.get("response") {
             Some(inner) if self.enveloped && inner.is_object() => inner,
             _ => chunk,
