@@ -91,9 +91,7 @@ async fn hostile_upstream() -> (String, Arc<AtomicUsize>) {
         seen.fetch_add(1, Ordering::SeqCst);
         async move { misbehave(&String::from_utf8_lossy(&body)) }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = format!("{}/v1", crate::support::serve(app).await);
     (url, count)
 }
 

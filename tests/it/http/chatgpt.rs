@@ -81,13 +81,21 @@ async fn token_endpoint(fresh: String) -> (String, Arc<AtomicUsize>) {
         }
     };
     let app = axum::Router::new().route("/oauth/token", axum::routing::post(token));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/oauth/token", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = format!("{}/oauth/token", crate::support::serve(app).await);
     (url, refreshes)
 }
 
 fn config(mock: &MockUpstream, token_url: &str, extra: &str) -> String {
+    backend_config(
+        mock,
+        &format!("instructions_file = \"~/codex-prompt.md\"\n{extra}"),
+        token_url,
+    )
+}
+
+/// A ChatGPT backend `chatgpt` in front of `mock` with `keys`, refreshing
+/// at `token_url`, routed as `chatgpt:`.
+fn backend_config(mock: &MockUpstream, keys: &str, token_url: &str) -> String {
     format!(
         r#"use = []
 [backends.chatgpt]
@@ -95,11 +103,10 @@ kind = "http"
 dialect = "openai-responses"
 url = "{mock}/backend-api/codex"
 auth = {{ oauth = "chatgpt", token_url = "{token_url}", client_id = "test-client" }}
-instructions_file = "~/codex-prompt.md"
 default_model = "gpt-5.5"
 default_effort = "low"
 retries = 0
-{extra}
+{keys}
 
 [[routes]]
 prefix = "chatgpt:"
@@ -107,6 +114,12 @@ backend = "chatgpt"
 "#,
         mock = mock.base_url()
     )
+}
+
+/// [`backend_config`] with the instructions captured from `codex`.
+fn captured_from(mock: &MockUpstream, codex: &std::path::Path) -> String {
+    let keys = format!("instructions_from = \"{}\"", codex.display());
+    backend_config(mock, &keys, "http://127.0.0.1:9/oauth/token")
 }
 
 /// The mock ChatGPT backend taking only `fresh` and [`PROMPT`], and a gateway
@@ -515,14 +528,7 @@ async fn without_codex_instructions_requests_get_a_502_saying_how_and_codex_is_n
     .unwrap();
     std::fs::set_permissions(&broken, std::fs::Permissions::from_mode(0o755)).unwrap();
     let mock = MockUpstream::start().await;
-    let config = format!(
-        "use = []\n[backends.chatgpt]\nkind = \"http\"\ndialect = \"openai-responses\"\n\
-         url = \"{}/backend-api/codex\"\nauth = {{ oauth = \"chatgpt\" }}\n\
-         instructions_from = \"{}\"\ndefault_model = \"gpt-5.5\"\n\
-         [[routes]]\nprefix = \"chatgpt:\"\nbackend = \"chatgpt\"\n",
-        mock.base_url(),
-        broken.display()
-    );
+    let config = captured_from(&mock, &broken);
     let gw = Gateway::builder(&config)
         .file(AUTH_FILE, &auth_json(&jwt("current", 3600), "refresh-1"))
         .start();
@@ -642,14 +648,7 @@ async fn an_upgraded_codex_is_captured_again() {
     let mock = MockUpstream::start().await;
     mock.accept_login_token(&token);
     mock.require_codex_instructions("prompt of version one");
-    let config = format!(
-        "use = []\n[backends.chatgpt]\nkind = \"http\"\ndialect = \"openai-responses\"\n\
-         url = \"{}/backend-api/codex\"\nauth = {{ oauth = \"chatgpt\" }}\n\
-         instructions_from = \"{}\"\ndefault_model = \"gpt-5.5\"\n\
-         [[routes]]\nprefix = \"chatgpt:\"\nbackend = \"chatgpt\"\n",
-        mock.base_url(),
-        codex.display()
-    );
+    let config = captured_from(&mock, &codex);
     let gw = Gateway::builder(&config)
         .file(AUTH_FILE, &auth_json(&token, "refresh-1"))
         .start();

@@ -16,11 +16,11 @@ use axum::{Form, Json};
 use serde_json::{Value, json};
 
 use super::{ask, error_message, header};
-use crate::support::Gateway;
 use crate::support::mock_upstream::{
     CODE_ASSIST_PROJECT, MockUpstream, REASONING_TEXT, REPLY_TEXT, TOOL_COMMAND,
 };
 use crate::support::sse::{content, reasoning};
+use crate::support::{Gateway, GatewayBuilder};
 
 const CREDS: &str = ".gemini/oauth_creds.json";
 const FRESH: &str = "google-fresh-token";
@@ -104,9 +104,7 @@ async fn token_endpoint() -> (String, Arc<AtomicUsize>) {
         }
     };
     let app = axum::Router::new().route("/token", axum::routing::post(token));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/token", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = format!("{}/token", crate::support::serve(app).await);
     (url, refreshes)
 }
 
@@ -118,8 +116,9 @@ fn header_of(headers: &HeaderMap, name: &str) -> String {
         .to_owned()
 }
 
-/// The `gemini-cloudcode` preset in front of `mock`, refreshing at `token_url`.
-fn preset(mock: &MockUpstream, token_url: &str, gemini: &str) -> Gateway {
+/// The `gemini-cloudcode` preset in front of `mock`, refreshing at
+/// `token_url` with the client of the Gemini CLI at `gemini`.
+fn preset(mock: &MockUpstream, token_url: &str, gemini: &str) -> GatewayBuilder {
     let config = format!(
         "use = [\"gemini-cloudcode\"]\n[backends.gemini]\n\
          auth = {{ oauth = \"google\", token_url = \"{token_url}\" }}\nretries = 0\n"
@@ -127,7 +126,6 @@ fn preset(mock: &MockUpstream, token_url: &str, gemini: &str) -> Gateway {
     Gateway::builder(&config)
         .env("GEMINI_CLOUDCODE_BASE_URL", &mock.base_url())
         .env("GEMINI_BIN", gemini)
-        .start()
 }
 
 fn code_assist_calls(
@@ -149,13 +147,7 @@ async fn an_expiring_google_login_is_refreshed_once_and_the_project_found_once()
     let mock = MockUpstream::start().await;
     mock.accept_login_token(FRESH);
     let (token_url, refreshes) = token_endpoint().await;
-    let config = format!(
-        "use = [\"gemini-cloudcode\"]\n[backends.gemini]\n\
-         auth = {{ oauth = \"google\", token_url = \"{token_url}\" }}\nretries = 0\n"
-    );
-    let gw = Gateway::builder(&config)
-        .env("GEMINI_CLOUDCODE_BASE_URL", &mock.base_url())
-        .env("GEMINI_BIN", &gemini)
+    let gw = preset(&mock, &token_url, &gemini)
         .file(CREDS, &creds("old-google-token", 30, json!({})))
         .start();
     let requests =
@@ -219,13 +211,7 @@ async fn a_named_project_is_used_and_tools_and_reasoning_go_through_code_assist(
     let (_cli, gemini) = gemini_cli();
     let mock = MockUpstream::start().await;
     let (token_url, refreshes) = token_endpoint().await;
-    let config = format!(
-        "use = [\"gemini-cloudcode\"]\n[backends.gemini]\n\
-         auth = {{ oauth = \"google\", token_url = \"{token_url}\" }}\n"
-    );
-    let gw = Gateway::builder(&config)
-        .env("GEMINI_CLOUDCODE_BASE_URL", &mock.base_url())
-        .env("GEMINI_BIN", &gemini)
+    let gw = preset(&mock, &token_url, &gemini)
         .env("GEMINI_PROJECT_ID", "my-project")
         .file(
             CREDS,
@@ -271,9 +257,7 @@ async fn a_named_project_is_used_and_tools_and_reasoning_go_through_code_assist(
     );
 
     // Without the variable, the login file's project.
-    let gw = Gateway::builder(&config)
-        .env("GEMINI_CLOUDCODE_BASE_URL", &mock.base_url())
-        .env("GEMINI_BIN", &gemini)
+    let gw = preset(&mock, &token_url, &gemini)
         .file(
             CREDS,
             &creds("current-token", 3600, json!({"project_id": "file-project"})),
@@ -296,19 +280,13 @@ async fn a_named_project_is_used_and_tools_and_reasoning_go_through_code_assist(
 async fn a_google_login_without_an_oauth_client_is_a_502_saying_what_to_set() {
     let mock = MockUpstream::start().await;
     let (token_url, refreshes) = token_endpoint().await;
-    let gw = preset(&mock, &token_url, "/nonexistent/gemini");
+    let gw = preset(&mock, &token_url, "/nonexistent/gemini").start();
     let (status, _, body) = gw.chat(ask("gemini-3-flash-preview", "hi")).await;
     assert_eq!(status, 502, "{body}");
     assert!(error_message(&body).contains("no login at"), "{body}");
     drop(gw);
 
-    let config = format!(
-        "use = [\"gemini-cloudcode\"]\n[backends.gemini]\n\
-         auth = {{ oauth = \"google\", token_url = \"{token_url}\" }}\n"
-    );
-    let gw = Gateway::builder(&config)
-        .env("GEMINI_CLOUDCODE_BASE_URL", &mock.base_url())
-        .env("GEMINI_BIN", "/nonexistent/gemini")
+    let gw = preset(&mock, &token_url, "/nonexistent/gemini")
         .file(CREDS, &creds("expired", -60, json!({})))
         .start();
     let (status, _, body) = gw.chat(ask("gemini-3-flash-preview", "hi")).await;
@@ -329,13 +307,7 @@ async fn a_failed_project_discovery_is_clear_and_not_asked_again_at_once() {
     let mock = MockUpstream::start().await;
     mock.accept_login_token("a-token-this-login-does-not-have");
     let (token_url, _) = token_endpoint().await;
-    let config = format!(
-        "use = [\"gemini-cloudcode\"]\n[backends.gemini]\n\
-         auth = {{ oauth = \"google\", token_url = \"{token_url}\" }}\nretries = 0\n"
-    );
-    let gw = Gateway::builder(&config)
-        .env("GEMINI_CLOUDCODE_BASE_URL", &mock.base_url())
-        .env("GEMINI_BIN", &gemini)
+    let gw = preset(&mock, &token_url, &gemini)
         .file(CREDS, &creds("current-token", 3600, json!({})))
         .start();
     for _ in 0..3 {

@@ -88,9 +88,7 @@ async fn provider(refresh_works: bool) -> Provider {
     let app = axum::Router::new()
         .route("/v1/oauth/token", axum::routing::post(token))
         .route("/v1/messages", axum::routing::post(messages));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = crate::support::serve(app).await;
     Provider {
         url,
         refreshes,
@@ -306,9 +304,7 @@ async fn run_login(
         }
     };
     let app = axum::Router::new().route("/v1/oauth/token", axum::routing::post(token));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = crate::support::serve(app).await;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_agent-cli-to-api"))
         .args([
             "login",

@@ -512,9 +512,7 @@ async fn flaky_upstream() -> (String, std::sync::Arc<std::sync::atomic::AtomicUs
             }
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = crate::support::serve(app).await;
     (url, count)
 }
 

@@ -331,6 +331,15 @@ impl GatewayBuilder {
     }
 }
 
+/// Serves `app` on 127.0.0.1 for the rest of the test: its base URL
+/// (`http://127.0.0.1:PORT`).
+pub(crate) async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
 /// A CLI name found on no machine, for tests about CLIs that are not installed.
 pub(crate) const ABSENT_CLI: &str = "claude-not-installed-in-tests";
 
