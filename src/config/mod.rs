@@ -168,13 +168,14 @@ pub fn load(options: &LoadOptions) -> Result<Config, ConfigError> {
         None => match &provider_hint {
             // The original's implicit preset for a fixed provider; a provider
             // that is no preset names a backend the file defines itself.
-            Some(provider) if library.has(&implicit_preset(provider, &options.env)?.0) => {
+            Some(provider) => {
                 let (preset, why, asked) = implicit_preset(provider, &options.env)?;
-                notes.extend(why);
-                direct_api_asked.extend(asked);
-                wanted.push((preset, AskedBy::Provider));
+                if library.has(&preset) {
+                    notes.extend(why);
+                    direct_api_asked.extend(asked);
+                    wanted.push((preset, AskedBy::Provider));
+                }
             }
-            Some(_) => {}
             None => {
                 auto_detect = true;
                 wanted.extend(
