@@ -15,8 +15,6 @@ use crate::turn::Turn;
 /// them, and the headers that say who is asking.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CodexPrompt {
-    /// The Codex version they came from, when known.
-    pub version: Option<String>,
     /// The base instructions, as the CLI sends them.
     pub instructions: String,
     /// Where the CLI puts them.
@@ -169,11 +167,7 @@ fn developer(text: String) -> Value {
 ///
 /// # Errors
 /// When the request holds no instructions.
-pub fn from_request(
-    body: &Value,
-    headers: &[(String, String)],
-    version: Option<String>,
-) -> Result<CodexPrompt, String> {
+pub fn from_request(body: &Value, headers: &[(String, String)]) -> Result<CodexPrompt, String> {
     let field = body
         .get("instructions")
         .and_then(Value::as_str)
@@ -219,7 +213,6 @@ pub fn from_request(
         })
         .cloned();
     Ok(CodexPrompt {
-        version,
         instructions,
         placement,
         headers: kept,
@@ -234,7 +227,6 @@ mod tests {
 
     fn prompt(placement: Placement) -> CodexPrompt {
         CodexPrompt {
-            version: Some("0.169.0".into()),
             instructions: "You are Codex.".into(),
             placement,
             headers: vec![("originator".into(), "codex_exec".into())],
@@ -362,7 +354,7 @@ mod tests {
              "content": [{"type": "input_text", "text": "Base "}, {"type": "input_text", "text": "prompt"}]},
             {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "skills"}]},
             {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}]});
-        let prompt = from_request(&body, &headers, None).unwrap_or_else(|e| panic!("{e}"));
+        let prompt = from_request(&body, &headers).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(prompt.instructions, "Base prompt");
         assert_eq!(prompt.placement, Placement::Developer);
         assert_eq!(prompt.session_header, "session-id");
@@ -376,12 +368,12 @@ mod tests {
         );
 
         let body = json!({"instructions": "Field prompt", "input": []});
-        let prompt = from_request(&body, &[], None).unwrap_or_else(|e| panic!("{e}"));
+        let prompt = from_request(&body, &[]).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             (prompt.instructions.as_str(), prompt.placement),
             ("Field prompt", Placement::Instructions)
         );
         assert_eq!(prompt.session_header, "session_id");
-        assert!(from_request(&json!({"input": []}), &[], None).is_err());
+        assert!(from_request(&json!({"input": []}), &[]).is_err());
     }
 }

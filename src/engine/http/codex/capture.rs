@@ -194,7 +194,7 @@ async fn capture(command: &str, model: &str, version: &str) -> Result<CodexPromp
     let _ = child.wait().await;
     server.abort();
     let (headers, body) = outcome?;
-    from_request(&body, &headers, Some(version.to_owned()))
+    from_request(&body, &headers)
         .map_err(|why| format!("Codex {version} sent a request, but {why}"))
 }
 

@@ -63,7 +63,6 @@ impl CodexPrompts {
         let (command, cache) = match source {
             CodexInstructions::File { text, .. } => {
                 return Ok(Arc::new(CodexPrompt {
-                    version: None,
                     instructions: text.clone(),
                     placement: Placement::Instructions,
                     headers: vec![("originator".into(), "codex_cli_rs".into())],
