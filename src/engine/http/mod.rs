@@ -178,22 +178,7 @@ impl<'a> Upstream<'a> {
                 }));
             }
             Secret::Login(login) => {
-                let refused = refused.map(str::to_owned);
-                // In a task of its own: a client that leaves mid-refresh must
-                // not lose the rotated refresh token before it is saved.
-                let (http, login, client) = (
-                    Arc::clone(&ctx.http),
-                    Arc::clone(login),
-                    self.client.clone(),
-                );
-                let backend = self.backend.name.clone();
-                tokio::spawn(async move {
-                    http.logins
-                        .token(&login, &client, &backend, refused.as_deref())
-                        .await
-                })
-                .await
-                .map_err(|e| Error::Internal(format!("the login refresh stopped: {e}")))??
+                login_token(ctx, login, &self.client, &self.backend.name, refused).await?
             }
         };
         Ok(Some(Credential {
@@ -333,6 +318,33 @@ impl<'a> Upstream<'a> {
             }
         }
     }
+}
+
+/// A login's token: the known one while it is fresh and not `refused`;
+/// else what the login gives, in a task of its own (a refresh may come, and
+/// a client that leaves mid-refresh must not lose the rotated refresh token
+/// before it is saved).
+async fn login_token(
+    ctx: &RunContext,
+    login: &Arc<crate::backend::http::Login>,
+    client: &reqwest::Client,
+    backend: &str,
+    refused: Option<&str>,
+) -> Result<login::Token, Error> {
+    if refused.is_none()
+        && let Some(token) = ctx.http.logins.known(login)
+    {
+        return Ok(token);
+    }
+    let (http, login, client) = (Arc::clone(&ctx.http), Arc::clone(login), client.clone());
+    let (backend, refused) = (backend.to_owned(), refused.map(str::to_owned));
+    tokio::spawn(async move {
+        http.logins
+            .token(&login, &client, &backend, refused.as_deref())
+            .await
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("the login refresh stopped: {e}")))?
 }
 
 /// An upstream's `Retry-After`, in whole seconds.

@@ -131,6 +131,9 @@ impl CodexPrompts {
             }
             Arc::clone(known.entry(key.clone()).or_default())
         };
+        if let Some(prompt) = cell.get() {
+            return Ok(Arc::clone(prompt));
+        }
         let failed = Arc::clone(&self.failed);
         let (command, model, cache) = (command.to_owned(), model.to_owned(), cache.clone());
         let capture = tokio::spawn(async move {

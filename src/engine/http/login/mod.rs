@@ -78,6 +78,23 @@ impl Token {
 }
 
 impl Logins {
+    /// The known token of `login` when it is fresh and no refresh is under
+    /// way: what most requests need, without waiting or reading the file.
+    pub fn known(&self, login: &Login) -> Option<Token> {
+        let state = {
+            let states = self
+                .states
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            Arc::clone(states.get(&login.file)?)
+        };
+        let known = state.try_lock().ok()?;
+        known
+            .0
+            .clone()
+            .filter(|token| token.fresh(SystemTime::now()))
+    }
+
     /// A usable access token of `login`: the one known, unless it expires
     /// soon or is `refused` (the upstream said 401/403 to it), in which
     /// case it is refreshed.
