@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::config::watch::Reloader;
-use crate::engine::{HttpClients, Limiters, Reaper, WorkspacePool};
+use crate::engine::{HttpClients, Limiters, Reaper, Sessions, WorkspacePool};
 
 /// Shared handler state; cheap to clone (one reference count).
 #[derive(Debug, Clone)]
@@ -41,6 +41,8 @@ pub struct Shared {
     pub workspaces: Arc<WorkspacePool>,
     /// Pooled clients of the HTTP upstreams.
     pub http: Arc<HttpClients>,
+    /// The warm processes of `session` backends, kept across reloads.
+    pub sessions: Arc<Sessions>,
 }
 
 impl AppState {
@@ -54,6 +56,15 @@ impl AppState {
         let limiters = Arc::new(Limiters::default());
         let on_reload = Arc::clone(&limiters);
         reloader.on_reload(move |config| on_reload.apply(config.routes.backends.values()));
+        let workspaces = Arc::new(WorkspacePool::default());
+        let sessions = Sessions::new(
+            Arc::clone(&reaper),
+            Arc::clone(&workspaces),
+            shutdown.clone(),
+        );
+        sessions.apply(reloader.live().load().routes.backends.values());
+        let warm = Arc::clone(&sessions);
+        reloader.on_reload(move |config| warm.apply(config.routes.backends.values()));
         AppState(Arc::new(Shared {
             config: Arc::clone(reloader.live()),
             reloader,
@@ -61,8 +72,9 @@ impl AppState {
             local_addr,
             reaper,
             limiters,
-            workspaces: Arc::new(WorkspacePool::default()),
+            workspaces,
             http: Arc::new(HttpClients::default()),
+            sessions,
         }))
     }
 }

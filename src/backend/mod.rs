@@ -11,6 +11,7 @@ pub mod cli;
 pub mod decode;
 pub mod http;
 pub mod rules;
+pub mod session;
 pub mod spec;
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use std::time::Duration;
 pub use capabilities::Capabilities;
 pub use cli::CliTemplate;
 pub use http::HttpTemplate;
+pub use session::SessionTemplate;
 
 /// A compiled backend.
 #[derive(Debug)]
@@ -55,6 +57,8 @@ pub enum Kind {
     Cli(Arc<CliTemplate>),
     /// A model API over HTTP.
     Http(Arc<HttpTemplate>),
+    /// Warm CLI processes, pooled, one conversation each at a time.
+    Session(Arc<SessionTemplate>),
 }
 
 /// A backend's concurrency limit and queue.
@@ -89,46 +93,68 @@ impl Backend {
         models
     }
 
+    /// The command line template of the processes it starts, if it starts any.
+    pub fn process(&self) -> Option<&CliTemplate> {
+        match &self.kind {
+            Kind::Cli(cli) => Some(cli),
+            Kind::Session(session) => Some(&session.process),
+            Kind::Http(_) => None,
+        }
+    }
+
     /// Why this backend cannot run on this machine, if it cannot.
     pub fn missing(&self) -> Option<String> {
         match &self.kind {
-            Kind::Cli(cli) => cli.program.is_none().then(|| {
-                format!(
-                    "`{}` was not found on PATH (install it, or set backends.{}.command)",
-                    cli.command, self.name
-                )
-            }),
             Kind::Http(http) => http.missing(),
+            Kind::Cli(_) | Kind::Session(_) => {
+                let process = self.process()?;
+                process.program.is_none().then(|| {
+                    format!(
+                        "`{}` was not found on PATH (install it, or set backends.{}.command)",
+                        process.command, self.name
+                    )
+                })
+            }
         }
     }
 
     /// Whether its template has a variable `name`, and of which kind.
     pub fn variable(&self, name: &str) -> Option<VarKind> {
-        match &self.kind {
-            Kind::Cli(cli) if cli.vars.contains_key(name) => Some(VarKind::Text),
-            Kind::Cli(cli) if cli.lists.contains_key(name) => Some(VarKind::List),
-            Kind::Cli(_) | Kind::Http(_) => None,
+        let process = self.process()?;
+        if process.vars.contains_key(name) {
+            Some(VarKind::Text)
+        } else if process.lists.contains_key(name) {
+            Some(VarKind::List)
+        } else {
+            None
         }
     }
 
     /// The names of its text variables (the ones routes can set).
     pub fn text_variables(&self) -> Vec<&str> {
-        match &self.kind {
-            Kind::Cli(cli) => cli.vars.keys().map(String::as_str).collect(),
-            Kind::Http(_) => Vec::new(),
-        }
+        self.process()
+            .map(|p| p.vars.keys().map(String::as_str).collect())
+            .unwrap_or_default()
     }
 
     /// One line saying what runs it, for `check`.
     pub fn summary(&self) -> String {
+        let found = |cli: &CliTemplate| {
+            cli.program.as_ref().map_or_else(
+                || "NOT FOUND on PATH".to_owned(),
+                |p| p.display().to_string(),
+            )
+        };
         match &self.kind {
-            Kind::Cli(cli) => {
-                let found = cli.program.as_ref().map_or_else(
-                    || "NOT FOUND on PATH".to_owned(),
-                    |p| p.display().to_string(),
-                );
-                format!("cli `{}` ({found})", cli.command)
-            }
+            Kind::Cli(cli) => format!("cli `{}` ({})", cli.command, found(cli)),
+            Kind::Session(session) => format!(
+                "session `{}` over {} ({}; {} warm, up to {})",
+                session.process.command,
+                session.protocol.name(),
+                found(&session.process),
+                session.pool.min_warm,
+                self.limits.max
+            ),
             Kind::Http(http) => {
                 let auth = http.auth.as_ref().map_or_else(
                     || "no auth".to_owned(),

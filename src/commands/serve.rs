@@ -74,6 +74,7 @@ pub async fn serve(options: LoadOptions) -> ExitCode {
     }
     let state = AppState::new(reloader, shutdown.clone(), local, Arc::clone(&reaper));
     let workspaces = Arc::clone(&state.workspaces);
+    let sessions = Arc::clone(&state.sessions);
     if workspaces.claim_refill() {
         let warm = Arc::clone(&workspaces);
         reaper.track_blocking(move || warm.refill());
@@ -86,7 +87,9 @@ pub async fn serve(options: LoadOptions) -> ExitCode {
             tracing::warn!("requests still running after {}s; exiting", DRAIN.as_secs());
         }
     }
-    // Workspaces are removed, and what the CLIs left is killed, before exit.
+    // Warm processes end, workspaces are removed, and what the CLIs left
+    // is killed, before exit.
+    sessions.close();
     reaper.wait_for_cleanups(CLEANUP_WAIT).await;
     workspaces.drain();
     ExitCode::SUCCESS

@@ -128,6 +128,16 @@ pub struct RawBackend {
     pub project_env: Option<String>,
     pub web_search: Option<bool>,
     pub image_generation: Option<bool>,
+    // `session` backends (and `command`, `args`, `vars`, `env`… as `cli`)
+    pub protocol: Option<String>,
+    pub auth_method: Option<String>,
+    pub approvals: Option<String>,
+    pub min_warm: Option<u64>,
+    pub idle_ttl_seconds: Option<u64>,
+    pub max_turns: Option<u64>,
+    pub max_age_seconds: Option<u64>,
+    pub session_ttl_seconds: Option<u64>,
+    pub max_sessions: Option<u64>,
 }
 
 /// A template variable's default: text, or a list for `each` groups.

@@ -45,6 +45,19 @@ pub const BUILTIN_PRESETS: &[(&str, &str)] = &[
         "gemini-cloudcode",
         include_str!("../../presets/gemini-cloudcode.toml"),
     ),
+    (
+        "claude-warm",
+        include_str!("../../presets/claude-warm.toml"),
+    ),
+    ("codex-warm", include_str!("../../presets/codex-warm.toml")),
+    (
+        "gemini-warm",
+        include_str!("../../presets/gemini-warm.toml"),
+    ),
+    (
+        "cursor-agent-warm",
+        include_str!("../../presets/cursor-agent-warm.toml"),
+    ),
 ];
 
 /// One configuration file's text and where it came from.

@@ -6,7 +6,10 @@
 pub mod cli;
 pub mod http;
 pub mod limiter;
+mod output;
+mod process;
 pub mod reaper;
+pub mod session;
 
 use std::sync::Arc;
 
@@ -25,6 +28,7 @@ pub use cli::prompt::Prompt;
 pub use http::HttpClients;
 pub use limiter::{Limiters, Permit};
 pub use reaper::Reaper;
+pub use session::Sessions;
 
 /// What a run needs from the gateway.
 #[derive(Debug, Clone)]
@@ -47,6 +51,8 @@ pub struct RunContext {
     pub workspaces: Arc<WorkspacePool>,
     /// Pooled clients of the HTTP upstreams.
     pub http: Arc<HttpClients>,
+    /// The warm processes of `session` backends.
+    pub sessions: Arc<Sessions>,
 }
 
 /// Limits the gateway's settings put on one request.
@@ -72,6 +78,9 @@ pub struct Run {
     pub queued_at: Instant,
     /// When the backend started.
     pub started_at: Instant,
+    /// The conversation the run continues on a warm process (the client's
+    /// key), named in the `x-session-id` response header.
+    pub conversation: Option<String>,
 }
 
 impl std::fmt::Debug for Run {
@@ -93,6 +102,7 @@ pub async fn run(resolved: &Resolved, turn: Turn, ctx: RunContext) -> Result<Run
     match &resolved.backend.kind {
         Kind::Cli(template) => cli::run(resolved, Arc::clone(template), turn, ctx).await,
         Kind::Http(template) => http::run(resolved, Arc::clone(template), turn, ctx).await,
+        Kind::Session(template) => session::run(resolved, Arc::clone(template), turn, ctx).await,
     }
 }
 
@@ -109,7 +119,7 @@ pub async fn embeddings(
 ) -> Result<bytes::Bytes, Error> {
     match &resolved.backend.kind {
         Kind::Http(template) => http::embeddings(resolved, template, body, ctx).await,
-        Kind::Cli(_) => Err(Error::InvalidRequest(format!(
+        Kind::Cli(_) | Kind::Session(_) => Err(Error::InvalidRequest(format!(
             "backend `{}` runs a CLI, which makes no embeddings; route the model to an http backend",
             resolved.backend.name
         ))),
@@ -134,6 +144,7 @@ pub async fn doctor(
 ) -> Vec<(Health, String)> {
     match &backend.kind {
         Kind::Cli(template) => cli::doctor::check(backend, template, env).await,
+        Kind::Session(template) => cli::doctor::check(backend, &template.process, env).await,
         Kind::Http(template) => http::doctor(template),
     }
 }

@@ -38,6 +38,7 @@ pub(super) async fn respond(
         sse_keepalive,
         max_answer_bytes,
     } = started;
+    let conversation = run.conversation.clone();
     let mut response = if stream {
         match first_output(run.events).await {
             Ok(events) => {
@@ -73,6 +74,9 @@ pub(super) async fn respond(
         }
     };
     add_route_headers(response.headers_mut(), &resolved, &ignored);
+    if let Some(value) = conversation.and_then(|c| header::HeaderValue::from_str(&c).ok()) {
+        response.headers_mut().insert("x-session-id", value);
+    }
     response
 }
 

@@ -65,6 +65,7 @@ pub(super) async fn debug_config(
         "routes": routes,
         "models": config.routes.models(),
         "load": load,
+        "pools": state.sessions.report(),
         "notes": config.report.notes,
         "warnings": config.report.warnings,
         "reload": {

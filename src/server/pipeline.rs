@@ -148,6 +148,7 @@ pub(super) fn run_context(state: &AppState, config: &Config, log: &RequestLog) -
             force_effort: settings.force_effort,
         },
         limiters: Arc::clone(&state.limiters),
+        sessions: Arc::clone(&state.sessions),
         reaper: Arc::clone(&state.reaper),
         workspaces: Arc::clone(&state.workspaces),
         http: Arc::clone(&state.http),

@@ -48,20 +48,8 @@ pub fn compile(
     gateway_secrets: &[String],
 ) -> Result<Backend, FieldError> {
     let here = KeyPath::default();
-    let command = raw
-        .command
-        .clone()
-        .filter(|c| !c.trim().is_empty())
-        .ok_or_else(|| FieldError::new(here.key("command"), "a cli backend needs `command`"))?;
-    let (vars, lists) = template_vars(raw)?;
-    let argv = ArgvTemplate::compile(
-        raw.args.as_deref().unwrap_or_default(),
-        &vars.keys().cloned().collect(),
-        &lists.keys().cloned().collect(),
-        raw.extra_args.as_deref().unwrap_or_default(),
-    )
-    .map_err(|e| e.under(&here.key("args")))?;
-    let prompt_via = match raw.prompt.as_deref().unwrap_or("stdin") {
+    let (mut template, secrets) = process("cli", raw, defaults, env, gateway_secrets)?;
+    template.prompt_via = match raw.prompt.as_deref().unwrap_or("stdin") {
         "stdin" => PromptVia::Stdin,
         "arg" => PromptVia::Arg,
         other => {
@@ -71,18 +59,10 @@ pub fn compile(
             ));
         }
     };
-    let rules = OutputRules::compile(raw.output.as_deref().unwrap_or_default())
+    template.rules = OutputRules::compile(raw.output.as_deref().unwrap_or_default())
         .map_err(|e| e.under(&here.key("output")))?;
-    let child_env = child_env(env, raw, gateway_secrets);
-    let command = expand_home(&command, env);
-    let search_path = child_env
-        .iter()
-        .find(|(k, _)| k == "PATH")
-        .map(|(_, v)| v.as_str());
-    let program = find_program(&command, search_path);
-    let mut secrets = secret_values(&child_env, gateway_secrets);
-    secrets.extend(secrets_in_args(raw));
-    secrets.extend(secret_vars(&vars));
+    template.exit_status = exit_statuses(raw)?;
+    let argv = &template.argv;
     let capabilities = Capabilities {
         system: argv.uses("system"),
         sessions: argv.uses("session"),
@@ -90,32 +70,6 @@ pub fn compile(
         images: argv.takes_images(),
         // A CLI runs its own tools and sampling; it reads only the prompt.
         ..Capabilities::default()
-    };
-    let doctor = raw.doctor.clone().unwrap_or_default();
-    let template = CliTemplate {
-        command,
-        program,
-        argv,
-        prompt_via,
-        vars,
-        lists,
-        env: child_env,
-        workspace: raw
-            .workspace
-            .as_deref()
-            .filter(|w| !w.is_empty())
-            .map(|w| PathBuf::from(expand_home(w, env)))
-            .or_else(|| defaults.workspace.clone()),
-        max_line_bytes: raw.max_line_bytes.map_or(defaults.max_line_bytes, to_usize),
-        exit_status: exit_statuses(raw)?,
-        rules,
-        doctor: DoctorSpec {
-            version_args: doctor
-                .version_args
-                .unwrap_or_else(|| vec!["--version".to_owned()]),
-            credentials: doctor.credentials.unwrap_or_default(),
-            login_hint: doctor.login_hint,
-        },
     };
     common::backend(
         name,
@@ -127,6 +81,75 @@ pub fn compile(
             kind: Kind::Cli(Arc::new(template)),
         },
     )
+}
+
+/// How to start the process of a `cli` or `session` backend: command,
+/// argv, environment (without the gateway's secrets), working directory,
+/// doctor checks; and the values that must be redacted. Output rules are
+/// left empty, the prompt goes to stdin.
+pub(super) fn process(
+    kind: &str,
+    raw: &RawBackend,
+    defaults: &BackendDefaults,
+    env: &BTreeMap<String, String>,
+    gateway_secrets: &[String],
+) -> Result<(CliTemplate, Vec<String>), FieldError> {
+    let here = KeyPath::default();
+    let command = raw
+        .command
+        .clone()
+        .filter(|c| !c.trim().is_empty())
+        .ok_or_else(|| {
+            FieldError::new(
+                here.key("command"),
+                format!("a {kind} backend needs `command`"),
+            )
+        })?;
+    let (vars, lists) = template_vars(raw)?;
+    let argv = ArgvTemplate::compile(
+        raw.args.as_deref().unwrap_or_default(),
+        &vars.keys().cloned().collect(),
+        &lists.keys().cloned().collect(),
+        raw.extra_args.as_deref().unwrap_or_default(),
+    )
+    .map_err(|e| e.under(&here.key("args")))?;
+    let child_env = child_env(env, raw, gateway_secrets);
+    let command = expand_home(&command, env);
+    let search_path = child_env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_str());
+    let program = find_program(&command, search_path);
+    let mut secrets = secret_values(&child_env, gateway_secrets);
+    secrets.extend(secrets_in_args(raw));
+    secrets.extend(secret_vars(&vars));
+    let doctor = raw.doctor.clone().unwrap_or_default();
+    let template = CliTemplate {
+        command,
+        program,
+        argv,
+        prompt_via: PromptVia::Stdin,
+        vars,
+        lists,
+        env: child_env,
+        workspace: raw
+            .workspace
+            .as_deref()
+            .filter(|w| !w.is_empty())
+            .map(|w| PathBuf::from(expand_home(w, env)))
+            .or_else(|| defaults.workspace.clone()),
+        max_line_bytes: raw.max_line_bytes.map_or(defaults.max_line_bytes, to_usize),
+        exit_status: HashMap::new(),
+        rules: OutputRules::default(),
+        doctor: DoctorSpec {
+            version_args: doctor
+                .version_args
+                .unwrap_or_else(|| vec!["--version".to_owned()]),
+            credentials: doctor.credentials.unwrap_or_default(),
+            login_hint: doctor.login_hint,
+        },
+    };
+    Ok((template, secrets))
 }
 
 /// A template's text variables and list variables.

@@ -62,6 +62,29 @@ const KINDS: &[(&str, &[&str])] = &[
             "image_generation",
         ],
     ),
+    (
+        "session",
+        &[
+            "command",
+            "args",
+            "extra_args",
+            "vars",
+            "env",
+            "env_remove",
+            "workspace",
+            "max_line_bytes",
+            "doctor",
+            "protocol",
+            "auth_method",
+            "approvals",
+            "min_warm",
+            "idle_ttl_seconds",
+            "max_turns",
+            "max_age_seconds",
+            "session_ttl_seconds",
+            "max_sessions",
+        ],
+    ),
 ];
 
 /// Checks that each file's table for backend `name` (of kind `kind`) only
@@ -80,12 +103,16 @@ pub(super) fn check(layers: &Layers, name: &str, kind: &str) -> Result<(), Confi
             if COMMON.contains(&key.as_str()) || own.contains(&key.as_str()) {
                 continue;
             }
-            let belongs = KINDS
+            let owners: Vec<String> = KINDS
                 .iter()
-                .find(|(_, keys)| keys.contains(&key.as_str()))
-                .map_or_else(String::new, |(other, _)| {
-                    format!(" (it belongs to `{other}` backends)")
-                });
+                .filter(|(_, keys)| keys.contains(&key.as_str()))
+                .map(|(other, _)| format!("`{other}`"))
+                .collect();
+            let belongs = if owners.is_empty() {
+                String::new()
+            } else {
+                format!(" (it belongs to {} backends)", owners.join(" and "))
+            };
             return Err(file.source.error(
                 &KeyPath::keys(["backends", name, key.as_str()]),
                 format!("`{key}` is not a key of `{kind}` backends{belongs}"),

@@ -24,6 +24,7 @@ pub mod cli;
 mod common;
 pub mod http;
 mod kinds;
+pub mod session;
 mod settings;
 
 use self::cli::{BackendDefaults, secret_vars};
@@ -110,10 +111,13 @@ pub fn build(input: BuildInput<'_>) -> Result<Config, ConfigError> {
         let backend = match kind {
             "cli" => cli::compile(name, raw_backend, &defaults, input.env, &gateway_secrets),
             "http" => http::compile(name, raw_backend, &defaults, input.env),
+            "session" => {
+                session::compile(name, raw_backend, &defaults, input.env, &gateway_secrets)
+            }
             other => {
                 return Err(at(
                     here.key("kind"),
-                    format!("unknown backend kind `{other}`: use \"cli\" or \"http\""),
+                    format!("unknown backend kind `{other}`: use \"cli\", \"http\" or \"session\""),
                 ));
             }
         }

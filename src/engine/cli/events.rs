@@ -9,12 +9,12 @@ use std::time::Duration;
 use futures_util::StreamExt as _;
 use tokio::time::Instant;
 
-use super::output::{self, ByteLines, Line};
-use super::process::ChildGuard;
 use crate::backend::Backend;
 use crate::backend::cli::CliTemplate;
 use crate::backend::decode::Decoder;
 use crate::engine::RunContext;
+use crate::engine::output::{self, ByteLines, Line};
+use crate::engine::process::ChildGuard;
 use crate::error::{Error, redact, status_in_message};
 use crate::event::{Event, EventStream, FinishReason};
 

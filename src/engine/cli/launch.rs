@@ -11,12 +11,12 @@ use std::sync::Arc;
 use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
 
 use super::RunRequest;
-use super::process::ChildGuard;
 use super::workspace::{ImageFiles, Workspace, WorkspacePool};
 use crate::backend::Backend;
 use crate::backend::argv::ArgValues;
 use crate::backend::cli::{CliTemplate, PromptVia};
 use crate::engine::Reaper;
+use crate::engine::process::ChildGuard;
 use crate::error::Error;
 
 /// What a blocking launch needs.

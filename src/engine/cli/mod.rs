@@ -21,15 +21,16 @@ use crate::turn::{Effort, Turn};
 use self::launch::{Launch, Launched};
 use self::prompt::Prompt;
 pub use self::workspace::WorkspacePool;
+use crate::engine::output;
 
 pub mod doctor;
 mod events;
 mod launch;
-mod output;
-mod plan;
-mod process;
+
+pub(crate) mod plan;
+
 pub mod prompt;
-mod workspace;
+pub(crate) mod workspace;
 
 /// Linux refuses a single argv element longer than this (MAX_ARG_STRLEN).
 const MAX_ARG_BYTES: usize = 128 * 1024 - 1;
@@ -72,6 +73,7 @@ pub(super) async fn run(
         sent,
         queued_at,
         started_at: Instant::now(),
+        conversation: None,
     })
 }
 

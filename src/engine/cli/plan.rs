@@ -12,7 +12,7 @@ use crate::turn::{Image, Message, Turn};
 
 /// Turns the request into what the CLI is given, refusing what it cannot
 /// take. The images' bytes move out of `turn` into the run.
-pub(super) fn plan(
+pub(crate) fn plan(
     limits: &RequestLimits,
     resolved: &Resolved,
     turn: &mut Turn,

@@ -15,7 +15,7 @@ use tempfile::TempDir;
 
 /// Where a CLI runs.
 #[derive(Debug)]
-pub(super) enum Workspace {
+pub(crate) enum Workspace {
     /// A configured directory, kept.
     Fixed(PathBuf),
     /// A fresh directory, removed on drop.
@@ -24,7 +24,7 @@ pub(super) enum Workspace {
 
 impl Workspace {
     /// The configured directory (created if missing), or a fresh one from `pool`.
-    pub(super) fn prepare(
+    pub(crate) fn prepare(
         fixed: Option<&Path>,
         pool: &WorkspacePool,
     ) -> std::io::Result<Workspace> {
@@ -39,7 +39,7 @@ impl Workspace {
     }
 
     /// The directory.
-    pub(super) fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         match self {
             Workspace::Fixed(dir) => dir,
             Workspace::Temp(dir) => dir.path(),
@@ -83,7 +83,7 @@ impl WorkspacePool {
 
     /// A fresh directory: a ready one that still exists (a temp cleaner may
     /// have removed one that waited long), else one made now. Blocks.
-    pub(super) fn take(&self) -> std::io::Result<TempDir> {
+    pub(crate) fn take(&self) -> std::io::Result<TempDir> {
         loop {
             let Some(dir) = self.ready().dirs.pop() else {
                 return private_tempdir(WORKSPACE_PREFIX);
@@ -150,15 +150,15 @@ const WORKSPACE_PREFIX: &str = "agent-cli-to-api-ws-";
 
 /// Decoded images written to private files for the CLI to read.
 #[derive(Debug, Default)]
-pub(super) struct ImageFiles {
+pub(crate) struct ImageFiles {
     _dir: Option<TempDir>,
     /// The files, in request order.
-    pub(super) paths: Vec<String>,
+    pub(crate) paths: Vec<String>,
 }
 
 impl ImageFiles {
     /// Writes each `(media type, bytes)` to its own file.
-    pub(super) fn write(images: &[(String, Vec<u8>)]) -> std::io::Result<ImageFiles> {
+    pub(crate) fn write(images: &[(String, Vec<u8>)]) -> std::io::Result<ImageFiles> {
         if images.is_empty() {
             return Ok(ImageFiles::default());
         }

@@ -101,6 +101,7 @@ pub(super) async fn run(
         sent,
         queued_at,
         started_at,
+        conversation: None,
     })
 }
 

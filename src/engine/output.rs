@@ -19,10 +19,10 @@ const STDERR_TAIL_LINES: usize = 20;
 const MAX_STDERR_LINE: usize = 8 * 1024;
 
 /// Newline-separated lines of bytes, none longer than a cap.
-pub(super) type ByteLines<R> = FramedRead<R, LineCodec>;
+pub(crate) type ByteLines<R> = FramedRead<R, LineCodec>;
 
 /// Splits `reader` into lines of at most `max` bytes.
-pub(super) fn byte_lines<R: AsyncRead>(reader: R, max: usize) -> ByteLines<R> {
+pub(crate) fn byte_lines<R: AsyncRead>(reader: R, max: usize) -> ByteLines<R> {
     FramedRead::new(
         reader,
         LineCodec {
@@ -35,7 +35,7 @@ pub(super) fn byte_lines<R: AsyncRead>(reader: R, max: usize) -> ByteLines<R> {
 
 /// One line of output.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Line {
+pub(crate) enum Line {
     /// The line's bytes, without the newline.
     Bytes(Bytes),
     /// A line longer than the cap; its bytes are skipped and reading goes on.
@@ -45,7 +45,7 @@ pub(super) enum Line {
 /// Splits bytes at newlines. Unlike `LinesCodec`, it neither requires UTF-8
 /// nor ends the stream at an over-long line, so a reader can go on draining.
 #[derive(Debug)]
-pub(super) struct LineCodec {
+pub(crate) struct LineCodec {
     max: usize,
     /// Bytes of the buffer already searched for a newline.
     scanned: usize,
@@ -113,7 +113,7 @@ impl Decoder for LineCodec {
 }
 
 /// A line as text; `false` when invalid UTF-8 had to be replaced.
-pub(super) fn decode(line: &[u8]) -> (std::borrow::Cow<'_, str>, bool) {
+pub(crate) fn decode(line: &[u8]) -> (std::borrow::Cow<'_, str>, bool) {
     match std::str::from_utf8(line) {
         Ok(text) => (text.into(), true),
         Err(_) => (String::from_utf8_lossy(line), false),
@@ -122,7 +122,7 @@ pub(super) fn decode(line: &[u8]) -> (std::borrow::Cow<'_, str>, bool) {
 
 /// Reads `stderr` to its end, logging each line (secrets redacted) and
 /// returning the last ones.
-pub(super) async fn drain_stderr(
+pub(crate) async fn drain_stderr(
     stderr: impl AsyncRead + Unpin,
     backend: String,
     secrets: Vec<String>,
@@ -150,7 +150,7 @@ pub(super) async fn drain_stderr(
 }
 
 /// Logs a line the CLI printed (stderr or a warning event).
-pub(super) fn log_cli_line(backend: &str, line: &str, log_events: bool) {
+pub(crate) fn log_cli_line(backend: &str, line: &str, log_events: bool) {
     if log_events {
         tracing::info!(backend, "cli: {line}");
     } else {

@@ -21,10 +21,10 @@ use tokio::process::Child;
 use crate::engine::reaper::{Reaper, Run};
 
 /// How long a cancelled CLI gets to exit after SIGTERM before SIGKILL.
-pub(super) const TERM_GRACE: Duration = Duration::from_millis(500);
+pub(crate) const TERM_GRACE: Duration = Duration::from_millis(500);
 
 /// Owns a spawned CLI and its process group.
-pub(super) struct ChildGuard {
+pub(crate) struct ChildGuard {
     child: Option<Child>,
     /// The group while it may be signalled.
     pgid: Option<Pid>,
@@ -52,7 +52,7 @@ impl std::fmt::Debug for ChildGuard {
 
 impl ChildGuard {
     /// Takes ownership of a child that `reaper` spawned with `process_group(0)`.
-    pub(super) fn new(child: Child, reaper: Arc<Reaper>, run: Run) -> ChildGuard {
+    pub(crate) fn new(child: Child, reaper: Arc<Reaper>, run: Run) -> ChildGuard {
         let group = child.id().and_then(|id| i32::try_from(id).ok());
         ChildGuard {
             child: Some(child),
@@ -67,18 +67,18 @@ impl ChildGuard {
 
     /// Keeps `item` alive until the process group is gone, e.g. the
     /// directory the CLI works in, so it is never removed under a live CLI.
-    pub(super) fn keep_until_dead(&mut self, item: impl Send + 'static) {
+    pub(crate) fn keep_until_dead(&mut self, item: impl Send + 'static) {
         self.keep.push(Box::new(item));
     }
 
     /// The process group id (the leader's pid).
-    pub(super) fn pgid(&self) -> Option<i32> {
+    pub(crate) fn pgid(&self) -> Option<i32> {
         self.group
     }
 
     /// Waits for the leader to exit, then kills whatever is left in its group.
     /// Returns the exit status, or `None` if waiting failed.
-    pub(super) async fn wait(&mut self) -> Option<ExitStatus> {
+    pub(crate) async fn wait(&mut self) -> Option<ExitStatus> {
         if let Some(status) = self.reaped {
             return status;
         }
@@ -90,8 +90,24 @@ impl ChildGuard {
         status
     }
 
+    /// Whether the leader is still running (if it exited, it is reaped
+    /// and what is left of its group killed).
+    pub(crate) fn running(&mut self) -> bool {
+        if self.reaped.is_some() {
+            return false;
+        }
+        match self.child.as_mut().map(Child::try_wait) {
+            Some(Ok(None)) => true,
+            Some(Ok(Some(status))) => {
+                self.collected(Some(status));
+                false
+            }
+            Some(Err(_)) | None => false,
+        }
+    }
+
     /// The exit status, if the leader has been seen to exit.
-    pub(super) fn exit_status(&self) -> Option<ExitStatus> {
+    pub(crate) fn exit_status(&self) -> Option<ExitStatus> {
         self.reaped.flatten()
     }
 
@@ -107,7 +123,7 @@ impl ChildGuard {
 
     /// Terminates the group now and reaps the leader (SIGTERM, then SIGKILL
     /// after [`TERM_GRACE`]).
-    pub(super) async fn terminate(&mut self) {
+    pub(crate) async fn terminate(&mut self) {
         if self.reaped.is_some() {
             return;
         }

@@ -1,0 +1,502 @@
+//! One warm process: started in its own process group with the template's
+//! argv and environment, greeted with its protocol's handshake, then given
+//! conversations and turns one at a time. What differs per protocol is in
+//! `claude`, `codex` and `acp`; this module holds what they share: the
+//! launch, requests and their answers, the agent's permission requests,
+//! and the reading of one turn.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::wire::{Incoming, Wire, WireError, error_text};
+use super::{acp, claude, codex};
+use crate::backend::Backend;
+use crate::backend::argv::ArgValues;
+use crate::backend::cli::secrets_in_argv;
+use crate::backend::session::{Protocol, SessionTemplate};
+use crate::engine::Reaper;
+use crate::engine::cli::workspace::{Workspace, WorkspacePool};
+use crate::engine::output;
+use crate::engine::process::ChildGuard;
+use crate::error::{Error, redact};
+use crate::event::{Event, FinishReason};
+use crate::turn::Effort;
+
+/// How long a new process may take to answer its handshake.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long opening a conversation may take.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What makes two processes of one template differ: the values of the
+/// placeholders their command line uses. Processes with equal keys are
+/// interchangeable.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct ProcessKey {
+    pub(super) model: Option<String>,
+    pub(super) effort: Option<Effort>,
+    pub(super) system: Option<String>,
+}
+
+impl ProcessKey {
+    /// The key of a request for `model`, `effort` and `system`, keeping
+    /// only what the template's command line uses.
+    pub(super) fn new(
+        template: &SessionTemplate,
+        model: &str,
+        effort: Option<Effort>,
+        system: Option<&str>,
+    ) -> ProcessKey {
+        let argv = &template.process.argv;
+        ProcessKey {
+            model: argv.uses("model").then(|| model.to_owned()),
+            effort: effort.filter(|_| argv.uses("effort")),
+            system: system.filter(|_| argv.uses("system")).map(str::to_owned),
+        }
+    }
+}
+
+/// What a new conversation is opened with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Opening {
+    /// Instructions, for protocols that take them per conversation.
+    pub(super) system: Option<String>,
+    /// The model, for protocols that take it per conversation.
+    pub(super) model: String,
+}
+
+/// One turn's input.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Input {
+    /// The text of the new messages.
+    pub(super) text: String,
+    /// Images: media type and bytes.
+    pub(super) images: Vec<(String, Vec<u8>)>,
+    /// The model, for protocols that take it per turn.
+    pub(super) model: String,
+    /// Reasoning effort, for protocols that take it per turn.
+    pub(super) effort: Option<Effort>,
+}
+
+/// A turn in progress, in its protocol's terms.
+pub(super) enum TurnState {
+    Claude(claude::Turn),
+    Codex(codex::Turn),
+    Acp(acp::Turn),
+}
+
+/// What one message meant for the turn.
+pub(super) enum Step {
+    /// Events to pass on; the turn goes on.
+    Events(Vec<Event>),
+    /// The turn ended, after these events.
+    End(Vec<Event>, Ending),
+}
+
+/// How a turn ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Ending {
+    /// Completed.
+    Finished(FinishReason),
+    /// Stopped by our interrupt.
+    Interrupted,
+    /// Failed, with the agent's message and the model API's status if known.
+    Failed(String, Option<u16>),
+}
+
+/// A warm process.
+pub(super) struct Agent {
+    pub(super) wire: Wire,
+    guard: ChildGuard,
+    stderr: Option<tokio::task::JoinHandle<Vec<String>>>,
+    pub(super) template: Arc<SessionTemplate>,
+    pub(super) backend: String,
+    pub(super) key: ProcessKey,
+    /// Its working directory.
+    pub(super) cwd: PathBuf,
+    pub(super) born: Instant,
+    /// Turns run so far.
+    pub(super) turns: u32,
+    /// It has held a conversation, which must be cleared before another.
+    pub(super) dirty: bool,
+    /// The protocol's id of its current conversation.
+    pub(super) conversation: Option<String>,
+    /// What its current conversation was opened with, while it has had no turn.
+    opened: Option<Opening>,
+    /// Since when it waits for a request.
+    pub(super) idle_since: Instant,
+    /// Counts it in its pool while it exists.
+    pub(super) live: Option<super::pool::Live>,
+    /// Messages read while waiting for an answer, for the turn to read.
+    backlog: VecDeque<Incoming>,
+    secrets: Vec<String>,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("backend", &self.backend)
+            .field("pid", &self.guard.pgid())
+            .field("turns", &self.turns)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Agent {
+    /// Starts a process of `template` for `key` and waits for its handshake.
+    pub(super) async fn start(
+        backend: &Backend,
+        template: &Arc<SessionTemplate>,
+        key: ProcessKey,
+        reaper: &Arc<Reaper>,
+        workspaces: &Arc<WorkspacePool>,
+    ) -> Result<Agent, Error> {
+        let launched = {
+            let template = Arc::clone(template);
+            let (reaper, workspaces) = (Arc::clone(reaper), Arc::clone(workspaces));
+            let key = key.clone();
+            let name = backend.name.clone();
+            // A fork and exec can stall for long under I/O pressure: not on a worker.
+            tokio::task::spawn_blocking(move || {
+                launch(&name, &template, &key, &reaper, &workspaces)
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("starting the CLI: {e}")))??
+        };
+        let Launched {
+            guard,
+            stdin,
+            stdout,
+            stderr,
+            argv,
+            cwd,
+        } = launched;
+        let mut secrets = backend.secrets.clone();
+        secrets.extend(secrets_in_argv(&argv));
+        tracing::info!(
+            backend = %backend.name,
+            pid = guard.pgid(),
+            argv = ?argv.iter().map(|a| redact(a, &secrets)).collect::<Vec<_>>(),
+            "warm process started"
+        );
+        let stderr = tokio::spawn(output::drain_stderr(
+            stderr,
+            backend.name.clone(),
+            secrets.clone(),
+            false,
+        ));
+        let mut agent = Agent {
+            wire: Wire::new(
+                template.protocol,
+                stdin,
+                stdout,
+                template.process.max_line_bytes,
+            ),
+            guard,
+            stderr: Some(stderr),
+            template: Arc::clone(template),
+            backend: backend.name.clone(),
+            key,
+            cwd,
+            born: Instant::now(),
+            turns: 0,
+            dirty: false,
+            conversation: None,
+            opened: None,
+            idle_since: Instant::now(),
+            live: None,
+            backlog: VecDeque::new(),
+            secrets,
+        };
+        let handshake = async {
+            match agent.template.protocol {
+                Protocol::ClaudeStreamJson => claude::handshake(&mut agent).await,
+                Protocol::CodexAppServer => codex::handshake(&mut agent).await,
+                Protocol::Acp => acp::handshake(&mut agent).await,
+            }
+        };
+        match tokio::time::timeout(READY_TIMEOUT, handshake).await {
+            Ok(Ok(())) => Ok(agent),
+            Ok(Err(error)) => Err(agent.failed(error).await),
+            Err(_) => Err(agent
+                .failed(agent_error(
+                    &backend.name,
+                    format!(
+                        "it did not finish its handshake within {}s",
+                        READY_TIMEOUT.as_secs()
+                    ),
+                ))
+                .await),
+        }
+    }
+
+    /// Whether the process is still running.
+    pub(super) fn alive(&mut self) -> bool {
+        self.guard.running()
+    }
+
+    /// The process group id.
+    pub(super) fn pid(&self) -> Option<i32> {
+        self.guard.pgid()
+    }
+
+    /// Opens a new conversation, clearing the last one first; one opened
+    /// ahead with the same instructions and model, still without a turn,
+    /// is used as it is.
+    pub(super) async fn open(&mut self, opening: &Opening) -> Result<(), Error> {
+        let any_opening = self.template.protocol == Protocol::ClaudeStreamJson;
+        if !self.dirty
+            && self
+                .opened
+                .as_ref()
+                .is_some_and(|o| any_opening || o == opening)
+        {
+            return Ok(());
+        }
+        self.opened = None;
+        self.backlog.clear();
+        let opened = async {
+            match self.template.protocol {
+                Protocol::ClaudeStreamJson => claude::open(self).await,
+                Protocol::CodexAppServer => codex::open(self, opening).await,
+                Protocol::Acp => acp::open(self).await,
+            }
+        };
+        let native = match tokio::time::timeout(OPEN_TIMEOUT, opened).await {
+            Ok(opened) => opened?,
+            Err(_) => {
+                return Err(self.error(format!(
+                    "it did not open a conversation within {}s",
+                    OPEN_TIMEOUT.as_secs()
+                )));
+            }
+        };
+        self.conversation = native;
+        self.opened = Some(opening.clone());
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// Sends a turn.
+    pub(super) async fn send_turn(&mut self, input: &Input) -> Result<TurnState, Error> {
+        self.turns += 1;
+        self.dirty = true;
+        self.opened = None;
+        match self.template.protocol {
+            Protocol::ClaudeStreamJson => claude::start(self, input).await.map(TurnState::Claude),
+            Protocol::CodexAppServer => codex::start(self, input).await.map(TurnState::Codex),
+            Protocol::Acp => acp::start(self, input).await.map(TurnState::Acp),
+        }
+    }
+
+    /// The next step of `turn`: reads messages (answering the agent's
+    /// requests) until one means something for the turn.
+    pub(super) async fn step(&mut self, turn: &mut TurnState) -> Result<Step, Error> {
+        loop {
+            let message = match self.backlog.pop_front() {
+                Some(message) => message,
+                None => self.read().await?,
+            };
+            let step = match (&mut *turn, message) {
+                (_, Incoming::Request { id, method, params }) => {
+                    self.permission(id, &method, &params).await?;
+                    continue;
+                }
+                (TurnState::Claude(turn), message) => claude::step(turn, message),
+                (TurnState::Codex(turn), message) => codex::step(turn, message),
+                (TurnState::Acp(turn), message) => acp::step(turn, message),
+            };
+            match step {
+                Some(step) => return Ok(step),
+                None => continue,
+            }
+        }
+    }
+
+    /// Asks the agent to stop `turn`; its end still has to be read.
+    pub(super) async fn interrupt(&mut self, turn: &TurnState) -> Result<(), Error> {
+        match turn {
+            TurnState::Claude(_) => claude::interrupt(self).await,
+            TurnState::Codex(turn) => codex::interrupt(self, turn).await,
+            TurnState::Acp(turn) => acp::interrupt(self, turn).await,
+        }
+    }
+
+    /// Sends request `method` and waits for its answer, keeping what else
+    /// arrives meanwhile for the turn.
+    pub(super) async fn call(&mut self, method: &str, params: Value) -> Result<Value, Error> {
+        let id = self
+            .wire
+            .request(method, params)
+            .await
+            .map_err(|e| self.wire_error(&e))?;
+        loop {
+            match self.read().await? {
+                Incoming::Response { id: got, result } if got == id => {
+                    return result.map_err(|error| {
+                        self.error(format!("`{method}` failed: {}", error_text(&error)))
+                    });
+                }
+                Incoming::Request { id, method, params } => {
+                    self.permission(id, &method, &params).await?;
+                }
+                other => self.backlog.push_back(other),
+            }
+        }
+    }
+
+    /// Reads one message.
+    pub(super) async fn read(&mut self) -> Result<Incoming, Error> {
+        self.wire.next().await.map_err(|e| self.wire_error(&e))
+    }
+
+    /// Answers the agent's request for a permission by the template's
+    /// policy; other requests are refused as not supported.
+    async fn permission(&mut self, id: Value, method: &str, params: &Value) -> Result<(), Error> {
+        let approvals = self.template.approvals;
+        let answer = match self.template.protocol {
+            Protocol::ClaudeStreamJson => claude::permission(method, params, approvals),
+            Protocol::CodexAppServer => codex::permission(method, params, approvals),
+            Protocol::Acp => acp::permission(method, params, approvals),
+        };
+        tracing::debug!(backend = %self.backend, method, granted = answer.is_ok(), "agent request answered");
+        self.wire
+            .answer(id, answer)
+            .await
+            .map_err(|e| self.wire_error(&e))
+    }
+
+    /// A failure of this process, its message redacted.
+    pub(super) fn error(&self, message: String) -> Error {
+        agent_error(&self.backend, redact(&message, &self.secrets))
+    }
+
+    fn wire_error(&self, error: &WireError) -> Error {
+        self.error(format!("`{}`: {error}", self.template.process.command))
+    }
+
+    /// `error`, with the last lines the process printed on stderr if it
+    /// has ended. The process is ended.
+    pub(super) async fn failed(mut self, error: Error) -> Error {
+        self.guard.terminate().await;
+        let tail = match self.stderr.take() {
+            Some(tail) => tokio::time::timeout(Duration::from_millis(500), tail)
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        match error {
+            Error::Backend {
+                backend,
+                upstream_status,
+                message,
+            } if !tail.is_empty() => Error::Backend {
+                backend,
+                upstream_status,
+                message: format!("{message}: {}", tail.join("\n")),
+            },
+            other => other,
+        }
+    }
+}
+
+/// A failure of a warm process of `backend`.
+pub(super) fn agent_error(backend: &str, message: String) -> Error {
+    Error::Backend {
+        backend: backend.to_owned(),
+        upstream_status: crate::error::status_in_message(&message),
+        message,
+    }
+}
+
+/// A started process, before its handshake.
+struct Launched {
+    guard: ChildGuard,
+    stdin: tokio::process::ChildStdin,
+    stdout: tokio::process::ChildStdout,
+    stderr: tokio::process::ChildStderr,
+    argv: Vec<String>,
+    cwd: PathBuf,
+}
+
+/// Prepares the working directory and spawns the process. Blocks.
+fn launch(
+    backend: &str,
+    template: &SessionTemplate,
+    key: &ProcessKey,
+    reaper: &Arc<Reaper>,
+    workspaces: &Arc<WorkspacePool>,
+) -> Result<Launched, Error> {
+    let process = &template.process;
+    let workspace = Workspace::prepare(process.workspace.as_deref(), workspaces)
+        .map_err(|e| Error::Internal(format!("cannot prepare the workspace: {e}")))?;
+    if matches!(workspace, Workspace::Temp(_)) && workspaces.claim_refill() {
+        let refill = Arc::clone(workspaces);
+        reaper.track_blocking(move || refill.refill());
+    }
+    let cwd = workspace.path().to_path_buf();
+    let mut values = ArgValues::default();
+    values.scalars.extend(process.vars.clone());
+    values.lists.extend(process.lists.clone());
+    values
+        .scalars
+        .insert("workspace".into(), cwd.to_string_lossy().into_owned());
+    for (name, value) in [
+        ("model", key.model.clone()),
+        ("effort", key.effort.map(|e| e.as_str().to_owned())),
+        ("system", key.system.clone()),
+    ] {
+        if let Some(value) = value {
+            values.scalars.insert(name.into(), value);
+        }
+    }
+    let argv = process.argv.render(&values);
+    let mut command = tokio::process::Command::new(process.executable());
+    command
+        .args(&argv)
+        .current_dir(&cwd)
+        .env_clear()
+        .envs(process.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let (mut child, mark) = Reaper::spawn(&mut command).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::NotFound {
+            format!(" (is it installed and on PATH? set backends.{backend}.command to its path)")
+        } else {
+            String::new()
+        };
+        agent_error(
+            backend,
+            format!("cannot start `{}`: {e}{hint}", process.command),
+        )
+    })?;
+    let pipes = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+    let mut guard = ChildGuard::new(child, Arc::clone(reaper), mark);
+    guard.keep_until_dead(workspace);
+    let (Some(stdin), Some(stdout), Some(stderr)) = pipes else {
+        return Err(Error::Internal("the CLI's pipes are missing".to_owned()));
+    };
+    Ok(Launched {
+        guard,
+        stdin,
+        stdout,
+        stderr,
+        argv,
+        cwd,
+    })
+}
+
+/// Usage numbers at JSON pointers of `value`.
+pub(super) fn count(value: &Value, pointer: &str) -> Option<u64> {
+    value.pointer(pointer).and_then(Value::as_u64)
+}

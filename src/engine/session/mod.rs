@@ -1,0 +1,296 @@
+//! Runs a `session` backend: a turn on a warm process from the backend's
+//! pool instead of a CLI started per request. A client's conversation key
+//! (`X-Session-Id`, `X-Codex-Session-Id` or a `session_id` field) binds a
+//! conversation to its process, so later turns send only the new
+//! messages; a key the gateway has not seen starts a conversation bound to
+//! it (a lost one is continued by replaying the history the client sent).
+//! A client that goes away interrupts the turn; the process serves on.
+//!
+//! [`Sessions`] holds the pools across config reloads, keyed by backend
+//! name; `pool` keeps the processes and conversations of one backend,
+//! `agent` is one process, `wire` its framing, and `claude`, `codex` and
+//! `acp` the three protocols.
+
+mod acp;
+mod agent;
+mod claude;
+mod codex;
+mod pool;
+mod wire;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use self::agent::{Ending, Input, Opening, ProcessKey, Step};
+use self::pool::{Deps, Lease, Pool};
+use crate::backend::session::SessionTemplate;
+use crate::backend::{Backend, Kind};
+use crate::engine::cli::plan;
+use crate::engine::cli::prompt::{self, Options};
+use crate::engine::{Reaper, Run, RunContext, WorkspacePool};
+use crate::error::Error;
+use crate::event::{Event, EventStream};
+use crate::routes::Resolved;
+use crate::turn::Turn;
+
+/// How often pools drop expired conversations and idle processes.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// The pools of every `session` backend, kept across reloads.
+#[derive(Debug)]
+pub struct Sessions {
+    pools: Mutex<HashMap<String, Arc<Pool>>>,
+    deps: Deps,
+}
+
+impl Sessions {
+    /// No pools yet; they are made by [`Sessions::apply`] and on first use.
+    /// Call within the runtime: it starts the sweeper, which ends with
+    /// `shutdown`.
+    pub fn new(
+        reaper: Arc<Reaper>,
+        workspaces: Arc<WorkspacePool>,
+        shutdown: CancellationToken,
+    ) -> Arc<Sessions> {
+        let sessions = Arc::new(Sessions {
+            pools: Mutex::default(),
+            deps: Deps {
+                reaper,
+                workspaces,
+                shutdown: shutdown.clone(),
+            },
+        });
+        let sweeper = Arc::downgrade(&sessions);
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(SWEEP_EVERY) => {}
+                }
+                let Some(sessions) = sweeper.upgrade() else {
+                    return;
+                };
+                for pool in sessions.all() {
+                    pool.sweep();
+                }
+            }
+            if let Some(sessions) = sweeper.upgrade() {
+                sessions.close();
+            }
+        });
+        sessions
+    }
+
+    fn all(&self) -> Vec<Arc<Pool>> {
+        self.lock().values().cloned().collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Pool>>> {
+        self.pools
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Takes a (re)loaded config's backends: each `session` backend's pool
+    /// gets its template and is warmed; pools of backends that left end
+    /// their processes.
+    pub fn apply<'a>(&self, backends: impl Iterator<Item = &'a Arc<Backend>>) {
+        let mut seen = Vec::new();
+        for backend in backends {
+            if let Kind::Session(template) = &backend.kind {
+                self.pool(backend, template);
+                seen.push(backend.name.clone());
+            }
+        }
+        let mut pools = self.lock();
+        pools.retain(|name, pool| {
+            let keep = seen.contains(name);
+            if !keep {
+                pool.retire();
+            }
+            keep
+        });
+    }
+
+    /// The pool of `backend`, made or updated to `template`.
+    fn pool(&self, backend: &Arc<Backend>, template: &Arc<SessionTemplate>) -> Arc<Pool> {
+        let mut pools = self.lock();
+        if let Some(pool) = pools.get(&backend.name) {
+            let pool = Arc::clone(pool);
+            drop(pools);
+            pool.configure(Arc::clone(backend), Arc::clone(template));
+            return pool;
+        }
+        let pool = Arc::new(Pool::new(
+            Arc::clone(backend),
+            Arc::clone(template),
+            self.deps.clone(),
+        ));
+        pools.insert(backend.name.clone(), Arc::clone(&pool));
+        drop(pools);
+        pool.refill();
+        pool
+    }
+
+    /// Ends every warm process (shutdown).
+    pub fn close(&self) {
+        for pool in self.all() {
+            pool.close();
+        }
+    }
+
+    /// Each pool's processes and conversations, for `/debug/config`.
+    pub fn report(&self) -> serde_json::Map<String, serde_json::Value> {
+        let pools = self.lock();
+        pools
+            .iter()
+            .map(|(name, pool)| (name.clone(), pool.report()))
+            .collect()
+    }
+}
+
+/// Runs `turn` on a warm process of the resolved backend.
+pub(super) async fn run(
+    resolved: &Resolved,
+    template: Arc<SessionTemplate>,
+    mut turn: Turn,
+    ctx: RunContext,
+) -> Result<Run, Error> {
+    let backend = &resolved.backend;
+    let pool = ctx.sessions.pool_for(backend, &template);
+    let model = if resolved.model.is_empty() {
+        backend.default_model.clone().unwrap_or_default()
+    } else {
+        resolved.model.clone()
+    };
+    let effort = ctx
+        .limits
+        .force_effort
+        .or(turn.effort)
+        .or(backend.default_effort);
+    let system = prompt::flatten(
+        &turn,
+        Options {
+            separate_system: backend.capabilities.system,
+            first_new: turn.messages.len(),
+        },
+    )
+    .system;
+    let process = ProcessKey::new(&template, &model, effort, system.as_deref());
+    let opening = Opening {
+        system,
+        model: model.clone(),
+    };
+    let key = turn.session.take();
+    let permit = ctx.limiters.acquire(backend).await?;
+    let queued_at = Instant::now();
+    let (lease, continuing) = pool.checkout(key.as_deref(), &process, &opening).await?;
+    // A conversation the process holds gets only the new messages.
+    turn.session = key.clone().filter(|_| continuing);
+    let planned = plan::plan(&ctx.limits, resolved, &mut turn, &ctx.request_id)?;
+    let sent = ctx.keep_sent.then(|| planned.prompt.clone());
+    let input = Input {
+        text: planned.prompt.text,
+        images: planned.images,
+        model,
+        effort,
+    };
+    Ok(Run {
+        conversation: key.clone(),
+        events: events(lease, input, key, Arc::clone(backend), ctx),
+        permit,
+        sent,
+        queued_at,
+        started_at: Instant::now(),
+    })
+}
+
+impl Sessions {
+    fn pool_for(&self, backend: &Arc<Backend>, template: &Arc<SessionTemplate>) -> Arc<Pool> {
+        let pools = self.lock();
+        match pools.get(&backend.name) {
+            Some(pool) => Arc::clone(pool),
+            None => {
+                drop(pools);
+                self.pool(backend, template)
+            }
+        }
+    }
+}
+
+/// The turn's events: the conversation key first (when there is one),
+/// then the answer as the process streams it, until its end.
+fn events(
+    mut lease: Lease,
+    input: Input,
+    key: Option<String>,
+    backend: Arc<Backend>,
+    ctx: RunContext,
+) -> EventStream {
+    Box::pin(async_stream::stream! {
+        if let Some(key) = key {
+            yield Ok(Event::Session(key));
+        }
+        let deadline = Instant::now() + backend.timeout;
+        let Some(agent) = lease.agent.as_mut() else {
+            yield Err(Error::Internal("a lease without a process".into()));
+            return;
+        };
+        match agent.send_turn(&input).await {
+            Ok(turn) => lease.turn = Some(turn),
+            Err(error) => {
+                lease.discard();
+                yield Err(error);
+                return;
+            }
+        }
+        loop {
+            let (Some(agent), Some(turn)) = (lease.agent.as_mut(), lease.turn.as_mut()) else {
+                return;
+            };
+            let step = tokio::select! {
+                biased;
+                () = ctx.shutdown.cancelled() => Err(Error::ShuttingDown),
+                () = tokio::time::sleep_until(deadline) => Err(Error::Timeout { backend: backend.name.clone(), after: backend.timeout }),
+                step = agent.step(turn) => step,
+            };
+            match step {
+                Ok(Step::Events(events)) => {
+                    for event in events {
+                        yield Ok(event);
+                    }
+                }
+                Ok(Step::End(events, ending)) => {
+                    lease.release();
+                    for event in events {
+                        yield Ok(event);
+                    }
+                    yield match ending {
+                        Ending::Finished(reason) => Ok(Event::Finish(reason)),
+                        Ending::Interrupted => Err(agent::agent_error(&backend.name, "the turn was interrupted".into())),
+                        Ending::Failed(message, status) => Err(Error::Backend {
+                            backend: backend.name.clone(),
+                            upstream_status: status.or_else(|| crate::error::status_in_message(&message)),
+                            message: crate::error::redact(&message, &backend.secrets),
+                        }),
+                    };
+                    return;
+                }
+                // A deadline or shutdown: dropping the lease interrupts the turn.
+                Err(error @ (Error::Timeout { .. } | Error::ShuttingDown)) => {
+                    yield Err(error);
+                    return;
+                }
+                Err(error) => {
+                    lease.discard();
+                    yield Err(error);
+                    return;
+                }
+            }
+        }
+    })
+}
