@@ -74,7 +74,7 @@ pub(super) async fn start(agent: &mut Agent, input: &Input) -> Result<Turn, Erro
             json!({"sessionId": session, "prompt": prompt}),
         )
         .await
-        .map_err(|e| agent.error(format!("the agent stopped reading: {e}")))?;
+        .map_err(|e| agent.wire_error(&e))?;
     Ok(Turn {
         session,
         prompt: id,
@@ -87,7 +87,7 @@ pub(super) async fn interrupt(agent: &mut Agent, turn: &Turn) -> Result<(), Erro
         .wire
         .notify("session/cancel", Some(json!({"sessionId": turn.session})))
         .await
-        .map_err(|e| agent.error(format!("the agent stopped reading: {e}")))
+        .map_err(|e| agent.wire_error(&e))
 }
 
 /// What one message means for the turn: message and thought chunks of our

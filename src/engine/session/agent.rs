@@ -134,6 +134,7 @@ pub(super) struct Agent {
     pub(super) live: Option<super::pool::Live>,
     /// Messages read while waiting for an answer, for the turn to read.
     backlog: VecDeque<Incoming>,
+    broken: std::cell::Cell<bool>,
     secrets: Vec<String>,
 }
 
@@ -211,6 +212,7 @@ impl Agent {
             idle_since: Instant::now(),
             live: None,
             backlog: VecDeque::new(),
+            broken: std::cell::Cell::new(false),
             secrets,
         };
         let handshake = async {
@@ -376,8 +378,15 @@ impl Agent {
         agent_error(&self.backend, redact(&message, &self.secrets))
     }
 
-    fn wire_error(&self, error: &WireError) -> Error {
+    /// A failure of the pipes: the process is broken (ended, or out of step).
+    pub(super) fn wire_error(&self, error: &WireError) -> Error {
+        self.broken.set(true);
         self.error(format!("`{}`: {error}", self.template.process.command))
+    }
+
+    /// Its pipes failed: it cannot serve again.
+    pub(super) fn broken(&self) -> bool {
+        self.broken.get()
     }
 
     /// `error`, with the last lines the process printed on stderr if it

@@ -64,7 +64,7 @@ async fn send_user(agent: &mut Agent, content: Value) -> Result<(), Error> {
         .wire
         .send(&line)
         .await
-        .map_err(|e| agent.error(format!("`claude` stopped reading: {e}")))
+        .map_err(|e| agent.wire_error(&e))
 }
 
 /// `interrupt`: the turn then ends with an `error_during_execution` result.
@@ -74,7 +74,7 @@ pub(super) async fn interrupt(agent: &mut Agent) -> Result<(), Error> {
         .request("interrupt", json!({}))
         .await
         .map(drop)
-        .map_err(|e| agent.error(format!("`claude` stopped reading: {e}")))
+        .map_err(|e| agent.wire_error(&e))
 }
 
 /// What one message means for the turn: text and thinking deltas of the

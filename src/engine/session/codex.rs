@@ -36,7 +36,7 @@ pub(super) async fn handshake(agent: &mut Agent) -> Result<(), Error> {
         .wire
         .notify("initialized", None)
         .await
-        .map_err(|e| agent.error(format!("`codex app-server` stopped reading: {e}")))
+        .map_err(|e| agent.wire_error(&e))
 }
 
 /// `thread/start`: a new, ephemeral thread in the process's directory.
@@ -111,7 +111,7 @@ pub(super) async fn interrupt(agent: &mut Agent, turn: &Turn) -> Result<(), Erro
         )
         .await
         .map(drop)
-        .map_err(|e| agent.error(format!("`codex app-server` stopped reading: {e}")))
+        .map_err(|e| agent.wire_error(&e))
 }
 
 /// What one notification means for the turn.

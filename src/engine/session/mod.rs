@@ -29,8 +29,8 @@ use self::agent::{Ending, Input, Opening, ProcessKey, Step};
 use self::pool::{Deps, Lease, Pool};
 use crate::backend::session::SessionTemplate;
 use crate::backend::{Backend, Kind};
-use crate::engine::cli::plan;
 use crate::engine::cli::prompt::{self, Options};
+use crate::engine::cli::{RunRequest, plan};
 use crate::engine::{Reaper, Run, RunContext, WorkspacePool};
 use crate::error::Error;
 use crate::event::{Event, EventStream};
@@ -189,19 +189,33 @@ pub(super) async fn run(
     let permit = ctx.limiters.acquire(backend).await?;
     let queued_at = Instant::now();
     let (lease, continuing) = pool.checkout(key.as_deref(), &process, &opening).await?;
+    // A process that ends before its turn starts answering is replaced,
+    // once, and given the whole conversation.
+    let mut whole = turn.clone();
+    let replay = plan::plan(&ctx.limits, resolved, &mut whole, &ctx.request_id)?;
     // A conversation the process holds gets only the new messages.
-    turn.session = key.clone().filter(|_| continuing);
-    let planned = plan::plan(&ctx.limits, resolved, &mut turn, &ctx.request_id)?;
+    let planned = if continuing {
+        turn.session.clone_from(&key);
+        plan::plan(&ctx.limits, resolved, &mut turn, &ctx.request_id)?
+    } else {
+        replay.clone()
+    };
     let sent = ctx.keep_sent.then(|| planned.prompt.clone());
-    let input = Input {
+    let input = |planned: RunRequest| Input {
         text: planned.prompt.text,
         images: planned.images,
-        model,
+        model: model.clone(),
         effort,
     };
     Ok(Run {
         conversation: key.clone(),
-        events: events(lease, input, key, Arc::clone(backend), ctx),
+        events: events(
+            lease,
+            [input(planned), input(replay)],
+            key,
+            Arc::clone(backend),
+            ctx,
+        ),
         permit,
         sent,
         queued_at,
@@ -223,74 +237,109 @@ impl Sessions {
 }
 
 /// The turn's events: the conversation key first (when there is one),
-/// then the answer as the process streams it, until its end.
+/// then the answer as the process streams it, until its end. `inputs` are
+/// the turn as planned and the whole conversation, for a process that
+/// ends before it answers anything.
 fn events(
     mut lease: Lease,
-    input: Input,
+    inputs: [Input; 2],
     key: Option<String>,
     backend: Arc<Backend>,
     ctx: RunContext,
 ) -> EventStream {
     Box::pin(async_stream::stream! {
-        if let Some(key) = key {
-            yield Ok(Event::Session(key));
+        if let Some(key) = &key {
+            yield Ok(Event::Session(key.clone()));
         }
         let deadline = Instant::now() + backend.timeout;
-        let Some(agent) = lease.agent.as_mut() else {
-            yield Err(Error::Internal("a lease without a process".into()));
-            return;
-        };
-        match agent.send_turn(&input).await {
-            Ok(turn) => lease.turn = Some(turn),
-            Err(error) => {
-                lease.discard();
-                yield Err(error);
-                return;
-            }
-        }
-        loop {
-            let (Some(agent), Some(turn)) = (lease.agent.as_mut(), lease.turn.as_mut()) else {
+        let [mut input, whole] = inputs;
+        let mut replay = Some(whole);
+        'attempt: loop {
+            let mut answered = false;
+            let Some(agent) = lease.agent.as_mut() else {
+                yield Err(Error::Internal("a lease without a process".into()));
                 return;
             };
-            let step = tokio::select! {
-                biased;
-                () = ctx.shutdown.cancelled() => Err(Error::ShuttingDown),
-                () = tokio::time::sleep_until(deadline) => Err(Error::Timeout { backend: backend.name.clone(), after: backend.timeout }),
-                step = agent.step(turn) => step,
-            };
-            match step {
-                Ok(Step::Events(events)) => {
-                    for event in events {
-                        yield Ok(event);
-                    }
+            let failure = match agent.send_turn(&input).await {
+                Ok(turn) => {
+                    lease.turn = Some(turn);
+                    None
                 }
-                Ok(Step::End(events, ending)) => {
-                    lease.release();
-                    for event in events {
-                        yield Ok(event);
-                    }
-                    yield match ending {
-                        Ending::Finished(reason) => Ok(Event::Finish(reason)),
-                        Ending::Interrupted => Err(agent::agent_error(&backend.name, "the turn was interrupted".into())),
-                        Ending::Failed(message, status) => Err(Error::Backend {
-                            backend: backend.name.clone(),
-                            upstream_status: status.or_else(|| crate::error::status_in_message(&message)),
-                            message: crate::error::redact(&message, &backend.secrets),
-                        }),
+                Err(error) => Some(error),
+            };
+            let failure = match failure {
+                Some(error) => error,
+                None => loop {
+                    let (Some(agent), Some(turn)) = (lease.agent.as_mut(), lease.turn.as_mut()) else {
+                        return;
                     };
-                    return;
-                }
-                // A deadline or shutdown: dropping the lease interrupts the turn.
-                Err(error @ (Error::Timeout { .. } | Error::ShuttingDown)) => {
-                    yield Err(error);
-                    return;
-                }
-                Err(error) => {
-                    lease.discard();
-                    yield Err(error);
-                    return;
+                    let step = tokio::select! {
+                        biased;
+                        () = ctx.shutdown.cancelled() => Err(Error::ShuttingDown),
+                        () = tokio::time::sleep_until(deadline) => Err(Error::Timeout { backend: backend.name.clone(), after: backend.timeout }),
+                        step = agent.step(turn) => step,
+                    };
+                    match step {
+                        Ok(Step::Events(events)) => {
+                            answered |= !events.is_empty();
+                            for event in events {
+                                yield Ok(event);
+                            }
+                        }
+                        Ok(Step::End(events, ending)) => {
+                            lease.release();
+                            for event in events {
+                                yield Ok(event);
+                            }
+                            yield finish(ending, &backend);
+                            return;
+                        }
+                        // A deadline or shutdown: dropping the lease interrupts the turn.
+                        Err(error @ (Error::Timeout { .. } | Error::ShuttingDown)) => {
+                            yield Err(error);
+                            return;
+                        }
+                        Err(error) => break error,
+                    }
+                },
+            };
+            let broken = lease.agent.as_ref().is_some_and(agent::Agent::broken);
+            if broken && !answered && let Some(whole) = replay.take() {
+                tracing::info!(
+                    backend = %backend.name,
+                    session = key.as_deref().unwrap_or_default(),
+                    "conversation continues on a new process by replaying its history: its process ended ({failure})"
+                );
+                match lease.renew().await {
+                    Ok(()) => {
+                        input = whole;
+                        continue 'attempt;
+                    }
+                    Err(error) => {
+                        yield Err(error);
+                        return;
+                    }
                 }
             }
+            lease.discard();
+            yield Err(failure);
+            return;
         }
     })
+}
+
+/// The last item of a turn that ended.
+fn finish(ending: Ending, backend: &Backend) -> Result<Event, Error> {
+    match ending {
+        Ending::Finished(reason) => Ok(Event::Finish(reason)),
+        Ending::Interrupted => Err(agent::agent_error(
+            &backend.name,
+            "the turn was interrupted".into(),
+        )),
+        Ending::Failed(message, status) => Err(Error::Backend {
+            backend: backend.name.clone(),
+            upstream_status: status.or_else(|| crate::error::status_in_message(&message)),
+            message: crate::error::redact(&message, &backend.secrets),
+        }),
+    }
 }

@@ -204,6 +204,8 @@ impl Pool {
             slot,
             agent: None,
             turn: None,
+            process: process.clone(),
+            opening: opening.clone(),
         };
         let current = Arc::clone(&self.state().template);
         if let Some(slot) = lease.slot.as_mut() {
@@ -231,11 +233,7 @@ impl Pool {
                 );
             }
         }
-        let mut agent = self.fresh(process).await?;
-        if let Err(error) = agent.open(opening).await {
-            return Err(agent.failed(error).await);
-        }
-        lease.agent = Some(agent);
+        lease.renew().await?;
         Ok((lease, false))
     }
 
@@ -630,9 +628,26 @@ pub(super) struct Lease {
     slot: Option<OwnedMutexGuard<Slot>>,
     pub(super) agent: Option<Agent>,
     pub(super) turn: Option<TurnState>,
+    process: ProcessKey,
+    opening: Opening,
 }
 
 impl Lease {
+    /// A fresh process with a new conversation, in place of the one held
+    /// (which is ended).
+    pub(super) async fn renew(&mut self) -> Result<(), Error> {
+        self.turn = None;
+        if self.agent.take().is_some() {
+            self.pool.refill();
+        }
+        let mut agent = self.pool.fresh(&self.process).await?;
+        if let Err(error) = agent.open(&self.opening).await {
+            return Err(agent.failed(error).await);
+        }
+        self.agent = Some(agent);
+        Ok(())
+    }
+
     /// The turn is over: the process goes back now.
     pub(super) fn release(&mut self) {
         self.turn = None;

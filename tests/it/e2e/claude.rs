@@ -6,12 +6,18 @@ use crate::support::mock_upstream::REASONING_TEXT;
 use crate::support::sse::reasoning;
 
 async fn rig() -> Rig {
+    rig_with("claude", "").await
+}
+
+/// The rig with preset `preset`, and `extra` keys for its backend.
+pub(crate) async fn rig_with(preset: &str, extra: &str) -> Rig {
     Rig::start("claude:sonnet", |upstream, scratch, marker| {
         format!(
-            r#"use = ["claude"]
+            r#"use = ["{preset}"]
 [backends.claude]
 command = {command}
 env = {{ ANTHROPIC_BASE_URL = {upstream}, ANTHROPIC_API_KEY = "sk-ant-e2e-dummy", CLAUDE_CONFIG_DIR = {config}, CLAUDE_CODE_MAX_RETRIES = "0", E2E_MARKER = {marker} }}
+{extra}
 "#,
             command = quoted(&cli("claude").display().to_string()),
             upstream = quoted(upstream),

@@ -7,6 +7,11 @@ use crate::support::mock_upstream::REASONING_TEXT;
 use crate::support::sse::{chunks_with, reasoning};
 
 async fn rig() -> Rig {
+    rig_with("codex", "").await
+}
+
+/// The rig with preset `preset`, and `extra` keys for its backend.
+pub(crate) async fn rig_with(preset: &str, extra: &str) -> Rig {
     Rig::start("codex:gpt-5.5", |upstream, scratch, marker| {
         let home = scratch.join("codex-home");
         std::fs::create_dir_all(&home).unwrap();
@@ -28,11 +33,12 @@ enabled = false
         )
         .unwrap();
         format!(
-            r#"use = ["codex"]
+            r#"use = ["{preset}"]
 [backends.codex]
 command = {command}
 extra_args = ["--disable", "plugins"]
 env = {{ CODEX_HOME = {home}, MOCK_API_KEY = "sk-e2e-dummy", E2E_MARKER = {marker} }}
+{extra}
 "#,
             command = quoted(&cli("codex").display().to_string()),
             home = quoted(&home.display().to_string()),

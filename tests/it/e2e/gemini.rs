@@ -6,6 +6,11 @@ use crate::support::mock_upstream::REPLY_TEXT;
 use crate::support::sse::{content, reasoning};
 
 async fn rig() -> Rig {
+    rig_with("gemini", "").await
+}
+
+/// The rig with preset `preset`, and `extra` keys for its backend.
+pub(crate) async fn rig_with(preset: &str, extra: &str) -> Rig {
     Rig::start("gemini:gemini-2.5-flash", |upstream, scratch, marker| {
         let home = scratch.join("gemini-home");
         std::fs::create_dir_all(home.join(".gemini")).unwrap();
@@ -17,10 +22,11 @@ async fn rig() -> Rig {
         )
         .unwrap();
         format!(
-            r#"use = ["gemini"]
+            r#"use = ["{preset}"]
 [backends.gemini]
 command = {command}
 env = {{ GOOGLE_GEMINI_BASE_URL = {upstream}, GEMINI_API_KEY = "e2e-dummy-key", GEMINI_CLI_HOME = {home}, TMPDIR = {tmp}, E2E_MARKER = {marker} }}
+{extra}
 "#,
             command = quoted(&cli("gemini").display().to_string()),
             upstream = quoted(upstream),

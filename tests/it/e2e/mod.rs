@@ -10,6 +10,7 @@
 mod claude;
 mod codex;
 mod gemini;
+mod warm;
 
 use std::path::PathBuf;
 use std::time::Duration;
