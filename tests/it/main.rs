@@ -13,3 +13,4 @@ mod process;
 mod reload;
 mod sdk;
 mod support;
+mod warm;

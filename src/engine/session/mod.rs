@@ -188,7 +188,18 @@ pub(super) async fn run(
     let key = turn.session.take();
     let permit = ctx.limiters.acquire(backend).await?;
     let queued_at = Instant::now();
-    let (lease, continuing) = pool.checkout(key.as_deref(), &process, &opening).await?;
+    let (lease, held) = pool.checkout(key.as_deref(), &process, &opening).await?;
+    let continuing = held.is_ok();
+    let earlier = turn.first_new_message();
+    if let Err(why) = held
+        && earlier > 0
+    {
+        tracing::info!(
+            backend = %backend.name,
+            session = key.as_deref().unwrap_or_default(),
+            "conversation continues on a new process by replaying its history ({earlier} earlier messages): {why}"
+        );
+    }
     // A process that ends before its turn starts answering is replaced,
     // once, and given the whole conversation.
     let mut whole = turn.clone();
@@ -321,7 +332,7 @@ fn events(
                     }
                 }
             }
-            lease.discard();
+            let failure = if broken { lease.broke(failure).await } else { lease.discard(); failure };
             yield Err(failure);
             return;
         }

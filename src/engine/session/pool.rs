@@ -186,15 +186,15 @@ impl Pool {
     }
 
     /// A process for a turn of conversation `key` (none: a conversation of
-    /// one request), with the conversation opened on it. `true` when the
+    /// one request), with the conversation opened on it. `Ok` when the
     /// process already holds the conversation, which then gets only the
-    /// new messages.
+    /// new messages; else why a new one was opened.
     pub(super) async fn checkout(
         self: &Arc<Self>,
         key: Option<&str>,
         process: &ProcessKey,
         opening: &Opening,
-    ) -> Result<(Lease, bool), Error> {
+    ) -> Result<(Lease, Result<(), &'static str>), Error> {
         let slot = match key {
             Some(key) => Some(self.conversation(key).lock_owned().await),
             None => None,
@@ -208,33 +208,28 @@ impl Pool {
             opening: opening.clone(),
         };
         let current = Arc::clone(&self.state().template);
+        let mut why = "the gateway does not hold it (a new key, or one forgotten after \
+                       session_ttl_seconds or beyond max_sessions)";
         if let Some(slot) = lease.slot.as_mut() {
-            let reason = match slot.agent.take() {
+            match slot.agent.take() {
                 Some(mut agent) => {
                     let alive = agent.alive();
                     if alive && agent.key == *process && Arc::ptr_eq(&agent.template, &current) {
                         lease.agent = Some(agent);
-                        return Ok((lease, true));
+                        return Ok((lease, Ok(())));
                     }
-                    Some(if alive {
+                    why = if alive {
                         "its process was started for another model, instructions or config"
                     } else {
                         "its process ended"
-                    })
+                    };
                 }
-                None if slot.used => Some("its process was given to another conversation or ended"),
-                None => None,
-            };
-            if let Some(reason) = reason {
-                tracing::info!(
-                    backend = %self.name,
-                    session = key.unwrap_or_default(),
-                    "conversation continues on a new process by replaying its history: {reason}"
-                );
+                None if slot.used => why = "its process was given to another conversation or ended",
+                None => {}
             }
         }
         lease.renew().await?;
-        Ok((lease, false))
+        Ok((lease, Err(why)))
     }
 
     /// The conversation `key`, made if new (forgetting the least recently
@@ -655,6 +650,22 @@ impl Lease {
             self.pool.give_back(self.slot.take(), agent);
         }
         self.slot = None;
+    }
+
+    /// The process broke: it is ended, with the last lines of its stderr
+    /// added to `error`; the conversation loses it.
+    pub(super) async fn broke(&mut self, error: Error) -> Error {
+        self.turn = None;
+        if let Some(mut slot) = self.slot.take() {
+            slot.used = true;
+        }
+        match self.agent.take() {
+            Some(agent) => {
+                self.pool.refill();
+                agent.failed(error).await
+            }
+            None => error,
+        }
     }
 
     /// The process broke: it is ended, the conversation loses it.
