@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::config::watch::Reloader;
-use crate::engine::{HttpClients, Limiters, Reaper, Sessions, WorkspacePool};
+use crate::engine::{HttpClients, Limiters, Reaper, Resumable, Sessions, WorkspacePool};
 
 /// Shared handler state; cheap to clone (one reference count).
 #[derive(Debug, Clone)]
@@ -43,6 +43,8 @@ pub struct Shared {
     pub http: Arc<HttpClients>,
     /// The warm processes of `session` backends, kept across reloads.
     pub sessions: Arc<Sessions>,
+    /// The CLI sessions one-shot backends may resume.
+    pub resumable: Arc<Resumable>,
 }
 
 impl AppState {
@@ -75,6 +77,7 @@ impl AppState {
             workspaces,
             http: Arc::new(HttpClients::default()),
             sessions,
+            resumable: Arc::new(Resumable::default()),
         }))
     }
 }

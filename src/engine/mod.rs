@@ -23,8 +23,8 @@ use crate::event::EventStream;
 use crate::routes::Resolved;
 use crate::turn::{Effort, Turn};
 
-pub use cli::WorkspacePool;
 pub use cli::prompt::Prompt;
+pub use cli::{Resumable, WorkspacePool};
 pub use http::HttpClients;
 pub use limiter::{Limiters, Permit};
 pub use reaper::Reaper;
@@ -53,6 +53,8 @@ pub struct RunContext {
     pub http: Arc<HttpClients>,
     /// The warm processes of `session` backends.
     pub sessions: Arc<Sessions>,
+    /// The CLI sessions one-shot backends may resume.
+    pub resumable: Arc<Resumable>,
 }
 
 /// Limits the gateway's settings put on one request.

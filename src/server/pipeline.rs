@@ -149,6 +149,7 @@ pub(super) fn run_context(state: &AppState, config: &Config, log: &RequestLog) -
         },
         limiters: Arc::clone(&state.limiters),
         sessions: Arc::clone(&state.sessions),
+        resumable: Arc::clone(&state.resumable),
         reaper: Arc::clone(&state.reaper),
         workspaces: Arc::clone(&state.workspaces),
         http: Arc::clone(&state.http),

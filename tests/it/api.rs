@@ -649,11 +649,15 @@ env_remove = ["REMOVE_ME", "DROP_*"]"#,
             .json(&body)
             .send()
     };
+    // A session the gateway handed out (the CLI's own id).
+    let r = send("info", user("hi"), json!({})).await.unwrap();
+    let session = r.json::<Value>().await.unwrap()["session_id"].clone();
+    assert_eq!(session, "fake-session-1");
     // stdin prompt, separate system prompt, effort, session, flag-like text
     let r = send(
         "info",
         json!([{"role": "system", "content": "be brief"}, {"role": "user", "content": "--help"}]),
-        json!({"reasoning_effort": "high", "session_id": "sess-42", "temperature": 0.5}),
+        json!({"reasoning_effort": "high", "session_id": session, "temperature": 0.5}),
     )
     .await
     .unwrap();
@@ -665,7 +669,7 @@ env_remove = ["REMOVE_ME", "DROP_*"]"#,
     for pair in [
         ["--model", "info"],
         ["--effort", "high"],
-        ["--resume", "sess-42"],
+        ["--resume", "fake-session-1"],
     ] {
         assert!(
             argv.windows(2).any(|w| w == pair),
@@ -756,11 +760,32 @@ async fn a_resumed_session_gets_only_the_new_text_and_images() {
         {"role": "assistant", "content": "old answer"},
         {"role": "user", "content": [{"type": "text", "text": "new question"}, image_part(200)]},
     ]);
+    // A session id the gateway never handed out starts a new conversation
+    // with the whole history (it is not passed to `--resume`, where the CLI
+    // would fail on it), bound to the client's id.
     let (status, _, body) = gw
-        .chat(json!({"model": "info", "session_id": "s-9", "messages": messages}))
+        .chat(json!({"model": "info", "session_id": "my-chat-9", "messages": messages}))
         .await;
     assert_eq!(status, 200, "{body}");
+    assert_eq!(body["session_id"], "my-chat-9", "the client's id is kept");
     let info = info_of(&body);
+    assert_eq!(
+        info["prompt"],
+        "USER: old question\n[image #1]\n\nASSISTANT: old answer\n\nUSER: new question\n[image #2]"
+    );
+    assert!(!argv_of(&info).contains(&"--resume"), "{info}");
+    // Its next turn resumes the CLI session bound to it, with only the new messages.
+    let (status, _, body) = gw
+        .chat(json!({"model": "info", "session_id": "my-chat-9", "messages": messages}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["session_id"], "my-chat-9");
+    let info = info_of(&body);
+    let argv = argv_of(&info);
+    assert!(
+        argv.windows(2).any(|w| w == ["--resume", "fake-session-1"]),
+        "{argv:?}"
+    );
     assert_eq!(info["prompt"], "USER: new question\n[image #1]");
     let images = info["images"].as_array().unwrap();
     assert_eq!(images.len(), 1, "{images:?}");

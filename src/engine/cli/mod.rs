@@ -14,12 +14,13 @@ use crate::backend::Backend;
 use crate::backend::cli::{CliTemplate, PromptVia, secrets_in_argv};
 use crate::engine::{Run, RunContext};
 use crate::error::{Error, redact};
-use crate::event::EventStream;
+use crate::event::{Event, EventStream};
 use crate::routes::Resolved;
 use crate::turn::{Effort, Turn};
 
 use self::launch::{Launch, Launched};
 use self::prompt::Prompt;
+pub use self::resume::Resumable;
 pub use self::workspace::WorkspacePool;
 use crate::engine::output;
 
@@ -30,6 +31,7 @@ mod launch;
 pub(crate) mod plan;
 
 pub mod prompt;
+mod resume;
 pub(crate) mod workspace;
 
 /// Linux refuses a single argv element longer than this (MAX_ARG_STRLEN).
@@ -62,11 +64,28 @@ pub(super) async fn run(
     mut turn: Turn,
     ctx: RunContext,
 ) -> Result<Run, Error> {
+    let backend = &resolved.backend;
+    let key = turn
+        .session
+        .take()
+        .filter(|_| backend.capabilities.sessions);
+    if let Some(key) = &key {
+        turn.session = ctx.resumable.native(&backend.name, key);
+        if turn.session.is_none() {
+            tracing::info!(
+                backend = %backend.name,
+                session = %key,
+                "a session id this gateway did not hand out: a new conversation starts with the whole history, bound to it"
+            );
+        }
+    }
     let request = plan::plan(&ctx.limits, resolved, &mut turn, &ctx.request_id)?;
     let sent = ctx.keep_sent.then(|| request.prompt.clone());
     let permit = ctx.limiters.acquire(&resolved.backend).await?;
     let queued_at = Instant::now();
+    let resumable = Arc::clone(&ctx.resumable);
     let events = start(Arc::clone(&resolved.backend), cli, request, ctx).await?;
+    let events = bind_sessions(events, key, resolved.backend.name.clone(), resumable);
     Ok(Run {
         events,
         permit,
@@ -75,6 +94,25 @@ pub(super) async fn run(
         started_at: Instant::now(),
         conversation: None,
     })
+}
+
+/// The CLI's session ids, bound to the client's key (or to themselves),
+/// which the answer names instead.
+fn bind_sessions(
+    events: EventStream,
+    key: Option<String>,
+    backend: String,
+    resumable: Arc<Resumable>,
+) -> EventStream {
+    use futures_util::StreamExt as _;
+    Box::pin(events.map(move |event| match event {
+        Ok(Event::Session(native)) => {
+            let key = key.clone().unwrap_or_else(|| native.clone());
+            resumable.bind(&backend, &key, &native);
+            Ok(Event::Session(key))
+        }
+        other => other,
+    }))
 }
 
 /// Spawns the CLI and returns its events as they come.

@@ -273,6 +273,7 @@ fn events(
             };
             let failure = match agent.send_turn(&input).await {
                 Ok(turn) => {
+                    tracing::debug!(backend = %backend.name, "turn sent");
                     lease.turn = Some(turn);
                     None
                 }
@@ -298,6 +299,7 @@ fn events(
                             }
                         }
                         Ok(Step::End(events, ending)) => {
+                            tracing::debug!(backend = %backend.name, ?ending, "turn ended");
                             lease.release();
                             for event in events {
                                 yield Ok(event);
