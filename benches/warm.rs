@@ -318,7 +318,10 @@ async fn through(
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", &dir)
         .env("TMPDIR", dir.join("tmp"))
-        .env("RUST_LOG", std::env::var("WARM_BENCH_LOG").unwrap_or_else(|_| "info".into()));
+        .env(
+            "RUST_LOG",
+            std::env::var("WARM_BENCH_LOG").unwrap_or_else(|_| "info".into()),
+        );
     let gateway = GatewayProcess::spawn(command).map_err(anyhow::Error::msg)?;
     let client = reqwest::Client::new();
     let url = format!("{}/v1/chat/completions", gateway.base);

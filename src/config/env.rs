@@ -104,11 +104,12 @@ const SERVER: &[(&str, &str, Kind)] = &[
 ];
 
 /// Per-backend variables: (variable, backend, key under `backends.NAME`,
-/// and the backend kind the key belongs to; `None`: any kind). A variable
+/// and the backend kind the key belongs to: `process` for `cli` and
+/// `session`; `None`: any kind). A variable
 /// may have a row for each kind its backend can be (`codex` is the CLI, or
 /// the ChatGPT backend of the `codex-fast` preset).
 const BACKEND: &[(&str, &str, &str, Kind, Option<&str>)] = &[
-    ("CODEX_BIN", "codex", "command", Kind::Text, CLI),
+    ("CODEX_BIN", "codex", "command", Kind::Text, PROCESS),
     ("CODEX_BIN", "codex", "instructions_from", Kind::Text, HTTP),
     ("CODEX_MODEL", "codex", "default_model", Kind::Text, None),
     (
@@ -118,7 +119,13 @@ const BACKEND: &[(&str, &str, &str, Kind, Option<&str>)] = &[
         Kind::Text,
         None,
     ),
-    ("CODEX_SANDBOX", "codex", "vars.sandbox", Kind::Text, CLI),
+    (
+        "CODEX_SANDBOX",
+        "codex",
+        "vars.sandbox",
+        Kind::Text,
+        PROCESS,
+    ),
     (
         "CODEX_ENABLE_SEARCH",
         "codex",
@@ -133,45 +140,51 @@ const BACKEND: &[(&str, &str, &str, Kind, Option<&str>)] = &[
         Kind::Bool,
         HTTP,
     ),
-    ("CODEX_EXTRA_ARGS", "codex", "extra_args", Kind::Words, CLI),
+    (
+        "CODEX_EXTRA_ARGS",
+        "codex",
+        "extra_args",
+        Kind::Words,
+        PROCESS,
+    ),
     (
         "CODEX_ADD_DIRS",
         "codex",
         "vars.add_dirs",
         Kind::ListOrJson,
-        CLI,
+        PROCESS,
     ),
     (
         "CODEX_ADD_DIRS",
         "claude",
         "vars.add_dirs",
         Kind::ListOrJson,
-        CLI,
+        PROCESS,
     ),
-    ("CLAUDE_BIN", "claude", "command", Kind::Text, CLI),
+    ("CLAUDE_BIN", "claude", "command", Kind::Text, PROCESS),
     ("CLAUDE_MODEL", "claude", "default_model", Kind::Text, None),
     (
         "CLAUDE_EXTRA_ARGS",
         "claude",
         "extra_args",
         Kind::Words,
-        CLI,
+        PROCESS,
     ),
-    ("GEMINI_BIN", "gemini", "command", Kind::Text, CLI),
+    ("GEMINI_BIN", "gemini", "command", Kind::Text, PROCESS),
     ("GEMINI_MODEL", "gemini", "default_model", Kind::Text, None),
     (
         "GEMINI_EXTRA_ARGS",
         "gemini",
         "extra_args",
         Kind::Words,
-        CLI,
+        PROCESS,
     ),
     (
         "CURSOR_AGENT_BIN",
         "cursor-agent",
         "command",
         Kind::Text,
-        CLI,
+        PROCESS,
     ),
     (
         "CURSOR_AGENT_MODEL",
@@ -185,40 +198,46 @@ const BACKEND: &[(&str, &str, &str, Kind, Option<&str>)] = &[
         "cursor-agent",
         "workspace",
         Kind::Text,
-        CLI,
+        PROCESS,
     ),
     (
         "CURSOR_AGENT_API_KEY",
         "cursor-agent",
         "env.CURSOR_API_KEY",
         Kind::Text,
-        CLI,
+        PROCESS,
     ),
     (
         "CURSOR_AGENT_EXTRA_ARGS",
         "cursor-agent",
         "extra_args",
         Kind::Words,
-        CLI,
+        PROCESS,
     ),
     (
         "CURSOR_AGENT_STREAM_PARTIAL_OUTPUT",
         "cursor-agent",
         "vars.stream_partial_output",
         Kind::FlagVar,
-        CLI,
+        PROCESS,
     ),
     (
         "CURSOR_AGENT_DISABLE_INDEXING",
         "cursor-agent",
         "vars.disable_indexing",
         Kind::FlagVar,
-        CLI,
+        PROCESS,
     ),
 ];
 
-const CLI: Option<&str> = Some("cli");
+/// Keys of backends that start a process: `cli` and `session` ones.
+const PROCESS: Option<&str> = Some("process");
 const HTTP: Option<&str> = Some("http");
+
+/// Whether a backend of kind `is` has the keys of rows for `kind`.
+fn kind_matches(kind: &str, is: &str) -> bool {
+    kind == is || (kind == "process" && (is == "cli" || is == "session"))
+}
 
 /// Values taken from the environment.
 #[derive(Debug, Default)]
@@ -263,7 +282,7 @@ pub fn read(
         };
         let full = format!("backends.{backend}.{key}");
         let why = match backends.get(*backend) {
-            Some(is) if backend_kind.is_none_or(|k| k == is) => {
+            Some(is) if backend_kind.is_none_or(|k| kind_matches(k, is)) => {
                 out.layer.set(&full, parse(var, &full, raw, *kind)?, var);
                 used.insert(var);
                 continue;

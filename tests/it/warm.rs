@@ -56,6 +56,14 @@ async fn chat(gw: &Gateway, key: Option<&str>, messages: Value) -> (u16, Value) 
     (status, body)
 }
 
+/// The working directory the agent reported for the conversation.
+fn cwd_of(body: &Value) -> String {
+    let text = text(body);
+    let start = text.find("; cwd ").map(|i| i + 6).unwrap_or_default();
+    let end = start + text[start..].find(';').unwrap_or_default();
+    text[start..end].to_owned()
+}
+
 fn user(text: &str) -> Value {
     json!([{"role": "user", "content": text}])
 }
@@ -132,12 +140,16 @@ async fn cursor_agent_warm_runs_cursor_agent_acp() {
     let config = format!(
         r#"use = ["cursor-agent-warm"]
 [backends.cursor-agent]
-command = {command:?}
 env = {{ E2E_MARKER = {marker:?} }}
-"#,
-        command = fixture("bin/cursor-agent").display().to_string(),
+"#
     );
-    let gw = Gateway::builder(&config).start();
+    // The original's variables apply to warm backends as to one-shot ones.
+    let gw = Gateway::builder(&config)
+        .env(
+            "CURSOR_AGENT_BIN",
+            &fixture("bin/cursor-agent").display().to_string(),
+        )
+        .start();
     let (status, _, body) = gw
         .chat(json!({"model": "cursor:auto", "messages": user("say hello")}))
         .await;

@@ -42,10 +42,11 @@ pub(super) async fn handshake(agent: &mut Agent) -> Result<(), Error> {
     Ok(())
 }
 
-/// `session/new` in the process's directory.
+/// `session/new` in a directory of its own.
 pub(super) async fn open(agent: &mut Agent) -> Result<Option<String>, Error> {
+    let cwd = agent.conversation_cwd()?;
     let opened = agent
-        .call("session/new", json!({"cwd": agent.cwd, "mcpServers": []}))
+        .call("session/new", json!({"cwd": cwd, "mcpServers": []}))
         .await?;
     let session = opened["sessionId"]
         .as_str()

@@ -119,6 +119,10 @@ pub(super) struct Agent {
     pub(super) key: ProcessKey,
     /// Its working directory.
     pub(super) cwd: PathBuf,
+    /// Where fresh directories come from, and the current conversation's
+    /// own (none with a configured `workspace`).
+    workspaces: Arc<WorkspacePool>,
+    conversation_dir: Option<Workspace>,
     pub(super) born: Instant,
     /// Turns run so far.
     pub(super) turns: u32,
@@ -204,6 +208,8 @@ impl Agent {
             backend: backend.name.clone(),
             key,
             cwd,
+            workspaces: Arc::clone(workspaces),
+            conversation_dir: None,
             born: Instant::now(),
             turns: 0,
             dirty: false,
@@ -235,6 +241,21 @@ impl Agent {
                 ))
                 .await),
         }
+    }
+
+    /// The working directory of a new conversation: a fresh private one
+    /// (the last conversation's is removed), or the configured workspace.
+    pub(super) fn conversation_cwd(&mut self) -> Result<PathBuf, Error> {
+        if self.template.process.workspace.is_some() {
+            return Ok(self.cwd.clone());
+        }
+        let fresh = Workspace::prepare(None, &self.workspaces)
+            .map_err(|e| Error::Internal(format!("cannot prepare a workspace: {e}")))?;
+        let cwd = fresh.path().to_path_buf();
+        if let Some(old) = self.conversation_dir.replace(fresh) {
+            tokio::task::spawn_blocking(move || drop(old));
+        }
+        Ok(cwd)
     }
 
     /// Whether the process is still running.

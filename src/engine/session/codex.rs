@@ -39,7 +39,7 @@ pub(super) async fn handshake(agent: &mut Agent) -> Result<(), Error> {
         .map_err(|e| agent.wire_error(&e))
 }
 
-/// `thread/start`: a new, ephemeral thread in the process's directory.
+/// `thread/start`: a new, ephemeral thread in a directory of its own.
 pub(super) async fn open(agent: &mut Agent, opening: &Opening) -> Result<Option<String>, Error> {
     let sandbox = agent
         .template
@@ -48,8 +48,9 @@ pub(super) async fn open(agent: &mut Agent, opening: &Opening) -> Result<Option<
         .get("sandbox")
         .cloned()
         .unwrap_or_else(|| "read-only".to_owned());
+    let cwd = agent.conversation_cwd()?;
     let mut params = json!({
-        "cwd": agent.cwd,
+        "cwd": cwd,
         // Asked only when the policy may grant: with "deny", the sandbox decides.
         "approvalPolicy": match agent.template.approvals {
             Approvals::Deny => "never",
