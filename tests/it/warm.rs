@@ -87,11 +87,22 @@ async fn an_acp_agent_is_added_by_toml_alone() {
         body["usage"]["completion_tokens"].as_u64().unwrap() > 0,
         "{body}"
     );
+    let first_dir = cwd_of(&body);
+    assert!(first_dir.starts_with('/'), "{body}");
     let (_, body) = chat(&gw, None, user("something else")).await;
     assert!(text(&body).contains("turn 1 of"), "{body}");
     assert!(
         text(&body).contains("earlier: nothing"),
         "nothing leaked: {body}"
+    );
+    // Each conversation works in a fresh private directory; the last one's is removed.
+    assert_ne!(cwd_of(&body), first_dir, "{body}");
+    assert!(
+        crate::support::eventually(Duration::from_secs(5), || {
+            !std::path::Path::new(&first_dir).exists()
+        })
+        .await,
+        "{first_dir} was left behind"
     );
     // Streamed, with the agent's thoughts as reasoning.
     let events = gw
