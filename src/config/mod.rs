@@ -32,8 +32,21 @@ use crate::location::{KeyPath, Origin};
 use crate::routes::Routes;
 
 /// The presets loaded when nothing names any: one per CLI, each kept only
-/// if its CLI is installed.
-pub const DEFAULT_PRESETS: &[&str] = &["codex", "claude", "gemini", "cursor-agent"];
+/// if its CLI is installed. Gemini CLI runs warm (see [`cli_preset`]).
+pub const DEFAULT_PRESETS: &[&str] = &["codex", "claude", "gemini-warm", "cursor-agent"];
+
+/// The preset that runs a provider's CLI by default. Gemini CLI's is the
+/// warm one: a one-shot run costs it 1.3-2 s of start-up (warm turns take
+/// ~15 ms, `docs/benchmarks.md`) and cannot continue a conversation, while
+/// its ACP sessions can. Claude Code and Codex stay one-shot by default
+/// (0.2-0.5 s): each request gets a fresh private workspace and a process
+/// that leaves nothing running; `*-warm` presets make them warm.
+fn cli_preset(provider: &str) -> String {
+    match provider {
+        "gemini" => "gemini-warm".to_owned(),
+        other => other.to_owned(),
+    }
+}
 
 /// A validated configuration snapshot. Requests hold one for their lifetime,
 /// so a reload never changes a running request.
@@ -294,7 +307,7 @@ fn implicit_preset(
         return Ok(("cursor-auto".into(), None, None));
     }
     let Some((var, _, direct)) = USE_DIRECT_API.iter().find(|(_, p, _)| *p == provider) else {
-        return Ok((provider.to_owned(), None, None));
+        return Ok((cli_preset(provider), None, None));
     };
     let asked = match env.get(*var).filter(|v| !v.trim().is_empty()) {
         None => None,
@@ -313,7 +326,7 @@ fn implicit_preset(
             Some(*var),
         ),
         Some(false) => (
-            provider.to_owned(),
+            cli_preset(provider),
             Some(format!("{var} is off: {provider} runs as its CLI")),
             Some(*var),
         ),
@@ -333,7 +346,7 @@ fn implicit_preset(
                 ("codex".into(), Some(why), None)
             }
         }
-        None => (provider.to_owned(), None, None),
+        None => (cli_preset(provider), None, None),
     })
 }
 

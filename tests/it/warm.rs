@@ -278,3 +278,20 @@ async fn a_reload_replaces_the_processes_and_shutdown_ends_them() {
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     assert_processes_gone(&marker, Duration::from_secs(5)).await;
 }
+
+#[tokio::test]
+async fn gemini_cli_runs_warm_by_default() {
+    // `agent-cli-to-api gemini` with no config: Gemini CLI over ACP, warm.
+    let gw = Gateway::without_config()
+        .arg("gemini")
+        .env("GEMINI_BIN", &fixture("bin/fake-acp").display().to_string())
+        .env("FAKE_ACP_NAME", "gemini")
+        .start();
+    let (status, _, body) = gw
+        .chat(json!({"model": "gemini:auto", "messages": user("say hello")}))
+        .await;
+    assert_eq!(status, 200, "{body}\n{}", gw.logs());
+    assert!(text(&body).starts_with("[gemini] turn 1 of"), "{body}");
+    let config = gw.get_json("/debug/config").await;
+    assert_eq!(config["pools"]["gemini"]["protocol"], "acp", "{config}");
+}

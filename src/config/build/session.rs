@@ -69,7 +69,7 @@ pub fn compile(
         value => Ok(Duration::from_secs(value.unwrap_or(default))),
     };
     let pool = PoolSettings {
-        min_warm: raw.min_warm.map_or(1, to_usize),
+        min_warm: raw.min_warm.map_or(0, to_usize),
         idle_ttl: seconds(raw.idle_ttl_seconds, 600, "idle_ttl_seconds")?,
         max_turns: raw
             .max_turns
