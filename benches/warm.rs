@@ -17,11 +17,14 @@
 //!   turn, as a client thinks) runs into the other's timed turn.
 //!
 //! Reported per CLI: time to the first text and total time, median and
-//! p90, for cold and warm; the gateway's share (warm median minus direct
-//! median) and its CPU time per warm request (`/proc/PID/stat`).
+//! p90, for cold and warm; the gateway's share (the median of the paired
+//! differences, gateway minus direct) and its CPU time per warm request
+//! (`/proc/PID/stat`).
 //! Targets: warm median total ≤ 150 ms (Claude), ≤ 100 ms (Codex),
 //! ≤ 250 ms (Gemini); the gateway's share ≤ 1 ms. Exits non-zero when one
-//! is missed. `WARM_BENCH_CLIS=claude,codex` picks CLIs.
+//! is missed. `WARM_BENCH_CLIS=claude,codex` picks CLIs;
+//! `WARM_BENCH_LOG=agent_cli_to_api=debug` keeps each gateway's log (with
+//! "turn sent" / "turn ended" lines) in the temporary directory.
 
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
@@ -222,10 +225,20 @@ async fn run() -> anyhow::Result<bool> {
         .await?;
         let direct_turns = std::mem::take(&mut direct.turns);
         direct.stop().await;
-        let share = warm
-            .total
-            .median
-            .saturating_sub(Stats::of(direct_turns.iter().map(|t| t.1).collect()).median);
+        // The median of the paired differences: drift between pairs cancels.
+        let mut differences: Vec<f64> = warm
+            .totals
+            .iter()
+            .zip(&direct_turns)
+            .map(|(through, direct)| through.as_secs_f64() - direct.1.as_secs_f64())
+            .collect();
+        differences.sort_by(f64::total_cmp);
+        let share_seconds = differences[differences.len() / 2];
+        println!(
+            "gateway share (median of paired differences): {:.3} ms",
+            share_seconds * 1000.0
+        );
+        let share = Duration::from_secs_f64(share_seconds.max(0.0));
         println!("\n{}", cli.name());
         println!(
             "| mode | first text median | p90 | total median | p90 |\n|---|---:|---:|---:|---:|"
@@ -281,6 +294,8 @@ async fn run() -> anyhow::Result<bool> {
 struct Measured {
     first: Stats,
     total: Stats,
+    /// Each request's total, in order.
+    totals: Vec<Duration>,
     cpu_per_request: Duration,
 }
 
@@ -295,7 +310,19 @@ async fn through(
     count: usize,
     mut direct: Option<&mut Direct>,
 ) -> anyhow::Result<Measured> {
-    let envs: Vec<String> = env.iter().map(|(k, v)| format!("{k} = {v:?}")).collect();
+    // Each gateway gets its own Claude config directory: one that served
+    // other runs carries their history, which Claude Code reads.
+    let own_config = scratch
+        .join(format!("claude-{preset}"))
+        .display()
+        .to_string();
+    let envs: Vec<String> = env
+        .iter()
+        .map(|(k, v)| match k.as_str() {
+            "CLAUDE_CONFIG_DIR" => format!("{k} = {own_config:?}"),
+            _ => format!("{k} = {v:?}"),
+        })
+        .collect();
     let warm_keys = if preset.ends_with("-warm") {
         "min_warm = 1\nmax_concurrency = 1"
     } else {
@@ -329,12 +356,6 @@ async fn through(
     let mut total = Vec::new();
     let mut cpu = Duration::ZERO;
     for n in 0..WARMUP + count {
-        if std::env::var_os("WARM_BENCH_DIRECT_FIRST").is_some()
-            && let Some(direct) = direct.as_deref_mut()
-        {
-            direct.turn(n >= WARMUP).await?;
-            tokio::time::sleep(SETTLE).await;
-        }
         let cpu_before = cpu_time(gateway.pid())?;
         let (to_first, to_end) = stream_once(&client, &url, cli.model())
             .await
@@ -344,9 +365,7 @@ async fn through(
             total.push(to_end);
             cpu += cpu_time(gateway.pid())?.saturating_sub(cpu_before);
         }
-        if std::env::var_os("WARM_BENCH_DIRECT_FIRST").is_none()
-            && let Some(direct) = direct.as_deref_mut()
-        {
+        if let Some(direct) = direct.as_deref_mut() {
             // Both sides quiet before the pair's direct turn, and after it:
             // the gateway readies the process for the next conversation in
             // the background (a client's think time), which is no part of
@@ -363,6 +382,7 @@ async fn through(
     }
     Ok(Measured {
         first: Stats::of(first),
+        totals: total.clone(),
         total: Stats::of(total),
         cpu_per_request: cpu / u32::try_from(count)?,
     })
