@@ -8,7 +8,7 @@
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use super::agent::{Agent, Ending, Input, Step, count};
+use super::agent::{Agent, Ending, Input, Step, count, usage_events};
 use super::wire::{Incoming, error_text};
 use crate::backend::session::Approvals;
 use crate::error::Error;
@@ -137,11 +137,7 @@ fn answered(done: &Value) -> Step {
             ..Usage::default()
         }
     };
-    let events = if usage.is_empty() {
-        Vec::new()
-    } else {
-        vec![Event::Usage(usage)]
-    };
+    let events = usage_events(usage);
     let ending = match done["stopReason"].as_str() {
         Some("end_turn") => Ending::Finished(FinishReason::Stop),
         Some("max_tokens" | "max_turn_requests") => Ending::Finished(FinishReason::Length),

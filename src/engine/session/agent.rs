@@ -373,6 +373,15 @@ impl Agent {
         }
     }
 
+    /// Sends request `method` without waiting: its answer, when it comes,
+    /// is read as part of the turn (an interrupt's).
+    pub(super) async fn send_request(&mut self, method: &str, params: Value) -> Result<(), Error> {
+        match self.wire.request(method, params).await {
+            Ok(_) => Ok(()),
+            Err(error) => Err(self.wire_error(&error)),
+        }
+    }
+
     /// Reads one message.
     pub(super) async fn read(&mut self) -> Result<Incoming, Error> {
         self.wire.next().await.map_err(|e| self.wire_error(&e))
@@ -524,6 +533,15 @@ fn launch(
         argv,
         cwd,
     })
+}
+
+/// The usage event of a turn's end, when it reported any.
+pub(super) fn usage_events(usage: crate::event::Usage) -> Vec<Event> {
+    if usage.is_empty() {
+        Vec::new()
+    } else {
+        vec![Event::Usage(usage)]
+    }
 }
 
 /// Usage numbers at JSON pointers of `value`.

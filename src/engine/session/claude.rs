@@ -7,7 +7,7 @@
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use super::agent::{Agent, Ending, Input, Step, count};
+use super::agent::{Agent, Ending, Input, Step, count, usage_events};
 use super::wire::Incoming;
 use crate::backend::session::Approvals;
 use crate::error::Error;
@@ -69,12 +69,7 @@ async fn send_user(agent: &mut Agent, content: Value) -> Result<(), Error> {
 
 /// `interrupt`: the turn then ends with an `error_during_execution` result.
 pub(super) async fn interrupt(agent: &mut Agent) -> Result<(), Error> {
-    agent
-        .wire
-        .request("interrupt", json!({}))
-        .await
-        .map(drop)
-        .map_err(|e| agent.wire_error(&e))
+    agent.send_request("interrupt", json!({})).await
 }
 
 /// What one message means for the turn: text and thinking deltas of the
@@ -124,11 +119,7 @@ fn result(message: &Value) -> Step {
         cache_write_tokens: cache_write,
         reasoning_tokens: None,
     };
-    let events = if usage.is_empty() {
-        Vec::new()
-    } else {
-        vec![Event::Usage(usage)]
-    };
+    let events = usage_events(usage);
     let ending = if message["is_error"] == true {
         if message["subtype"] == "error_during_execution" {
             Ending::Interrupted

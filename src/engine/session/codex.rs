@@ -104,15 +104,8 @@ pub(super) async fn start(agent: &mut Agent, input: &Input) -> Result<Turn, Erro
 
 /// `turn/interrupt`: the turn then completes as `interrupted`.
 pub(super) async fn interrupt(agent: &mut Agent, turn: &Turn) -> Result<(), Error> {
-    agent
-        .wire
-        .request(
-            "turn/interrupt",
-            json!({"threadId": turn.thread, "turnId": turn.id}),
-        )
-        .await
-        .map(drop)
-        .map_err(|e| agent.wire_error(&e))
+    let params = json!({"threadId": turn.thread, "turnId": turn.id});
+    agent.send_request("turn/interrupt", params).await
 }
 
 /// What one notification means for the turn.
