@@ -30,6 +30,9 @@ use crate::turn::Effort;
 
 /// How long a new process may take to answer its handshake.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Most messages kept while waiting for an answer (a flooding agent is
+/// refused, not buffered without end).
+const MAX_BACKLOG: usize = 10_000;
 /// How long opening a conversation may take.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -367,6 +370,11 @@ impl Agent {
                 }
                 Incoming::Request { id, method, params } => {
                     self.permission(id, &method, &params).await?;
+                }
+                _ if self.backlog.len() >= MAX_BACKLOG => {
+                    return Err(self.error(format!(
+                        "it sent more than {MAX_BACKLOG} messages without answering `{method}`"
+                    )));
                 }
                 other => self.backlog.push_back(other),
             }

@@ -271,7 +271,11 @@ fn events(
                 yield Err(Error::Internal("a lease without a process".into()));
                 return;
             };
-            let failure = match agent.send_turn(&input).await {
+            let sent = match tokio::time::timeout_at(deadline, agent.send_turn(&input)).await {
+                Ok(sent) => sent,
+                Err(_) => Err(Error::Timeout { backend: backend.name.clone(), after: backend.timeout }),
+            };
+            let failure = match sent {
                 Ok(turn) => {
                     tracing::debug!(backend = %backend.name, "turn sent");
                     lease.turn = Some(turn);
