@@ -60,7 +60,7 @@ const WARM_PAIRS: usize = 50;
 const WARMUP: usize = 3;
 const PROMPT: &str = "say hello";
 /// What the gateway makes of [`PROMPT`], sent as is by the direct driver.
-const FLATTENED: &str = "USER: say hello";
+const FLATTENED: &str = "USER: say hello (direct)";
 const SHARE_TARGET: Duration = Duration::from_millis(1);
 /// Pause around each direct turn of a warm pair.
 const SETTLE: Duration = Duration::from_millis(150);
@@ -276,6 +276,18 @@ async fn run() -> anyhow::Result<bool> {
             SHARE_TARGET,
         );
         table.push((cli.name(), cold, warm, direct_total, share));
+    }
+    if std::env::var_os("WARM_BENCH_LOG").is_some() {
+        for request in mock.requests().iter().rev().take(6) {
+            let body = request.body.to_string();
+            println!(
+                "upstream {} messages={} bytes={} direct={}",
+                request.path_and_query,
+                request.body["messages"].as_array().map_or(0, Vec::len),
+                body.len(),
+                body.contains("(direct)")
+            );
+        }
     }
     println!("\nsummary (ms): CLI | cold total | warm total | direct warm total | gateway share");
     for (name, cold, warm, direct, share) in &table {
@@ -623,7 +635,7 @@ impl Direct {
                 started.elapsed(),
             ));
         }
-        Ok(())
+        self.open().await
     }
 
     async fn stop(mut self) {

@@ -100,7 +100,14 @@ pub(super) fn step(turn: &mut Turn, message: Incoming) -> Option<Step> {
                 _ => None,
             }
         }
-        "result" => Some(result(&message)),
+        "result" => {
+            tracing::debug!(
+                duration_ms = %message["duration_ms"],
+                duration_api_ms = %message["duration_api_ms"],
+                "claude result"
+            );
+            Some(result(&message))
+        }
         _ => None,
     }
 }
