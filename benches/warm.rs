@@ -17,14 +17,16 @@
 //!   turn, as a client thinks) runs into the other's timed turn.
 //!
 //! Reported per CLI: time to the first text and total time, median and
-//! p90, for cold and warm; the gateway's share (the median of the paired
-//! differences, gateway minus direct) and its CPU time per warm request
-//! (`/proc/PID/stat`).
+//! p90, for cold and warm; the gateway's own share of a warm request, timed
+//! from its debug log (request in → turn line written, turn's end read →
+//! answer complete), with the median of the paired differences (gateway
+//! minus direct, which also holds how two CLI processes differ) beside it;
+//! and its CPU time per warm request (`/proc/PID/stat`).
 //! Targets: warm median total ≤ 150 ms (Claude), ≤ 100 ms (Codex),
 //! ≤ 250 ms (Gemini); the gateway's share ≤ 1 ms. Exits non-zero when one
 //! is missed. `WARM_BENCH_CLIS=claude,codex` picks CLIs;
-//! `WARM_BENCH_LOG=agent_cli_to_api=debug` keeps each gateway's log (with
-//! "turn sent" / "turn ended" lines) in the temporary directory.
+//! `WARM_BENCH_LOG=agent_cli_to_api=debug` keeps each gateway's log in the
+//! temporary directory.
 
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
@@ -225,7 +227,8 @@ async fn run() -> anyhow::Result<bool> {
         .await?;
         let direct_turns = std::mem::take(&mut direct.turns);
         direct.stop().await;
-        // The median of the paired differences: drift between pairs cancels.
+        // Informational: the median of the paired differences (gateway
+        // minus direct). It also holds how two CLI processes differ.
         let mut differences: Vec<f64> = warm
             .totals
             .iter()
@@ -233,12 +236,22 @@ async fn run() -> anyhow::Result<bool> {
             .map(|(through, direct)| through.as_secs_f64() - direct.1.as_secs_f64())
             .collect();
         differences.sort_by(f64::total_cmp);
-        let share_seconds = differences[differences.len() / 2];
         println!(
-            "gateway share (median of paired differences): {:.3} ms",
-            share_seconds * 1000.0
+            "paired difference gateway - direct (median): {:.3} ms",
+            differences[differences.len() / 2] * 1000.0
         );
-        let share = Duration::from_secs_f64(share_seconds.max(0.0));
+        anyhow::ensure!(
+            warm.own.len() >= WARM_PAIRS,
+            "the gateway's debug log timed {} turns",
+            warm.own.len()
+        );
+        let own = Stats::of(warm.own.clone());
+        println!(
+            "gateway's own share of a warm request: {} ms median, {} ms p90",
+            ms(own.median),
+            ms(own.p90)
+        );
+        let share = own.median;
         println!("\n{}", cli.name());
         println!(
             "| mode | first text median | p90 | total median | p90 |\n|---|---:|---:|---:|---:|"
@@ -304,6 +317,8 @@ async fn run() -> anyhow::Result<bool> {
 
 /// Timings of requests through the gateway.
 struct Measured {
+    /// The gateway's own time on each request's critical path (warm runs).
+    own: Vec<Duration>,
     first: Stats,
     total: Stats,
     /// Each request's total, in order.
@@ -359,7 +374,15 @@ async fn through(
         .env("TMPDIR", dir.join("tmp"))
         .env(
             "RUST_LOG",
-            std::env::var("WARM_BENCH_LOG").unwrap_or_else(|_| "info".into()),
+            // The warm gateway's debug lines time its own part of each turn.
+            std::env::var("WARM_BENCH_LOG").unwrap_or_else(|_| {
+                if preset.ends_with("-warm") {
+                    "info,agent_cli_to_api=debug"
+                } else {
+                    "info"
+                }
+                .into()
+            }),
         );
     let gateway = GatewayProcess::spawn(command).map_err(anyhow::Error::msg)?;
     let client = reqwest::Client::new();
@@ -392,12 +415,45 @@ async fn through(
         std::fs::write(&log, gateway.logs())?;
         println!("gateway log: {}", log.display());
     }
+    let mut own = own_share(&gateway.logs());
+    own.drain(..own.len().min(WARMUP));
     Ok(Measured {
+        own,
         first: Stats::of(first),
         totals: total.clone(),
         total: Stats::of(total),
         cpu_per_request: cpu / u32::try_from(count)?,
     })
+}
+
+/// The gateway's own time on each warm request's critical path, from its
+/// debug log: from the request's arrival to the turn's line being written,
+/// plus from reading the turn's end to the request being logged (its
+/// answer complete). What lies between is the CLI's turn.
+fn own_share(log: &str) -> Vec<Duration> {
+    let at = |line: &str| {
+        line.get(..27)
+            .and_then(|t| humantime::parse_rfc3339(t).ok())
+    };
+    let mut shares = Vec::new();
+    let (mut received, mut starting, mut ended) = (None, None, None);
+    for line in log.lines() {
+        if line.contains("request received") {
+            received = at(line);
+        } else if line.contains("turn starting") {
+            starting = at(line);
+        } else if line.contains("turn ended") {
+            ended = at(line);
+        } else if line.contains("INFO request id=") {
+            if let (Some(r), Some(s), Some(e), Some(done)) = (received, starting, ended, at(line)) {
+                let before = s.duration_since(r).unwrap_or_default();
+                let after = done.duration_since(e).unwrap_or_default();
+                shares.push(before + after);
+            }
+            (received, starting, ended) = (None, None, None);
+        }
+    }
+    shares
 }
 
 /// One streamed request: time to the first text, and to the end.

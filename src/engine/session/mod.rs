@@ -271,6 +271,7 @@ fn events(
                 yield Err(Error::Internal("a lease without a process".into()));
                 return;
             };
+            tracing::debug!(backend = %backend.name, "turn starting");
             let sent = match tokio::time::timeout_at(deadline, agent.send_turn(&input)).await {
                 Ok(sent) => sent,
                 Err(_) => Err(Error::Timeout { backend: backend.name.clone(), after: backend.timeout }),
