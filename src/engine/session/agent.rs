@@ -56,8 +56,10 @@ impl ProcessKey {
         system: Option<&str>,
     ) -> ProcessKey {
         let argv = &template.process.argv;
+        // Claude Code switches models in place (`set_model`).
+        let switchable = template.protocol == Protocol::ClaudeStreamJson;
         ProcessKey {
-            model: argv.uses("model").then(|| model.to_owned()),
+            model: (argv.uses("model") && !switchable).then(|| model.to_owned()),
             effort: effort.filter(|_| argv.uses("effort")),
             system: system.filter(|_| argv.uses("system")).map(str::to_owned),
         }
@@ -120,6 +122,8 @@ pub(super) struct Agent {
     pub(super) template: Arc<SessionTemplate>,
     pub(super) backend: String,
     pub(super) key: ProcessKey,
+    /// The model it runs now.
+    pub(super) model: String,
     /// Its working directory.
     pub(super) cwd: PathBuf,
     /// Where fresh directories come from, and the current conversation's
@@ -161,6 +165,7 @@ impl Agent {
         backend: &Backend,
         template: &Arc<SessionTemplate>,
         key: ProcessKey,
+        model: &str,
         reaper: &Arc<Reaper>,
         workspaces: &Arc<WorkspacePool>,
     ) -> Result<Agent, Error> {
@@ -168,10 +173,11 @@ impl Agent {
             let template = Arc::clone(template);
             let (reaper, workspaces) = (Arc::clone(reaper), Arc::clone(workspaces));
             let key = key.clone();
+            let model = model.to_owned();
             let name = backend.name.clone();
             // A fork and exec can stall for long under I/O pressure: not on a worker.
             tokio::task::spawn_blocking(move || {
-                launch(&name, &template, &key, &reaper, &workspaces)
+                launch(&name, &template, &key, &model, &reaper, &workspaces)
             })
             .await
             .map_err(|e| Error::Internal(format!("starting the CLI: {e}")))??
@@ -210,6 +216,7 @@ impl Agent {
             template: Arc::clone(template),
             backend: backend.name.clone(),
             key,
+            model: model.to_owned(),
             cwd,
             workspaces: Arc::clone(workspaces),
             conversation_dir: None,
@@ -275,13 +282,10 @@ impl Agent {
     /// ahead with the same instructions and model, still without a turn,
     /// is used as it is.
     pub(super) async fn open(&mut self, opening: &Opening) -> Result<(), Error> {
-        let any_opening = self.template.protocol == Protocol::ClaudeStreamJson;
-        if !self.dirty
-            && self
-                .opened
-                .as_ref()
-                .is_some_and(|o| any_opening || o == opening)
-        {
+        // Claude Code's instructions are on its command line (the key),
+        // and it switches models with the turn.
+        let claude = self.template.protocol == Protocol::ClaudeStreamJson;
+        if !self.dirty && self.opened.as_ref().is_some_and(|o| claude || o == opening) {
             return Ok(());
         }
         self.opened = None;
@@ -478,6 +482,7 @@ fn launch(
     backend: &str,
     template: &SessionTemplate,
     key: &ProcessKey,
+    model: &str,
     reaper: &Arc<Reaper>,
     workspaces: &Arc<WorkspacePool>,
 ) -> Result<Launched, Error> {
@@ -496,7 +501,7 @@ fn launch(
         .scalars
         .insert("workspace".into(), cwd.to_string_lossy().into_owned());
     for (name, value) in [
-        ("model", key.model.clone()),
+        ("model", Some(model.to_owned()).filter(|m| !m.is_empty())),
         ("effort", key.effort.map(|e| e.as_str().to_owned())),
         ("system", key.system.clone()),
     ] {

@@ -28,21 +28,31 @@ pub(super) async fn handshake(agent: &mut Agent) -> Result<(), Error> {
 /// Clears the conversation of a used process (`/clear`) and reads its
 /// empty `result`. Returns the new session id.
 pub(super) async fn open(agent: &mut Agent) -> Result<Option<String>, Error> {
-    if !agent.dirty {
-        return Ok(None);
-    }
-    send_user(agent, json!("/clear")).await?;
-    loop {
-        if let Incoming::Notification(message) = agent.read().await?
-            && message["type"] == "result"
-        {
-            return Ok(message["session_id"].as_str().map(str::to_owned));
+    let mut session = None;
+    if agent.dirty {
+        send_user(agent, json!("/clear")).await?;
+        loop {
+            if let Incoming::Notification(message) = agent.read().await?
+                && message["type"] == "result"
+            {
+                session = message["session_id"].as_str().map(str::to_owned);
+                break;
+            }
         }
     }
+    Ok(session)
 }
 
-/// Sends the turn's user message: text, then images as base64 blocks.
+/// Sends the turn's user message: text, then images as base64 blocks; the
+/// model is switched first (`set_model`) when the turn asks for another.
 pub(super) async fn start(agent: &mut Agent, input: &Input) -> Result<Turn, Error> {
+    if !input.model.is_empty() && input.model != agent.model {
+        agent
+            .call("set_model", json!({"model": input.model}))
+            .await?;
+        tracing::debug!(backend = %agent.backend, from = %agent.model, to = %input.model, "model switched");
+        agent.model.clone_from(&input.model);
+    }
     let mut content = vec![json!({"type": "text", "text": input.text})];
     for (media_type, data) in &input.images {
         content.push(json!({

@@ -260,13 +260,13 @@ impl Pool {
 
     /// An idle process for `key`, else a new one, else one taken from the
     /// least recently used conversation; waits while all are in turns.
-    async fn fresh(self: &Arc<Self>, key: &ProcessKey) -> Result<Agent, Error> {
+    async fn fresh(self: &Arc<Self>, key: &ProcessKey, model: &str) -> Result<Agent, Error> {
         loop {
             let changed = self.changed.notified();
             let found = self.find(key);
             match found {
                 Found::Agent(agent) => return Ok(*agent),
-                Found::Start(live) => return self.start(key.clone(), live).await,
+                Found::Start(live) => return self.start(key.clone(), model, live).await,
                 Found::Wait => {
                     // Bounded: a process that ends without a wake-up is seen next round.
                     let _ = tokio::time::timeout(Duration::from_millis(200), changed).await;
@@ -356,7 +356,12 @@ impl Pool {
     }
 
     /// Starts a process for `key`, counted by `live`.
-    async fn start(self: &Arc<Self>, key: ProcessKey, live: Live) -> Result<Agent, Error> {
+    async fn start(
+        self: &Arc<Self>,
+        key: ProcessKey,
+        model: &str,
+        live: Live,
+    ) -> Result<Agent, Error> {
         let (backend, template) = {
             let state = self.state();
             (Arc::clone(&state.backend), Arc::clone(&state.template))
@@ -365,6 +370,7 @@ impl Pool {
             &backend,
             &template,
             key,
+            model,
             &self.deps.reaper,
             &self.deps.workspaces,
         )
@@ -498,9 +504,10 @@ impl Pool {
         let pool = Arc::clone(self);
         tokio::spawn(async move {
             loop {
-                let (min, key, backoff) = {
+                let (min, key, model, backoff) = {
                     let state = pool.state();
                     let key = state.default_key();
+                    let model = state.default_model();
                     let backoff = state
                         .last_failure
                         .is_some_and(|at| at.elapsed() < REFILL_BACKOFF);
@@ -509,14 +516,14 @@ impl Pool {
                     } else {
                         state.template.pool.min_warm
                     };
-                    (min, key, backoff)
+                    (min, key, model, backoff)
                 };
                 if backoff || pool.deps.shutdown.is_cancelled() {
                     break;
                 }
                 let Some(live) = pool.reserve(min) else { break };
                 pool.warming.fetch_add(1, Ordering::AcqRel);
-                let started = match pool.start(key, live).await {
+                let started = match pool.start(key, &model, live).await {
                     Ok(agent) => {
                         pool.make_ready(agent).await;
                         Ok(())
@@ -635,7 +642,7 @@ impl Lease {
         if self.agent.take().is_some() {
             self.pool.refill();
         }
-        let mut agent = self.pool.fresh(&self.process).await?;
+        let mut agent = self.pool.fresh(&self.process, &self.opening.model).await?;
         if let Err(error) = agent.open(&self.opening).await {
             return Err(agent.failed(error).await);
         }

@@ -20,6 +20,9 @@ struct Warm {
     rig: Rig,
     backend: &'static str,
     upstream: &'static str,
+    /// Another model this CLI switches to in place, and what of it the
+    /// model API sees (none: its processes differ by model).
+    other_model: Option<(&'static str, &'static str)>,
 }
 
 /// Two processes at most, so that four requests at once must queue.
@@ -64,9 +67,19 @@ impl Warm {
 
     /// A chat with `messages`, in conversation `key` when given: (status, body, x-session-id).
     async fn chat(&self, key: Option<&str>, messages: Value) -> (u16, Value, Option<String>) {
+        self.chat_with(self.rig.model, key, messages).await
+    }
+
+    /// [`Warm::chat`] with model `model`.
+    async fn chat_with(
+        &self,
+        model: &str,
+        key: Option<&str>,
+        messages: Value,
+    ) -> (u16, Value, Option<String>) {
         let mut request = reqwest::Client::new()
             .post(self.rig.gateway.url("/v1/chat/completions"))
-            .json(&json!({"model": self.rig.model, "messages": messages}));
+            .json(&json!({"model": model, "messages": messages}));
         if let Some(key) = key {
             request = request.header("x-session-id", key);
         }
@@ -222,9 +235,35 @@ async fn more_requests_than_processes_queue(warm: &Warm) {
     assert!(pool["live"].as_u64().unwrap() <= 2, "{pool}");
 }
 
+/// Another model on the same process (Claude Code's `set_model`, a Codex
+/// turn's own model).
+async fn another_model_runs_on_the_same_process(warm: &Warm) {
+    let Some((model, seen)) = warm.other_model else {
+        return;
+    };
+    let before = warm.settled(1).await;
+    let (status, body, _) = warm.chat_with(model, None, user("say hello")).await;
+    assert_eq!(status, 200, "{body}\n{}", warm.rig.gateway.logs());
+    let sent = warm.rig.mock.last_request(warm.upstream);
+    assert!(
+        sent.body["model"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(seen),
+        "the model API was asked for {seen}: {}",
+        sent.body["model"]
+    );
+    assert_eq!(
+        warm.settled(1).await,
+        before,
+        "no process was started for it"
+    );
+}
+
 /// Every scenario, in order, on one gateway.
 async fn scenarios(warm: Warm) {
     unrelated_requests_share_nothing(&warm).await;
+    another_model_runs_on_the_same_process(&warm).await;
     a_disconnect_interrupts_without_killing(&warm).await;
     a_keyed_conversation_continues(&warm, "my-own-conversation-1").await;
     a_killed_process_is_replaced(&warm, "my-own-conversation-1").await;
@@ -238,6 +277,7 @@ async fn claude_warm() {
         rig,
         backend: "claude",
         upstream: "/v1/messages",
+        other_model: Some(("claude:opus", "opus")),
     })
     .await;
 }
@@ -249,6 +289,7 @@ async fn codex_warm() {
         rig,
         backend: "codex",
         upstream: "/responses",
+        other_model: Some(("codex:gpt-5.6-sol", "gpt-5.6-sol")),
     })
     .await;
 }
@@ -264,6 +305,7 @@ async fn gemini_warm() {
         rig,
         backend: "gemini",
         upstream: ":streamGenerateContent",
+        other_model: None,
     })
     .await;
 }
