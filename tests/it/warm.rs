@@ -295,3 +295,49 @@ async fn gemini_cli_runs_warm_by_default() {
     let config = gw.get_json("/debug/config").await;
     assert_eq!(config["pools"]["gemini"]["protocol"], "acp", "{config}");
 }
+
+#[tokio::test]
+async fn processes_are_retired_after_max_turns_and_end_when_idle() {
+    let marker = marker();
+    let gw = Gateway::builder(&agent_config(
+        &marker,
+        "max_turns = 2\nidle_ttl_seconds = 1",
+    ))
+    .start();
+    let mut sessions = Vec::new();
+    for prompt in ["one", "two", "three"] {
+        let (status, body) = chat(&gw, None, user(prompt)).await;
+        assert_eq!(status, 200, "{body}");
+        let answer = text(&body);
+        let at = answer.find("echo-agent-session-").unwrap();
+        sessions.push(answer[at..].split(';').next().unwrap().to_owned());
+    }
+    // Two turns on the first process, then a new one, whose sessions count anew.
+    assert_eq!(
+        sessions,
+        [
+            "echo-agent-session-1",
+            "echo-agent-session-2",
+            "echo-agent-session-1"
+        ],
+        "{}",
+        gw.logs()
+    );
+    assert!(gw.logs().contains("warm process retired"), "{}", gw.logs());
+    // min_warm = 0: unused past idle_ttl_seconds, no process is left.
+    assert!(
+        crate::support::eventually(Duration::from_secs(6), || {
+            processes_with_env(&marker).is_empty()
+        })
+        .await,
+        "{}",
+        gw.logs()
+    );
+    assert!(
+        gw.logs().contains("idle warm process ended"),
+        "{}",
+        gw.logs()
+    );
+    let (status, body) = chat(&gw, None, user("four")).await;
+    assert_eq!(status, 200, "a new one starts on demand: {body}");
+}

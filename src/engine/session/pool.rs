@@ -414,7 +414,13 @@ impl Pool {
                     slot.used = true;
                     slot.last_used = Instant::now();
                 }
-                tracing::debug!(backend = %self.name, pid = agent.pid(), turns = agent.turns, "warm process retired");
+                tracing::info!(
+                    backend = %self.name,
+                    pid = agent.pid(),
+                    turns = agent.turns,
+                    age_s = agent.born.elapsed().as_secs(),
+                    "warm process retired (max_turns, max_age_seconds, a new config, or it ended)"
+                );
                 drop(agent);
                 self.refill();
             }
@@ -568,6 +574,12 @@ impl Pool {
                 let stale = agent.idle_since.elapsed() >= settings.idle_ttl;
                 if stale && spare > 0 {
                     spare -= 1;
+                    tracing::info!(
+                        backend = %agent.backend,
+                        pid = agent.pid(),
+                        turns = agent.turns,
+                        "idle warm process ended (idle_ttl_seconds)"
+                    );
                     return false;
                 }
                 true
