@@ -438,7 +438,7 @@ fn own_share(log: &str) -> Vec<Duration> {
     let mut shares = Vec::new();
     let (mut received, mut starting, mut ended) = (None, None, None);
     for line in log.lines() {
-        if line.contains("request received") {
+        if line.contains(" DEBUG received ") {
             received = at(line);
         } else if line.contains("turn starting") {
             starting = at(line);

@@ -50,7 +50,7 @@ pub(super) async fn serve(
     endpoint: &Endpoint,
     parse: impl FnOnce(&[u8]) -> Result<Parsed, Error>,
 ) -> Response {
-    tracing::debug!(id = %request_id, "request received");
+    tracing::debug!(id = %request_id, "received");
     let mut log = RequestLog::start(request_id, config.settings.log, Arc::clone(&config.secrets));
     match start(state, &config, body, endpoint, parse, &mut log).await {
         Ok(started) => answer::respond(started, log, endpoint).await,
