@@ -180,6 +180,8 @@ impl Cli {
                 "--include-partial-messages",
                 "--model",
                 "sonnet",
+                "--permission-prompt-tool",
+                "stdio",
             ],
             Cli::Codex => vec!["app-server", "--disable", "plugins"],
             Cli::Gemini => vec!["--acp", "-m", "gemini-2.5-flash"],

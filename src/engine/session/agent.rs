@@ -408,7 +408,7 @@ impl Agent {
             Protocol::CodexAppServer => codex::permission(method, params, approvals),
             Protocol::Acp => acp::permission(method, params, approvals),
         };
-        tracing::debug!(backend = %self.backend, method, granted = answer.is_ok(), "agent request answered");
+        tracing::debug!(backend = %self.backend, method, policy = ?approvals, supported = answer.is_ok(), "agent request answered");
         self.wire
             .answer(id, answer)
             .await

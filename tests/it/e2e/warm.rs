@@ -282,6 +282,30 @@ async fn claude_warm() {
     .await;
 }
 
+/// Claude Code asks the gateway's permission to run a tool that writes
+/// (`--permission-prompt-tool stdio` in `claude-warm`); `approvals = "deny"`
+/// refuses it, and Claude tells the model so.
+#[tokio::test]
+async fn claude_warm_asks_the_gateway_for_tool_permissions() {
+    let rig = super::claude::rig_with("claude-warm", "").await;
+    let (status, body) = rig.ask("RISKY_TOOL please").await;
+    assert_eq!(status, 200, "{body}\n{}", rig.gateway.logs());
+    let sent = rig.mock.last_request("/v1/messages").body.to_string();
+    assert!(
+        sent.contains("refuses tool permissions"),
+        "the refusal reached the model as the tool's result: {sent}"
+    );
+    let logs = rig.gateway.logs();
+    let answered = logs
+        .lines()
+        .find(|l| l.contains("agent request answered"))
+        .unwrap_or_else(|| panic!("Claude Code asked nothing: {logs}"));
+    assert!(
+        answered.contains("method=\"can_use_tool\"") && answered.contains("policy=Deny"),
+        "{answered}"
+    );
+}
+
 #[tokio::test]
 async fn codex_warm() {
     let rig = super::codex::rig_with("codex-warm", POOL).await;

@@ -9,7 +9,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use super::{REPLY_TEXT, THINK_MARKER, TOOL_COMMAND, TOOL_MARKER, TOOL_RESULT_REPLY};
+use super::{
+    REPLY_TEXT, RISKY_COMMAND, RISKY_TOOL_MARKER, THINK_MARKER, TOOL_COMMAND, TOOL_MARKER,
+    TOOL_RESULT_REPLY,
+};
 
 /// The answer proper: text, or one call of the shell tool the request advertised.
 pub(super) enum Reply {
@@ -56,6 +59,12 @@ impl Transcript {
         let think = self.last_typed.contains(THINK_MARKER);
         let reply = match (self.tool_output, shell_tool) {
             (Some(output), _) => Reply::Text(tool_result_reply(&output)),
+            (None, Some((name, mut args))) if self.last_typed.contains(RISKY_TOOL_MARKER) => {
+                if args["command"].is_string() {
+                    args["command"] = Value::from(RISKY_COMMAND);
+                }
+                Reply::Tool { name, args }
+            }
             (None, Some((name, args))) if self.last_typed.contains(TOOL_MARKER) => {
                 Reply::Tool { name, args }
             }

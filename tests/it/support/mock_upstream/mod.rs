@@ -51,6 +51,11 @@ pub(crate) const CODE_ASSIST_PROJECT: &str = "mock-code-assist-project";
 pub(crate) const GEMINI_SIGNATURE: &str = "fake-gemini-signature";
 /// The shell command of the single tool call made for [`TOOL_MARKER`].
 pub(crate) const TOOL_COMMAND: &str = "echo tool-ok";
+/// In the latest user-typed text: the shell tool is asked to run [`RISKY_COMMAND`]
+/// instead, which writes a file (a CLI asks permission for it).
+pub(crate) const RISKY_TOOL_MARKER: &str = "RISKY_TOOL";
+/// The command of a [`RISKY_TOOL_MARKER`] call.
+pub(crate) const RISKY_COMMAND: &str = "touch risky-file";
 /// The answer once a tool result is in the conversation.
 pub(crate) const TOOL_RESULT_REPLY: &str = "tool result seen: tool-ok";
 /// In the latest user-typed text: answer with one shell tool call.
