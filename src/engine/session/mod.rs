@@ -188,7 +188,14 @@ pub(super) async fn run(
     let key = turn.session.take();
     let permit = ctx.limiters.acquire(backend).await?;
     let queued_at = Instant::now();
-    let (lease, held) = pool.checkout(key.as_deref(), &process, &opening).await?;
+    // Starting a process and opening a conversation count against the deadline.
+    let checkout = pool.checkout(key.as_deref(), &process, &opening);
+    let (lease, held) = tokio::time::timeout(backend.timeout, checkout)
+        .await
+        .map_err(|_| Error::Timeout {
+            backend: backend.name.clone(),
+            after: backend.timeout,
+        })??;
     let continuing = held.is_ok();
     let earlier = turn.first_new_message();
     if let Err(why) = held
