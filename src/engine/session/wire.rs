@@ -168,7 +168,10 @@ impl Wire {
             match serde_json::from_slice::<Value>(&line) {
                 Ok(message @ Value::Object(_)) => return Ok(classify(self.protocol, message)),
                 // Its text is not logged: it may hold what must be redacted.
-                _ => tracing::debug!(bytes = line.len(), "a warm process printed a line that is no JSON object"),
+                _ => tracing::debug!(
+                    bytes = line.len(),
+                    "a warm process printed a line that is no JSON object"
+                ),
             }
         }
     }
