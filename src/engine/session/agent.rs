@@ -30,9 +30,9 @@ use crate::turn::Effort;
 
 /// How long a new process may take to answer its handshake.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
-/// Most messages kept while waiting for an answer (a flooding agent is
-/// refused, not buffered without end).
-const MAX_BACKLOG: usize = 10_000;
+/// Most bytes of messages kept while waiting for an answer (a flooding
+/// agent is refused, not buffered without end).
+const MAX_BACKLOG_BYTES: usize = 8 * 1024 * 1024;
 /// How long opening a conversation may take.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -143,8 +143,10 @@ pub(super) struct Agent {
     pub(super) idle_since: Instant,
     /// Counts it in its pool while it exists.
     pub(super) live: Option<super::pool::Live>,
-    /// Messages read while waiting for an answer, for the turn to read.
-    backlog: VecDeque<Incoming>,
+    /// Messages read while waiting for an answer, for the turn to read,
+    /// with their sizes.
+    backlog: VecDeque<(Incoming, usize)>,
+    backlog_bytes: usize,
     broken: std::cell::Cell<bool>,
     secrets: Vec<String>,
 }
@@ -228,6 +230,7 @@ impl Agent {
             idle_since: Instant::now(),
             live: None,
             backlog: VecDeque::new(),
+            backlog_bytes: 0,
             broken: std::cell::Cell::new(false),
             secrets,
         };
@@ -290,6 +293,7 @@ impl Agent {
         }
         self.opened = None;
         self.backlog.clear();
+        self.backlog_bytes = 0;
         let opened = async {
             match self.template.protocol {
                 Protocol::ClaudeStreamJson => claude::open(self).await,
@@ -329,7 +333,10 @@ impl Agent {
     pub(super) async fn step(&mut self, turn: &mut TurnState) -> Result<Step, Error> {
         loop {
             let message = match self.backlog.pop_front() {
-                Some(message) => message,
+                Some((message, size)) => {
+                    self.backlog_bytes -= size;
+                    message
+                }
                 None => self.read().await?,
             };
             let step = match (&mut *turn, message) {
@@ -375,12 +382,17 @@ impl Agent {
                 Incoming::Request { id, method, params } => {
                     self.permission(id, &method, &params).await?;
                 }
-                _ if self.backlog.len() >= MAX_BACKLOG => {
+                _ if self.backlog_bytes > MAX_BACKLOG_BYTES => {
+                    self.broken.set(true);
                     return Err(self.error(format!(
-                        "it sent more than {MAX_BACKLOG} messages without answering `{method}`"
+                        "it sent more than {MAX_BACKLOG_BYTES} bytes without answering `{method}`"
                     )));
                 }
-                other => self.backlog.push_back(other),
+                other => {
+                    let size = self.wire.last_len();
+                    self.backlog_bytes += size;
+                    self.backlog.push_back((other, size));
+                }
             }
         }
     }
@@ -426,9 +438,9 @@ impl Agent {
         self.error(format!("`{}`: {error}", self.template.process.command))
     }
 
-    /// Its pipes failed: it cannot serve again.
+    /// Its pipes failed, or a write to it was cut short: it cannot serve again.
     pub(super) fn broken(&self) -> bool {
-        self.broken.get()
+        self.broken.get() || self.wire.cut()
     }
 
     /// `error`, with the last lines the process printed on stderr if it
@@ -454,6 +466,16 @@ impl Agent {
                 message: format!("{message}: {}", tail.join("\n")),
             },
             other => other,
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        // The conversation's directory goes once the process group is dead,
+        // off the async workers, as the process's own workspace does.
+        if let Some(dir) = self.conversation_dir.take() {
+            self.guard.keep_until_dead(dir);
         }
     }
 }

@@ -44,6 +44,8 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct Sessions {
     pools: Mutex<HashMap<String, Arc<Pool>>>,
+    /// The session backends of the live config (see [`Sessions::apply`]).
+    configured: Mutex<Vec<String>>,
     deps: Deps,
 }
 
@@ -58,6 +60,7 @@ impl Sessions {
     ) -> Arc<Sessions> {
         let sessions = Arc::new(Sessions {
             pools: Mutex::default(),
+            configured: Mutex::default(),
             deps: Deps {
                 reaper,
                 workspaces,
@@ -105,6 +108,9 @@ impl Sessions {
                 self.pool(backend, template);
                 seen.push(backend.name.clone());
             }
+        }
+        if let Ok(mut configured) = self.configured.lock() {
+            configured.clone_from(&seen);
         }
         let mut pools = self.lock();
         pools.retain(|name, pool| {
@@ -242,15 +248,27 @@ pub(super) async fn run(
 }
 
 impl Sessions {
+    /// The pool a request runs on. A request that began under a config
+    /// whose backend has left since gets a pool of its own, retired: its
+    /// process ends with its turn.
     fn pool_for(&self, backend: &Arc<Backend>, template: &Arc<SessionTemplate>) -> Arc<Pool> {
-        let pools = self.lock();
-        match pools.get(&backend.name) {
-            Some(pool) => Arc::clone(pool),
-            None => {
-                drop(pools);
-                self.pool(backend, template)
-            }
+        if let Some(pool) = self.lock().get(&backend.name) {
+            return Arc::clone(pool);
         }
+        let configured = self
+            .configured
+            .lock()
+            .is_ok_and(|names| names.contains(&backend.name));
+        if configured {
+            return self.pool(backend, template);
+        }
+        let pool = Arc::new(Pool::new(
+            Arc::clone(backend),
+            Arc::clone(template),
+            self.deps.clone(),
+        ));
+        pool.retire();
+        pool
     }
 }
 
@@ -279,10 +297,12 @@ fn events(
                 return;
             };
             tracing::debug!(backend = %backend.name, "turn starting");
+            lease.starting = true;
             let sent = match tokio::time::timeout_at(deadline, agent.send_turn(&input)).await {
                 Ok(sent) => sent,
                 Err(_) => Err(Error::Timeout { backend: backend.name.clone(), after: backend.timeout }),
             };
+            lease.starting = false;
             let failure = match sent {
                 Ok(turn) => {
                     tracing::debug!(backend = %backend.name, "turn sent");
@@ -335,7 +355,10 @@ fn events(
                     session = key.as_deref().unwrap_or_default(),
                     "conversation continues on a new process by replaying its history: its process ended ({failure})"
                 );
-                match lease.renew().await {
+                let renewed = tokio::time::timeout_at(deadline, lease.renew())
+                    .await
+                    .unwrap_or_else(|_| Err(Error::Timeout { backend: backend.name.clone(), after: backend.timeout }));
+                match renewed {
                     Ok(()) => {
                         input = whole;
                         continue 'attempt;

@@ -196,7 +196,7 @@ impl Pool {
         opening: &Opening,
     ) -> Result<(Lease, Result<(), &'static str>), Error> {
         let slot = match key {
-            Some(key) => Some(self.conversation(key).lock_owned().await),
+            Some(key) => Some(self.locked_conversation(key).await),
             None => None,
         };
         let mut lease = Lease {
@@ -204,6 +204,7 @@ impl Pool {
             slot,
             agent: None,
             turn: None,
+            starting: false,
             process: process.clone(),
             opening: opening.clone(),
         };
@@ -230,6 +231,24 @@ impl Pool {
         }
         lease.renew().await?;
         Ok((lease, Err(why)))
+    }
+
+    /// The conversation `key`, locked for one turn. A conversation forgotten
+    /// while this request waited for it (TTL, eviction) is made anew, so
+    /// one key never runs on two processes.
+    async fn locked_conversation(self: &Arc<Self>, key: &str) -> OwnedMutexGuard<Slot> {
+        loop {
+            let slot = self.conversation(key);
+            let locked = Arc::clone(&slot).lock_owned().await;
+            let current = self
+                .state()
+                .conversations
+                .get(key)
+                .is_some_and(|held| Arc::ptr_eq(held, &slot));
+            if current {
+                return locked;
+            }
+        }
     }
 
     /// The conversation `key`, made if new (forgetting the least recently
@@ -300,7 +319,11 @@ impl Pool {
             state.idle.remove(0);
         } else {
             match self.take_bound(&mut state, Some(key), false) {
-                Some(Some(agent)) if agent.key == *key => return Found::Agent(Box::new(agent)),
+                Some(Some(mut agent)) if agent.key == *key => {
+                    if !agent.broken() && agent.alive() {
+                        return Found::Agent(Box::new(agent));
+                    }
+                }
                 Some(_) => {}
                 None => return Found::Wait,
             }
@@ -399,6 +422,7 @@ impl Pool {
                 && Arc::ptr_eq(&agent.template, &state.template)
                 && agent.turns < settings.max_turns
                 && agent.born.elapsed() < settings.max_age
+                && !agent.broken()
                 && agent.alive()
         };
         agent.idle_since = Instant::now();
@@ -642,6 +666,8 @@ pub(super) struct Lease {
     slot: Option<OwnedMutexGuard<Slot>>,
     pub(super) agent: Option<Agent>,
     pub(super) turn: Option<TurnState>,
+    /// A turn is being sent: dropped now, the process is out of step.
+    pub(super) starting: bool,
     process: ProcessKey,
     opening: Opening,
 }
@@ -704,6 +730,16 @@ impl Drop for Lease {
         let Some(agent) = self.agent.take() else {
             return;
         };
+        if self.starting || agent.broken() {
+            // Half a turn sent, or half a line written: it cannot be trusted.
+            tracing::info!(backend = %agent.backend, pid = agent.pid(), "a warm process cut off mid-write was ended");
+            drop(agent);
+            if let Some(mut slot) = self.slot.take() {
+                slot.used = true;
+            }
+            self.pool.refill();
+            return;
+        }
         match self.turn.take() {
             Some(turn) => self.pool.interrupt(self.slot.take(), agent, turn),
             None => self.pool.give_back(self.slot.take(), agent),

@@ -59,6 +59,11 @@ pub(super) struct Wire {
     stdin: ChildStdin,
     lines: ByteLines<ChildStdout>,
     next_id: u64,
+    /// A write was started and not finished (its future was dropped): the
+    /// process may hold half a line, so it is out of step for good.
+    cut: bool,
+    /// Bytes of the last line read.
+    last_len: usize,
 }
 
 impl Wire {
@@ -73,6 +78,8 @@ impl Wire {
             stdin,
             lines: output::byte_lines(stdout, max_line),
             next_id: 0,
+            cut: false,
+            last_len: 0,
         }
     }
 
@@ -80,8 +87,21 @@ impl Wire {
     pub(super) async fn send(&mut self, message: &Value) -> Result<(), WireError> {
         let mut line = serde_json::to_vec(message).map_err(|e| WireError::Io(e.into()))?;
         line.push(b'\n');
+        self.cut = true;
         self.stdin.write_all(&line).await.map_err(WireError::Io)?;
-        self.stdin.flush().await.map_err(WireError::Io)
+        self.stdin.flush().await.map_err(WireError::Io)?;
+        self.cut = false;
+        Ok(())
+    }
+
+    /// Whether a write was cut short (see [`Wire::send`]).
+    pub(super) fn cut(&self) -> bool {
+        self.cut
+    }
+
+    /// Bytes of the last line read.
+    pub(super) fn last_len(&self) -> usize {
+        self.last_len
     }
 
     /// Sends request `method` and returns its id (answered later by an
@@ -165,6 +185,7 @@ impl Wire {
                 Some(Ok(Line::TooLong)) => return Err(WireError::TooLong),
                 Some(Ok(Line::Bytes(bytes))) => bytes,
             };
+            self.last_len = line.len();
             match serde_json::from_slice::<Value>(&line) {
                 Ok(message @ Value::Object(_)) => return Ok(classify(self.protocol, message)),
                 // Its text is not logged: it may hold what must be redacted.
