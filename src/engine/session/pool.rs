@@ -55,8 +55,8 @@ pub(super) struct Pool {
     changed: Arc<Notify>,
     /// Processes being cleared or warmed for the default key, which will
     /// be idle soon.
-    clearing: AtomicUsize,
-    warming: AtomicUsize,
+    clearing: Arc<AtomicUsize>,
+    warming: Arc<AtomicUsize>,
     refilling: AtomicBool,
     deps: Deps,
 }
@@ -120,6 +120,30 @@ impl Drop for Live {
     }
 }
 
+/// Counts background work that will make a process idle soon, for as long
+/// as it runs (a panic included), and wakes the waiting requests when done.
+struct Busy {
+    count: Arc<AtomicUsize>,
+    changed: Arc<Notify>,
+}
+
+impl Busy {
+    fn start(count: &Arc<AtomicUsize>, changed: &Arc<Notify>) -> Busy {
+        count.fetch_add(1, Ordering::AcqRel);
+        Busy {
+            count: Arc::clone(count),
+            changed: Arc::clone(changed),
+        }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
+        self.changed.notify_waiters();
+    }
+}
+
 /// What to do to find a process.
 enum Found {
     Agent(Box<Agent>),
@@ -141,8 +165,8 @@ impl Pool {
             }),
             live: Arc::new(AtomicUsize::new(0)),
             changed: Arc::new(Notify::new()),
-            clearing: AtomicUsize::new(0),
-            warming: AtomicUsize::new(0),
+            clearing: Arc::default(),
+            warming: Arc::default(),
             refilling: AtomicBool::new(false),
             deps,
         }
@@ -457,12 +481,11 @@ impl Pool {
     /// the next request (a Codex thread, an ACP session), in the
     /// background. Requests wait for it rather than start another process.
     fn reclaim(self: &Arc<Self>, agent: Agent) {
-        self.clearing.fetch_add(1, Ordering::AcqRel);
+        let clearing = Busy::start(&self.clearing, &self.changed);
         let pool = Arc::clone(self);
         tokio::spawn(async move {
             pool.make_ready(agent).await;
-            pool.clearing.fetch_sub(1, Ordering::AcqRel);
-            pool.changed.notify_waiters();
+            drop(clearing);
         });
     }
 
@@ -552,7 +575,7 @@ impl Pool {
                     break;
                 }
                 let Some(live) = pool.reserve(min) else { break };
-                pool.warming.fetch_add(1, Ordering::AcqRel);
+                let warming = Busy::start(&pool.warming, &pool.changed);
                 let started = match pool.start(key, &model, live).await {
                     Ok(agent) => {
                         pool.make_ready(agent).await;
@@ -560,8 +583,7 @@ impl Pool {
                     }
                     Err(error) => Err(error),
                 };
-                pool.warming.fetch_sub(1, Ordering::AcqRel);
-                pool.changed.notify_waiters();
+                drop(warming);
                 if let Err(error) = started {
                     tracing::warn!(backend = %pool.name, "could not start a warm process: {error}");
                     break;
