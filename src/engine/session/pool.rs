@@ -53,10 +53,9 @@ pub(super) struct Pool {
     live: Arc<AtomicUsize>,
     /// Wakes requests waiting for a process.
     changed: Arc<Notify>,
-    /// Processes being cleared or warmed for the default key, which will
-    /// be idle soon.
-    clearing: Arc<AtomicUsize>,
-    warming: Arc<AtomicUsize>,
+    /// The keys of processes being cleared or started ahead, which will be
+    /// idle soon: a request for one of them waits rather than starts another.
+    readying: Arc<Mutex<Vec<ProcessKey>>>,
     refilling: AtomicBool,
     deps: Deps,
 }
@@ -120,28 +119,41 @@ impl Drop for Live {
     }
 }
 
-/// Counts background work that will make a process idle soon, for as long
-/// as it runs (a panic included), and wakes the waiting requests when done.
+/// Background work that will make a process of `key` idle soon (a start
+/// ahead of requests, a clearing): listed for as long as it runs (a panic
+/// included), and the waiting requests are woken when it is done.
 struct Busy {
-    count: Arc<AtomicUsize>,
+    readying: Arc<Mutex<Vec<ProcessKey>>>,
+    key: ProcessKey,
     changed: Arc<Notify>,
 }
 
 impl Busy {
-    fn start(count: &Arc<AtomicUsize>, changed: &Arc<Notify>) -> Busy {
-        count.fetch_add(1, Ordering::AcqRel);
+    fn start(pool: &Pool, key: ProcessKey) -> Busy {
+        lock(&pool.readying).push(key.clone());
         Busy {
-            count: Arc::clone(count),
-            changed: Arc::clone(changed),
+            readying: Arc::clone(&pool.readying),
+            key,
+            changed: Arc::clone(&pool.changed),
         }
     }
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.count.fetch_sub(1, Ordering::AcqRel);
+        let mut readying = lock(&self.readying);
+        if let Some(at) = readying.iter().position(|k| *k == self.key) {
+            readying.swap_remove(at);
+        }
+        drop(readying);
         self.changed.notify_waiters();
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// What to do to find a process.
@@ -165,8 +177,7 @@ impl Pool {
             }),
             live: Arc::new(AtomicUsize::new(0)),
             changed: Arc::new(Notify::new()),
-            clearing: Arc::default(),
-            warming: Arc::default(),
+            readying: Arc::default(),
             refilling: AtomicBool::new(false),
             deps,
         }
@@ -329,8 +340,7 @@ impl Pool {
         }
         // A process being cleared or warmed is idle in a moment: cheaper
         // than a start of our own.
-        let warming = self.warming.load(Ordering::Acquire) > 0 && *key == state.default_key();
-        if warming || self.clearing.load(Ordering::Acquire) > 0 {
+        if lock(&self.readying).contains(key) {
             return Found::Wait;
         }
         let max = state.backend.limits.max;
@@ -481,7 +491,7 @@ impl Pool {
     /// the next request (a Codex thread, an ACP session), in the
     /// background. Requests wait for it rather than start another process.
     fn reclaim(self: &Arc<Self>, agent: Agent) {
-        let clearing = Busy::start(&self.clearing, &self.changed);
+        let clearing = Busy::start(self, agent.key.clone());
         let pool = Arc::clone(self);
         tokio::spawn(async move {
             pool.make_ready(agent).await;
@@ -575,7 +585,7 @@ impl Pool {
                     break;
                 }
                 let Some(live) = pool.reserve(min) else { break };
-                let warming = Busy::start(&pool.warming, &pool.changed);
+                let warming = Busy::start(&pool, key.clone());
                 let started = match pool.start(key, &model, live).await {
                     Ok(agent) => {
                         pool.make_ready(agent).await;
