@@ -341,3 +341,22 @@ async fn processes_are_retired_after_max_turns_and_end_when_idle() {
     let (status, body) = chat(&gw, None, user("four")).await;
     assert_eq!(status, 200, "a new one starts on demand: {body}");
 }
+
+#[tokio::test]
+async fn shutdown_mid_turn_ends_the_stream_and_the_process() {
+    let marker = marker();
+    let gw = Gateway::builder(&agent_config(&marker, "")).start();
+    let mut reader = gw
+        .chat_stream(json!({"model": "echo:plain", "stream": true, "messages": user("SLOW words")}))
+        .await;
+    let _ = reader.next().await;
+    assert_eq!(processes_with_env(&marker).len(), 1, "{}", gw.logs());
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(gw.pid()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let events = tokio::time::timeout(Duration::from_secs(5), reader.collect())
+        .await
+        .expect("the stream did not end");
+    let last = events.last().map(|e| e.json()).unwrap_or_default();
+    assert_eq!(last["error"]["code"], "shutting_down", "{events:?}");
+    assert_processes_gone(&marker, Duration::from_secs(5)).await;
+}
