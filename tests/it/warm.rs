@@ -360,3 +360,47 @@ async fn shutdown_mid_turn_ends_the_stream_and_the_process() {
     assert_eq!(last["error"]["code"], "shutting_down", "{events:?}");
     assert_processes_gone(&marker, Duration::from_secs(5)).await;
 }
+
+#[tokio::test]
+async fn a_routes_vars_reach_the_warm_command_line() {
+    let log = tempfile::tempdir().unwrap();
+    let log_path = log.path().join("acp.log").display().to_string();
+    let config = format!(
+        r#"use = []
+[backends.echo-agent]
+kind = "session"
+protocol = "acp"
+command = {command:?}
+vars = {{ flavour = "plain" }}
+args = ["--flavour", "{{flavour}}"]
+env = {{ FAKE_ACP_LOG = {log_path:?} }}
+
+[[routes]]
+prefix = "echo:"
+backend = "echo-agent"
+
+[[routes]]
+prefix = "spicy:"
+backend = "echo-agent"
+vars = {{ flavour = "spicy" }}
+"#,
+        command = fixture("bin/fake-acp").display().to_string(),
+    );
+    let gw = Gateway::builder(&config).start();
+    for model in ["echo:x", "spicy:x"] {
+        let (status, _, body) = gw
+            .chat(json!({"model": model, "messages": user("say hello")}))
+            .await;
+        assert_eq!(status, 200, "{body}\n{}", gw.logs());
+    }
+    let argvs: std::collections::BTreeSet<String> = std::fs::read_to_string(&log_path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["argv"].to_string())
+        .collect();
+    assert_eq!(
+        argvs.into_iter().collect::<Vec<_>>(),
+        [r#"["--flavour","plain"]"#, r#"["--flavour","spicy"]"#],
+        "each route's process has its own command line"
+    );
+}

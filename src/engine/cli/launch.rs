@@ -4,6 +4,8 @@
 //! run in its own process group, and wrap it in its [`ChildGuard`] at once.
 //! The guard is made on the same thread as the spawn, so a request dropped
 //! meanwhile (client disconnect) still has its CLI stopped and cleaned up.
+//! Warm processes (`engine::session`) are started with the same pieces:
+//! [`workspace`], [`base_values`] and [`spawn`].
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -52,37 +54,29 @@ impl Launch {
             workspaces,
             reaper,
         } = self;
-        let workspace = Workspace::prepare(cli.workspace.as_deref(), &workspaces)
-            .map_err(|e| Error::Internal(format!("cannot prepare the workspace: {e}")))?;
-        if matches!(workspace, Workspace::Temp(_)) && workspaces.claim_refill() {
-            reaper.track_blocking(move || workspaces.refill());
-        }
+        let workspace = workspace(&cli, &workspaces, &reaper)?;
         let images = ImageFiles::write(&run.images)
             .map_err(|e| Error::Internal(format!("cannot write image files: {e}")))?;
         let argv = render_argv(&cli, &run, &workspace, &images);
-        let mut command = tokio::process::Command::new(cli.executable());
-        command
-            .args(&argv)
-            .current_dir(workspace.path())
-            .env_clear()
-            .envs(cli.env.iter().map(|(k, v)| (k, v)))
-            .stdin(match cli.prompt_via {
-                PromptVia::Stdin => Stdio::piped(),
-                PromptVia::Arg => Stdio::null(),
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        let (mut child, mark) =
-            Reaper::spawn(&mut command).map_err(|e| spawn_error(&backend, &cli, &e))?;
-        let (stdout, stderr, stdin) =
-            (child.stdout.take(), child.stderr.take(), child.stdin.take());
-        let mut guard = ChildGuard::new(child, reaper, mark);
-        guard.keep_until_dead((workspace, images));
-        let (Some(stdout), Some(stderr)) = (stdout, stderr) else {
-            return Err(Error::Internal("the CLI's pipes are missing".to_owned()));
+        let stdin = match cli.prompt_via {
+            PromptVia::Stdin => Stdio::piped(),
+            PromptVia::Arg => Stdio::null(),
         };
+        let cwd = workspace.path().to_path_buf();
+        let Spawned {
+            guard,
+            stdin,
+            stdout,
+            stderr,
+        } = spawn(
+            &backend,
+            &cli,
+            &argv,
+            &cwd,
+            stdin,
+            &reaper,
+            (workspace, images),
+        )?;
         Ok(Launched {
             guard,
             stdout,
@@ -99,14 +93,8 @@ fn render_argv(
     workspace: &Workspace,
     images: &ImageFiles,
 ) -> Vec<String> {
-    let mut values = ArgValues::default();
-    values.scalars.extend(cli.vars.clone());
-    values.scalars.extend(run.vars.clone());
+    let mut values = base_values(cli, &run.vars, workspace.path());
     values.scalars.insert("model".into(), run.model.clone());
-    values.scalars.insert(
-        "workspace".into(),
-        workspace.path().to_string_lossy().into_owned(),
-    );
     values
         .scalars
         .insert("request_id".into(), run.request_id.clone());
@@ -121,7 +109,6 @@ fn render_argv(
             .scalars
             .insert("effort".into(), effort.as_str().into());
     }
-    values.lists.extend(cli.lists.clone());
     values.lists.insert(
         crate::backend::argv::IMAGES.0.to_owned(),
         images.paths.clone(),
@@ -132,6 +119,93 @@ fn render_argv(
         argv.push(run.prompt.text.clone());
     }
     argv
+}
+
+/// The working directory of a process of `cli`: its configured workspace,
+/// or a fresh private one (the pool of them refilled in the background).
+///
+/// # Errors
+/// [`Error::Internal`] when it cannot be made.
+pub(crate) fn workspace(
+    cli: &CliTemplate,
+    workspaces: &Arc<WorkspacePool>,
+    reaper: &Reaper,
+) -> Result<Workspace, Error> {
+    let workspace = Workspace::prepare(cli.workspace.as_deref(), workspaces)
+        .map_err(|e| Error::Internal(format!("cannot prepare the workspace: {e}")))?;
+    if matches!(workspace, Workspace::Temp(_)) && workspaces.claim_refill() {
+        let refill = Arc::clone(workspaces);
+        reaper.track_blocking(move || refill.refill());
+    }
+    Ok(workspace)
+}
+
+/// The placeholder values every process of `cli` has: its variables and
+/// lists, the route's `vars` over them, and `{workspace}`.
+pub(crate) fn base_values(
+    cli: &CliTemplate,
+    route_vars: &std::collections::BTreeMap<String, String>,
+    workspace: &std::path::Path,
+) -> ArgValues {
+    let mut values = ArgValues::default();
+    values.scalars.extend(cli.vars.clone());
+    values.scalars.extend(route_vars.clone());
+    values.lists.extend(cli.lists.clone());
+    values
+        .scalars
+        .insert("workspace".into(), workspace.to_string_lossy().into_owned());
+    values
+}
+
+/// A spawned process: its guard and its pipes.
+pub(crate) struct Spawned {
+    pub(crate) guard: ChildGuard,
+    pub(crate) stdin: Option<ChildStdin>,
+    pub(crate) stdout: ChildStdout,
+    pub(crate) stderr: ChildStderr,
+}
+
+/// Spawns `cli` with `argv` in `cwd`: its environment only, its own
+/// process group, marked for the reaper, wrapped in its guard at once;
+/// `keep` (its workspace, its files) lives until the group is dead.
+/// Blocks (fork and exec): call it where blocking is allowed.
+///
+/// # Errors
+/// [`Error::Backend`] when it cannot be started.
+pub(crate) fn spawn(
+    backend: &Backend,
+    cli: &CliTemplate,
+    argv: &[String],
+    cwd: &std::path::Path,
+    stdin: Stdio,
+    reaper: &Arc<Reaper>,
+    keep: impl Send + 'static,
+) -> Result<Spawned, Error> {
+    let mut command = tokio::process::Command::new(cli.executable());
+    command
+        .args(argv)
+        .current_dir(cwd)
+        .env_clear()
+        .envs(cli.env.iter().map(|(k, v)| (k, v)))
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let (mut child, mark) =
+        Reaper::spawn(&mut command).map_err(|e| spawn_error(backend, cli, &e))?;
+    let (stdout, stderr, stdin) = (child.stdout.take(), child.stderr.take(), child.stdin.take());
+    let mut guard = ChildGuard::new(child, Arc::clone(reaper), mark);
+    guard.keep_until_dead(keep);
+    let (Some(stdout), Some(stderr)) = (stdout, stderr) else {
+        return Err(Error::Internal("the CLI's pipes are missing".to_owned()));
+    };
+    Ok(Spawned {
+        guard,
+        stdin,
+        stdout,
+        stderr,
+    })
 }
 
 fn spawn_error(backend: &Backend, cli: &CliTemplate, error: &std::io::Error) -> Error {

@@ -26,7 +26,7 @@ use crate::engine::output;
 
 pub mod doctor;
 mod events;
-mod launch;
+pub(crate) mod launch;
 
 pub(crate) mod plan;
 

@@ -5,7 +5,7 @@
 //! launch, requests and their answers, the agent's permission requests,
 //! and the reading of one turn.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -17,10 +17,10 @@ use tokio::time::Instant;
 use super::wire::{Incoming, Wire, WireError, error_text};
 use super::{acp, claude, codex};
 use crate::backend::Backend;
-use crate::backend::argv::ArgValues;
 use crate::backend::cli::secrets_in_argv;
 use crate::backend::session::{Protocol, SessionTemplate};
 use crate::engine::Reaper;
+use crate::engine::cli::launch::{self, Spawned};
 use crate::engine::cli::workspace::{Workspace, WorkspacePool};
 use crate::engine::output;
 use crate::engine::process::ChildGuard;
@@ -37,23 +37,26 @@ const MAX_BACKLOG_BYTES: usize = 8 * 1024 * 1024;
 const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What makes two processes of one template differ: the values of the
-/// placeholders their command line uses. Processes with equal keys are
-/// interchangeable.
+/// placeholders their command line uses, and the route's `vars`.
+/// Processes with equal keys are interchangeable.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct ProcessKey {
     pub(super) model: Option<String>,
     pub(super) effort: Option<Effort>,
     pub(super) system: Option<String>,
+    /// The route's values of template variables (`vars` of a `[[routes]]`).
+    pub(super) vars: BTreeMap<String, String>,
 }
 
 impl ProcessKey {
-    /// The key of a request for `model`, `effort` and `system`, keeping
-    /// only what the template's command line uses.
+    /// The key of a request for `model`, `effort` and `system` on a route
+    /// with `vars`, keeping only what the template's command line uses.
     pub(super) fn new(
         template: &SessionTemplate,
         model: &str,
         effort: Option<Effort>,
         system: Option<&str>,
+        vars: &BTreeMap<String, String>,
     ) -> ProcessKey {
         let argv = &template.process.argv;
         // Claude Code switches models in place (`set_model`).
@@ -62,6 +65,7 @@ impl ProcessKey {
             model: (argv.uses("model") && !switchable).then(|| model.to_owned()),
             effort: effort.filter(|_| argv.uses("effort")),
             system: system.filter(|_| argv.uses("system")).map(str::to_owned),
+            vars: vars.clone(),
         }
     }
 }
@@ -164,7 +168,7 @@ impl std::fmt::Debug for Agent {
 impl Agent {
     /// Starts a process of `template` for `key` and waits for its handshake.
     pub(super) async fn start(
-        backend: &Backend,
+        backend: &Arc<Backend>,
         template: &Arc<SessionTemplate>,
         key: ProcessKey,
         model: &str,
@@ -176,22 +180,27 @@ impl Agent {
             let (reaper, workspaces) = (Arc::clone(reaper), Arc::clone(workspaces));
             let key = key.clone();
             let model = model.to_owned();
-            let name = backend.name.clone();
+            let backend = Arc::clone(backend);
             // A fork and exec can stall for long under I/O pressure: not on a worker.
             tokio::task::spawn_blocking(move || {
-                launch(&name, &template, &key, &model, &reaper, &workspaces)
+                launch(&backend, &template, &key, &model, &reaper, &workspaces)
             })
             .await
             .map_err(|e| Error::Internal(format!("starting the CLI: {e}")))??
         };
         let Launched {
-            guard,
-            stdin,
-            stdout,
-            stderr,
+            spawned:
+                Spawned {
+                    guard,
+                    stdin,
+                    stdout,
+                    stderr,
+                },
             argv,
             cwd,
         } = launched;
+        let stdin =
+            stdin.ok_or_else(|| Error::Internal("the CLI's stdin is missing".to_owned()))?;
         let mut secrets = backend.secrets.clone();
         secrets.extend(secrets_in_argv(&argv));
         tracing::info!(
@@ -491,17 +500,15 @@ pub(super) fn agent_error(backend: &str, message: String) -> Error {
 
 /// A started process, before its handshake.
 struct Launched {
-    guard: ChildGuard,
-    stdin: tokio::process::ChildStdin,
-    stdout: tokio::process::ChildStdout,
-    stderr: tokio::process::ChildStderr,
+    spawned: Spawned,
     argv: Vec<String>,
     cwd: PathBuf,
 }
 
-/// Prepares the working directory and spawns the process. Blocks.
+/// Prepares the working directory and spawns the process, as a one-shot
+/// CLI is (`engine::cli::launch`). Blocks.
 fn launch(
-    backend: &str,
+    backend: &Backend,
     template: &SessionTemplate,
     key: &ProcessKey,
     model: &str,
@@ -509,19 +516,9 @@ fn launch(
     workspaces: &Arc<WorkspacePool>,
 ) -> Result<Launched, Error> {
     let process = &template.process;
-    let workspace = Workspace::prepare(process.workspace.as_deref(), workspaces)
-        .map_err(|e| Error::Internal(format!("cannot prepare the workspace: {e}")))?;
-    if matches!(workspace, Workspace::Temp(_)) && workspaces.claim_refill() {
-        let refill = Arc::clone(workspaces);
-        reaper.track_blocking(move || refill.refill());
-    }
+    let workspace = launch::workspace(process, workspaces, reaper)?;
     let cwd = workspace.path().to_path_buf();
-    let mut values = ArgValues::default();
-    values.scalars.extend(process.vars.clone());
-    values.lists.extend(process.lists.clone());
-    values
-        .scalars
-        .insert("workspace".into(), cwd.to_string_lossy().into_owned());
+    let mut values = launch::base_values(process, &key.vars, &cwd);
     for (name, value) in [
         ("model", Some(model.to_owned()).filter(|m| !m.is_empty())),
         ("effort", key.effort.map(|e| e.as_str().to_owned())),
@@ -532,42 +529,16 @@ fn launch(
         }
     }
     let argv = process.argv.render(&values);
-    let mut command = tokio::process::Command::new(process.executable());
-    command
-        .args(&argv)
-        .current_dir(&cwd)
-        .env_clear()
-        .envs(process.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    let (mut child, mark) = Reaper::spawn(&mut command).map_err(|e| {
-        let hint = if e.kind() == std::io::ErrorKind::NotFound {
-            format!(" (is it installed and on PATH? set backends.{backend}.command to its path)")
-        } else {
-            String::new()
-        };
-        agent_error(
-            backend,
-            format!("cannot start `{}`: {e}{hint}", process.command),
-        )
-    })?;
-    let pipes = (child.stdin.take(), child.stdout.take(), child.stderr.take());
-    let mut guard = ChildGuard::new(child, Arc::clone(reaper), mark);
-    guard.keep_until_dead(workspace);
-    let (Some(stdin), Some(stdout), Some(stderr)) = pipes else {
-        return Err(Error::Internal("the CLI's pipes are missing".to_owned()));
-    };
-    Ok(Launched {
-        guard,
-        stdin,
-        stdout,
-        stderr,
-        argv,
-        cwd,
-    })
+    let spawned = launch::spawn(
+        backend,
+        process,
+        &argv,
+        &cwd,
+        Stdio::piped(),
+        reaper,
+        workspace,
+    )?;
+    Ok(Launched { spawned, argv, cwd })
 }
 
 /// The usage event of a turn's end, when it reported any.

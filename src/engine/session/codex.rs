@@ -41,11 +41,12 @@ pub(super) async fn handshake(agent: &mut Agent) -> Result<(), Error> {
 
 /// `thread/start`: a new, ephemeral thread in a directory of its own.
 pub(super) async fn open(agent: &mut Agent, opening: &Opening) -> Result<Option<String>, Error> {
+    // The route's `vars.sandbox` over the template's.
     let sandbox = agent
-        .template
-        .process
+        .key
         .vars
         .get("sandbox")
+        .or_else(|| agent.template.process.vars.get("sandbox"))
         .cloned()
         .unwrap_or_else(|| "read-only".to_owned());
     let cwd = agent.conversation_cwd()?;

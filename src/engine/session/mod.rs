@@ -186,7 +186,7 @@ pub(super) async fn run(
         },
     )
     .system;
-    let process = ProcessKey::new(&template, &model, effort, system.as_deref());
+    let process = ProcessKey::new(&template, &model, effort, system.as_deref(), &resolved.vars);
     let opening = Opening {
         system,
         model: model.clone(),

@@ -80,6 +80,7 @@ impl State {
             &self.default_model(),
             self.backend.default_effort,
             None,
+            &std::collections::BTreeMap::new(),
         )
     }
 
