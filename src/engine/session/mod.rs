@@ -29,7 +29,6 @@ use self::agent::{Ending, Input, Opening, ProcessKey, Step};
 use self::pool::{Deps, Lease, Pool};
 use crate::backend::session::SessionTemplate;
 use crate::backend::{Backend, Kind};
-use crate::engine::cli::prompt::{self, Options};
 use crate::engine::cli::{RunRequest, plan};
 use crate::engine::{Reaper, Run, RunContext, WorkspacePool};
 use crate::error::Error;
@@ -168,30 +167,25 @@ pub(super) async fn run(
 ) -> Result<Run, Error> {
     let backend = &resolved.backend;
     let pool = ctx.sessions.pool_for(backend, &template);
-    let model = if resolved.model.is_empty() {
+    let key = turn.session.take();
+    // A conversation the process may hold gets only its new messages,
+    // planned from this copy once the process is known.
+    let mut new_part = key.as_ref().map(|_| turn.clone());
+    // The whole conversation, checked before a process is taken: what a
+    // new process is given, and the instructions, model and effort.
+    let whole = plan::plan(&ctx.limits, resolved, &mut turn, &ctx.request_id)?;
+    let model = if whole.model.is_empty() {
         backend.default_model.clone().unwrap_or_default()
     } else {
-        resolved.model.clone()
+        whole.model.clone()
     };
-    let effort = ctx
-        .limits
-        .force_effort
-        .or(turn.effort)
-        .or(backend.default_effort);
-    let system = prompt::flatten(
-        &turn,
-        Options {
-            separate_system: backend.capabilities.system,
-            first_new: turn.messages.len(),
-        },
-    )
-    .system;
+    let effort = whole.effort;
+    let system = whole.prompt.system.clone();
     let process = ProcessKey::new(&template, &model, effort, system.as_deref(), &resolved.vars);
     let opening = Opening {
         system,
         model: model.clone(),
     };
-    let key = turn.session.take();
     let permit = ctx.limiters.acquire(backend).await?;
     let queued_at = Instant::now();
     // Starting a process and opening a conversation count against the deadline.
@@ -202,44 +196,38 @@ pub(super) async fn run(
             backend: backend.name.clone(),
             after: backend.timeout,
         })??;
-    let continuing = held.is_ok();
     let earlier = turn.first_new_message();
-    if let Err(why) = held
-        && earlier > 0
-    {
-        tracing::info!(
-            backend = %backend.name,
-            session = key.as_deref().unwrap_or_default(),
-            "conversation continues on a new process by replaying its history ({earlier} earlier messages): {why}"
-        );
-    }
-    // A process that ends before its turn starts answering is replaced,
-    // once, and given the whole conversation.
-    let mut whole = turn.clone();
-    let replay = plan::plan(&ctx.limits, resolved, &mut whole, &ctx.request_id)?;
-    // A conversation the process holds gets only the new messages.
-    let planned = if continuing {
-        turn.session.clone_from(&key);
-        plan::plan(&ctx.limits, resolved, &mut turn, &ctx.request_id)?
-    } else {
-        replay.clone()
-    };
-    let sent = ctx.keep_sent.then(|| planned.prompt.clone());
     let input = |planned: RunRequest| Input {
         text: planned.prompt.text,
         images: planned.images,
         model: model.clone(),
         effort,
     };
+    // A process that ends before its turn starts answering is replaced,
+    // once, and given the whole conversation.
+    let (planned, replay) = match (held, new_part.as_mut()) {
+        (Ok(()), Some(new_part)) => {
+            new_part.session.clone_from(&key);
+            let planned = plan::plan(&ctx.limits, resolved, new_part, &ctx.request_id)?;
+            (planned, Some(input(whole)))
+        }
+        (held, _) => {
+            if let Err(why) = held
+                && earlier > 0
+            {
+                tracing::info!(
+                    backend = %backend.name,
+                    session = key.as_deref().unwrap_or_default(),
+                    "conversation continues on a new process by replaying its history ({earlier} earlier messages): {why}"
+                );
+            }
+            (whole, None)
+        }
+    };
+    let sent = ctx.keep_sent.then(|| planned.prompt.clone());
     Ok(Run {
         conversation: key.clone(),
-        events: events(
-            lease,
-            [input(planned), input(replay)],
-            key,
-            Arc::clone(backend),
-            ctx,
-        ),
+        events: events(lease, input(planned), replay, key, Arc::clone(backend), ctx),
         permit,
         sent,
         queued_at,
@@ -273,12 +261,14 @@ impl Sessions {
 }
 
 /// The turn's events: the conversation key first (when there is one),
-/// then the answer as the process streams it, until its end. `inputs` are
-/// the turn as planned and the whole conversation, for a process that
-/// ends before it answers anything.
+/// then the answer as the process streams it, until its end. A process
+/// that ends before it answers anything is replaced once, and given
+/// `replay` (the whole conversation, when `input` holds only its new
+/// messages) or `input` again.
 fn events(
     mut lease: Lease,
-    inputs: [Input; 2],
+    input: Input,
+    replay: Option<Input>,
     key: Option<String>,
     backend: Arc<Backend>,
     ctx: RunContext,
@@ -288,8 +278,9 @@ fn events(
             yield Ok(Event::Session(key.clone()));
         }
         let deadline = Instant::now() + backend.timeout;
-        let [mut input, whole] = inputs;
-        let mut replay = Some(whole);
+        let mut input = input;
+        let mut replay = replay;
+        let mut retried = false;
         'attempt: loop {
             let mut answered = false;
             let Some(agent) = lease.agent.as_mut() else {
@@ -349,7 +340,8 @@ fn events(
                 },
             };
             let broken = lease.agent.as_ref().is_some_and(agent::Agent::broken);
-            if broken && !answered && let Some(whole) = replay.take() {
+            if broken && !answered && !retried {
+                retried = true;
                 tracing::info!(
                     backend = %backend.name,
                     session = key.as_deref().unwrap_or_default(),
@@ -360,7 +352,9 @@ fn events(
                     .unwrap_or_else(|_| Err(Error::Timeout { backend: backend.name.clone(), after: backend.timeout }));
                 match renewed {
                     Ok(()) => {
-                        input = whole;
+                        if let Some(whole) = replay.take() {
+                            input = whole;
+                        }
                         continue 'attempt;
                     }
                     Err(error) => {
