@@ -104,11 +104,10 @@ const SERVER: &[(&str, &str, Kind)] = &[
 ];
 
 /// Per-backend variables: (variable, backend, key under `backends.NAME`,
-/// and the backend kind the key belongs to: `process` for `cli` and
-/// `session`; `None`: any kind). A variable
+/// and the backend kinds the key belongs to; `None`: any kind). A variable
 /// may have a row for each kind its backend can be (`codex` is the CLI, or
 /// the ChatGPT backend of the `codex-fast` preset).
-const BACKEND: &[(&str, &str, &str, Kind, Option<&str>)] = &[
+const BACKEND: &[(&str, &str, &str, Kind, Kinds)] = &[
     ("CODEX_BIN", "codex", "command", Kind::Text, PROCESS),
     ("CODEX_BIN", "codex", "instructions_from", Kind::Text, HTTP),
     ("CODEX_MODEL", "codex", "default_model", Kind::Text, None),
@@ -230,14 +229,11 @@ const BACKEND: &[(&str, &str, &str, Kind, Option<&str>)] = &[
     ),
 ];
 
-/// Keys of backends that start a process: `cli` and `session` ones.
-const PROCESS: Option<&str> = Some("process");
-const HTTP: Option<&str> = Some("http");
-
-/// Whether a backend of kind `is` has the keys of rows for `kind`.
-fn kind_matches(kind: &str, is: &str) -> bool {
-    kind == is || (kind == "process" && (is == "cli" || is == "session"))
-}
+/// The backend kinds a key belongs to; `None`: every kind.
+type Kinds = Option<&'static [&'static str]>;
+/// Backends that start a process (`cli` and `session`) share these keys.
+const PROCESS: Kinds = Some(&["cli", "session"]);
+const HTTP: Kinds = Some(&["http"]);
 
 /// Values taken from the environment.
 #[derive(Debug, Default)]
@@ -282,7 +278,7 @@ pub fn read(
         };
         let full = format!("backends.{backend}.{key}");
         let why = match backends.get(*backend) {
-            Some(is) if backend_kind.is_none_or(|k| kind_matches(k, is)) => {
+            Some(is) if backend_kind.is_none_or(|kinds| kinds.contains(&is.as_str())) => {
                 out.layer.set(&full, parse(var, &full, raw, *kind)?, var);
                 used.insert(var);
                 continue;

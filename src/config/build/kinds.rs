@@ -22,28 +22,25 @@ const COMMON: &[&str] = &[
     "embeddings_backend",
 ];
 
-/// Keys by kind.
-const KINDS: &[(&str, &[&str])] = &[
-    (
-        "cli",
-        &[
-            "command",
-            "args",
-            "extra_args",
-            "prompt",
-            "vars",
-            "env",
-            "env_remove",
-            "workspace",
-            "max_line_bytes",
-            "exit_status",
-            "output",
-            "doctor",
-        ],
-    ),
+/// Keys of the kinds that start a process (`cli` and `session`).
+const PROCESS: &[&str] = &[
+    "command",
+    "args",
+    "extra_args",
+    "vars",
+    "env",
+    "env_remove",
+    "workspace",
+    "max_line_bytes",
+    "doctor",
+];
+
+/// Keys by kind, in groups.
+const KINDS: &[(&str, &[&[&str]])] = &[
+    ("cli", &[PROCESS, &["prompt", "exit_status", "output"]]),
     (
         "http",
-        &[
+        &[&[
             "url",
             "url_env",
             "dialect",
@@ -60,32 +57,31 @@ const KINDS: &[(&str, &[&str])] = &[
             "project_env",
             "web_search",
             "image_generation",
-        ],
+        ]],
     ),
     (
         "session",
         &[
-            "command",
-            "args",
-            "extra_args",
-            "vars",
-            "env",
-            "env_remove",
-            "workspace",
-            "max_line_bytes",
-            "doctor",
-            "protocol",
-            "auth_method",
-            "approvals",
-            "min_warm",
-            "idle_ttl_seconds",
-            "max_turns",
-            "max_age_seconds",
-            "session_ttl_seconds",
-            "max_sessions",
+            PROCESS,
+            &[
+                "protocol",
+                "auth_method",
+                "approvals",
+                "min_warm",
+                "idle_ttl_seconds",
+                "max_turns",
+                "max_age_seconds",
+                "session_ttl_seconds",
+                "max_sessions",
+            ],
         ],
     ),
 ];
+
+/// Whether `key` is one of `groups`.
+fn has(groups: &[&[&str]], key: &str) -> bool {
+    groups.iter().any(|keys| keys.contains(&key))
+}
 
 /// Checks that each file's table for backend `name` (of kind `kind`) only
 /// uses keys of that kind.
@@ -100,12 +96,12 @@ pub(super) fn check(layers: &Layers, name: &str, kind: &str) -> Result<(), Confi
             .and_then(|b| b.get(name))
             .and_then(toml::Value::as_table);
         for key in table.into_iter().flat_map(|t| t.keys()) {
-            if COMMON.contains(&key.as_str()) || own.contains(&key.as_str()) {
+            if COMMON.contains(&key.as_str()) || has(own, key) {
                 continue;
             }
             let owners: Vec<String> = KINDS
                 .iter()
-                .filter(|(_, keys)| keys.contains(&key.as_str()))
+                .filter(|(_, groups)| has(groups, key))
                 .map(|(other, _)| format!("`{other}`"))
                 .collect();
             let belongs = if owners.is_empty() {
