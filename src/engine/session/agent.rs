@@ -137,8 +137,6 @@ pub(super) struct Agent {
     pub(super) born: Instant,
     /// Turns run so far.
     pub(super) turns: u32,
-    /// It has held a conversation, which must be cleared before another.
-    pub(super) dirty: bool,
     /// The protocol's id of its current conversation.
     pub(super) conversation: Option<String>,
     /// What its current conversation was opened with, while it has had no turn.
@@ -233,7 +231,6 @@ impl Agent {
             conversation_dir: None,
             born: Instant::now(),
             turns: 0,
-            dirty: false,
             conversation: None,
             opened: None,
             idle_since: Instant::now(),
@@ -280,6 +277,12 @@ impl Agent {
         Ok(cwd)
     }
 
+    /// It has held a conversation (a turn since the last one was opened),
+    /// which must be cleared before another.
+    pub(super) fn dirty(&self) -> bool {
+        self.turns > 0 && self.opened.is_none()
+    }
+
     /// Whether the process is still running.
     pub(super) fn alive(&mut self) -> bool {
         self.guard.running()
@@ -297,7 +300,7 @@ impl Agent {
         // Claude Code's instructions are on its command line (the key),
         // and it switches models with the turn.
         let claude = self.template.protocol == Protocol::ClaudeStreamJson;
-        if !self.dirty && self.opened.as_ref().is_some_and(|o| claude || o == opening) {
+        if self.opened.as_ref().is_some_and(|o| claude || o == opening) {
             return Ok(());
         }
         self.opened = None;
@@ -321,14 +324,12 @@ impl Agent {
         };
         self.conversation = native;
         self.opened = Some(opening.clone());
-        self.dirty = false;
         Ok(())
     }
 
     /// Sends a turn.
     pub(super) async fn send_turn(&mut self, input: &Input) -> Result<TurnState, Error> {
         self.turns += 1;
-        self.dirty = true;
         self.opened = None;
         match self.template.protocol {
             Protocol::ClaudeStreamJson => claude::start(self, input).await.map(TurnState::Claude),

@@ -29,7 +29,7 @@ pub(super) async fn handshake(agent: &mut Agent) -> Result<(), Error> {
 /// empty `result`. Returns the new session id.
 pub(super) async fn open(agent: &mut Agent) -> Result<Option<String>, Error> {
     let mut session = None;
-    if agent.dirty {
+    if agent.dirty() {
         send_user(agent, json!("/clear")).await?;
         loop {
             if let Incoming::Notification(message) = agent.read().await?

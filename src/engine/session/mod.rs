@@ -51,7 +51,7 @@ pub struct Sessions {
 impl Sessions {
     /// No pools yet; they are made by [`Sessions::apply`] and on first use.
     /// Call within the runtime: it starts the sweeper, which ends with
-    /// `shutdown`.
+    /// `shutdown` (the processes end with [`Sessions::close`]).
     pub fn new(
         reaper: Arc<Reaper>,
         workspaces: Arc<WorkspacePool>,
@@ -79,9 +79,6 @@ impl Sessions {
                 for pool in sessions.all() {
                     pool.sweep();
                 }
-            }
-            if let Some(sessions) = sweeper.upgrade() {
-                sessions.close();
             }
         });
         sessions
