@@ -6,6 +6,7 @@
 //! pipeline (`server::pipeline`) drives them and knows no wire format.
 
 pub mod anthropic;
+pub mod fields;
 pub mod gemini;
 pub mod openai_chat;
 pub mod openai_responses;
@@ -55,6 +56,11 @@ pub trait Encoder: Send {
     fn event(&mut self, event: &Event) -> Vec<Frame>;
     /// The frame that reports a failure after the stream started.
     fn error(&mut self, error: &Error) -> Frame;
+    /// The frames that keep a silent stream alive; none means an SSE
+    /// comment (`: ping`), which every client skips.
+    fn keepalive(&mut self) -> Vec<Frame> {
+        Vec::new()
+    }
 }
 
 /// Writes one non-streamed answer in a dialect.

@@ -136,8 +136,9 @@ async fn fold(
 }
 
 /// The SSE stream: the encoder's frames for each event (those of one
-/// event in one write), then the closing frames, or an error frame; a
-/// `: ping` comment after `keepalive` without a write. Holds the backend's
+/// event in one write), then the closing frames, or an error frame; the
+/// encoder's keep-alive (or a `: ping` comment) after `keepalive` without
+/// a write. Holds the backend's
 /// slot until it ends.
 fn sse_stream(
     mut events: EventStream,
@@ -163,7 +164,12 @@ fn sse_stream(
                 () = &mut ping, if keepalive.is_some() => {
                     let due = last_write + every;
                     if tokio::time::Instant::now() >= due {
-                        yield Ok(Bytes::from_static(b": ping\n\n"));
+                        let frames = encoder.keepalive();
+                        if frames.is_empty() {
+                            yield Ok(Bytes::from_static(b": ping\n\n"));
+                        } else {
+                            yield Ok(wire(&frames));
+                        }
                         last_write = tokio::time::Instant::now();
                         ping.as_mut().reset(last_write + every);
                     } else {

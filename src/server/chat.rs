@@ -47,7 +47,7 @@ pub(super) async fn completions(
     .await
 }
 
-fn session_header(headers: &HeaderMap) -> Option<String> {
+pub(super) fn session_header(headers: &HeaderMap) -> Option<String> {
     SESSION_HEADERS
         .iter()
         .find_map(|name| headers.get(*name)?.to_str().ok().map(str::to_owned))

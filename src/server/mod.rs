@@ -8,9 +8,11 @@ mod chat;
 pub mod connections;
 mod edge;
 mod embeddings;
+mod envelope;
 mod extract;
 mod health;
 mod log;
+mod messages;
 mod models;
 mod pipeline;
 mod request_id;
@@ -26,8 +28,9 @@ use crate::error::Error;
 use crate::state::AppState;
 
 /// The gateway's router. From the outside in: CORS (answers preflights),
-/// the request id, the edge guard (host, origin, body type), then the token
-/// check for everything but `/healthz`, unknown paths included.
+/// the request id, errors in the path's dialect, the edge guard (host,
+/// origin, body type), then the token check for everything but `/healthz`,
+/// unknown paths included.
 pub fn router(state: AppState) -> Router {
     let cors = cors_layer(&state);
     let api = Router::new()
@@ -37,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .route("/models/{*id}", get(models::retrieve))
         .route("/v1/chat/completions", post(chat::completions))
         .route("/chat/completions", post(chat::completions))
+        .route("/v1/messages", post(messages::create))
         .route("/v1/embeddings", post(embeddings::create))
         .route("/embeddings", post(embeddings::create))
         .route("/debug/config", get(health::debug_config))
@@ -50,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .merge(api)
         .layer(middleware::from_fn_with_state(state.clone(), edge::guard))
+        .layer(middleware::from_fn(envelope::in_dialect))
         .layer(middleware::from_fn(request_id::assign))
         .with_state(state)
         .layer(cors)
@@ -94,7 +99,9 @@ const SHOULD_RETRY: &str = "x-should-retry";
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let body = openai_chat::error_body(&self);
-        error_response(&self, body)
+        let mut response = error_response(&self, body);
+        response.extensions_mut().insert(envelope::Answered(self));
+        response
     }
 }
 

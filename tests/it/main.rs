@@ -8,6 +8,7 @@ mod cursor;
 mod e2e;
 mod edge;
 mod http;
+mod messages;
 mod mock_selftest;
 mod process;
 mod reload;

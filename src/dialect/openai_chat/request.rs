@@ -4,20 +4,13 @@
 //! business, not the dialect's.
 
 use base64::Engine as _;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use self::fields::{Fields, Stop, choice, tools};
+use self::fields::{Stop, choice, tools};
+use crate::dialect::fields::{Fields, session_id};
 use crate::dialect::openai_chat::wire::{ChatMessage, ChatRequest};
 use crate::error::Error;
 use crate::turn::{Effort, File, Image, Message, Params, Part, Role, Turn};
-
-/// Body fields that carry a session id to resume.
-const SESSION_FIELDS: &[&str] = &[
-    "session_id",
-    "sessionId",
-    "codex_session_id",
-    "codexSessionId",
-];
 
 /// Translates a request, keeping everything it carries: what the chosen
 /// backend cannot honour is decided later, by the capability review.
@@ -78,7 +71,7 @@ pub fn to_turn(request: ChatRequest, header_session: Option<String>) -> Result<T
             .filter(|(k, v)| *k != "effort" && !v.is_null());
         unused.extend(others.map(|(k, _)| format!("reasoning.{k}")));
     }
-    let session = session(&mut fields.extra, header_session)?;
+    let session = session_id(&mut fields.extra, header_session)?;
     let (tools, hosted_tools) = fields.take("tools", tools).unwrap_or_default();
     let tool_choice = fields.take("tool_choice", choice);
     let params = Params {
@@ -123,35 +116,6 @@ fn parse_effort(value: &str, field: &str) -> Result<Effort, Error> {
             "`{field}` = {value:?} is not one of none, minimal, low, medium, high, xhigh, max"
         ))
     })
-}
-
-fn session(
-    extra: &mut Map<String, Value>,
-    header: Option<String>,
-) -> Result<Option<String>, Error> {
-    let mut found = header;
-    for field in SESSION_FIELDS {
-        match extra.remove(*field) {
-            Some(Value::String(id)) if found.is_none() => found = Some(id),
-            Some(Value::String(_) | Value::Null) | None => {}
-            Some(_) => return Err(invalid(format!("`{field}` must be a string"))),
-        }
-    }
-    let Some(id) = found.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()) else {
-        return Ok(None);
-    };
-    let valid = id.len() <= 128
-        && id.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c));
-    if valid {
-        Ok(Some(id))
-    } else {
-        Err(invalid(
-            "a session id must be 1-128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit",
-        ))
-    }
 }
 
 fn role(name: &str, at: &str) -> Result<Role, Error> {

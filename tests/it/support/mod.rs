@@ -212,12 +212,22 @@ impl Gateway {
         &self,
         body: serde_json::Value,
     ) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
-        let response = reqwest::Client::new()
-            .post(self.url("/v1/chat/completions"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        self.post("/v1/chat/completions", body, &[]).await
+    }
+
+    /// POSTs `body` to `path` with `headers`; returns status, headers and
+    /// the JSON body (`{"raw": text}` when it is not JSON).
+    pub(crate) async fn post(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+        headers: &[(&str, &str)],
+    ) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+        let mut request = reqwest::Client::new().post(self.url(path)).json(&body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response.text().await.unwrap();
@@ -235,8 +245,13 @@ impl Gateway {
 
     /// POSTs a streaming chat completion and returns the open SSE reader.
     pub(crate) async fn chat_stream(&self, body: serde_json::Value) -> sse::SseReader {
+        self.stream_at("/v1/chat/completions", body).await
+    }
+
+    /// POSTs a streaming request to `path` and returns the open SSE reader.
+    pub(crate) async fn stream_at(&self, path: &str, body: serde_json::Value) -> sse::SseReader {
         let response = reqwest::Client::new()
-            .post(self.url("/v1/chat/completions"))
+            .post(self.url(path))
             .json(&body)
             .send()
             .await

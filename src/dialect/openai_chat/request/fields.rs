@@ -1,44 +1,9 @@
-//! Known fields taken out of a Chat Completions body: tools, tool choice
-//! and the generation parameters, each moved into the vocabulary when it
-//! has the expected shape and otherwise left as sent.
+//! The shapes of Chat Completions' known fields: `stop`, tools and tool
+//! choice (taken out of the body by [`crate::dialect::fields::Fields`]).
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::turn::{Tool, ToolChoice};
-
-/// The body's fields outside the typed request, from which known ones are
-/// taken: a value of the expected type moves into the vocabulary, one of
-/// another type (or null) stays, as sent, for a backend that passes it on
-/// or for the report of what is ignored. Nothing is refused or dropped here.
-pub(super) struct Fields {
-    pub(super) extra: Map<String, Value>,
-    /// The generation parameters taken, by the client's name.
-    pub(super) named: Vec<String>,
-}
-
-impl Fields {
-    /// Takes `name` if `parse` understands it.
-    pub(super) fn take<T>(
-        &mut self,
-        name: &str,
-        parse: impl FnOnce(&Value) -> Option<T>,
-    ) -> Option<T> {
-        let parsed = parse(self.extra.get(name)?)?;
-        self.extra.remove(name);
-        Some(parsed)
-    }
-
-    /// Takes the generation parameter `name` if it has type `T`.
-    pub(super) fn param<T: serde::de::DeserializeOwned>(&mut self, name: &str) -> Option<T> {
-        let parsed = self.take(name, |value| {
-            (!value.is_null())
-                .then(|| T::deserialize(value).ok())
-                .flatten()
-        })?;
-        self.named.push(name.to_owned());
-        Some(parsed)
-    }
-}
 
 /// `stop`: a string or a list of strings.
 #[derive(serde::Deserialize)]

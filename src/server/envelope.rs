@@ -1,0 +1,56 @@
+//! Errors in the client's dialect: a request to an Anthropic or Gemini
+//! path that fails anywhere (the edge guard, the token check, an unknown
+//! path below it, the pipeline) gets that dialect's error envelope, with
+//! the same status and retry headers. Errors are answered in OpenAI's
+//! envelope where they happen ([`Error`]'s `IntoResponse`), which keeps the
+//! error beside the body; this layer rewrites the body for the others.
+
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use serde_json::Value;
+
+use crate::dialect::{anthropic, openai_chat};
+use crate::error::Error;
+
+/// An error answered in OpenAI's envelope, kept for a rewrite (a response
+/// extension).
+#[derive(Debug, Clone)]
+pub(super) struct Answered(pub(super) Error);
+
+/// Whose error envelope a path's clients read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Envelope {
+    OpenAi,
+    Anthropic,
+}
+
+impl Envelope {
+    fn of_path(path: &str) -> Envelope {
+        if path == "/v1/messages" || path.starts_with("/v1/messages/") {
+            Envelope::Anthropic
+        } else {
+            Envelope::OpenAi
+        }
+    }
+
+    fn body(self, error: &Error) -> Value {
+        match self {
+            Envelope::OpenAi => openai_chat::error_body(error),
+            Envelope::Anthropic => anthropic::error_body(error),
+        }
+    }
+}
+
+/// Rewrites an error answered in OpenAI's envelope into the path's.
+pub(super) async fn in_dialect(request: Request, next: Next) -> Response {
+    let envelope = Envelope::of_path(request.uri().path());
+    let response = next.run(request).await;
+    if envelope == Envelope::OpenAi {
+        return response;
+    }
+    match response.extensions().get::<Answered>() {
+        Some(Answered(error)) => super::error_response(error, envelope.body(error)),
+        None => response,
+    }
+}
