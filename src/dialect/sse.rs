@@ -1,4 +1,5 @@
-//! Server-sent events read off the wire, as an upstream sends them. Linear
+//! Server-sent events written for a client ([`encode`]) and read off the
+//! wire, as an upstream sends them ([`SseDecoder`]). Reading is linear
 //! in the size of the input however it is split (an 8 MiB base64 image can
 //! arrive as one event in thousands of TCP segments): each byte is scanned
 //! for a line end once, and only the unfinished line is kept between
@@ -8,6 +9,28 @@
 //! `event:` names the event, comments (`:`), `id:` and `retry:` are
 //! skipped, and a blank line dispatches. An event still open at the end
 //! of the input is dropped, as the SSE specification says.
+
+use crate::dialect::Frame;
+
+/// Frames as SSE: `event:` when named, a `data:` line per line of data.
+pub fn encode(frames: &[Frame]) -> Vec<u8> {
+    let size: usize = frames.iter().map(|f| f.data.len() + 16).sum();
+    let mut out = Vec::with_capacity(size);
+    for frame in frames {
+        if let Some(name) = frame.event {
+            out.extend_from_slice(b"event: ");
+            out.extend_from_slice(name.as_bytes());
+            out.push(b'\n');
+        }
+        for line in frame.data.split('\n') {
+            out.extend_from_slice(b"data: ");
+            out.extend_from_slice(line.trim_end_matches('\r').as_bytes());
+            out.push(b'\n');
+        }
+        out.push(b'\n');
+    }
+    out
+}
 
 /// One event.
 #[derive(Debug, Clone, PartialEq, Eq)]

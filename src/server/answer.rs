@@ -257,24 +257,9 @@ const IDLE_TURNS: u32 = 2;
 /// The most frames written at once.
 const MAX_FRAMES_PER_WRITE: usize = 64;
 
-/// Frames as SSE: `event:` when named, a `data:` line per line of data.
+/// Frames as SSE bytes.
 fn wire(frames: &[Frame]) -> Bytes {
-    let size: usize = frames.iter().map(|f| f.data.len() + 16).sum();
-    let mut out = Vec::with_capacity(size);
-    for frame in frames {
-        if let Some(name) = frame.event {
-            out.extend_from_slice(b"event: ");
-            out.extend_from_slice(name.as_bytes());
-            out.push(b'\n');
-        }
-        for line in frame.data.split('\n') {
-            out.extend_from_slice(b"data: ");
-            out.extend_from_slice(line.trim_end_matches('\r').as_bytes());
-            out.push(b'\n');
-        }
-        out.push(b'\n');
-    }
-    Bytes::from(out)
+    Bytes::from(crate::dialect::sse::encode(frames))
 }
 
 #[cfg(test)]
