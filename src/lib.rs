@@ -42,6 +42,7 @@ pub mod location;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod tokens;
 pub mod turn;
 
 use tokio::net::TcpListener;

@@ -128,6 +128,44 @@ pub async fn embeddings(
     }
 }
 
+/// A count of a turn's input tokens, and where it comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenCount {
+    /// The count.
+    pub tokens: u64,
+    /// Counted by the backend's provider (else estimated by the gateway,
+    /// see [`crate::tokens`]).
+    pub exact: bool,
+}
+
+/// The input tokens of `turn` on the resolved backend: its provider's
+/// count where it has a count endpoint (an Anthropic upstream), else the
+/// gateway's estimate.
+///
+/// # Errors
+/// The upstream's errors, as for a run.
+pub async fn count_tokens(
+    resolved: &Resolved,
+    turn: Turn,
+    ctx: &RunContext,
+) -> Result<TokenCount, Error> {
+    if let Kind::Http(template) = &resolved.backend.kind
+        && let Some(tokens) = http::count_tokens(resolved, template, &turn, ctx).await?
+    {
+        return Ok(TokenCount {
+            tokens,
+            exact: true,
+        });
+    }
+    let tokens = tokio::task::spawn_blocking(move || crate::tokens::estimate(&turn))
+        .await
+        .map_err(|e| Error::Internal(format!("the token estimate failed: {e}")))?;
+    Ok(TokenCount {
+        tokens,
+        exact: false,
+    })
+}
+
 /// One finding of `doctor`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Health {

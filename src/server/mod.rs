@@ -6,6 +6,7 @@ mod answer;
 mod auth;
 mod chat;
 pub mod connections;
+mod count_tokens;
 mod edge;
 mod embeddings;
 mod envelope;
@@ -41,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/chat/completions", post(chat::completions))
         .route("/chat/completions", post(chat::completions))
         .route("/v1/messages", post(messages::create))
+        .route("/v1/messages/count_tokens", post(count_tokens::count))
         .route("/v1/embeddings", post(embeddings::create))
         .route("/embeddings", post(embeddings::create))
         .route("/debug/config", get(health::debug_config))
@@ -82,6 +84,7 @@ fn cors_layer(state: &AppState) -> tower_http::cors::CorsLayer {
             HeaderName::from_static("x-agent-cli-backend"),
             HeaderName::from_static("x-agent-cli-model"),
             HeaderName::from_static("x-agent-cli-ignored-params"),
+            HeaderName::from_static("x-agent-cli-token-count"),
         ])
 }
 

@@ -475,3 +475,48 @@ async fn upstream_refusals_keep_their_status_in_anthropic_envelopes() {
         assert_eq!(body["type"], "error", "{body}");
     }
 }
+
+#[tokio::test]
+async fn token_counts_come_from_the_upstream_or_the_tokenizer() {
+    let (mock, gw) = rig().await;
+    let request = |model: &str| {
+        json!({"model": model, "system": "be brief",
+               "messages": [{"role": "user", "content": "count these words please"}],
+               "tools": [{"name": "Bash", "input_schema": {"type": "object"}}]})
+    };
+    // A CLI has no count: the gateway's tokenizer estimates.
+    let (status, headers, body) = gw
+        .post("/v1/messages/count_tokens", request("fake:fake-1"), AUTH)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["x-agent-cli-token-count"], "estimate");
+    // 2 + 4 words of text, "Bash" and its schema, and the framing.
+    let estimate = body["input_tokens"].as_u64().unwrap();
+    assert!((15..40).contains(&estimate), "{body}");
+    // An Anthropic upstream counts itself, with only the fields it takes.
+    let (status, headers, body) = gw
+        .post(
+            "/v1/messages/count_tokens",
+            request("anthropic:model-x"),
+            AUTH,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["x-agent-cli-token-count"], "upstream");
+    let sent = mock.last_request("/v1/messages/count_tokens");
+    let mut keys: Vec<&String> = sent.body.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["messages", "model", "system", "tools"]);
+    let raw = serde_json::to_vec(&sent.body).unwrap().len() as u64;
+    assert_eq!(body["input_tokens"], (raw / 4).max(1), "the mock's count");
+    // Errors in Anthropic's envelope.
+    let (status, _, body) = gw
+        .post(
+            "/v1/messages/count_tokens",
+            json!({"model": "fake:x"}),
+            AUTH,
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+}

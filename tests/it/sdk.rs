@@ -189,6 +189,8 @@ url = "{url}/v1"
 kind = "http"
 dialect = "anthropic-messages"
 url = "{url}"
+# A 429's `Retry-After: 7` is answered at once, not waited for.
+max_retry_wait_seconds = 1
 
 [backends.gem]
 kind = "http"
@@ -304,6 +306,34 @@ async fn openai_node_sdk_tool_round_trip_over_an_http_backend() {
         "node",
         &["tests/sdk/openai_node_tools.mjs", "--models", HTTP_MODELS],
         &[],
+    )
+    .await;
+}
+
+/// The models the Anthropic SDK puts through a tool round trip: one HTTP
+/// backend per upstream dialect, each answering Messages in.
+const ANTHROPIC_MODELS: &str = "ant:fake-model,up:fake-model,resp:fake-model,gem:fake-model";
+
+#[tokio::test]
+async fn anthropic_python_sdk_end_to_end() {
+    let python = sdk_python();
+    let mock = MockUpstream::start().await;
+    let login = logins();
+    let config = format!(
+        "{}\n{FAKE_BACKEND}\n[[routes]]\nprefix = \"fake:\"\nbackend = \"fake\"\n",
+        http_config(&mock, login.path())
+    );
+    run_sdk_script_on(
+        &config,
+        python,
+        &[
+            "tests/sdk/anthropic_python.py",
+            "--plain-model",
+            "fake:fake-1",
+            "--models",
+            ANTHROPIC_MODELS,
+        ],
+        PYTHON_ENV,
     )
     .await;
 }

@@ -9,6 +9,7 @@
 mod client;
 mod code_assist;
 mod codex;
+mod count;
 mod dialects;
 mod embeddings;
 mod login;
@@ -31,6 +32,7 @@ use crate::turn::Turn;
 pub use client::HttpClients;
 pub use code_assist::CodeAssistProjects;
 pub use codex::CodexPrompts;
+pub(super) use count::count_tokens;
 pub(super) use embeddings::embeddings;
 pub use login::{Logins, token_answer, write_private};
 

@@ -1,0 +1,82 @@
+//! `POST {url}/v1/messages/count_tokens` on an Anthropic upstream: the
+//! turn as the upstream's request (only the fields the count endpoint
+//! takes), under the backend's queue, credentials and retries; the
+//! upstream's `input_tokens` back. Other upstream dialects have no count
+//! endpoint here: `None`, and the caller estimates.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::{Upstream, dialects, read_capped};
+use crate::backend::http::{HttpTemplate, UpstreamDialect};
+use crate::engine::RunContext;
+use crate::error::Error;
+use crate::routes::Resolved;
+use crate::turn::Turn;
+
+/// The fields of a Messages request the count endpoint takes.
+const COUNTED: &[&str] = &[
+    "model",
+    "messages",
+    "system",
+    "tools",
+    "tool_choice",
+    "thinking",
+];
+
+/// The largest count answer read.
+const MAX_COUNT_BYTES: usize = 64 * 1024;
+
+/// The upstream's count of `turn`'s input tokens, when its dialect has a
+/// count endpoint.
+pub(crate) async fn count_tokens(
+    resolved: &Resolved,
+    http: &Arc<HttpTemplate>,
+    turn: &Turn,
+    ctx: &RunContext,
+) -> Result<Option<u64>, Error> {
+    if http.dialect != UpstreamDialect::AnthropicMessages {
+        return Ok(None);
+    }
+    let backend = &resolved.backend;
+    let effort = ctx
+        .limits
+        .force_effort
+        .or(turn.effort)
+        .or(backend.default_effort);
+    let mut body = dialects::request(http, turn, &resolved.model, effort, None)?;
+    if let Value::Object(fields) = &mut body {
+        fields.retain(|key, _| COUNTED.contains(&key.as_str()));
+    }
+    let body = serde_json::to_vec(&body)
+        .map_err(|e| Error::Internal(format!("cannot encode the count request: {e}")))?;
+    let endpoint = reqwest::Url::parse(&format!("{}/count_tokens", http.endpoint))
+        .map_err(|e| Error::Internal(format!("the count URL: {e}")))?;
+    let mut upstream = Upstream::open(backend, http, Cow::Owned(endpoint), false, ctx).await?;
+    let _permit = ctx.limiters.acquire(backend).await?;
+    let deadline = Instant::now() + backend.timeout;
+    let response = upstream.send(body.into(), deadline, ctx).await?;
+    let answer = tokio::time::timeout_at(deadline, read_capped(response, MAX_COUNT_BYTES))
+        .await
+        .map_err(|_| Error::Timeout {
+            backend: backend.name.clone(),
+            after: backend.timeout,
+        })?;
+    let count = serde_json::from_slice::<Value>(&answer)
+        .ok()
+        .and_then(|v| v.get("input_tokens")?.as_u64());
+    match count {
+        Some(count) => Ok(Some(count)),
+        None => Err(Error::Backend {
+            backend: backend.name.clone(),
+            upstream_status: None,
+            message: format!(
+                "the upstream's count answer has no `input_tokens`: {}",
+                String::from_utf8_lossy(&answer[..answer.len().min(200)])
+            ),
+        }),
+    }
+}

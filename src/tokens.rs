@@ -1,0 +1,126 @@
+//! Token estimates of a `Turn`, for the count endpoints of backends that
+//! have none of their own (CLIs, OpenAI-compatible upstreams): a real BPE
+//! tokenizer, OpenAI's `o200k_base` (exact for the GPT-4o and GPT-5
+//! families), over what the model reads. Claude's and Gemini's tokenizers
+//! are not public; for them this is an estimate (see the README's "Token
+//! counts").
+//!
+//! What is counted: the text of every message (tool calls' names and
+//! arguments, tool results, reasoning), each tool's name, description and
+//! JSON schema, plus OpenAI's framing (3 tokens a message, 3 to prime the
+//! answer) and a fixed cost per image and document, whose size the
+//! gateway does not decode.
+
+use std::sync::LazyLock;
+
+use tiktoken_rs::CoreBPE;
+
+use crate::turn::{Part, Turn};
+
+/// Tokens of framing per message.
+const PER_MESSAGE: u64 = 3;
+/// Tokens that prime the answer.
+const PRIMING: u64 = 3;
+/// Tokens counted for an image: Anthropic's cost of a ~1.15 megapixel
+/// image (its largest before resizing), width × height / 750.
+pub const PER_IMAGE: u64 = 1_600;
+/// Tokens counted for a document the gateway cannot read (a PDF).
+pub const PER_DOCUMENT: u64 = 1_600;
+
+/// The tokenizer, loaded on first use (~0.1 s).
+static BPE: LazyLock<Option<CoreBPE>> = LazyLock::new(|| tiktoken_rs::o200k_base().ok());
+
+/// The estimated prompt tokens of `turn`. Runs the tokenizer: call it
+/// where blocking is allowed.
+pub fn estimate(turn: &Turn) -> u64 {
+    let Some(bpe) = BPE.as_ref() else {
+        // The ranks are compiled in; this cannot fail at run time.
+        return 0;
+    };
+    let count = |text: &str| bpe.encode_ordinary(text).len() as u64;
+    let mut tokens = PRIMING;
+    for message in &turn.messages {
+        tokens += PER_MESSAGE + parts(&message.parts, &count);
+        if let Some(name) = &message.name {
+            tokens += count(name);
+        }
+    }
+    for tool in &turn.tools {
+        tokens += count(&tool.name) + count(&tool.parameters.to_string());
+        if let Some(description) = &tool.description {
+            tokens += count(description);
+        }
+    }
+    for tool in &turn.hosted_tools {
+        tokens += count(&tool.to_string());
+    }
+    tokens
+}
+
+fn parts(of: &[Part], count: &dyn Fn(&str) -> u64) -> u64 {
+    of.iter()
+        .map(|part| match part {
+            Part::Text(text) | Part::Reasoning { text, .. } => count(text),
+            Part::Image(_) => PER_IMAGE,
+            Part::File(crate::turn::File::Inline {
+                media_type, data, ..
+            }) if media_type.starts_with("text/") => count(&String::from_utf8_lossy(data)),
+            Part::File(_) => PER_DOCUMENT,
+            Part::ToolCall {
+                name, arguments, ..
+            } => count(name) + count(arguments),
+            Part::ToolResult { content, .. } => parts(content, count),
+            Part::RedactedReasoning(_) => 0,
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::turn::{Message, Role, Tool};
+
+    #[test]
+    fn text_is_counted_by_the_tokenizer_not_by_characters() {
+        let turn = |text: &str| Turn {
+            messages: vec![Message::text_message(Role::User, text.into())],
+            ..Turn::default()
+        };
+        // "hello world" is two o200k tokens, plus the framing.
+        assert_eq!(estimate(&turn("hello world")), 2 + PER_MESSAGE + PRIMING);
+        // 395 characters of one repeated word: 66 tokens, not 99.
+        let repeated = vec!["token"; 66].join(" ");
+        let tokens = estimate(&turn(&repeated)) - PER_MESSAGE - PRIMING;
+        assert_eq!(tokens, 66);
+    }
+
+    #[test]
+    fn tools_images_and_tool_calls_count() {
+        let mut turn = Turn {
+            messages: vec![Message {
+                role: Role::Assistant,
+                parts: vec![
+                    Part::ToolCall {
+                        id: "c".into(),
+                        name: "Bash".into(),
+                        arguments: r#"{"command":"ls"}"#.into(),
+                    },
+                    Part::Image(crate::turn::Image::Url("https://x/y.png".into())),
+                ],
+                tool_call_id: None,
+                name: None,
+                extra: serde_json::Map::new(),
+            }],
+            ..Turn::default()
+        };
+        let without_tools = estimate(&turn);
+        assert!(without_tools > PER_IMAGE + PER_MESSAGE + PRIMING);
+        turn.tools.push(Tool {
+            name: "Bash".into(),
+            description: Some("Runs a shell command".into()),
+            parameters: serde_json::json!({"type": "object"}),
+            extra: serde_json::Map::new(),
+        });
+        assert!(estimate(&turn) > without_tools + 5);
+    }
+}
