@@ -8,6 +8,7 @@
 //! group while the upstream is stalled mid-answer.
 
 mod claude;
+mod clients;
 mod codex;
 mod gemini;
 mod warm;

@@ -149,12 +149,18 @@ pub(super) fn tool_name(tool: &Value) -> &str {
     }
 }
 
-/// The first shell tool the request advertised, in Codex's order of preference.
+/// The first shell tool the request advertised, in Codex's order of
+/// preference, then Claude Code's `Bash` (a Claude Code client whose
+/// gateway routes it to an OpenAI upstream).
 pub(super) fn openai_shell_tool(names: &[&str]) -> Option<(&'static str, Value)> {
     let candidates = [
         ("exec_command", json!({"cmd": TOOL_COMMAND})),
         ("shell_command", json!({"command": TOOL_COMMAND})),
         ("shell", json!({"command": ["bash", "-lc", TOOL_COMMAND]})),
+        (
+            "Bash",
+            json!({"command": TOOL_COMMAND, "description": "Echo a marker"}),
+        ),
     ];
     candidates
         .into_iter()

@@ -1,0 +1,127 @@
+//! The real agent CLIs as clients of the gateway: Claude Code pointed at
+//! `/v1/messages` (`ANTHROPIC_BASE_URL`), running its own tools on answers
+//! the gateway gets from other backends.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::cli;
+use crate::support::mock_upstream::{MockUpstream, TOOL_RESULT_REPLY};
+use crate::support::{FAKE_BACKEND, Gateway};
+
+const TOKEN: &str = "clients-e2e-token-0123456789";
+
+/// How long one CLI run may take.
+const RUN_LIMIT: Duration = Duration::from_secs(90);
+
+/// The fake CLI (`fake:`), and HTTP backends on `mock`: Anthropic Messages
+/// (`anthropic:`) and OpenAI Responses (`responses:`).
+fn config(mock: &MockUpstream) -> String {
+    format!(
+        r#"use = []
+[server]
+token = "{TOKEN}"
+
+{FAKE_BACKEND}
+
+[backends.claude-api]
+kind = "http"
+dialect = "anthropic-messages"
+url = "{base}"
+auth = {{ env = "UP_KEY", header = "x-api-key" }}
+
+[backends.responses-api]
+kind = "http"
+dialect = "openai-responses"
+url = "{base}/v1"
+auth = {{ env = "UP_KEY" }}
+
+[[routes]]
+prefix = "fake:"
+backend = "fake"
+
+[[routes]]
+prefix = "anthropic:"
+backend = "claude-api"
+
+[[routes]]
+prefix = "responses:"
+backend = "responses-api"
+"#,
+        base = mock.base_url()
+    )
+}
+
+/// Runs `claude -p PROMPT --model MODEL --output-format json` against the
+/// gateway with only `echo` allowed, in `dir`; returns its result object.
+async fn claude_code(gw: &Gateway, dir: &Path, model: &str, prompt: &str) -> Value {
+    let output = tokio::process::Command::new(cli("claude"))
+        .args(["-p", prompt, "--model", model, "--output-format", "json"])
+        .args(["--allowedTools", "Bash(echo:*)"])
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("CLAUDE_CONFIG_DIR", dir.join("claude-config"))
+        .env("ANTHROPIC_BASE_URL", gw.url(""))
+        .env("ANTHROPIC_API_KEY", TOKEN)
+        // Its side requests (titles, quick checks) go to the same model.
+        .env("ANTHROPIC_SMALL_FAST_MODEL", model)
+        .env("ANTHROPIC_DEFAULT_HAIKU_MODEL", model)
+        .env("CLAUDE_CODE_MAX_RETRIES", "0")
+        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+        .env("DISABLE_AUTOUPDATER", "1")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(RUN_LIMIT, output)
+        .await
+        .unwrap_or_else(|_| panic!("claude ran over {RUN_LIMIT:?}\n{}", gw.logs()))
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report = format!(
+        "--- stdout\n{stdout}\n--- stderr\n{}\n--- gateway\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        gw.logs()
+    );
+    assert!(output.status.success(), "claude failed\n{report}");
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("claude's output is not JSON ({e})\n{report}"))
+}
+
+#[tokio::test]
+async fn claude_code_runs_on_a_cli_backend_and_its_bash_tool_on_http_backends() {
+    let mock = MockUpstream::start().await;
+    let gw = Gateway::builder(&config(&mock))
+        .env("UP_KEY", "sk-upstream-0123456789")
+        .start();
+    let dir = tempfile::tempdir().unwrap();
+    // A plain turn answered by a CLI (the fake one echoes its prompt).
+    let result = claude_code(&gw, dir.path(), "fake:fake-1", "say hi to the gateway").await;
+    assert_eq!(result["is_error"], false, "{result}");
+    let text = result["result"].as_str().unwrap();
+    assert!(text.contains("say hi to the gateway"), "{result}");
+
+    // A tool turn: the upstream asks for Bash `echo tool-ok`, Claude Code
+    // runs it and sends the result back, the upstream reads it.
+    for model in ["anthropic:claude-test", "responses:gpt-test"] {
+        let result = claude_code(&gw, dir.path(), model, "USE_TOOL please").await;
+        assert_eq!(result["result"], TOOL_RESULT_REPLY, "{model}: {result}");
+        assert!(result["num_turns"].as_u64().unwrap() >= 2, "{result}");
+    }
+    let sent_back = |path: &str, kind: &str| {
+        mock.requests().iter().any(|r| {
+            r.path_and_query.contains(path)
+                && r.body.to_string().contains(kind)
+                && r.body.to_string().contains("tool-ok")
+        })
+    };
+    assert!(
+        sent_back("/v1/messages", "\"tool_result\"")
+            && sent_back("/v1/responses", "\"function_call_output\""),
+        "each upstream got the tool's output back"
+    );
+}
