@@ -41,6 +41,15 @@ pub enum Event {
     Usage(Usage),
     /// The answer is complete.
     Finish(FinishReason),
+    /// The upstream's own words, for a client of the same wire dialect
+    /// (pass-through): one server-sent event (its name and data) ahead of
+    /// the events read from it, or, with no name, a whole answer's body.
+    Verbatim {
+        /// The `event:` name, when the upstream gave one.
+        event: Option<String>,
+        /// The data (or the whole body), byte for byte.
+        data: String,
+    },
 }
 
 /// Why the answer ended.

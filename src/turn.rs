@@ -33,6 +33,28 @@ pub struct Turn {
     /// Other things the client sent that have no meaning here, by name
     /// (e.g. `input` beside `messages`): always reported as ignored.
     pub unused: Vec<String>,
+    /// The request as the client sent it, for a backend that speaks the
+    /// client's own wire dialect: sent on as it is (pass-through).
+    pub native: Option<Native>,
+}
+
+/// A request in a wire dialect, as the client sent it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Native {
+    /// Its dialect.
+    pub wire: Wire,
+    /// Its body, byte for byte.
+    pub body: bytes::Bytes,
+    /// The client's headers that belong to the request (Anthropic's
+    /// `anthropic-beta` and `anthropic-version`), by lower-case name.
+    pub headers: Vec<(String, String)>,
+}
+
+/// A wire dialect both a client and an upstream may speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// Anthropic Messages.
+    AnthropicMessages,
 }
 
 impl Turn {

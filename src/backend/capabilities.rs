@@ -4,7 +4,7 @@
 //! or refused when ignoring it would change what the client gets. Pure.
 
 use crate::error::Error;
-use crate::turn::{Message, Part, Turn};
+use crate::turn::{Message, Part, Turn, Wire};
 
 /// What a backend can honour.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -44,6 +44,9 @@ pub struct Capabilities {
     pub hosted_tools: HostedTools,
     /// `/v1/embeddings` is served (an OpenAI-compatible upstream).
     pub embeddings: bool,
+    /// A request in this wire dialect is sent on as the client sent it
+    /// (an upstream of the client's own dialect): nothing is ignored.
+    pub native: Option<Wire>,
 }
 
 /// Which of the provider's own tools a backend runs.
@@ -89,6 +92,13 @@ impl Capabilities {
     /// [`Error::InvalidRequest`] for what cannot be ignored: a forced tool
     /// call, more than one answer, or images for a backend without them.
     pub fn review(&self, turn: &Turn, backend: &str) -> Result<Vec<String>, Error> {
+        if turn
+            .native
+            .as_ref()
+            .is_some_and(|native| self.native == Some(native.wire))
+        {
+            return Ok(Vec::new());
+        }
         if !self.tools && turn.tool_choice.as_ref().is_some_and(|c| c.forces_a_call()) {
             return Err(Error::InvalidRequest(format!(
                 "`tool_choice` forces a client tool call, but backend `{backend}` runs its own tools and answers in text"

@@ -10,8 +10,11 @@ pub mod fields;
 pub mod gemini;
 pub mod openai_chat;
 pub mod openai_responses;
+pub mod splice;
 pub mod sse;
 pub mod upstream;
+
+use std::borrow::Cow;
 
 use serde_json::Value;
 
@@ -33,7 +36,7 @@ pub struct AnswerMeta {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
     /// `event:` line, for dialects with named events.
-    pub event: Option<&'static str>,
+    pub event: Option<Cow<'static, str>>,
     /// `data:` payload.
     pub data: String,
 }
@@ -69,6 +72,11 @@ pub trait Folder: Send {
     fn push(&mut self, event: &Event);
     /// The whole answer, once it finished.
     fn body(&self) -> Value;
+    /// The upstream's own body, byte for byte, when it speaks this dialect
+    /// (pass-through); it is the answer instead of [`Folder::body`].
+    fn verbatim(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// A dialect's answers to one request (it knows the request's options,

@@ -17,7 +17,7 @@ pub fn encode(frames: &[Frame]) -> Vec<u8> {
     let size: usize = frames.iter().map(|f| f.data.len() + 16).sum();
     let mut out = Vec::with_capacity(size);
     for frame in frames {
-        if let Some(name) = frame.event {
+        if let Some(name) = &frame.event {
             out.extend_from_slice(b"event: ");
             out.extend_from_slice(name.as_bytes());
             out.push(b'\n');

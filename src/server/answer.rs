@@ -65,7 +65,14 @@ pub(super) async fn respond(
         match folded {
             Ok(()) => {
                 log.finished(200);
-                axum::Json(folder.body()).into_response()
+                match folder.verbatim() {
+                    Some(body) => (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        body.to_owned(),
+                    )
+                        .into_response(),
+                    None => axum::Json(folder.body()).into_response(),
+                }
             }
             Err(error) => {
                 log.failed(error.status().as_u16(), &error.to_string());
@@ -88,7 +95,12 @@ async fn first_output(mut events: EventStream) -> Result<EventStream, Error> {
     let mut head = Vec::new();
     loop {
         match tokio::time::timeout_at(deadline, events.next()).await {
-            Ok(Some(Ok(event @ (Event::Session(_) | Event::Usage(_))))) => head.push(Ok(event)),
+            // The upstream's own frames (`message_start`) are not yet an answer.
+            Ok(Some(Ok(
+                event @ (Event::Session(_) | Event::Usage(_) | Event::Verbatim { .. }),
+            ))) => {
+                head.push(Ok(event));
+            }
             Ok(Some(Ok(event))) => {
                 head.push(Ok(event));
                 break;

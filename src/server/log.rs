@@ -100,7 +100,9 @@ impl RequestLog {
             Event::ReasoningSignature(_)
             | Event::RedactedReasoning(_)
             | Event::Session(_)
-            | Event::Finish(_) => 0,
+            | Event::Finish(_)
+            // Counted by the events read from it.
+            | Event::Verbatim { .. } => 0,
         }
     }
 

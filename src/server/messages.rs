@@ -1,5 +1,7 @@
 //! `POST /v1/messages`: the Anthropic Messages request parsed into a
 //! `Turn`, answered through the shared pipeline with the Messages codec.
+//! The request as sent goes with the turn: an Anthropic upstream gets it
+//! byte for byte (its model routed), with the client's `anthropic-beta`.
 
 use axum::body::Body;
 use axum::extract::{Extension, State};
@@ -13,6 +15,7 @@ use super::pipeline::{self, Endpoint, Parsed};
 use super::request_id::RequestId;
 use crate::dialect::anthropic::{self, MessagesCodec, MessagesRequest};
 use crate::state::AppState;
+use crate::turn::{Native, Wire};
 
 pub(super) const ENDPOINT: Endpoint = Endpoint {
     path: "/v1/messages",
@@ -28,10 +31,30 @@ pub(super) async fn create(
 ) -> Response {
     pipeline::serve(&state, config, request_id, body, &ENDPOINT, |bytes| {
         let request: MessagesRequest = extract::json(bytes)?;
+        let mut turn = anthropic::to_turn(request, session_header(&headers))?;
+        turn.native = Some(Native {
+            wire: Wire::AnthropicMessages,
+            body: bytes.clone(),
+            headers: request_headers(&headers),
+        });
         Ok(Parsed {
-            turn: anthropic::to_turn(request, session_header(&headers))?,
+            turn,
             codec: Box::new(MessagesCodec),
         })
     })
     .await
+}
+
+/// The client's headers an Anthropic upstream reads with the request
+/// (Claude Code's betas enable fields of its body).
+const REQUEST_HEADERS: &[&str] = &["anthropic-beta", "anthropic-version"];
+
+fn request_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    REQUEST_HEADERS
+        .iter()
+        .filter_map(|name| {
+            let value = headers.get(*name)?.to_str().ok()?;
+            Some(((*name).to_owned(), value.to_owned()))
+        })
+        .collect()
 }

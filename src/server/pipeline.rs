@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::Response;
 use serde_json::Value;
@@ -48,7 +48,7 @@ pub(super) async fn serve(
     request_id: String,
     body: Body,
     endpoint: &Endpoint,
-    parse: impl FnOnce(&[u8]) -> Result<Parsed, Error>,
+    parse: impl FnOnce(&Bytes) -> Result<Parsed, Error>,
 ) -> Response {
     tracing::debug!(id = %request_id, "received");
     let mut log = RequestLog::start(request_id, config.settings.log, Arc::clone(&config.secrets));
@@ -98,7 +98,7 @@ async fn start(
     config: &Arc<Config>,
     body: Body,
     endpoint: &Endpoint,
-    parse: impl FnOnce(&[u8]) -> Result<Parsed, Error>,
+    parse: impl FnOnce(&Bytes) -> Result<Parsed, Error>,
     log: &mut RequestLog,
 ) -> Result<Started, Error> {
     let settings = &config.settings;
@@ -222,8 +222,8 @@ const LARGE_BODY: usize = 256 * 1024;
 
 /// Runs `parse`, on a blocking-allowed thread when the body is large.
 fn parse_off_the_workers(
-    bytes: &[u8],
-    parse: impl FnOnce(&[u8]) -> Result<Parsed, Error>,
+    bytes: &Bytes,
+    parse: impl FnOnce(&Bytes) -> Result<Parsed, Error>,
 ) -> Result<Parsed, Error> {
     let multi_thread = tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);

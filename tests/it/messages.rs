@@ -377,17 +377,9 @@ async fn an_anthropic_upstream_runs_a_tool_round_trip_with_thinking_signed() {
     tool_round_trip(&gw, "anthropic:").await;
     let sent = mock.last_request("/v1/messages");
     assert_eq!(sent.body["model"], "model-x");
-    let header = |name: &str| {
-        sent.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-    };
-    assert_eq!(header("x-api-key").as_deref(), Some(KEY));
+    assert_eq!(header(&sent, "x-api-key").as_deref(), Some(KEY));
     let result = &sent.body["messages"][2]["content"][0];
     assert_eq!(result["type"], "tool_result", "{}", sent.body);
-    assert_eq!(result["content"][0]["text"], "tool-ok\n");
-    assert_eq!(sent.body["tools"][0]["name"], "Bash");
 
     // Thinking with its signature, streamed and whole.
     let events = stream(&gw, ask("anthropic:model-x", "THINK then answer")).await;
@@ -421,6 +413,76 @@ async fn an_anthropic_upstream_runs_a_tool_round_trip_with_thinking_signed() {
     // The mock reports 12 input tokens and 5 output.
     assert_eq!(body["usage"]["input_tokens"], 12, "{body}");
     assert_eq!(body["usage"]["output_tokens"], 5, "{body}");
+}
+
+fn header(sent: &crate::support::mock_upstream::RecordedRequest, name: &str) -> Option<String> {
+    sent.headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.clone())
+}
+
+/// Claude Code's fields this vocabulary has no place for.
+fn with_claude_code_fields(mut request: Value) -> Value {
+    request["context_management"] = json!({"edits": [{"type": "clear_thinking_20251015"}]});
+    request["thinking"] = json!({"type": "adaptive", "display": "summarized"});
+    request["top_k"] = json!(5);
+    request["messages"][0]["content"] =
+        json!([{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]);
+    request
+}
+
+#[tokio::test]
+async fn an_anthropic_upstream_gets_the_request_as_sent_and_answers_as_it_said() {
+    let (mock, gw) = rig().await;
+    let request = with_claude_code_fields(ask("anthropic:model-x", "hi"));
+    let beta = ("anthropic-beta", "context-management-2025-06-27");
+    let mut sending = reqwest::Client::new().post(gw.url("/v1/messages"));
+    for (name, value) in AUTH.iter().chain([&beta]) {
+        sending = sending.header(*name, *value);
+    }
+    let response = sending.json(&request).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response
+            .headers()
+            .get("x-agent-cli-ignored-params")
+            .is_none(),
+        "nothing is ignored: {:?}",
+        response.headers()
+    );
+    let raw = response.text().await.unwrap();
+    let sent = mock.last_request("/v1/messages");
+    let mut expected = request.clone();
+    expected["model"] = json!("model-x");
+    assert_eq!(sent.body, expected, "every field as sent, the model routed");
+    assert_eq!(header(&sent, "anthropic-beta").as_deref(), Some(beta.1));
+    assert_eq!(header(&sent, "x-api-key").as_deref(), Some(KEY));
+    // The answer is the upstream's own: its id and model.
+    let body: Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(body["model"], "model-x", "{raw}");
+    assert_eq!(
+        body["id"].as_str().unwrap().len(),
+        "msg_".len() + 24,
+        "{raw}"
+    );
+    // Streamed: the upstream's events, its ping included, as they came.
+    let events = stream(&gw, request).await;
+    let start = event(&events, "message_start");
+    assert_eq!(start["message"]["model"], "model-x");
+    let names = names(&events);
+    assert_eq!(names[0], "message_start");
+    assert_eq!(names[2], "ping", "{names:?}");
+    assert_eq!(names.last().unwrap(), "message_stop");
+    assert_eq!(deltas(&events, "text_delta", "text"), REPLY_TEXT);
+    // Another backend gets the same request translated, and says what it ignored.
+    let (status, headers, _) = post(&gw, with_claude_code_fields(ask("chat:m", "hi"))).await;
+    assert_eq!(status, 200);
+    let ignored = headers["x-agent-cli-ignored-params"].to_str().unwrap();
+    assert!(
+        ignored.contains("context_management") && ignored.contains("top_k"),
+        "{ignored}"
+    );
 }
 
 #[tokio::test]

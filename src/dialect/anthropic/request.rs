@@ -12,7 +12,9 @@
 //! parameters. Tools with a `type` of their own (`web_search_20250305`,
 //! `bash_20250124`…) are the provider's hosted tools. `cache_control`
 //! marks are cache hints: a backend without Anthropic's cache ignores them,
-//! named once as `cache_control`.
+//! named once as `cache_control`. Anthropic's own fields (`top_k`,
+//! `context_management`, a tool's `defer_loading`…) are named, not kept:
+//! only an Anthropic upstream reads them, and it gets the request as sent.
 
 use base64::Engine as _;
 use serde::Deserialize;
@@ -113,6 +115,12 @@ pub fn to_turn(request: MessagesRequest, header_session: Option<String>) -> Resu
     }
     params.named = std::mem::take(&mut fields.named);
     let session = crate::dialect::fields::session_id(&mut fields.extra, header_session)?;
+    // Fields of Anthropic's own (`top_k`, `context_management`…) mean
+    // nothing to another provider: an Anthropic upstream gets them with the
+    // request as sent, the others name them as ignored.
+    let mut unused = reader.unused;
+    let own = fields.extra.iter().filter(|(_, v)| !v.is_null());
+    unused.extend(own.map(|(k, _)| k.clone()));
     Ok(Turn {
         model: model.unwrap_or_default(),
         messages,
@@ -123,8 +131,9 @@ pub fn to_turn(request: MessagesRequest, header_session: Option<String>) -> Resu
         hosted_tools,
         tool_choice,
         params,
-        extra: fields.extra,
-        unused: reader.unused,
+        extra: Map::new(),
+        unused,
+        native: None,
     })
 }
 
@@ -189,12 +198,15 @@ impl Reader {
             }
         };
         let parts = self.content(message.content, role, &format!("{at}.content"))?;
+        for (key, _) in message.extra.iter().filter(|(_, v)| !v.is_null()) {
+            self.note(format!("messages[].{key}"));
+        }
         Ok(Message {
             role,
             parts,
             tool_call_id: None,
             name: None,
-            extra: message.extra,
+            extra: Map::new(),
         })
     }
 
@@ -332,15 +344,27 @@ impl Reader {
                 None | Some(Value::Null) => serde_json::json!({"type": "object", "properties": {}}),
                 Some(_) => return Err(invalid(format!("{at}.input_schema must be an object"))),
             };
-            // A cache mark on a tool is a hint like the others, not a field of it.
+            // A cache mark on a tool is a hint like the others, not a field
+            // of it; `strict` means the same to OpenAI; the rest are
+            // Anthropic's own.
             if entry.remove(CACHE_CONTROL).is_some_and(|v| !v.is_null()) {
                 self.note(CACHE_CONTROL);
+            }
+            let mut extra = Map::new();
+            for (key, value) in entry {
+                match key.as_str() {
+                    _ if value.is_null() => {}
+                    "strict" => {
+                        extra.insert(key, value);
+                    }
+                    _ => self.note(format!("tools[].{key}")),
+                }
             }
             tools.push(Tool {
                 name,
                 description,
                 parameters,
-                extra: entry,
+                extra,
             });
         }
         Ok((tools, hosted))

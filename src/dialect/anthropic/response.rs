@@ -4,11 +4,17 @@
 //! body, and errors → Anthropic's envelope. Pure: the id and model are
 //! given by the caller.
 //!
+//! An answer from an Anthropic upstream whose request was passed through
+//! comes as [`Event::Verbatim`] frames: they are written as they are, and
+//! the events read from them are not written again.
+//!
 //! Content blocks follow one another: text, thinking (its signature closes
 //! it), redacted thinking and tool calls each open a block when the one
 //! before is of another kind. Usage is given back in Anthropic's terms:
 //! `input_tokens` counts the prompt tokens not read from or written to the
 //! cache, which are counted apart.
+
+use std::borrow::Cow;
 
 use serde_json::{Value, json};
 
@@ -30,6 +36,7 @@ impl Codec for MessagesCodec {
             tool_blocks: Vec::new(),
             usage: Usage::default(),
             called_tools: false,
+            verbatim: false,
         })
     }
 
@@ -40,6 +47,7 @@ impl Codec for MessagesCodec {
             tool_arguments: Vec::new(),
             usage: Usage::default(),
             finish: None,
+            verbatim: None,
         })
     }
 }
@@ -67,6 +75,8 @@ struct MessageEncoder {
     tool_blocks: Vec<(usize, usize)>,
     usage: Usage,
     called_tools: bool,
+    /// The upstream's own frames are being passed on.
+    verbatim: bool,
 }
 
 impl MessageEncoder {
@@ -128,6 +138,18 @@ impl Encoder for MessageEncoder {
 
     fn event(&mut self, event: &Event) -> Vec<Frame> {
         let mut frames = Vec::new();
+        if let Event::Verbatim { event, data } = event {
+            self.verbatim = true;
+            self.started = true;
+            frames.push(Frame {
+                event: event.clone().map(Cow::Owned),
+                data: data.clone(),
+            });
+            return frames;
+        }
+        if self.verbatim {
+            return frames;
+        }
         match event {
             Event::TextDelta(text) => {
                 let index =
@@ -191,7 +213,7 @@ impl Encoder for MessageEncoder {
                     ));
                 }
             }
-            Event::Session(_) => {}
+            Event::Session(_) | Event::Verbatim { .. } => {}
             Event::Usage(usage) => self.usage.update(usage),
             Event::Finish(reason) => {
                 self.start(&mut frames);
@@ -217,7 +239,7 @@ impl Encoder for MessageEncoder {
 
     fn keepalive(&mut self) -> Vec<Frame> {
         let mut frames = Vec::new();
-        self.start(&mut frames);
+        self.start(&mut frames); // (already, when passing the upstream's on)
         frames.push(named("ping", &json!({"type": "ping"})));
         frames
     }
@@ -241,6 +263,8 @@ struct MessageFolder {
     tool_arguments: Vec<(usize, usize, String)>,
     usage: Usage,
     finish: Option<FinishReason>,
+    /// The upstream's whole body, when the request was passed through.
+    verbatim: Option<String>,
 }
 
 impl MessageFolder {
@@ -293,7 +317,13 @@ impl Folder for MessageFolder {
             Event::Session(_) => {}
             Event::Usage(usage) => self.usage.update(usage),
             Event::Finish(reason) => self.finish = Some(*reason),
+            Event::Verbatim { event: None, data } => self.verbatim = Some(data.clone()),
+            Event::Verbatim { .. } => {}
         }
+    }
+
+    fn verbatim(&self) -> Option<&str> {
+        self.verbatim.as_deref()
     }
 
     fn body(&self) -> Value {
@@ -357,7 +387,7 @@ fn message_id(meta: &AnswerMeta) -> String {
 
 fn named(event: &'static str, data: &Value) -> Frame {
     Frame {
-        event: Some(event),
+        event: Some(event.into()),
         data: data.to_string(),
     }
 }

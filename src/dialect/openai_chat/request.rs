@@ -103,6 +103,7 @@ pub fn to_turn(request: ChatRequest, header_session: Option<String>) -> Result<T
         params,
         extra: fields.extra,
         unused,
+        native: None,
     })
 }
 

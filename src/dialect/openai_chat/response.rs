@@ -155,6 +155,8 @@ impl Encoder for ChunkEncoder {
                 Vec::new()
             }
             Event::Finish(reason) => self.close(*reason),
+            // The upstream's own words are for clients of its dialect.
+            Event::Verbatim { .. } => Vec::new(),
         }
     }
 
@@ -213,6 +215,7 @@ impl Folder for Completion {
             Event::Session(id) => answer.session = Some(id.clone()),
             Event::Usage(usage) => answer.usage.update(usage),
             Event::Finish(reason) => answer.finish = Some(*reason),
+            Event::Verbatim { .. } => {}
         }
     }
 

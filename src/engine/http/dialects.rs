@@ -9,10 +9,10 @@ use serde_json::Value;
 use crate::backend::http::{HttpTemplate, LoginProvider, UpstreamDialect};
 use crate::dialect::openai_responses::codex::{self, CodexPrompt, CodexTools};
 use crate::dialect::upstream::StreamDecoder;
-use crate::dialect::{anthropic, gemini, openai_chat, openai_responses};
+use crate::dialect::{anthropic, gemini, openai_chat, openai_responses, splice};
 use crate::error::Error;
 use crate::event::Event;
-use crate::turn::{Effort, Turn};
+use crate::turn::{Effort, Native, Turn};
 
 /// The URL a request for `model` is posted to: made once at load, except
 /// Gemini's, which names the model and whether it streams.
@@ -69,16 +69,54 @@ pub(super) fn request(
         let tools = CodexTools::for_turn(turn, allowed.web_search, allowed.image_generation);
         codex::shape(fields, prompt, session, &tools);
     }
-    if http.dialect == UpstreamDialect::AnthropicMessages
-        && http.subscription() == Some(LoginProvider::Anthropic)
-    {
-        let first = serde_json::json!({"type": "text", "text": CLAUDE_LOGIN_SYSTEM});
-        match body.get_mut("system").and_then(Value::as_array_mut) {
-            Some(blocks) => blocks.insert(0, first),
-            None => body["system"] = Value::Array(vec![first]),
-        }
+    if claude_login(http) {
+        body["system"] = with_login_system(body.get_mut("system").map(Value::take));
     }
     Ok(body)
+}
+
+/// Whether the backend sends Anthropic requests with a Claude login.
+fn claude_login(http: &HttpTemplate) -> bool {
+    http.dialect == UpstreamDialect::AnthropicMessages
+        && http.subscription() == Some(LoginProvider::Anthropic)
+}
+
+/// `system` (a string, blocks, or none) with a Claude login's first block.
+fn with_login_system(system: Option<Value>) -> Value {
+    let first = serde_json::json!({"type": "text", "text": CLAUDE_LOGIN_SYSTEM});
+    match system {
+        Some(Value::Array(mut blocks)) => {
+            blocks.insert(0, first);
+            Value::Array(blocks)
+        }
+        Some(Value::String(text)) if !text.is_empty() => Value::Array(vec![
+            first,
+            serde_json::json!({"type": "text", "text": text}),
+        ]),
+        _ => Value::Array(vec![first]),
+    }
+}
+
+/// The client's own request, passed through to an upstream of its
+/// dialect: every byte as sent but the routed model (and the system block
+/// a Claude login requires).
+pub(super) fn native_request(
+    http: &HttpTemplate,
+    native: &Native,
+    model: &str,
+) -> Result<Vec<u8>, Error> {
+    let invalid = |e: String| Error::InvalidRequest(format!("invalid JSON body: {e}"));
+    let mut fields = splice::Fields::parse(&native.body).map_err(invalid)?;
+    fields.set("model", &Value::from(model));
+    if claude_login(http) {
+        let system = fields
+            .get("system")
+            .map(|raw| serde_json::from_str(raw.get()))
+            .transpose()
+            .map_err(|e| invalid(e.to_string()))?;
+        fields.set("system", &with_login_system(system));
+    }
+    Ok(fields.to_bytes())
 }
 
 fn body(

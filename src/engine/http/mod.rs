@@ -73,6 +73,16 @@ pub(super) async fn run(
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
     });
     upstream.codex = codex.as_deref().zip(session.as_deref());
+    // A request in the upstream's own dialect goes as it came.
+    let native = turn
+        .native
+        .as_ref()
+        .filter(|native| backend.capabilities.native == Some(native.wire));
+    if let Some(native) = native {
+        upstream.client_headers = &native.headers;
+        let body = dialects::native_request(&http, native, &resolved.model)?;
+        return send(resolved, upstream, http.clone(), body, true, ctx).await;
+    }
     let body = dialects::request(&http, &turn, &resolved.model, effort, upstream.codex)?;
     let body = match &http.code_assist {
         Some(code_assist) => {
@@ -87,6 +97,20 @@ pub(super) async fn run(
     };
     let body = serde_json::to_vec(&body)
         .map_err(|e| Error::Internal(format!("cannot encode the upstream request: {e}")))?;
+    send(resolved, upstream, Arc::clone(&http), body, false, ctx).await
+}
+
+/// Sends `body` once a slot is free; the answer's events (with the
+/// upstream's own frames when `verbatim`).
+async fn send(
+    resolved: &Resolved,
+    mut upstream: Upstream<'_>,
+    http: Arc<HttpTemplate>,
+    body: Vec<u8>,
+    verbatim: bool,
+    ctx: RunContext,
+) -> Result<Run, Error> {
+    let backend = Arc::clone(&resolved.backend);
     let sent = ctx.keep_sent.then(|| Prompt {
         text: String::from_utf8_lossy(&body).into_owned(),
         system: None,
@@ -96,7 +120,7 @@ pub(super) async fn run(
     let deadline = queued_at + backend.timeout;
     let response = upstream.send(body.into(), deadline, &ctx).await?;
     let started_at = Instant::now();
-    let events = stream::events(backend, http, response, ctx, deadline);
+    let events = stream::events(backend, http, response, ctx, deadline, verbatim);
     Ok(Run {
         events,
         permit,
@@ -120,6 +144,8 @@ struct Upstream<'a> {
     codex: Option<(&'a CodexPrompt, &'a str)>,
     /// The auth header's value, when the backend sends one.
     credential: Option<Credential>,
+    /// The client's headers that go with a request passed through.
+    client_headers: &'a [(String, String)],
 }
 
 /// What a request authenticates with.
@@ -157,6 +183,7 @@ impl<'a> Upstream<'a> {
             stream,
             codex: None,
             credential: None,
+            client_headers: &[],
         };
         upstream.credential = upstream.credential(ctx, None).await?;
         Ok(upstream)
@@ -230,8 +257,24 @@ impl<'a> Upstream<'a> {
                 request = request.header(name, value);
             }
         }
+        let backends = |name: &str| {
+            let mut own = self.http.headers.iter();
+            own.find(|(n, _)| n.eq_ignore_ascii_case(name))
+        };
+        for (name, value) in self.client_headers {
+            if backends(name).is_none() {
+                request = request.header(name.as_str(), value.as_str());
+            }
+        }
         for (name, value) in &self.http.headers {
-            request = request.header(name.as_str(), value.as_str());
+            // Betas are a list: the backend's and the client's both apply.
+            let client = self.client_headers.iter();
+            match client.clone().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                Some((_, theirs)) if name.eq_ignore_ascii_case("anthropic-beta") => {
+                    request = request.header(name.as_str(), format!("{value},{theirs}"));
+                }
+                _ => request = request.header(name.as_str(), value.as_str()),
+            }
         }
         request.body(body)
     }

@@ -14,7 +14,7 @@ use crate::backend::http::HttpTemplate;
 use crate::dialect::sse::SseDecoder;
 use crate::engine::RunContext;
 use crate::error::{Error, redact};
-use crate::event::EventStream;
+use crate::event::{Event, EventStream};
 
 /// Largest single event of a stream: a chunk is a few tokens; 16 MiB is
 /// room for an image, and a bound on what a broken upstream can make the
@@ -23,13 +23,15 @@ const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
 /// Largest whole (non-streamed) answer.
 const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 
-/// The answer's events.
+/// The answer's events; with `verbatim`, each server-sent event (or the
+/// whole body) first as the upstream sent it.
 pub(super) fn events(
     backend: Arc<Backend>,
     http: Arc<HttpTemplate>,
     response: reqwest::Response,
     ctx: RunContext,
     deadline: Instant,
+    verbatim: bool,
 ) -> EventStream {
     let content_type = response
         .headers()
@@ -78,6 +80,9 @@ pub(super) fn events(
                 for sse_event in decoded {
                     match chunks.event(sse_event.event.as_deref(), &sse_event.data) {
                         Ok(events) => {
+                            if verbatim {
+                                yield Ok(Event::Verbatim { event: sse_event.event, data: sse_event.data });
+                            }
                             for event in events {
                                 yield Ok(event);
                             }
@@ -113,6 +118,10 @@ pub(super) fn events(
                 .and_then(|json| super::dialects::answer(&http, &json, &reader.ctx.request_id));
             match parsed {
                 Ok(events) => {
+                    if verbatim {
+                        let data = String::from_utf8_lossy(&body).into_owned();
+                        yield Ok(Event::Verbatim { event: None, data });
+                    }
                     for event in events {
                         yield Ok(event);
                     }

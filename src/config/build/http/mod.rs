@@ -18,6 +18,7 @@ use crate::backend::http::{
 use crate::backend::{Backend, Capabilities, Kind};
 use crate::config::raw::RawBackend;
 use crate::location::{FieldError, KeyPath};
+use crate::turn::Wire;
 
 use super::cli::BackendDefaults;
 use super::common::{self, KindParts};
@@ -146,6 +147,7 @@ fn capabilities(dialect: UpstreamDialect, codex: Option<&Codex>) -> Capabilities
         session_affinity: false,
         hosted_tools: HostedTools::None,
         embeddings: false,
+        native: None,
     };
     match dialect {
         UpstreamDialect::OpenAiChat => Capabilities {
@@ -187,6 +189,7 @@ fn capabilities(dialect: UpstreamDialect, codex: Option<&Codex>) -> Capabilities
         },
         UpstreamDialect::AnthropicMessages => Capabilities {
             unsupported_params: &["seed", "response_format"],
+            native: Some(Wire::AnthropicMessages),
             ..api
         },
         UpstreamDialect::Gemini => Capabilities {

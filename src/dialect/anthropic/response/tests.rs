@@ -80,7 +80,7 @@ fn encode(events: &[Event]) -> Vec<Frame> {
 #[test]
 fn the_stream_is_anthropics_event_sequence() {
     let frames = encode(&answer());
-    let names: Vec<&str> = frames.iter().map(|f| f.event.unwrap()).collect();
+    let names: Vec<&str> = frames.iter().map(|f| f.event.as_deref().unwrap()).collect();
     assert_eq!(
         names,
         [
@@ -112,7 +112,7 @@ fn the_stream_is_anthropics_event_sequence() {
         .map(|f| serde_json::from_str(&f.data).unwrap())
         .collect();
     for (frame, value) in frames.iter().zip(&data) {
-        assert_eq!(value["type"], frame.event.unwrap());
+        assert_eq!(value["type"], frame.event.as_deref().unwrap());
     }
     assert_eq!(
         data[0]["message"]["usage"],
@@ -241,7 +241,10 @@ fn a_silent_stream_pings_after_its_start() {
     let mut encoder = MessagesCodec.encoder(meta());
     let first = encoder.keepalive();
     assert_eq!(
-        first.iter().map(|f| f.event.unwrap()).collect::<Vec<_>>(),
+        first
+            .iter()
+            .map(|f| f.event.as_deref().unwrap())
+            .collect::<Vec<_>>(),
         ["message_start", "ping"]
     );
     let second = encoder.keepalive();
@@ -265,7 +268,7 @@ fn errors_take_anthropics_envelope() {
     let frame = MessagesCodec
         .encoder(meta())
         .error(&Error::Internal("boom".into()));
-    assert_eq!(frame.event, Some("error"));
+    assert_eq!(frame.event.as_deref(), Some("error"));
     let data: Value = serde_json::from_str(&frame.data).unwrap();
     assert_eq!(data["error"]["type"], "api_error");
 }
