@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::config::watch::Reloader;
 use crate::engine::{HttpClients, Limiters, Reaper, Resumable, Sessions, WorkspacePool};
+use crate::server::responses::store::ResponseStore;
 
 /// Shared handler state; cheap to clone (one reference count).
 #[derive(Debug, Clone)]
@@ -45,6 +46,8 @@ pub struct Shared {
     pub sessions: Arc<Sessions>,
     /// The CLI sessions one-shot backends may resume.
     pub resumable: Arc<Resumable>,
+    /// The Responses kept to be continued (`previous_response_id`).
+    pub responses: Arc<ResponseStore>,
 }
 
 impl AppState {
@@ -78,6 +81,7 @@ impl AppState {
             http: Arc::new(HttpClients::default()),
             sessions,
             resumable: Arc::new(Resumable::default()),
+            responses: Arc::new(ResponseStore::default()),
         }))
     }
 }

@@ -36,6 +36,14 @@ pub struct Turn {
     /// The request as the client sent it, for a backend that speaks the
     /// client's own wire dialect: sent on as it is (pass-through).
     pub native: Option<Native>,
+    /// Why only a backend of the client's own dialect can answer it (it
+    /// names something only that upstream knows, such as one of its
+    /// response ids): any other backend refuses it with this.
+    pub native_only: Option<String>,
+    /// `session` is the gateway's own key (a chain of Responses), not one
+    /// the client sent: a backend without sessions is sent the whole
+    /// history, and does not name the key as ignored.
+    pub implied_session: bool,
 }
 
 /// A request in a wire dialect, as the client sent it.
@@ -55,6 +63,8 @@ pub struct Native {
 pub enum Wire {
     /// Anthropic Messages.
     AnthropicMessages,
+    /// OpenAI Responses.
+    OpenAiResponses,
 }
 
 impl Turn {

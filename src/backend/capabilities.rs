@@ -99,6 +99,9 @@ impl Capabilities {
         {
             return Ok(Vec::new());
         }
+        if let Some(why) = &turn.native_only {
+            return Err(Error::InvalidRequest(why.clone()));
+        }
         if !self.tools && turn.tool_choice.as_ref().is_some_and(|c| c.forces_a_call()) {
             return Err(Error::InvalidRequest(format!(
                 "`tool_choice` forces a client tool call, but backend `{backend}` runs its own tools and answers in text"
@@ -183,7 +186,11 @@ impl Capabilities {
         }
         names.sort();
         names.dedup();
-        if turn.session.is_some() && !self.sessions && !self.session_affinity {
+        if turn.session.is_some()
+            && !turn.implied_session
+            && !self.sessions
+            && !self.session_affinity
+        {
             names.push("session_id".into());
         }
         if turn.effort.is_some() && !self.effort {

@@ -17,6 +17,7 @@ mod messages;
 mod models;
 mod pipeline;
 mod request_id;
+pub mod responses;
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
@@ -42,6 +43,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/chat/completions", post(chat::completions))
         .route("/chat/completions", post(chat::completions))
         .route("/v1/messages", post(messages::create))
+        .route("/v1/responses", post(responses::create))
+        .route("/responses", post(responses::create))
         .route("/v1/messages/count_tokens", post(count_tokens::count))
         .route("/v1/embeddings", post(embeddings::create))
         .route("/embeddings", post(embeddings::create))

@@ -12,6 +12,7 @@ mod messages;
 mod mock_selftest;
 mod process;
 mod reload;
+mod responses_endpoint;
 mod sdk;
 mod support;
 mod warm;

@@ -133,7 +133,7 @@ pub fn to_turn(request: MessagesRequest, header_session: Option<String>) -> Resu
         params,
         extra: Map::new(),
         unused,
-        native: None,
+        ..Turn::default()
     })
 }
 

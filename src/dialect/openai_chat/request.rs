@@ -103,7 +103,7 @@ pub fn to_turn(request: ChatRequest, header_session: Option<String>) -> Result<T
         params,
         extra: fields.extra,
         unused,
-        native: None,
+        ..Turn::default()
     })
 }
 
@@ -119,7 +119,8 @@ fn parse_effort(value: &str, field: &str) -> Result<Effort, Error> {
     })
 }
 
-fn role(name: &str, at: &str) -> Result<Role, Error> {
+/// A message's role by its name; `at` names the message.
+pub(crate) fn role(name: &str, at: &str) -> Result<Role, Error> {
     Ok(match name {
         "system" => Role::System,
         "developer" => Role::Developer,
@@ -220,17 +221,19 @@ fn content(value: Value, at: &str) -> Result<Vec<Part>, Error> {
         Value::Array(items) => items
             .into_iter()
             .enumerate()
-            .map(|(i, item)| part(item, &format!("{at}[{i}]")))
+            .map(|(i, item)| content_part(item, &format!("{at}[{i}]")))
             .collect::<Result<Vec<_>, _>>()
             .map(|parts| parts.into_iter().flatten().collect()),
-        Value::Object(_) => Ok(part(value, at)?.into_iter().collect()),
+        Value::Object(_) => Ok(content_part(value, at)?.into_iter().collect()),
         other => Err(invalid(format!(
             "{at} must be a string or an array of parts, not {other}"
         ))),
     }
 }
 
-fn part(item: Value, at: &str) -> Result<Option<Part>, Error> {
+/// One content part (`text`, `image_url`, `file`, and the Responses
+/// names of the same); `at` names it.
+pub(crate) fn content_part(item: Value, at: &str) -> Result<Option<Part>, Error> {
     let kind = item
         .get("type")
         .and_then(Value::as_str)

@@ -185,6 +185,7 @@ fn capabilities(dialect: UpstreamDialect, codex: Option<&Codex>) -> Capabilities
             embeddings: true,
             signed_reasoning: false,
             tool_fields: &["strict"],
+            native: Some(Wire::OpenAiResponses),
             ..api
         },
         UpstreamDialect::AnthropicMessages => Capabilities {
