@@ -310,12 +310,14 @@ async fn openai_node_sdk_tool_round_trip_over_an_http_backend() {
     .await;
 }
 
-/// The models the Anthropic SDK puts through a tool round trip: one HTTP
-/// backend per upstream dialect, each answering Messages in.
-const ANTHROPIC_MODELS: &str = "ant:fake-model,up:fake-model,resp:fake-model,gem:fake-model";
+/// The models the Anthropic and Responses scripts put through a tool round
+/// trip: one HTTP backend per upstream dialect, each answering the
+/// client's own dialect.
+const DIALECT_MODELS: &str = "ant:fake-model,up:fake-model,resp:fake-model,gem:fake-model";
 
-#[tokio::test]
-async fn anthropic_python_sdk_end_to_end() {
+/// Runs `script --plain-model fake:fake-1 --models MODELS` with the Python
+/// SDKs against the HTTP backends of [`http_config`] and the fake CLI.
+async fn run_python_dialect_script(script: &str, models: &str) {
     let python = sdk_python();
     let mock = MockUpstream::start().await;
     let login = logins();
@@ -323,17 +325,16 @@ async fn anthropic_python_sdk_end_to_end() {
         "{}\n{FAKE_BACKEND}\n[[routes]]\nprefix = \"fake:\"\nbackend = \"fake\"\n",
         http_config(&mock, login.path())
     );
-    run_sdk_script_on(
-        &config,
-        python,
-        &[
-            "tests/sdk/anthropic_python.py",
-            "--plain-model",
-            "fake:fake-1",
-            "--models",
-            ANTHROPIC_MODELS,
-        ],
-        PYTHON_ENV,
-    )
-    .await;
+    let args = [script, "--plain-model", "fake:fake-1", "--models", models];
+    run_sdk_script_on(&config, python, &args, PYTHON_ENV).await;
+}
+
+#[tokio::test]
+async fn anthropic_python_sdk_end_to_end() {
+    run_python_dialect_script("tests/sdk/anthropic_python.py", DIALECT_MODELS).await;
+}
+
+#[tokio::test]
+async fn openai_python_sdk_responses_end_to_end() {
+    run_python_dialect_script("tests/sdk/openai_python_responses.py", DIALECT_MODELS).await;
 }
