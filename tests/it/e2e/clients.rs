@@ -1,6 +1,7 @@
 //! The real agent CLIs as clients of the gateway: Claude Code pointed at
-//! `/v1/messages` (`ANTHROPIC_BASE_URL`), running its own tools on answers
-//! the gateway gets from other backends.
+//! `/v1/messages` (`ANTHROPIC_BASE_URL`) and Codex with the gateway as its
+//! model provider (`/v1/responses`), each running its own shell tool on
+//! answers the gateway gets from other backends.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -39,6 +40,11 @@ dialect = "openai-responses"
 url = "{base}/v1"
 auth = {{ env = "UP_KEY" }}
 
+[backends.chat-api]
+kind = "http"
+url = "{base}/v1"
+auth = {{ env = "UP_KEY" }}
+
 [[routes]]
 prefix = "fake:"
 backend = "fake"
@@ -50,6 +56,10 @@ backend = "claude-api"
 [[routes]]
 prefix = "responses:"
 backend = "responses-api"
+
+[[routes]]
+prefix = "chat:"
+backend = "chat-api"
 "#,
         base = mock.base_url()
     )
@@ -124,4 +134,103 @@ async fn claude_code_runs_on_a_cli_backend_and_its_bash_tool_on_http_backends() 
             && sent_back("/v1/responses", "\"function_call_output\""),
         "each upstream got the tool's output back"
     );
+}
+
+/// Runs `codex exec --json PROMPT --model MODEL` with the gateway as its
+/// model provider, in `dir`; returns its JSON lines.
+async fn codex(gw: &Gateway, dir: &Path, model: &str, prompt: &str) -> Vec<Value> {
+    let home = dir.join("codex-home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(
+        home.join("config.toml"),
+        format!(
+            r#"model_provider = "gateway"
+[model_providers.gateway]
+name = "agent-cli-to-api"
+base_url = "{}"
+env_key = "GATEWAY_TOKEN"
+wire_api = "responses"
+request_max_retries = 0
+stream_max_retries = 0
+[analytics]
+enabled = false
+"#,
+            gw.url("/v1")
+        ),
+    )
+    .unwrap();
+    let output = tokio::process::Command::new(cli("codex"))
+        .args(["exec", "--json", "--skip-git-repo-check", "--color", "never"])
+        .args(["--dangerously-bypass-approvals-and-sandbox", "--disable", "plugins"])
+        .args(["--model", model, prompt])
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("CODEX_HOME", &home)
+        .env("GATEWAY_TOKEN", TOKEN)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(RUN_LIMIT, output)
+        .await
+        .unwrap_or_else(|_| panic!("codex ran over {RUN_LIMIT:?}\n{}", gw.logs()))
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report = format!(
+        "--- stdout\n{stdout}\n--- stderr\n{}\n--- gateway\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        gw.logs()
+    );
+    assert!(output.status.success(), "codex failed\n{report}");
+    stdout
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}\n{report}"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn codex_runs_its_shell_tool_on_answers_from_other_dialects() {
+    let mock = MockUpstream::start().await;
+    let gw = Gateway::builder(&config(&mock))
+        .env("UP_KEY", "sk-upstream-0123456789")
+        .start();
+    let dir = tempfile::tempdir().unwrap();
+    // Chat Completions behind a Responses client.
+    let lines = codex(&gw, dir.path(), "chat:gpt-test", "USE_TOOL please").await;
+    let items: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["type"] == "item.completed")
+        .map(|l| &l["item"])
+        .collect();
+    let ran = items
+        .iter()
+        .find(|i| i["type"] == "command_execution")
+        .unwrap_or_else(|| panic!("codex ran no command: {lines:?}"));
+    assert!(ran["command"].as_str().unwrap().contains("echo tool-ok"), "{ran}");
+    assert!(ran["aggregated_output"].as_str().unwrap().contains("tool-ok"), "{ran}");
+    let said = items
+        .iter()
+        .rfind(|i| i["type"] == "agent_message")
+        .unwrap_or_else(|| panic!("no answer: {lines:?}"));
+    assert_eq!(said["text"], TOOL_RESULT_REPLY);
+    let sent = mock.last_request("/v1/chat/completions");
+    let tool = sent.body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .cloned()
+        .unwrap_or_else(|| panic!("the tool output went back: {}", sent.body));
+    assert!(tool["content"].to_string().contains("tool-ok"), "{tool}");
+    // A plain turn answered by a CLI backend.
+    let lines = codex(&gw, dir.path(), "fake:fake-1", "say hi to the gateway").await;
+    let said = lines
+        .iter()
+        .rfind(|l| l["type"] == "item.completed" && l["item"]["type"] == "agent_message")
+        .unwrap_or_else(|| panic!("no answer: {lines:?}"));
+    assert!(said["item"]["text"].as_str().unwrap().contains("say hi to the gateway"));
 }
