@@ -65,6 +65,8 @@ pub enum Wire {
     AnthropicMessages,
     /// OpenAI Responses.
     OpenAiResponses,
+    /// Google Gemini `generateContent`.
+    Gemini,
 }
 
 impl Turn {

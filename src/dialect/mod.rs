@@ -86,4 +86,18 @@ pub trait Codec: Send + Sync {
     fn encoder(&self, meta: AnswerMeta) -> Box<dyn Encoder>;
     /// The writer of a folded answer.
     fn folder(&self, meta: AnswerMeta) -> Box<dyn Folder>;
+    /// How a streamed answer's frames go on the wire.
+    fn framing(&self) -> Framing {
+        Framing::Sse
+    }
+}
+
+/// How a stream's frames go on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Server-sent events (`text/event-stream`).
+    Sse,
+    /// One JSON array whose elements are the frames' data, written as it
+    /// grows (`application/json`; Gemini's stream without `alt=sse`).
+    JsonArray,
 }

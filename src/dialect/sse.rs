@@ -10,7 +10,67 @@
 //! skipped, and a blank line dispatches. An event still open at the end
 //! of the input is dropped, as the SSE specification says.
 
-use crate::dialect::Frame;
+use crate::dialect::{Frame, Framing};
+
+/// Writes a stream's frames in its framing, in order.
+#[derive(Debug)]
+pub struct Writer {
+    framing: Framing,
+    /// Elements of a JSON array written so far.
+    written: usize,
+}
+
+impl Writer {
+    /// A writer of `framing`.
+    pub fn new(framing: Framing) -> Writer {
+        Writer {
+            framing,
+            written: 0,
+        }
+    }
+
+    /// The stream's content type.
+    pub fn content_type(&self) -> &'static str {
+        match self.framing {
+            Framing::Sse => "text/event-stream",
+            Framing::JsonArray => "application/json",
+        }
+    }
+
+    /// The bytes of `frames`.
+    pub fn frames(&mut self, frames: &[Frame]) -> Vec<u8> {
+        match self.framing {
+            Framing::Sse => encode(frames),
+            Framing::JsonArray => {
+                let mut out = Vec::new();
+                for frame in frames {
+                    out.extend_from_slice(if self.written == 0 { b"[" } else { b",\r\n" });
+                    out.extend_from_slice(frame.data.as_bytes());
+                    self.written += 1;
+                }
+                out
+            }
+        }
+    }
+
+    /// What keeps a silent stream alive when the encoder has no frame for
+    /// it: an SSE comment, or whitespace between array elements.
+    pub fn keepalive(&self) -> &'static [u8] {
+        match self.framing {
+            Framing::Sse => b": ping\n\n",
+            Framing::JsonArray => b"\n",
+        }
+    }
+
+    /// The bytes that end the stream.
+    pub fn close(&self) -> &'static [u8] {
+        match (self.framing, self.written) {
+            (Framing::Sse, _) => b"",
+            (Framing::JsonArray, 0) => b"[]",
+            (Framing::JsonArray, _) => b"]",
+        }
+    }
+}
 
 /// Frames as SSE: `event:` when named, a `data:` line per line of data.
 pub fn encode(frames: &[Frame]) -> Vec<u8> {

@@ -13,6 +13,7 @@ use futures_util::{FutureExt as _, Stream, StreamExt as _};
 
 use super::log::RequestLog;
 use super::pipeline::{Endpoint, Started, add_route_headers, error_response};
+use crate::dialect::sse::Writer;
 use crate::dialect::{Encoder, Folder, Frame};
 use crate::engine::Permit;
 use crate::error::Error;
@@ -42,11 +43,13 @@ pub(super) async fn respond(
     let mut response = if stream {
         match first_output(run.events).await {
             Ok(events) => {
-                let frames =
-                    sse_stream(events, codec.encoder(meta), run.permit, log, sse_keepalive);
+                let writer = Writer::new(codec.framing());
+                let content_type = writer.content_type();
+                let encoder = codec.encoder(meta);
+                let frames = sse_stream(events, encoder, writer, run.permit, log, sse_keepalive);
                 (
                     [
-                        (header::CONTENT_TYPE, "text/event-stream"),
+                        (header::CONTENT_TYPE, content_type),
                         (header::CACHE_CONTROL, "no-cache"),
                     ],
                     Body::from_stream(frames),
@@ -155,13 +158,17 @@ async fn fold(
 fn sse_stream(
     mut events: EventStream,
     mut encoder: Box<dyn Encoder>,
+    mut writer: Writer,
     permit: Permit,
     mut log: RequestLog,
     keepalive: Option<Duration>,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> {
     async_stream::stream! {
         let _permit = permit;
-        yield Ok(wire(&encoder.open()));
+        let opening = encoder.open();
+        if !opening.is_empty() {
+            yield Ok(Bytes::from(writer.frames(&opening)));
+        }
         // One timer for the whole stream, moved only when it fires.
         let every = keepalive.unwrap_or_default();
         let mut last_write = tokio::time::Instant::now();
@@ -178,9 +185,9 @@ fn sse_stream(
                     if tokio::time::Instant::now() >= due {
                         let frames = encoder.keepalive();
                         if frames.is_empty() {
-                            yield Ok(Bytes::from_static(b": ping\n\n"));
+                            yield Ok(Bytes::from_static(writer.keepalive()));
                         } else {
-                            yield Ok(wire(&frames));
+                            yield Ok(Bytes::from(writer.frames(&frames)));
                         }
                         last_write = tokio::time::Instant::now();
                         ping.as_mut().reset(last_write + every);
@@ -210,13 +217,18 @@ fn sse_stream(
                     None => break,
                 }
             }
+            if step == Step::Done {
+                let mut bytes = writer.frames(&frames);
+                bytes.extend_from_slice(writer.close());
+                if !bytes.is_empty() {
+                    yield Ok(Bytes::from(bytes));
+                }
+                return;
+            }
             if !frames.is_empty() {
-                yield Ok(wire(&frames));
+                yield Ok(Bytes::from(writer.frames(&frames)));
                 last_write = tokio::time::Instant::now();
                 turns = IDLE_TURNS;
-            }
-            if step == Step::Done {
-                return;
             }
         }
     }
@@ -268,11 +280,6 @@ const IDLE_TURNS: u32 = 2;
 
 /// The most frames written at once.
 const MAX_FRAMES_PER_WRITE: usize = 64;
-
-/// Frames as SSE bytes.
-fn wire(frames: &[Frame]) -> Bytes {
-    Bytes::from(crate::dialect::sse::encode(frames))
-}
 
 #[cfg(test)]
 mod tests {

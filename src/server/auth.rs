@@ -1,5 +1,6 @@
-//! Gateway token check: `Authorization: Bearer <token>` or `x-api-key:
-//! <token>`, compared in constant time. No token configured means open
+//! Gateway token check: `Authorization: Bearer <token>`, `x-api-key:
+//! <token>` (Anthropic's clients), or `x-goog-api-key: <token>` and a
+//! `key=<token>` query parameter (Google's), compared in constant time. No token configured means open
 //! (the gateway binds 127.0.0.1 by default). The config snapshot the check
 //! used is the one the handler gets, so a request sees one config even
 //! across a reload.
@@ -28,7 +29,9 @@ pub(super) async fn require_token(
     let config = state.config.load_full();
     let allowed = match &config.settings.token {
         None => true,
-        Some(token) => presented(request.headers()).is_some_and(|t| token.matches(t.as_bytes())),
+        Some(token) => presented(request.headers())
+            .or_else(|| query_key(request.uri().query()))
+            .is_some_and(|t| token.matches(t.as_bytes())),
     };
     if allowed {
         request.extensions_mut().insert(Snapshot(config));
@@ -47,10 +50,16 @@ fn presented(headers: &HeaderMap) -> Option<&str> {
             let (scheme, token) = v.trim().split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         });
-    bearer.or_else(|| {
-        headers
-            .get("x-api-key")
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-    })
+    let header = |name: &str| headers.get(name)?.to_str().ok().map(str::trim);
+    bearer
+        .or_else(|| header("x-api-key"))
+        .or_else(|| header("x-goog-api-key"))
+}
+
+/// The token in a `key=` query parameter (Google's clients send it so).
+fn query_key(query: Option<&str>) -> Option<&str> {
+    query?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("key="))
+        .filter(|key| !key.is_empty())
 }

@@ -1,6 +1,8 @@
 //! `POST /v1/chat/completions`: the OpenAI Chat Completions request parsed
 //! into a `Turn`, answered through the shared pipeline with the chat codec.
 
+use std::borrow::Cow;
+
 use axum::body::Body;
 use axum::extract::{Extension, State};
 use axum::http::HeaderMap;
@@ -22,7 +24,7 @@ const SESSION_HEADERS: &[&str] = &[
 ];
 
 const ENDPOINT: Endpoint = Endpoint {
-    path: "/v1/chat/completions",
+    path: Cow::Borrowed("/v1/chat/completions"),
     error_body: openai_chat::error_body,
 };
 

@@ -4,6 +4,8 @@
 //! tokenizer. `x-agent-cli-token-count` says which (`upstream` or
 //! `estimate`). Not a turn: nothing runs.
 
+use std::borrow::Cow;
+
 use axum::body::Body;
 use axum::extract::{Extension, State};
 use axum::http::HeaderValue;
@@ -20,7 +22,7 @@ use crate::engine;
 use crate::state::AppState;
 
 const ENDPOINT: Endpoint = Endpoint {
-    path: "/v1/messages/count_tokens",
+    path: Cow::Borrowed("/v1/messages/count_tokens"),
     error_body: anthropic::error_body,
 };
 

@@ -4,6 +4,8 @@
 //! dialect translation, so it skips the chat pipeline's codec. A backend
 //! without embeddings may name one that has them (`embeddings_backend`).
 
+use std::borrow::Cow;
+
 use axum::body::Body;
 use axum::extract::{Extension, State};
 use axum::http::header;
@@ -21,7 +23,7 @@ use crate::error::Error;
 use crate::state::AppState;
 
 const ENDPOINT: Endpoint = Endpoint {
-    path: "/v1/embeddings",
+    path: Cow::Borrowed("/v1/embeddings"),
     error_body: openai_chat::error_body,
 };
 

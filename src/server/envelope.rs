@@ -10,7 +10,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use serde_json::Value;
 
-use crate::dialect::{anthropic, openai_chat};
+use crate::dialect::{anthropic, gemini, openai_chat};
 use crate::error::Error;
 
 /// An error answered in OpenAI's envelope, kept for a rewrite (a response
@@ -23,12 +23,15 @@ pub(super) struct Answered(pub(super) Error);
 enum Envelope {
     OpenAi,
     Anthropic,
+    Google,
 }
 
 impl Envelope {
     fn of_path(path: &str) -> Envelope {
         if path == "/v1/messages" || path.starts_with("/v1/messages/") {
             Envelope::Anthropic
+        } else if path.starts_with("/v1beta/") {
+            Envelope::Google
         } else {
             Envelope::OpenAi
         }
@@ -38,6 +41,7 @@ impl Envelope {
         match self {
             Envelope::OpenAi => openai_chat::error_body(error),
             Envelope::Anthropic => anthropic::error_body(error),
+            Envelope::Google => gemini::error_body(error),
         }
     }
 }

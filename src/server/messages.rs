@@ -3,6 +3,8 @@
 //! The request as sent goes with the turn: an Anthropic upstream gets it
 //! byte for byte (its model routed), with the client's `anthropic-beta`.
 
+use std::borrow::Cow;
+
 use axum::body::Body;
 use axum::extract::{Extension, State};
 use axum::http::HeaderMap;
@@ -18,7 +20,7 @@ use crate::state::AppState;
 use crate::turn::{Native, Wire};
 
 pub(super) const ENDPOINT: Endpoint = Endpoint {
-    path: "/v1/messages",
+    path: Cow::Borrowed("/v1/messages"),
     error_body: anthropic::error_body,
 };
 

@@ -11,6 +11,7 @@ mod edge;
 mod embeddings;
 mod envelope;
 mod extract;
+mod gemini;
 mod health;
 mod log;
 mod messages;
@@ -46,6 +47,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/responses", post(responses::create))
         .route("/responses", post(responses::create))
         .route("/v1/messages/count_tokens", post(count_tokens::count))
+        .route("/v1beta/models", get(gemini::list))
+        .route(
+            "/v1beta/models/{*target}",
+            get(gemini::retrieve).post(gemini::act),
+        )
         .route("/v1/embeddings", post(embeddings::create))
         .route("/embeddings", post(embeddings::create))
         .route("/debug/config", get(health::debug_config))

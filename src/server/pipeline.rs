@@ -5,6 +5,7 @@
 //! and log. An endpoint gives only its parser, its error envelope and, per
 //! request, its [`Codec`]; nothing here knows a wire format.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -27,7 +28,7 @@ use crate::turn::Turn;
 /// What an endpoint gives the pipeline.
 pub(super) struct Endpoint {
     /// Its path, for the replayable curl command in the log.
-    pub(super) path: &'static str,
+    pub(super) path: Cow<'static, str>,
     /// Its dialect's error envelope.
     pub(super) error_body: fn(&Error) -> Value,
 }
@@ -108,7 +109,7 @@ async fn start(
     log.stream = turn.stream;
     log.curl(
         state.local_addr,
-        endpoint.path,
+        &endpoint.path,
         settings.token.as_ref().map(Token::variable),
         &bytes,
         turn.stream,

@@ -7,6 +7,7 @@ mod config;
 mod cursor;
 mod e2e;
 mod edge;
+mod gemini_endpoint;
 mod http;
 mod messages;
 mod mock_selftest;

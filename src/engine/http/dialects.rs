@@ -107,7 +107,10 @@ pub(super) fn native_request(
 ) -> Result<Vec<u8>, Error> {
     let invalid = |e: String| Error::InvalidRequest(format!("invalid JSON body: {e}"));
     let mut fields = splice::Fields::parse(&native.body).map_err(invalid)?;
-    fields.set("model", &Value::from(model));
+    // Gemini's model is in the URL.
+    if http.dialect != UpstreamDialect::Gemini {
+        fields.set("model", &Value::from(model));
+    }
     if claude_login(http) {
         let system = fields
             .get("system")

@@ -8,6 +8,8 @@
 
 pub mod store;
 
+use std::borrow::Cow;
+
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -29,7 +31,7 @@ use crate::turn::{Message, Native, Part, Role, Wire};
 use store::{ResponseStore, TTL};
 
 const ENDPOINT: Endpoint = Endpoint {
-    path: "/v1/responses",
+    path: Cow::Borrowed("/v1/responses"),
     error_body: openai_chat::error_body,
 };
 

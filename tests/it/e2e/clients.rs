@@ -160,8 +160,18 @@ enabled = false
     )
     .unwrap();
     let output = tokio::process::Command::new(cli("codex"))
-        .args(["exec", "--json", "--skip-git-repo-check", "--color", "never"])
-        .args(["--dangerously-bypass-approvals-and-sandbox", "--disable", "plugins"])
+        .args([
+            "exec",
+            "--json",
+            "--skip-git-repo-check",
+            "--color",
+            "never",
+        ])
+        .args([
+            "--dangerously-bypass-approvals-and-sandbox",
+            "--disable",
+            "plugins",
+        ])
         .args(["--model", model, prompt])
         .current_dir(dir)
         .env_clear()
@@ -210,8 +220,17 @@ async fn codex_runs_its_shell_tool_on_answers_from_other_dialects() {
         .iter()
         .find(|i| i["type"] == "command_execution")
         .unwrap_or_else(|| panic!("codex ran no command: {lines:?}"));
-    assert!(ran["command"].as_str().unwrap().contains("echo tool-ok"), "{ran}");
-    assert!(ran["aggregated_output"].as_str().unwrap().contains("tool-ok"), "{ran}");
+    assert!(
+        ran["command"].as_str().unwrap().contains("echo tool-ok"),
+        "{ran}"
+    );
+    assert!(
+        ran["aggregated_output"]
+            .as_str()
+            .unwrap()
+            .contains("tool-ok"),
+        "{ran}"
+    );
     let said = items
         .iter()
         .rfind(|i| i["type"] == "agent_message")
@@ -232,5 +251,10 @@ async fn codex_runs_its_shell_tool_on_answers_from_other_dialects() {
         .iter()
         .rfind(|l| l["type"] == "item.completed" && l["item"]["type"] == "agent_message")
         .unwrap_or_else(|| panic!("no answer: {lines:?}"));
-    assert!(said["item"]["text"].as_str().unwrap().contains("say hi to the gateway"));
+    assert!(
+        said["item"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("say hi to the gateway")
+    );
 }

@@ -119,7 +119,11 @@ pub fn compile(
         defaults,
         KindParts {
             secrets,
-            capabilities: capabilities(dialect, template.codex.as_ref()),
+            capabilities: capabilities(
+                dialect,
+                template.codex.as_ref(),
+                template.code_assist.is_some(),
+            ),
             kind: Kind::Http(Arc::new(template)),
         },
     )
@@ -129,7 +133,14 @@ pub fn compile(
 /// reasoning and parameters, but no sessions (an API keeps no
 /// conversation) and one answer per request. Only an OpenAI-compatible
 /// upstream takes fields outside the vocabulary.
-fn capabilities(dialect: UpstreamDialect, codex: Option<&Codex>) -> Capabilities {
+/// What an upstream of `dialect` honours; `codex` for the ChatGPT backend,
+/// `code_assist` for Gemini through a Google login (whose requests are
+/// wrapped, so never passed through).
+fn capabilities(
+    dialect: UpstreamDialect,
+    codex: Option<&Codex>,
+    code_assist: bool,
+) -> Capabilities {
     let api = Capabilities {
         system: true,
         sessions: false,
@@ -196,6 +207,7 @@ fn capabilities(dialect: UpstreamDialect, codex: Option<&Codex>) -> Capabilities
         UpstreamDialect::Gemini => Capabilities {
             unsupported_params: &["user"],
             redacted_reasoning: false,
+            native: (!code_assist).then_some(Wire::Gemini),
             ..api
         },
     }

@@ -150,8 +150,9 @@ pub(super) fn tool_name(tool: &Value) -> &str {
 }
 
 /// The first shell tool the request advertised, in Codex's order of
-/// preference, then Claude Code's `Bash` (a Claude Code client whose
-/// gateway routes it to an OpenAI upstream).
+/// preference, then Claude Code's `Bash` and Gemini CLI's
+/// `run_shell_command` (those CLIs as clients of a gateway that routes
+/// them to an OpenAI upstream).
 pub(super) fn openai_shell_tool(names: &[&str]) -> Option<(&'static str, Value)> {
     let candidates = [
         ("exec_command", json!({"cmd": TOOL_COMMAND})),
@@ -159,6 +160,10 @@ pub(super) fn openai_shell_tool(names: &[&str]) -> Option<(&'static str, Value)>
         ("shell", json!({"command": ["bash", "-lc", TOOL_COMMAND]})),
         (
             "Bash",
+            json!({"command": TOOL_COMMAND, "description": "Echo a marker"}),
+        ),
+        (
+            "run_shell_command",
             json!({"command": TOOL_COMMAND, "description": "Echo a marker"}),
         ),
     ];

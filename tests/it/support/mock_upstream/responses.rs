@@ -1,6 +1,6 @@
 //! The OpenAI Responses dialect (Codex): `POST .../responses`, whole or streamed as numbered
 //! `response.*` events (created, in progress, each output item with its deltas, completed).
-//! The shell tool is the first of Codex's `exec_command`, `shell_command`, `shell` offered, else `Bash`.
+//! The shell tool is the first of Codex's `exec_command`, `shell_command`, `shell` offered, else `Bash` or `run_shell_command`.
 //!
 //! It only translates between this wire shape and a [`Decision`]: it must not decide anything
 //! itself, nor handle errors, markers or pacing (the router and [`super::stream`] do).

@@ -1,0 +1,1 @@
+//! Gemini requests into turns.

@@ -1,0 +1,205 @@
+//! The Gemini API: `GET /v1beta/models` (the routes' models as Gemini model
+//! resources), `GET /v1beta/models/{model}`, and `POST
+//! /v1beta/models/{model}:{action}` for `generateContent`,
+//! `streamGenerateContent` (server-sent events with `alt=sse`, else one
+//! JSON array written as it grows) and `countTokens`. The model may hold
+//! `:` (`claude:sonnet`): the action is after the last one. A Gemini
+//! upstream gets the request as sent.
+
+use std::borrow::Cow;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Extension, Path, RawQuery, State};
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::auth::Snapshot;
+use super::extract;
+use super::log::RequestLog;
+use super::pipeline::{self, Endpoint, Parsed, add_route_headers, error_response, run_context};
+use super::request_id::RequestId;
+use crate::dialect::Framing;
+use crate::dialect::gemini::{self, GeminiCodec, GenerateRequest};
+use crate::engine;
+use crate::error::Error;
+use crate::state::AppState;
+use crate::turn::{Native, Wire};
+
+/// What a model answers to.
+const METHODS: &[&str] = &["generateContent", "streamGenerateContent", "countTokens"];
+
+fn resource(id: &str) -> Value {
+    json!({
+        "name": format!("models/{id}"),
+        "baseModelId": id,
+        "version": "gateway",
+        "displayName": id,
+        "supportedGenerationMethods": METHODS,
+    })
+}
+
+pub(super) async fn list(Extension(Snapshot(config)): Extension<Snapshot>) -> Json<Value> {
+    let models: Vec<Value> = config
+        .routes
+        .models()
+        .iter()
+        .map(|id| resource(id))
+        .collect();
+    Json(json!({"models": models}))
+}
+
+pub(super) async fn retrieve(
+    Extension(Snapshot(config)): Extension<Snapshot>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Error> {
+    let id = id.strip_prefix("models/").unwrap_or(&id);
+    config
+        .routes
+        .resolve(id)
+        .map_err(|error| Error::UnknownModel {
+            message: format!("model {id:?} is not served here: {error}"),
+        })?;
+    Ok(Json(resource(id)))
+}
+
+/// `POST /v1beta/models/{model}:{action}`.
+pub(super) async fn act(
+    state: State<AppState>,
+    request_id: Extension<RequestId>,
+    snapshot: Extension<Snapshot>,
+    Path(target): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Response {
+    let Some((model, action)) = target.rsplit_once(':') else {
+        return Error::NotFound(format!(
+            "no action in models/{target}: use models/{{model}}:generateContent, \
+             :streamGenerateContent or :countTokens"
+        ))
+        .into_response();
+    };
+    let model = model.strip_prefix("models/").unwrap_or(model).to_owned();
+    let sse = query
+        .as_deref()
+        .is_some_and(|q| q.split('&').any(|pair| pair == "alt=sse"));
+    match action {
+        "generateContent" => generate(state, request_id, snapshot, model, false, sse, body).await,
+        "streamGenerateContent" => {
+            generate(state, request_id, snapshot, model, true, sse, body).await
+        }
+        "countTokens" => count(state, request_id, snapshot, model, body).await,
+        other => Error::NotFound(format!(
+            "no action `{other}`: use generateContent, streamGenerateContent or countTokens"
+        ))
+        .into_response(),
+    }
+}
+
+async fn generate(
+    State(state): State<AppState>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    Extension(Snapshot(config)): Extension<Snapshot>,
+    model: String,
+    stream: bool,
+    sse: bool,
+    body: Body,
+) -> Response {
+    let action = if stream {
+        "streamGenerateContent"
+    } else {
+        "generateContent"
+    };
+    let endpoint = Endpoint {
+        path: Cow::Owned(format!("/v1beta/models/{model}:{action}")),
+        error_body: gemini::error_body,
+    };
+    pipeline::serve(&state, config, request_id, body, &endpoint, |bytes| {
+        let request: GenerateRequest = extract::json(bytes)?;
+        let include_thoughts = request
+            .generation_config
+            .as_ref()
+            .and_then(|c| c.get("thinkingConfig").or_else(|| c.get("thinking_config")))
+            .and_then(|t| {
+                t.get("includeThoughts")
+                    .or_else(|| t.get("include_thoughts"))
+            })
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let mut turn = gemini::to_turn(request, &model, stream)?;
+        turn.native = Some(Native {
+            wire: Wire::Gemini,
+            body: bytes.clone(),
+            headers: Vec::new(),
+        });
+        let framing = if sse {
+            Framing::Sse
+        } else {
+            Framing::JsonArray
+        };
+        Ok(Parsed {
+            turn,
+            codec: Box::new(GeminiCodec {
+                include_thoughts,
+                framing,
+            }),
+        })
+    })
+    .await
+}
+
+/// `countTokens`: the body, or its `generateContentRequest`, counted like
+/// `/v1/messages/count_tokens`.
+async fn count(
+    State(state): State<AppState>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    Extension(Snapshot(config)): Extension<Snapshot>,
+    model: String,
+    body: Body,
+) -> Response {
+    let endpoint = Endpoint {
+        path: Cow::Owned(format!("/v1beta/models/{model}:countTokens")),
+        error_body: gemini::error_body,
+    };
+    let settings = &config.settings;
+    let mut log = RequestLog::start(
+        request_id,
+        settings.log,
+        std::sync::Arc::clone(&config.secrets),
+    );
+    let answer = async {
+        let bytes =
+            extract::body_bytes(body, settings.max_body_bytes, settings.body_timeout).await?;
+        let mut request: serde_json::Map<String, Value> = extract::json(&bytes)?;
+        let inner = request
+            .remove("generateContentRequest")
+            .or_else(|| request.remove("generate_content_request"));
+        let request: GenerateRequest =
+            serde_json::from_value(inner.unwrap_or(Value::Object(request)))
+                .map_err(|e| Error::InvalidRequest(format!("invalid JSON body: {e}")))?;
+        let turn = gemini::to_turn(request, &model, false)?;
+        log.model.clone_from(&model);
+        let resolved = config.routes.resolve(&model)?;
+        log.backend = Some(resolved.backend.name.clone());
+        let ctx = run_context(&state, &config, &log);
+        let count = engine::count_tokens(&resolved, turn, &ctx).await?;
+        Ok::<_, Error>((resolved, count))
+    }
+    .await;
+    match answer {
+        Ok((resolved, count)) => {
+            log.finished(200);
+            let mut response = Json(json!({"totalTokens": count.tokens})).into_response();
+            let headers = response.headers_mut();
+            add_route_headers(headers, &resolved, &[]);
+            let source = if count.exact { "upstream" } else { "estimate" };
+            headers.insert("x-agent-cli-token-count", HeaderValue::from_static(source));
+            response
+        }
+        Err(error) => {
+            log.failed(error.status().as_u16(), &error.to_string());
+            error_response(&error, &endpoint)
+        }
+    }
+}
