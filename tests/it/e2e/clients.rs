@@ -1,6 +1,7 @@
 //! The real agent CLIs as clients of the gateway: Claude Code pointed at
-//! `/v1/messages` (`ANTHROPIC_BASE_URL`) and Codex with the gateway as its
-//! model provider (`/v1/responses`), each running its own shell tool on
+//! `/v1/messages` (`ANTHROPIC_BASE_URL`), Codex with the gateway as its
+//! model provider (`/v1/responses`) and the Gemini CLI pointed at
+//! `/v1beta` (`GOOGLE_GEMINI_BASE_URL`), each running its own shell tool on
 //! answers the gateway gets from other backends.
 
 use std::path::Path;
@@ -256,5 +257,90 @@ async fn codex_runs_its_shell_tool_on_answers_from_other_dialects() {
             .as_str()
             .unwrap()
             .contains("say hi to the gateway")
+    );
+}
+
+/// Runs `gemini -p PROMPT -m MODEL -o stream-json --yolo` against the
+/// gateway, in `dir`; returns its JSON lines.
+async fn gemini_cli(gw: &Gateway, dir: &Path, model: &str, prompt: &str) -> Vec<Value> {
+    let home = dir.join("gemini-home");
+    std::fs::create_dir_all(home.join(".gemini")).unwrap();
+    std::fs::write(
+        home.join(".gemini/settings.json"),
+        r#"{"security":{"auth":{"selectedType":"gemini-api-key"}},
+ "privacy":{"usageStatisticsEnabled":false},"telemetry":{"enabled":false},
+ "general":{"enableAutoUpdate":false,"enableAutoUpdateNotification":false,"maxAttempts":1}}"#,
+    )
+    .unwrap();
+    let output = tokio::process::Command::new(cli("gemini"))
+        .args(["--skip-trust", "--yolo", "-o", "stream-json"])
+        .args(["-m", model, "-p", prompt])
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("GEMINI_CLI_HOME", &home)
+        .env("GEMINI_CLI_NO_RELAUNCH", "true")
+        .env("GOOGLE_GEMINI_BASE_URL", gw.url(""))
+        .env("GEMINI_API_KEY", TOKEN)
+        .env("TMPDIR", dir)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(RUN_LIMIT, output)
+        .await
+        .unwrap_or_else(|_| panic!("gemini ran over {RUN_LIMIT:?}\n{}", gw.logs()))
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report = format!(
+        "--- stdout\n{stdout}\n--- stderr\n{}\n--- gateway\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        gw.logs()
+    );
+    assert!(output.status.success(), "gemini failed\n{report}");
+    stdout
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}\n{report}"))
+        })
+        .collect()
+}
+
+/// The assistant's text in Gemini CLI's stream-json lines.
+fn gemini_said(lines: &[Value]) -> String {
+    lines
+        .iter()
+        .filter(|l| l["type"] == "message" && l["role"] == "assistant")
+        .filter_map(|l| l["content"].as_str())
+        .collect()
+}
+
+#[tokio::test]
+async fn gemini_cli_runs_its_shell_tool_on_answers_from_another_dialect() {
+    let mock = MockUpstream::start().await;
+    let gw = Gateway::builder(&config(&mock))
+        .env("UP_KEY", "sk-upstream-0123456789")
+        .start();
+    let dir = tempfile::tempdir().unwrap();
+    // Chat Completions behind a Gemini client.
+    let lines = gemini_cli(&gw, dir.path(), "chat:gpt-test", "USE_TOOL please").await;
+    let used = lines
+        .iter()
+        .find(|l| l["type"] == "tool_use")
+        .unwrap_or_else(|| panic!("no tool call: {lines:?}"));
+    assert_eq!(used["tool_name"], "run_shell_command", "{used}");
+    let result = lines
+        .iter()
+        .find(|l| l["type"] == "tool_result")
+        .unwrap_or_else(|| panic!("no tool result: {lines:?}"));
+    assert_eq!(result["status"], "success", "{result}");
+    assert_eq!(gemini_said(&lines), TOOL_RESULT_REPLY, "{lines:?}");
+    // A plain turn answered by a CLI backend.
+    let lines = gemini_cli(&gw, dir.path(), "fake:fake-1", "say hi to the gateway").await;
+    assert!(
+        gemini_said(&lines).contains("say hi to the gateway"),
+        "{lines:?}"
     );
 }

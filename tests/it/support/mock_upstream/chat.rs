@@ -17,10 +17,18 @@ use super::stream::{Answer, SseFrame};
 pub(super) fn answer(body: &Value) -> Answer {
     let mut transcript = Transcript::default();
     for message in list(body, "messages") {
-        let text = text_of(message.get("content").unwrap_or(&Value::Null));
+        let content = message.get("content").unwrap_or(&Value::Null);
         match str_at(message, "role") {
-            "tool" => transcript.saw_tool_output(text),
-            "user" => transcript.saw_user_text(&text),
+            "tool" => transcript.saw_tool_output(text_of(content)),
+            // Each text part on its own: CLIs put injected context in parts of its own.
+            "user" => match content {
+                Value::Array(parts) => {
+                    for part in parts.iter().filter(|p| str_at(p, "type") == "text") {
+                        transcript.saw_user_text(str_at(part, "text"));
+                    }
+                }
+                other => transcript.saw_user_text(&text_of(other)),
+            },
             _ => {}
         }
     }
