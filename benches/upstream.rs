@@ -19,6 +19,12 @@
 //! median ≤ 0.3 ms and p99 ≤ 2 ms, added time to first token ≤ 0.3 ms, peak
 //! RSS ≤ 30 MiB. Exits non-zero when one is missed.
 //!
+//! `UPSTREAM_BENCH_IN` picks what goes in and out (issue 10's pairs):
+//! `chat` (the default, as above), `messages` (Anthropic Messages in, to
+//! the Anthropic mock: the request and answer passed through) and
+//! `messages-chat` (Anthropic Messages in, to a Chat Completions mock:
+//! translated both ways; "direct" is then the Chat request to the mock).
+//!
 //! Another gateway is measured the same way: start the bench with
 //! `UPSTREAM_BENCH_MOCK_PORT=PORT` (the mock listens there), point the other
 //! gateway's Anthropic backend at `http://127.0.0.1:PORT`, and set
@@ -69,6 +75,38 @@ fn main() -> ExitCode {
     support::main("upstream", run)
 }
 
+/// What the client speaks, and what the upstream behind the gateway does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pair {
+    /// OpenAI chat in, Anthropic Messages out.
+    ChatToMessages,
+    /// Anthropic Messages in and out (passed through).
+    Messages,
+    /// Anthropic Messages in, OpenAI chat out.
+    MessagesToChat,
+}
+
+impl Pair {
+    fn from_env() -> anyhow::Result<Pair> {
+        Ok(match std::env::var("UPSTREAM_BENCH_IN").as_deref() {
+            Err(_) | Ok("chat") => Pair::ChatToMessages,
+            Ok("messages") => Pair::Messages,
+            Ok("messages-chat") => Pair::MessagesToChat,
+            Ok(other) => {
+                anyhow::bail!("UPSTREAM_BENCH_IN={other:?}: use chat, messages or messages-chat")
+            }
+        })
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Pair::ChatToMessages => "OpenAI chat in, Anthropic Messages out",
+            Pair::Messages => "Anthropic Messages in and out (passed through)",
+            Pair::MessagesToChat => "Anthropic Messages in, OpenAI chat out",
+        }
+    }
+}
+
 /// The gateway under test: ours, started here, or another one.
 struct Target {
     /// Its OpenAI base URL, e.g. `http://127.0.0.1:4000/v1`.
@@ -99,13 +137,16 @@ async fn run() -> anyhow::Result<bool> {
         .no_proxy()
         .pool_max_idle_per_host(CONCURRENCY)
         .build()?;
+    let pair = Pair::from_env()?;
     let sides = Sides {
         client: &client,
         mock: &mock.base,
         target: &target,
+        pair,
     };
     println!(
-        "upstream bench: OpenAI chat in, Anthropic Messages out; {} CPU(s); target {}",
+        "upstream bench: {}; {} CPU(s); target {}",
+        pair.describe(),
         std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
         target.base
     );
@@ -141,7 +182,9 @@ fn start_gateway(mock: &str) -> anyhow::Result<Target> {
         format!(
             "use = []\n[backends.ant]\nkind = \"http\"\ndialect = \"anthropic-messages\"\n\
              url = \"{mock}\"\nmax_concurrency = {CONCURRENCY}\n\n\
-             [[routes]]\nprefix = \"ant:\"\nbackend = \"ant\"\n"
+             [backends.oai]\nkind = \"http\"\nurl = \"{mock}/v1\"\nmax_concurrency = {CONCURRENCY}\n\n\
+             [[routes]]\nprefix = \"ant:\"\nbackend = \"ant\"\n\n\
+             [[routes]]\nprefix = \"oai:\"\nbackend = \"oai\"\n"
         ),
     )?;
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_agent-cli-to-api"));
@@ -170,6 +213,7 @@ struct Sides<'a> {
     client: &'a reqwest::Client,
     mock: &'a str,
     target: &'a Target,
+    pair: Pair,
 }
 
 /// One answer's timings: until the first text, and until its end.
@@ -179,27 +223,48 @@ struct Timed {
 }
 
 impl Sides<'_> {
-    /// The Anthropic request, straight to the mock.
+    /// The request the gateway's upstream gets, straight to the mock.
     async fn direct(&self, stream: bool) -> anyhow::Result<Timed> {
-        let body = json!({"model": "bench-model", "max_tokens": 1024, "stream": stream,
-                          "messages": [{"role": "user", "content": "hello"}]});
-        let request = self
-            .client
-            .post(format!("{}/v1/messages", self.mock))
-            .header("anthropic-version", "2023-06-01")
-            .json(&body);
+        let request = if self.pair == Pair::MessagesToChat {
+            let body = json!({"model": "bench-model", "stream": stream,
+                              "messages": [{"role": "user", "content": "hello"}]});
+            self.client
+                .post(format!("{}/v1/chat/completions", self.mock))
+                .json(&body)
+        } else {
+            self.messages(format!("{}/v1/messages", self.mock), "bench-model", stream)
+        };
         timed(request).await
     }
 
-    /// The OpenAI request, through the gateway.
+    /// The client's request, through the gateway.
     async fn through(&self, stream: bool) -> anyhow::Result<Timed> {
-        let body = json!({"model": self.target.model, "stream": stream,
-                          "messages": [{"role": "user", "content": "hello"}]});
-        let request = self
-            .client
-            .post(format!("{}/chat/completions", self.target.base))
-            .json(&body);
+        let base = &self.target.base;
+        let request = match self.pair {
+            Pair::ChatToMessages => {
+                let body = json!({"model": self.target.model, "stream": stream,
+                                  "messages": [{"role": "user", "content": "hello"}]});
+                self.client
+                    .post(format!("{base}/chat/completions"))
+                    .json(&body)
+            }
+            Pair::Messages => self.messages(format!("{base}/messages"), &self.target.model, stream),
+            Pair::MessagesToChat => {
+                let model = self.target.model.replacen("ant:", "oai:", 1);
+                self.messages(format!("{base}/messages"), &model, stream)
+            }
+        };
         timed(request).await
+    }
+
+    /// An Anthropic Messages request for `model` to `url`.
+    fn messages(&self, url: String, model: &str, stream: bool) -> reqwest::RequestBuilder {
+        let body = json!({"model": model, "max_tokens": 1024, "stream": stream,
+                          "messages": [{"role": "user", "content": "hello"}]});
+        self.client
+            .post(url)
+            .header("anthropic-version", "2023-06-01")
+            .json(&body)
     }
 }
 
@@ -342,7 +407,7 @@ async fn concurrent(sides: &Sides<'_>, stream: bool) -> anyhow::Result<bool> {
 
 // ------------------------------------------------------------------- the mock
 
-/// A mock Anthropic upstream whose answers are made once: the cost of
+/// A mock Anthropic (and Chat Completions) upstream whose answers are made once: the cost of
 /// answering is the same for both sides, and small.
 struct MockAnthropic {
     base: String,
@@ -358,9 +423,9 @@ impl MockAnthropic {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let base = format!("http://{}", listener.local_addr()?);
         let answers = Arc::new(Answers::new());
-        let app = axum::Router::new().fallback(move |body: Bytes| {
+        let app = axum::Router::new().fallback(move |uri: axum::http::Uri, body: Bytes| {
             let answers = Arc::clone(&answers);
-            async move { answers.answer(&body) }
+            async move { answers.answer(uri.path().ends_with("/chat/completions"), &body) }
         });
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
             let _ = tcp.set_nodelay(true);
@@ -370,10 +435,12 @@ impl MockAnthropic {
     }
 }
 
-/// The two answers, ready to send.
+/// The answers, ready to send: Anthropic's and Chat Completions'.
 struct Answers {
     json: Bytes,
     events: Vec<Bytes>,
+    chat_json: Bytes,
+    chat_events: Vec<Bytes>,
 }
 
 impl Answers {
@@ -406,25 +473,52 @@ impl Answers {
             "delta": {"stop_reason": "end_turn", "stop_sequence": null},
             "usage": {"output_tokens": STREAM_CHUNKS}})));
         events.push(event(json!({"type": "message_stop"})));
+        let chat_json = json!({"id": "chatcmpl-bench", "object": "chat.completion", "created": 0,
+            "model": "bench-model", "choices": [{"index": 0, "finish_reason": "stop",
+            "message": {"role": "assistant", "content": text}}],
+            "usage": {"prompt_tokens": 8, "completion_tokens": STREAM_CHUNKS,
+                      "total_tokens": 8 + STREAM_CHUNKS}});
+        let chunk = |delta: Value, finish: Value| {
+            let data = json!({"id": "chatcmpl-bench", "object": "chat.completion.chunk",
+                "created": 0, "model": "bench-model",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+            Bytes::from(format!("data: {data}\n\n"))
+        };
+        let mut chat_events = vec![chunk(
+            json!({"role": "assistant", "content": ""}),
+            Value::Null,
+        )];
+        chat_events.extend(
+            (0..STREAM_CHUNKS).map(|i| chunk(json!({"content": format!("tok{i} ")}), Value::Null)),
+        );
+        chat_events.push(chunk(json!({}), json!("stop")));
+        chat_events.push(Bytes::from_static(b"data: [DONE]\n\n"));
         Answers {
             json: Bytes::from(json.to_string()),
             events,
+            chat_json: Bytes::from(chat_json.to_string()),
+            chat_events,
         }
     }
 
-    fn answer(&self, request: &[u8]) -> Response {
+    fn answer(&self, chat: bool, request: &[u8]) -> Response {
         let stream = serde_json::from_slice::<Value>(request)
             .ok()
             .and_then(|body| body.get("stream")?.as_bool())
             .unwrap_or(false);
+        let (json, events) = if chat {
+            (&self.chat_json, &self.chat_events)
+        } else {
+            (&self.json, &self.events)
+        };
         let (content_type, body) = if stream {
-            let events = self.events.clone().into_iter().map(Ok::<_, std::io::Error>);
+            let events = events.clone().into_iter().map(Ok::<_, std::io::Error>);
             (
                 "text/event-stream",
                 Body::from_stream(futures_util::stream::iter(events)),
             )
         } else {
-            ("application/json", Body::from(self.json.clone()))
+            ("application/json", Body::from(json.clone()))
         };
         Response::builder()
             .header(header::CONTENT_TYPE, content_type)

@@ -127,6 +127,26 @@ impl MessageEncoder {
             &json!({"type": "content_block_delta", "index": index, "delta": delta}),
         )
     }
+
+    /// A delta of one string field (`text_delta`'s `text`…), written
+    /// without building a JSON tree: most frames of a stream are these.
+    fn text_delta(index: usize, kind: &str, field: &str, text: &str) -> Frame {
+        let mut data = Vec::with_capacity(text.len() + 96);
+        data.extend_from_slice(br#"{"type":"content_block_delta","index":"#);
+        data.extend_from_slice(index.to_string().as_bytes());
+        data.extend_from_slice(br#","delta":{"type":""#);
+        data.extend_from_slice(kind.as_bytes());
+        data.extend_from_slice(b"\",\"");
+        data.extend_from_slice(field.as_bytes());
+        data.extend_from_slice(b"\":");
+        // Writing a string as JSON into memory cannot fail, and is UTF-8.
+        let _ = serde_json::to_writer(&mut data, text);
+        data.extend_from_slice(b"}}");
+        Frame {
+            event: Some(Cow::Borrowed("content_block_delta")),
+            data: String::from_utf8(data).unwrap_or_default(),
+        }
+    }
 }
 
 impl Encoder for MessageEncoder {
@@ -162,10 +182,7 @@ impl Encoder for MessageEncoder {
             Event::ReasoningDelta(text) => {
                 let block = json!({"type": "thinking", "thinking": "", "signature": ""});
                 let index = self.ensure(Open::Thinking, block, &mut frames);
-                frames.push(Self::delta(
-                    index,
-                    &json!({"type": "thinking_delta", "thinking": text}),
-                ));
+                frames.push(Self::text_delta(index, "thinking_delta", "thinking", text));
             }
             Event::ReasoningSignature(signature) => {
                 let block = json!({"type": "thinking", "thinking": "", "signature": ""});
@@ -207,9 +224,11 @@ impl Encoder for MessageEncoder {
                     .map(|(_, block)| *block);
                 if let Some(block) = block {
                     self.start(&mut frames);
-                    frames.push(Self::delta(
+                    frames.push(Self::text_delta(
                         block,
-                        &json!({"type": "input_json_delta", "partial_json": fragment}),
+                        "input_json_delta",
+                        "partial_json",
+                        fragment,
                     ));
                 }
             }

@@ -3,6 +3,10 @@
 //! (whole, or chunk by chunk) as [`Event`]s. Pure: no I/O; fields the
 //! vocabulary has no place for are passed on as the client sent them.
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use crate::dialect::upstream::{Ending, StreamDecoder, data_uri, error_text, image_url};
@@ -211,6 +215,9 @@ impl StreamDecoder for ChunkDecoder {
         if data.trim() == "[DONE]" {
             return Ok(self.end());
         }
+        if let Some(events) = self.plain(data) {
+            return Ok(events);
+        }
         let chunk: Value = serde_json::from_str(data)
             .map_err(|e| format!("the upstream sent a chunk that is not JSON ({e})"))?;
         if let Some(error) = chunk.get("error") {
@@ -240,6 +247,80 @@ impl StreamDecoder for ChunkDecoder {
 
 /// The events of a whole message or of a chunk's `delta`, which have the
 /// same shape: reasoning, text, and tool calls (whole, or in pieces).
+impl ChunkDecoder {
+    /// The events of a chunk of plain text or reasoning (most of a stream),
+    /// read without building a JSON tree; `None` for any other chunk.
+    fn plain(&mut self, data: &str) -> Option<Vec<Event>> {
+        let chunk: PlainChunk<'_> = serde_json::from_str(data).ok()?;
+        if chunk.usage.is_some() || chunk.error.is_some() || chunk.choices.len() > 1 {
+            return None;
+        }
+        let Some(choice) = chunk.choices.into_iter().next() else {
+            return Some(Vec::new());
+        };
+        let delta = choice.delta.unwrap_or_default();
+        let mut events = Vec::new();
+        if let Some(text) = delta
+            .reasoning_content
+            .or(delta.reasoning)
+            .filter(|t| !t.is_empty())
+        {
+            events.push(Event::ReasoningDelta(text.into_owned()));
+        }
+        if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
+            events.push(Event::TextDelta(text.into_owned()));
+        }
+        if let Some(reason) = choice.finish_reason {
+            self.ending.set(finish_reason(&reason));
+        }
+        Some(events)
+    }
+}
+
+/// A chunk as [`ChunkDecoder::plain`] reads it.
+#[derive(Deserialize)]
+struct PlainChunk<'a> {
+    #[serde(default, borrow)]
+    choices: Vec<PlainChoice<'a>>,
+    #[serde(default, borrow)]
+    usage: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    error: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct PlainChoice<'a> {
+    #[serde(default, borrow)]
+    delta: Option<PlainDelta<'a>>,
+    #[serde(default, borrow)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+/// A delta of text or reasoning only: any other field that is set (tool
+/// calls, thinking blocks…) makes it fail, and the chunk is read whole.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PlainDelta<'a> {
+    #[serde(default, borrow, rename = "role")]
+    _role: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    reasoning: Option<Cow<'a, str>>,
+    #[serde(default, rename = "refusal")]
+    _refusal: Option<Never>,
+    #[serde(default, rename = "tool_calls")]
+    _tool_calls: Option<Never>,
+    #[serde(default, rename = "function_call")]
+    _function_call: Option<Never>,
+}
+
+/// A field that must be absent or null.
+#[derive(Deserialize)]
+enum Never {}
+
 fn message_events(message: &Value) -> Vec<Event> {
     let mut events = Vec::new();
     if let Some(text) = reasoning_of(message) {
@@ -298,12 +379,16 @@ fn reasoning_of(message: &Value) -> Option<&str> {
 }
 
 fn finish_of(choice: &Value) -> Option<FinishReason> {
-    Some(match choice.get("finish_reason")?.as_str()? {
+    Some(finish_reason(choice.get("finish_reason")?.as_str()?))
+}
+
+fn finish_reason(reason: &str) -> FinishReason {
+    match reason {
         "length" => FinishReason::Length,
         "tool_calls" | "function_call" => FinishReason::ToolCalls,
         "content_filter" => FinishReason::ContentFilter,
         _ => FinishReason::Stop,
-    })
+    }
 }
 
 fn usage_of(usage: &Value) -> Option<Usage> {

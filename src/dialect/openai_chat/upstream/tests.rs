@@ -222,3 +222,43 @@ fn files_and_thinking_blocks_go_back_as_the_client_sent_them() {
         sent["messages"][1]["thinking_blocks"]
     );
 }
+
+#[test]
+fn plain_chunks_and_others_read_the_same_as_a_tree() {
+    let chunks = [
+        r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":"","tool_calls":null,"refusal":null}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"reasoning_content":"hm"},"finish_reason":null}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"content":"a\"b"}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":"{}"}}]}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{},"finish_reason":"length"}]}"#,
+        r#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}"#,
+    ];
+    let mut decoder = ChunkDecoder::default();
+    let mut events = Vec::new();
+    for chunk in chunks {
+        events.extend(decoder.event(None, chunk).unwrap());
+    }
+    events.extend(decoder.end());
+    assert_eq!(
+        events,
+        [
+            Event::ReasoningDelta("hm".into()),
+            Event::TextDelta("a\"b".into()),
+            Event::ToolCallStart {
+                index: 0,
+                id: "c".into(),
+                name: "f".into()
+            },
+            Event::ToolCallArguments {
+                index: 0,
+                fragment: "{}".into()
+            },
+            Event::Usage(Usage {
+                input_tokens: Some(3),
+                output_tokens: Some(2),
+                ..Usage::default()
+            }),
+            Event::Finish(FinishReason::Length),
+        ]
+    );
+}
