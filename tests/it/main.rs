@@ -5,6 +5,7 @@ mod api;
 mod commands;
 mod config;
 mod cursor;
+mod dialect_errors;
 mod e2e;
 mod edge;
 mod gemini_endpoint;

@@ -404,3 +404,40 @@ vars = {{ flavour = "spicy" }}
         "each route's process has its own command line"
     );
 }
+
+#[tokio::test]
+async fn a_responses_chain_keeps_one_warm_conversation() {
+    let marker = marker();
+    let gw = Gateway::builder(&agent_config(&marker, "")).start();
+    let create = |body: Value| {
+        let gw = &gw;
+        async move { gw.post("/v1/responses", body, &[]).await }
+    };
+    let said = |body: &Value| {
+        body["output"][0]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (status, _, first) = create(json!({"model": "echo:plain", "input": "first words"})).await;
+    assert_eq!(status, 200, "{first}\n{}", gw.logs());
+    // Continued: a conversation keyed by the chain starts with the whole history…
+    let (status, headers, second) = create(json!({"model": "echo:plain", "input": "second words",
+        "previous_response_id": first["id"]}))
+    .await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(headers["x-session-id"], first["id"].as_str().unwrap());
+    assert!(said(&second).contains("turn 1 of"), "{second}");
+    assert!(said(&second).contains("first words") && said(&second).contains("second words"));
+    // …and keeps its process: the next turn sends only the new input.
+    let (status, _, third) = create(json!({"model": "echo:plain", "input": "third words",
+        "previous_response_id": second["id"]}))
+    .await;
+    assert_eq!(status, 200, "{third}");
+    let text = said(&third);
+    assert!(text.contains("turn 2 of"), "{third}");
+    assert!(
+        text.contains("heard: USER: third words; earlier:"),
+        "only the new input: {third}"
+    );
+}
