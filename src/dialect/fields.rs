@@ -36,6 +36,13 @@ impl Fields {
         Some(parsed)
     }
 
+    /// The names of the fields left (those set), for a dialect whose own
+    /// fields mean nothing to another provider's API.
+    pub(crate) fn left(&self) -> impl Iterator<Item = String> + '_ {
+        let set = self.extra.iter().filter(|(_, v)| !v.is_null());
+        set.map(|(k, _)| k.clone())
+    }
+
     /// Takes the generation parameter `name` if it has type `T`.
     pub(crate) fn param<T: serde::de::DeserializeOwned>(&mut self, name: &str) -> Option<T> {
         let parsed = self.take(name, |value| {

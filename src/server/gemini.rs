@@ -11,18 +11,15 @@ use std::borrow::Cow;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Extension, Path, RawQuery, State};
-use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::auth::Snapshot;
-use super::extract;
-use super::log::RequestLog;
-use super::pipeline::{self, Endpoint, Parsed, add_route_headers, error_response, run_context};
+use super::pipeline::{self, Endpoint, Parsed};
 use super::request_id::RequestId;
+use super::{count_tokens, extract};
 use crate::dialect::Framing;
 use crate::dialect::gemini::{self, GeminiCodec, GenerateRequest};
-use crate::engine;
 use crate::error::Error;
 use crate::state::AppState;
 use crate::turn::{Native, Wire};
@@ -162,44 +159,16 @@ async fn count(
         path: Cow::Owned(format!("/v1beta/models/{model}:countTokens")),
         error_body: gemini::error_body,
     };
-    let settings = &config.settings;
-    let mut log = RequestLog::start(
-        request_id,
-        settings.log,
-        std::sync::Arc::clone(&config.secrets),
-    );
-    let answer = async {
-        let bytes =
-            extract::body_bytes(body, settings.max_body_bytes, settings.body_timeout).await?;
-        let mut request: serde_json::Map<String, Value> = extract::json(&bytes)?;
+    let parse = |bytes: &[u8]| {
+        let mut request: Map<String, Value> = extract::json(bytes)?;
         let inner = request
             .remove("generateContentRequest")
             .or_else(|| request.remove("generate_content_request"));
         let request: GenerateRequest =
             serde_json::from_value(inner.unwrap_or(Value::Object(request)))
                 .map_err(|e| Error::InvalidRequest(format!("invalid JSON body: {e}")))?;
-        let turn = gemini::to_turn(request, &model, false)?;
-        log.model.clone_from(&model);
-        let resolved = config.routes.resolve(&model)?;
-        log.backend = Some(resolved.backend.name.clone());
-        let ctx = run_context(&state, &config, &log);
-        let count = engine::count_tokens(&resolved, turn, &ctx).await?;
-        Ok::<_, Error>((resolved, count))
-    }
-    .await;
-    match answer {
-        Ok((resolved, count)) => {
-            log.finished(200);
-            let mut response = Json(json!({"totalTokens": count.tokens})).into_response();
-            let headers = response.headers_mut();
-            add_route_headers(headers, &resolved, &[]);
-            let source = if count.exact { "upstream" } else { "estimate" };
-            headers.insert("x-agent-cli-token-count", HeaderValue::from_static(source));
-            response
-        }
-        Err(error) => {
-            log.failed(error.status().as_u16(), &error.to_string());
-            error_response(&error, &endpoint)
-        }
-    }
+        gemini::to_turn(request, &model, false)
+    };
+    let answer = |tokens| json!({"totalTokens": tokens});
+    count_tokens::serve(&state, config, request_id, body, &endpoint, parse, answer).await
 }

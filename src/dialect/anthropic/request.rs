@@ -119,8 +119,7 @@ pub fn to_turn(request: MessagesRequest, header_session: Option<String>) -> Resu
     // nothing to another provider: an Anthropic upstream gets them with the
     // request as sent, the others name them as ignored.
     let mut unused = reader.unused;
-    let own = fields.extra.iter().filter(|(_, v)| !v.is_null());
-    unused.extend(own.map(|(k, _)| k.clone()));
+    unused.extend(fields.left());
     Ok(Turn {
         model: model.unwrap_or_default(),
         messages,
@@ -131,7 +130,6 @@ pub fn to_turn(request: MessagesRequest, header_session: Option<String>) -> Resu
         hosted_tools,
         tool_choice,
         params,
-        extra: Map::new(),
         unused,
         ..Turn::default()
     })

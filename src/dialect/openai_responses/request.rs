@@ -135,8 +135,7 @@ pub fn to_turn(
         fields.extra.remove(*name);
     }
     // The Responses API's own fields mean nothing to another provider.
-    let own = fields.extra.iter().filter(|(_, v)| !v.is_null());
-    unused.extend(own.map(|(k, _)| k.clone()));
+    unused.extend(fields.left());
     Ok(Turn {
         model: model.unwrap_or_default(),
         messages,
@@ -147,7 +146,6 @@ pub fn to_turn(
         hosted_tools,
         tool_choice,
         params,
-        extra: Map::new(),
         unused,
         ..Turn::default()
     })

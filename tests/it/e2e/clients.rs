@@ -9,6 +9,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
+use tokio::process::Command;
 
 use super::cli;
 use crate::support::mock_upstream::{MockUpstream, TOOL_RESULT_REPLY};
@@ -66,16 +67,57 @@ backend = "chat-api"
     )
 }
 
+/// Runs `command` in `dir` with nothing of the caller's environment but
+/// `PATH` (and `HOME` = `dir`) plus what the caller set, within
+/// [`RUN_LIMIT`]; returns its stdout, or panics with its output and the
+/// gateway's logs when it fails.
+async fn run_client(gw: &Gateway, dir: &Path, name: &str, mut command: Command) -> String {
+    let output = command
+        .current_dir(dir)
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(RUN_LIMIT, output)
+        .await
+        .unwrap_or_else(|_| panic!("{name} ran over {RUN_LIMIT:?}\n{}", gw.logs()))
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{name} failed\n--- stdout\n{stdout}\n--- stderr\n{}\n--- gateway\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        gw.logs()
+    );
+    stdout
+}
+
+/// `stdout`'s JSON lines (others skipped).
+fn json_lines(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"))
+        })
+        .collect()
+}
+
+/// A command with an empty environment.
+fn bare(program: std::path::PathBuf) -> Command {
+    let mut command = Command::new(program);
+    command.env_clear();
+    command
+}
+
 /// Runs `claude -p PROMPT --model MODEL --output-format json` against the
 /// gateway with only `echo` allowed, in `dir`; returns its result object.
 async fn claude_code(gw: &Gateway, dir: &Path, model: &str, prompt: &str) -> Value {
-    let output = tokio::process::Command::new(cli("claude"))
+    let mut command = bare(cli("claude"));
+    command
         .args(["-p", prompt, "--model", model, "--output-format", "json"])
         .args(["--allowedTools", "Bash(echo:*)"])
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir)
         .env("CLAUDE_CONFIG_DIR", dir.join("claude-config"))
         .env("ANTHROPIC_BASE_URL", gw.url(""))
         .env("ANTHROPIC_API_KEY", TOKEN)
@@ -84,23 +126,10 @@ async fn claude_code(gw: &Gateway, dir: &Path, model: &str, prompt: &str) -> Val
         .env("ANTHROPIC_DEFAULT_HAIKU_MODEL", model)
         .env("CLAUDE_CODE_MAX_RETRIES", "0")
         .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
-        .env("DISABLE_AUTOUPDATER", "1")
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(RUN_LIMIT, output)
-        .await
-        .unwrap_or_else(|_| panic!("claude ran over {RUN_LIMIT:?}\n{}", gw.logs()))
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let report = format!(
-        "--- stdout\n{stdout}\n--- stderr\n{}\n--- gateway\n{}",
-        String::from_utf8_lossy(&output.stderr),
-        gw.logs()
-    );
-    assert!(output.status.success(), "claude failed\n{report}");
+        .env("DISABLE_AUTOUPDATER", "1");
+    let stdout = run_client(gw, dir, "claude", command).await;
     serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("claude's output is not JSON ({e})\n{report}"))
+        .unwrap_or_else(|e| panic!("claude's output is not JSON ({e}): {stdout}"))
 }
 
 #[tokio::test]
@@ -160,7 +189,8 @@ enabled = false
         ),
     )
     .unwrap();
-    let output = tokio::process::Command::new(cli("codex"))
+    let mut command = bare(cli("codex"));
+    command
         .args([
             "exec",
             "--json",
@@ -174,33 +204,9 @@ enabled = false
             "plugins",
         ])
         .args(["--model", model, prompt])
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir)
         .env("CODEX_HOME", &home)
-        .env("GATEWAY_TOKEN", TOKEN)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(RUN_LIMIT, output)
-        .await
-        .unwrap_or_else(|_| panic!("codex ran over {RUN_LIMIT:?}\n{}", gw.logs()))
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let report = format!(
-        "--- stdout\n{stdout}\n--- stderr\n{}\n--- gateway\n{}",
-        String::from_utf8_lossy(&output.stderr),
-        gw.logs()
-    );
-    assert!(output.status.success(), "codex failed\n{report}");
-    stdout
-        .lines()
-        .map(|line| {
-            serde_json::from_str(line)
-                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}\n{report}"))
-        })
-        .collect()
+        .env("GATEWAY_TOKEN", TOKEN);
+    json_lines(&run_client(gw, dir, "codex", command).await)
 }
 
 #[tokio::test]
@@ -272,40 +278,16 @@ async fn gemini_cli(gw: &Gateway, dir: &Path, model: &str, prompt: &str) -> Vec<
  "general":{"enableAutoUpdate":false,"enableAutoUpdateNotification":false,"maxAttempts":1}}"#,
     )
     .unwrap();
-    let output = tokio::process::Command::new(cli("gemini"))
+    let mut command = bare(cli("gemini"));
+    command
         .args(["--skip-trust", "--yolo", "-o", "stream-json"])
         .args(["-m", model, "-p", prompt])
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir)
         .env("GEMINI_CLI_HOME", &home)
         .env("GEMINI_CLI_NO_RELAUNCH", "true")
         .env("GOOGLE_GEMINI_BASE_URL", gw.url(""))
         .env("GEMINI_API_KEY", TOKEN)
-        .env("TMPDIR", dir)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(RUN_LIMIT, output)
-        .await
-        .unwrap_or_else(|_| panic!("gemini ran over {RUN_LIMIT:?}\n{}", gw.logs()))
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let report = format!(
-        "--- stdout\n{stdout}\n--- stderr\n{}\n--- gateway\n{}",
-        String::from_utf8_lossy(&output.stderr),
-        gw.logs()
-    );
-    assert!(output.status.success(), "gemini failed\n{report}");
-    stdout
-        .lines()
-        .filter(|line| line.starts_with('{'))
-        .map(|line| {
-            serde_json::from_str(line)
-                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}\n{report}"))
-        })
-        .collect()
+        .env("TMPDIR", dir);
+    json_lines(&run_client(gw, dir, "gemini", command).await)
 }
 
 /// The assistant's text in Gemini CLI's stream-json lines.
