@@ -318,6 +318,15 @@ impl Effort {
             .ok_or_else(|| format!("unknown effort `{value}`: use low, medium, high, xhigh or max"))
     }
 
+    /// The effort whose token budget (by a provider's `budget_of`) is the
+    /// largest at or below `budget`; below all of them, [`Effort::Low`].
+    pub fn for_budget(budget: u64, budget_of: impl Fn(Effort) -> u64) -> Effort {
+        [Effort::Max, Effort::XHigh, Effort::High, Effort::Medium]
+            .into_iter()
+            .find(|effort| budget >= budget_of(*effort))
+            .unwrap_or(Effort::Low)
+    }
+
     /// The value passed to CLIs.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -17,7 +17,9 @@ use serde_json::{Value, json};
 use super::auth::Snapshot;
 use super::extract;
 use super::log::RequestLog;
-use super::pipeline::{Endpoint, add_route_headers, error_response, run_context};
+use super::pipeline::{
+    Endpoint, add_route_headers, error_response, parse_off_the_workers, run_context,
+};
 use super::request_id::RequestId;
 use crate::config::Config;
 use crate::dialect::anthropic::{self, MessagesRequest};
@@ -61,7 +63,7 @@ pub(super) async fn serve(
     let counted = async {
         let bytes =
             extract::body_bytes(body, settings.max_body_bytes, settings.body_timeout).await?;
-        let turn = parse(&bytes)?;
+        let turn = parse_off_the_workers(&bytes, |bytes| parse(bytes))?;
         log.model.clone_from(&turn.model);
         let resolved = config.routes.resolve(&turn.model)?;
         log.backend = Some(resolved.backend.name.clone());

@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Extension, Path, RawQuery, State};
+use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
@@ -67,6 +68,7 @@ pub(super) async fn act(
     request_id: Extension<RequestId>,
     snapshot: Extension<Snapshot>,
     Path(target): Path<String>,
+    uri: Uri,
     RawQuery(query): RawQuery,
     body: Body,
 ) -> Response {
@@ -78,15 +80,31 @@ pub(super) async fn act(
         .into_response();
     };
     let model = model.strip_prefix("models/").unwrap_or(model).to_owned();
+    // The path as it came (percent-encoded), for the log's curl command.
+    let path = uri.path().to_owned();
     let sse = query
         .as_deref()
         .is_some_and(|q| q.split('&').any(|pair| pair == "alt=sse"));
     match action {
-        "generateContent" => generate(state, request_id, snapshot, model, false, sse, body).await,
-        "streamGenerateContent" => {
-            generate(state, request_id, snapshot, model, true, sse, body).await
+        "generateContent" => {
+            let call = Call {
+                model,
+                path,
+                stream: false,
+                sse,
+            };
+            generate(state, request_id, snapshot, call, body).await
         }
-        "countTokens" => count(state, request_id, snapshot, model, body).await,
+        "streamGenerateContent" => {
+            let call = Call {
+                model,
+                path,
+                stream: true,
+                sse,
+            };
+            generate(state, request_id, snapshot, call, body).await
+        }
+        "countTokens" => count(state, request_id, snapshot, model, path, body).await,
         other => Error::NotFound(format!(
             "no action `{other}`: use generateContent, streamGenerateContent or countTokens"
         ))
@@ -94,22 +112,28 @@ pub(super) async fn act(
     }
 }
 
+/// One generate call: its model, the path it came on, and how it streams.
+struct Call {
+    model: String,
+    path: String,
+    stream: bool,
+    sse: bool,
+}
+
 async fn generate(
     State(state): State<AppState>,
     Extension(RequestId(request_id)): Extension<RequestId>,
     Extension(Snapshot(config)): Extension<Snapshot>,
-    model: String,
-    stream: bool,
-    sse: bool,
+    Call {
+        model,
+        path,
+        stream,
+        sse,
+    }: Call,
     body: Body,
 ) -> Response {
-    let action = if stream {
-        "streamGenerateContent"
-    } else {
-        "generateContent"
-    };
     let endpoint = Endpoint {
-        path: Cow::Owned(format!("/v1beta/models/{model}:{action}")),
+        path: Cow::Owned(path),
         error_body: gemini::error_body,
     };
     pipeline::serve(&state, config, request_id, body, &endpoint, |bytes| {
@@ -153,10 +177,11 @@ async fn count(
     Extension(RequestId(request_id)): Extension<RequestId>,
     Extension(Snapshot(config)): Extension<Snapshot>,
     model: String,
+    path: String,
     body: Body,
 ) -> Response {
     let endpoint = Endpoint {
-        path: Cow::Owned(format!("/v1beta/models/{model}:countTokens")),
+        path: Cow::Owned(path),
         error_body: gemini::error_body,
     };
     let parse = |bytes: &[u8]| {

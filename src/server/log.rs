@@ -187,7 +187,8 @@ impl RequestLog {
         if !self.settings.curl {
             return;
         }
-        let url = format!("http://{address}{path}");
+        // Quoted for the shell: a path may hold a `'`.
+        let url = format!("http://{address}{path}").replace('\'', r"'\''");
         let body = crate::error::redact(&String::from_utf8_lossy(body), &self.secrets);
         let body = shorten_data_uris(&body);
         let mut delimiter = "JSON".to_owned();

@@ -104,7 +104,12 @@ async fn start(
 ) -> Result<Started, Error> {
     let settings = &config.settings;
     let bytes = extract::body_bytes(body, settings.max_body_bytes, settings.body_timeout).await?;
-    let Parsed { turn, codec } = parse_off_the_workers(&bytes, parse)?;
+    let Parsed { mut turn, codec } = parse_off_the_workers(&bytes, parse)?;
+    // What the operator imposes on every answer cannot apply to one passed
+    // through as the upstream sent it.
+    if settings.force_effort.is_some() || settings.strip_answer_tags {
+        turn.native = None;
+    }
     log.model.clone_from(&turn.model);
     log.stream = turn.stream;
     log.curl(
@@ -222,10 +227,10 @@ async fn run_on(
 const LARGE_BODY: usize = 256 * 1024;
 
 /// Runs `parse`, on a blocking-allowed thread when the body is large.
-fn parse_off_the_workers(
+pub(super) fn parse_off_the_workers<T>(
     bytes: &Bytes,
-    parse: impl FnOnce(&Bytes) -> Result<Parsed, Error>,
-) -> Result<Parsed, Error> {
+    parse: impl FnOnce(&Bytes) -> Result<T, Error>,
+) -> Result<T, Error> {
     let multi_thread = tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
     if bytes.len() > LARGE_BODY && multi_thread {

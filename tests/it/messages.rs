@@ -582,3 +582,30 @@ async fn token_counts_come_from_the_upstream_or_the_tokenizer() {
     assert_eq!(status, 400);
     assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
 }
+
+#[tokio::test]
+async fn an_operators_forced_effort_is_not_passed_over() {
+    let mock = MockUpstream::start().await;
+    let config = config(&mock).replace(
+        "sse_keepalive_seconds = 1",
+        "sse_keepalive_seconds = 1\nforce_effort = \"high\"",
+    );
+    let gw = Gateway::builder(&config).env("UP_KEY", KEY).start();
+    let mut request = with_claude_code_fields(ask("anthropic:m", "hi"));
+    request["max_tokens"] = json!(20_000);
+    let (status, headers, _) = post(&gw, request).await;
+    assert_eq!(status, 200);
+    let sent = mock.last_request("/v1/messages");
+    assert_eq!(
+        sent.body["thinking"],
+        json!({"type": "enabled", "budget_tokens": 10_000}),
+        "the forced effort, not the client's thinking"
+    );
+    assert!(
+        sent.body.get("context_management").is_none(),
+        "{}",
+        sent.body
+    );
+    let ignored = headers["x-agent-cli-ignored-params"].to_str().unwrap();
+    assert!(ignored.contains("context_management"), "{ignored}");
+}

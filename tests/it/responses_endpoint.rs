@@ -332,6 +332,17 @@ async fn a_responses_upstream_gets_the_request_as_sent() {
     let last = events.last().unwrap().json();
     assert_eq!(last["type"], "response.completed");
     assert_eq!(last["response"]["model"], "model-z");
+    let created: Vec<Value> = events
+        .iter()
+        .map(SseEvent::json)
+        .filter(|e| e["type"] == "response.created")
+        .collect();
+    assert_eq!(
+        created.len(),
+        1,
+        "only the upstream's own start: {events:?}"
+    );
+    assert_eq!(created[0]["response"]["id"], last["response"]["id"]);
     // A translating backend names what it cannot honour.
     let (_, headers, _) = create(
         &gw,

@@ -20,6 +20,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::upstream::thinking_budget;
 use crate::dialect::fields::Fields;
 use crate::error::Error;
 use crate::turn::{Effort, File, Image, Message, Params, Part, Role, Tool, ToolChoice, Turn};
@@ -191,7 +192,7 @@ impl Reader {
             "system" => Role::System,
             other => {
                 return Err(invalid(format!(
-                    "{at}.role = {other:?} is not one of user, assistant"
+                    "{at}.role = {other:?} is not one of user, assistant (or system)"
                 )));
             }
         };
@@ -429,7 +430,7 @@ fn effort(extra: &mut Map<String, Value>) -> Result<Option<Effort>, Error> {
                 .get("budget_tokens")
                 .and_then(Value::as_u64)
                 .ok_or_else(|| invalid("thinking.budget_tokens must be a positive integer"))?;
-            effort = effort.or(Some(budget_effort(budget)));
+            effort = effort.or(Some(Effort::for_budget(budget, thinking_budget)));
             true
         }
         Some("disabled" | "adaptive") => true,
@@ -439,16 +440,6 @@ fn effort(extra: &mut Map<String, Value>) -> Result<Option<Effort>, Error> {
         extra.remove("thinking");
     }
     Ok(effort)
-}
-
-/// The effort whose budget (`upstream::thinking_budget`) is the largest at
-/// or below `budget`.
-fn budget_effort(budget: u64) -> Effort {
-    use super::upstream::thinking_budget;
-    [Effort::Max, Effort::XHigh, Effort::High, Effort::Medium]
-        .into_iter()
-        .find(|effort| budget >= thinking_budget(*effort))
-        .unwrap_or(Effort::Low)
 }
 
 /// `metadata: {"user_id": …}` as the end-user id, when that is all it holds.

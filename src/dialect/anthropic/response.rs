@@ -172,12 +172,9 @@ impl Encoder for MessageEncoder {
         }
         match event {
             Event::TextDelta(text) => {
-                let index =
-                    self.ensure(Open::Text, json!({"type": "text", "text": ""}), &mut frames);
-                frames.push(Self::delta(
-                    index,
-                    &json!({"type": "text_delta", "text": text}),
-                ));
+                let block = json!({"type": "text", "text": ""});
+                let index = self.ensure(Open::Text, block, &mut frames);
+                frames.push(Self::text_delta(index, "text_delta", "text", text));
             }
             Event::ReasoningDelta(text) => {
                 let block = json!({"type": "thinking", "thinking": "", "signature": ""});
@@ -257,10 +254,12 @@ impl Encoder for MessageEncoder {
     }
 
     fn keepalive(&mut self) -> Vec<Frame> {
-        let mut frames = Vec::new();
-        self.start(&mut frames); // (already, when passing the upstream's on)
-        frames.push(named("ping", &json!({"type": "ping"})));
-        frames
+        // Before the message started (it may be the upstream's own, passed
+        // on), a comment: a `ping` event belongs after `message_start`.
+        if !self.started {
+            return Vec::new();
+        }
+        vec![named("ping", &json!({"type": "ping"}))]
     }
 }
 
@@ -433,7 +432,7 @@ pub fn usage_json(usage: &Usage, delta: bool) -> Value {
     if let Some(input) = usage.input_tokens.or((!delta).then_some(0)) {
         out.insert(
             "input_tokens".into(),
-            json!(input.saturating_sub(read + written)),
+            json!(input.saturating_sub(read.saturating_add(written))),
         );
     }
     if let Some(read) = usage.cache_read_tokens {

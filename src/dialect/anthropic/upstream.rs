@@ -527,9 +527,10 @@ impl RawUsage {
         let any_input = self.input.or(self.cache_read).or(self.cache_write);
         let usage = Usage {
             input_tokens: any_input.map(|_| {
-                self.input.unwrap_or(0)
-                    + self.cache_read.unwrap_or(0)
-                    + self.cache_write.unwrap_or(0)
+                self.input
+                    .unwrap_or(0)
+                    .saturating_add(self.cache_read.unwrap_or(0))
+                    .saturating_add(self.cache_write.unwrap_or(0))
             }),
             output_tokens: self.output,
             cache_read_tokens: self.cache_read,

@@ -484,16 +484,10 @@ fn thinking(config: &Value) -> Result<Option<Effort>, Error> {
         .and_then(Value::as_i64);
     Ok(match budget {
         None | Some(..=0) => None,
-        Some(budget) => {
-            use super::upstream::thinking_budget;
-            let budget = budget.unsigned_abs();
-            Some(
-                [Effort::Max, Effort::XHigh, Effort::High, Effort::Medium]
-                    .into_iter()
-                    .find(|effort| budget >= thinking_budget(*effort))
-                    .unwrap_or(Effort::Low),
-            )
-        }
+        Some(budget) => Some(Effort::for_budget(
+            budget.unsigned_abs(),
+            super::upstream::thinking_budget,
+        )),
     })
 }
 

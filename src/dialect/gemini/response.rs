@@ -253,7 +253,7 @@ pub fn usage_json(usage: &Usage) -> Value {
     let mut out = json!({
         "promptTokenCount": input,
         "candidatesTokenCount": output.saturating_sub(thoughts),
-        "totalTokenCount": input + output,
+        "totalTokenCount": input.saturating_add(output),
     });
     if let Some(cached) = usage.cache_read_tokens {
         out["cachedContentTokenCount"] = json!(cached);

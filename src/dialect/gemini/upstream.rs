@@ -454,7 +454,7 @@ fn usage_of(usage: &Value) -> Option<Usage> {
     let candidates = count("candidatesTokenCount");
     let output = match (candidates, thoughts) {
         (None, None) => None,
-        (c, t) => Some(c.unwrap_or(0) + t.unwrap_or(0)),
+        (c, t) => Some(c.unwrap_or(0).saturating_add(t.unwrap_or(0))),
     };
     let usage = Usage {
         input_tokens: count("promptTokenCount"),

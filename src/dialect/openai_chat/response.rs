@@ -316,7 +316,7 @@ pub fn usage_json(usage: &Usage) -> Value {
     let mut out = json!({
         "prompt_tokens": input,
         "completion_tokens": output,
-        "total_tokens": input + output,
+        "total_tokens": input.saturating_add(output),
     });
     if usage.cache_read_tokens.is_some() || usage.cache_write_tokens.is_some() {
         let mut details = json!({"cached_tokens": usage.cache_read_tokens.unwrap_or(0)});

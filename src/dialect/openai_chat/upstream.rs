@@ -245,8 +245,6 @@ impl StreamDecoder for ChunkDecoder {
     }
 }
 
-/// The events of a whole message or of a chunk's `delta`, which have the
-/// same shape: reasoning, text, and tool calls (whole, or in pieces).
 impl ChunkDecoder {
     /// The events of a chunk of plain text or reasoning (most of a stream),
     /// read without building a JSON tree; `None` for any other chunk.
@@ -321,6 +319,8 @@ struct PlainDelta<'a> {
 #[derive(Deserialize)]
 enum Never {}
 
+/// The events of a whole message or of a chunk's `delta`, which have the
+/// same shape: reasoning, text, and tool calls (whole, or in pieces).
 fn message_events(message: &Value) -> Vec<Event> {
     let mut events = Vec::new();
     if let Some(text) = reasoning_of(message) {

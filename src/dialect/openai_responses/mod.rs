@@ -10,4 +10,4 @@ pub mod response;
 pub mod upstream;
 
 pub use request::{ResponsesRequest, input, to_turn};
-pub use response::{ResponsesCodec, response_id};
+pub use response::{ECHOED, ResponsesCodec, new_response_id};

@@ -14,20 +14,41 @@
 
 use std::borrow::Cow;
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::dialect::{AnswerMeta, Codec, Encoder, Folder, Frame};
 use crate::error::Error;
 use crate::event::{Event, FinishReason, Usage};
 
-/// Responses answers to one request: what the response echoes of it.
+/// Responses answers to one request: the response's id and what it
+/// echoes of the request.
 #[derive(Debug, Clone, Default)]
 pub struct ResponsesCodec {
+    /// The response's id (`resp_…`), random: it is what continues it.
+    pub id: String,
     /// The response it continues.
     pub previous_response_id: Option<String>,
     /// Whether the gateway keeps it to be continued.
     pub store: bool,
+    /// Request fields the response object repeats ([`ECHOED`]), as sent.
+    pub echo: Map<String, Value>,
 }
+
+/// The request fields a response object repeats.
+pub const ECHOED: &[&str] = &[
+    "instructions",
+    "max_output_tokens",
+    "metadata",
+    "parallel_tool_calls",
+    "reasoning",
+    "temperature",
+    "text",
+    "tool_choice",
+    "tools",
+    "top_p",
+    "truncation",
+    "user",
+];
 
 impl Codec for ResponsesCodec {
     fn encoder(&self, meta: AnswerMeta) -> Box<dyn Encoder> {
@@ -35,6 +56,7 @@ impl Codec for ResponsesCodec {
             output: Output::new(meta, self.clone()),
             sequence: 0,
             open: None,
+            started: false,
             verbatim: false,
         })
     }
@@ -158,17 +180,17 @@ impl Output {
         (self.items.len() - 1, true)
     }
 
-    fn id(&self) -> String {
-        response_id(&self.meta.request_id)
-    }
-
     fn item_id(&self, position: usize) -> String {
         let prefix = match self.items[position] {
             Item::Reasoning { .. } => "rs",
             Item::Message { .. } => "msg",
             Item::Call { .. } => "fc",
         };
-        format!("{prefix}_{}_{position}", self.meta.request_id)
+        let id = &self.request.id;
+        format!(
+            "{prefix}_{}_{position}",
+            id.strip_prefix("resp_").unwrap_or(id)
+        )
     }
 
     /// Item `position` as the output holds it (`done`: completed).
@@ -216,7 +238,7 @@ impl Output {
             _ => Value::Null,
         };
         let mut response = json!({
-            "id": self.id(),
+            "id": self.request.id,
             "object": "response",
             "created_at": self.meta.created,
             "status": status,
@@ -231,6 +253,9 @@ impl Output {
             "tools": [],
             "usage": Value::Null,
         });
+        for (key, value) in &self.request.echo {
+            response[key] = value.clone();
+        }
         if done && !self.usage.is_empty() {
             response["usage"] = usage_json(&self.usage);
         }
@@ -250,9 +275,9 @@ fn output_text(text: &str) -> Value {
     json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []})
 }
 
-/// The id of the response to request `request_id`.
-pub fn response_id(request_id: &str) -> String {
-    format!("resp_{request_id}")
+/// A new response's id: random, as it is what continues the response.
+pub fn new_response_id() -> String {
+    format!("resp_{}", uuid::Uuid::new_v4().simple())
 }
 
 /// The events of one streamed response.
@@ -262,11 +287,25 @@ struct EventEncoder {
     sequence: u64,
     /// The item being written.
     open: Option<usize>,
+    /// `response.created` was written (or the upstream's own).
+    started: bool,
     /// The upstream's own frames are being passed on.
     verbatim: bool,
 }
 
 impl EventEncoder {
+    /// `response.created` and `response.in_progress`, before the first
+    /// other frame (not when the upstream's own are passed on).
+    fn start(&mut self, frames: &mut Vec<Frame>) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        let response = self.output.response("in_progress", None);
+        frames.push(self.frame("response.created", json!({"response": response})));
+        frames.push(self.frame("response.in_progress", json!({"response": response})));
+    }
+
     fn frame(&mut self, kind: &'static str, mut data: Value) -> Frame {
         data["type"] = json!(kind);
         data["sequence_number"] = json!(self.sequence);
@@ -375,17 +414,16 @@ impl EventEncoder {
 
 impl Encoder for EventEncoder {
     fn open(&mut self) -> Vec<Frame> {
-        let response = self.output.response("in_progress", None);
-        vec![
-            self.frame("response.created", json!({"response": response})),
-            self.frame("response.in_progress", json!({"response": response})),
-        ]
+        // `response.created` waits for the first event: it may be the
+        // upstream's own, passed on.
+        Vec::new()
     }
 
     fn event(&mut self, event: &Event) -> Vec<Frame> {
         let mut frames = Vec::new();
         if let Event::Verbatim { event, data } = event {
             self.verbatim = true;
+            self.started = true;
             frames.push(Frame {
                 event: event.clone().map(Cow::Owned),
                 data: data.clone(),
@@ -395,6 +433,7 @@ impl Encoder for EventEncoder {
         if self.verbatim {
             return frames;
         }
+        self.start(&mut frames);
         if let Event::Finish(_) = event {
             self.output.push(event);
             self.close(&mut frames);
@@ -464,7 +503,7 @@ pub fn usage_json(usage: &Usage) -> Value {
         "input_tokens_details": {"cached_tokens": usage.cache_read_tokens.unwrap_or(0)},
         "output_tokens": output,
         "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens.unwrap_or(0)},
-        "total_tokens": input + output,
+        "total_tokens": input.saturating_add(output),
     })
 }
 

@@ -22,7 +22,9 @@ use super::chat::session_header;
 use super::extract;
 use super::pipeline::{self, Endpoint, Parsed};
 use super::request_id::RequestId;
-use crate::dialect::openai_responses::{self, ResponsesCodec, ResponsesRequest, response_id};
+use crate::dialect::openai_responses::{
+    self, ECHOED, ResponsesCodec, ResponsesRequest, new_response_id,
+};
 use crate::dialect::{AnswerMeta, Codec, Encoder, Folder, Frame, openai_chat};
 use crate::error::Error;
 use crate::event::Event;
@@ -42,11 +44,16 @@ pub(super) async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let id = response_id(&request_id);
+    let id = new_response_id();
     let responses = Arc::clone(&state.responses);
     pipeline::serve(&state, config, request_id, body, &ENDPOINT, |bytes| {
         let mut request: ResponsesRequest = extract::json(bytes)?;
         let input = openai_responses::input(request.input.take())?;
+        let echo = ECHOED
+            .iter()
+            .filter_map(|key| Some(((*key).to_owned(), request.extra.get(*key)?.clone())))
+            .collect();
+        let instructions = request.instructions.clone();
         let store = request.store.unwrap_or(true);
         let previous = request
             .previous_response_id
@@ -81,10 +88,17 @@ pub(super) async fn create(
                 TTL.as_secs() / 60
             )
         });
-        let codec = ResponsesCodec {
+        let mut codec = ResponsesCodec {
+            id: id.clone(),
             previous_response_id: previous.clone(),
             store,
+            echo,
         };
+        if let Some(instructions) = instructions {
+            codec
+                .echo
+                .insert("instructions".into(), instructions.into());
+        }
         let codec: Box<dyn Codec> = if store {
             Box::new(Keeping {
                 inner: codec,
@@ -117,8 +131,9 @@ struct Record {
 impl Record {
     /// Keeps the response once its answer finished.
     fn keep(&self, answer: &Answer) {
-        if answer.verbatim {
-            // The upstream's own response, under its own id.
+        if answer.verbatim || answer.too_large {
+            // The upstream's own response, under its own id; or one too
+            // large to keep (the store says so when it refuses it).
             return;
         }
         let mut messages = self.input.clone();
@@ -216,12 +231,19 @@ impl Folder for KeepingFolder {
 #[derive(Debug, Default)]
 struct Answer {
     parts: Vec<Part>,
+    /// Where each tool call is in `parts`, by the call's index.
+    calls: Vec<(usize, usize)>,
+    bytes: usize,
     verbatim: bool,
+    too_large: bool,
 }
 
 impl Answer {
     /// Takes one event; true once the answer finished.
     fn push(&mut self, event: &Event) -> bool {
+        if self.too_large {
+            return matches!(event, Event::Finish(_));
+        }
         match event {
             Event::TextDelta(delta) => match self.parts.last_mut() {
                 Some(Part::Text(text)) => text.push_str(delta),
@@ -247,19 +269,21 @@ impl Answer {
                 }),
             },
             Event::RedactedReasoning(data) => {
-                self.parts.push(Part::RedactedReasoning(data.clone()))
+                self.parts.push(Part::RedactedReasoning(data.clone()));
             }
-            Event::ToolCallStart { id, name, .. } => self.parts.push(Part::ToolCall {
-                id: id.clone(),
-                name: name.clone(),
-                arguments: String::new(),
-            }),
+            Event::ToolCallStart { index, id, name } => {
+                self.calls.push((*index, self.parts.len()));
+                self.parts.push(Part::ToolCall {
+                    id: id.clone(),
+                    name: name.clone(),
+                    arguments: String::new(),
+                });
+            }
             Event::ToolCallArguments { index, fragment } => {
-                let calls = self
-                    .parts
-                    .iter_mut()
-                    .filter(|p| matches!(p, Part::ToolCall { .. }));
-                if let Some(Part::ToolCall { arguments, .. }) = calls.into_iter().nth(*index) {
+                let at = self.calls.iter().rfind(|(call, _)| call == index);
+                if let Some(Part::ToolCall { arguments, .. }) =
+                    at.and_then(|(_, at)| self.parts.get_mut(*at))
+                {
                     arguments.push_str(fragment);
                 }
             }
@@ -267,6 +291,60 @@ impl Answer {
             Event::Finish(_) => return true,
             Event::Session(_) | Event::Usage(_) => {}
         }
+        self.bytes += event_bytes(event);
+        if self.bytes > store::MAX_RESPONSE_BYTES {
+            tracing::warn!(
+                "a response grew past {} bytes: it is answered, not kept",
+                store::MAX_RESPONSE_BYTES
+            );
+            self.too_large = true;
+            self.parts = Vec::new();
+        }
         false
+    }
+}
+
+/// The bytes an event adds to an answer.
+fn event_bytes(event: &Event) -> usize {
+    match event {
+        Event::TextDelta(text)
+        | Event::ReasoningDelta(text)
+        | Event::ReasoningSignature(text)
+        | Event::RedactedReasoning(text) => text.len(),
+        Event::ToolCallStart { id, name, .. } => id.len() + name.len(),
+        Event::ToolCallArguments { fragment, .. } => fragment.len(),
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_keeps_each_calls_arguments_with_its_latest_start() {
+        let mut answer = Answer::default();
+        let start = |id: &str| Event::ToolCallStart {
+            index: 0,
+            id: id.into(),
+            name: "f".into(),
+        };
+        let args = |text: &str| Event::ToolCallArguments {
+            index: 0,
+            fragment: text.into(),
+        };
+        for event in [start("a"), args("{1}"), start("b"), args("{2}")] {
+            assert!(!answer.push(&event));
+        }
+        assert!(answer.push(&Event::Finish(crate::event::FinishReason::ToolCalls)));
+        let arguments: Vec<&str> = answer
+            .parts
+            .iter()
+            .filter_map(|p| match p {
+                Part::ToolCall { arguments, .. } => Some(arguments.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(arguments, ["{1}", "{2}"]);
     }
 }

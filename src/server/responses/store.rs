@@ -5,7 +5,7 @@
 //! the oldest go first. A request with `store: false` is not kept.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::turn::{File, Image, Message, Part};
@@ -14,6 +14,9 @@ use crate::turn::{File, Image, Message, Part};
 const CAPACITY: usize = 10_000;
 /// Bytes of conversation kept at most (text, images, documents).
 const MAX_BYTES: usize = 256 * 1024 * 1024;
+/// The most one response may add (its input and output): larger ones are
+/// answered but not kept, so one cannot push every other out.
+pub const MAX_RESPONSE_BYTES: usize = MAX_BYTES / 16;
 /// How long a response can be continued.
 pub const TTL: Duration = Duration::from_secs(60 * 60);
 
@@ -36,8 +39,9 @@ struct Stored {
     previous: Option<String>,
     /// The conversation's key (the first response's id), for warm sessions.
     chain: String,
-    /// Its new input, then its output.
-    messages: Vec<Message>,
+    /// Its new input, then its output (shared: a chain is rebuilt from
+    /// these outside the lock).
+    messages: Arc<[Message]>,
     bytes: usize,
     at: Instant,
 }
@@ -56,7 +60,7 @@ impl ResponseStore {
     /// `chain`) with `messages`.
     pub fn keep(&self, id: &str, previous: Option<String>, chain: String, messages: Vec<Message>) {
         let bytes = messages.iter().map(size).sum::<usize>() + id.len();
-        if bytes > MAX_BYTES {
+        if bytes > MAX_RESPONSE_BYTES {
             tracing::warn!("response {id} is too large to be kept ({bytes} bytes)");
             return;
         }
@@ -65,7 +69,7 @@ impl ResponseStore {
         let stored = Stored {
             previous,
             chain,
-            messages,
+            messages: messages.into(),
             bytes,
             at: Instant::now(),
         };
@@ -87,22 +91,26 @@ impl ResponseStore {
     /// The whole conversation up to and including response `id`, if every
     /// response of it is still kept.
     pub fn history(&self, id: &str) -> Option<History> {
-        let kept = self.lock();
-        let mut chain = Vec::new();
-        let mut next = Some(id);
-        while let Some(id) = next {
-            let stored = kept.by_id.get(id).filter(|s| s.at.elapsed() < TTL)?;
-            chain.push(stored);
-            next = stored.previous.as_deref();
-            if chain.len() > kept.by_id.len() {
-                return None;
+        let (key, pieces) = {
+            let kept = self.lock();
+            let mut pieces: Vec<Arc<[Message]>> = Vec::new();
+            let mut key = None;
+            let mut next = Some(id);
+            while let Some(id) = next {
+                let stored = kept.by_id.get(id).filter(|s| s.at.elapsed() < TTL)?;
+                pieces.push(Arc::clone(&stored.messages));
+                key.get_or_insert_with(|| stored.chain.clone());
+                next = stored.previous.as_deref();
+                if pieces.len() > kept.by_id.len() {
+                    return None;
+                }
             }
-        }
-        let key = chain.first()?.chain.clone();
-        let messages = chain
+            (key?, pieces)
+        };
+        let messages = pieces
             .iter()
             .rev()
-            .flat_map(|stored| stored.messages.iter().cloned())
+            .flat_map(|piece| piece.iter().cloned())
             .collect();
         Some(History {
             messages,

@@ -51,8 +51,15 @@ fn answer() -> Vec<Event> {
     ]
 }
 
+fn codec() -> ResponsesCodec {
+    ResponsesCodec {
+        id: "resp_r1".into(),
+        ..ResponsesCodec::default()
+    }
+}
+
 fn encode(events: &[Event]) -> Vec<Frame> {
-    let mut encoder = ResponsesCodec::default().encoder(meta());
+    let mut encoder = codec().encoder(meta());
     let mut frames = encoder.open();
     for event in events {
         frames.extend(encoder.event(event));
@@ -141,9 +148,13 @@ fn the_stream_reads_back_into_the_same_events_whole_and_byte_by_byte() {
 
 #[test]
 fn the_folded_response_and_a_cut_answer() {
+    let mut echo = Map::new();
+    echo.insert("tool_choice".into(), json!("required"));
     let mut folder = ResponsesCodec {
+        id: "resp_r1".into(),
         previous_response_id: Some("resp_0".into()),
         store: true,
+        echo,
     }
     .folder(meta());
     for event in [
@@ -158,11 +169,13 @@ fn the_folded_response_and_a_cut_answer() {
     assert_eq!(body["previous_response_id"], "resp_0");
     assert_eq!(body["created_at"], 7);
     assert_eq!(body["output"][0]["content"][0]["text"], "partial");
+    assert_eq!(body["tool_choice"], "required", "the request's own, echoed");
+    assert_eq!(body["tools"], json!([]), "the default");
 }
 
 #[test]
 fn a_failure_after_the_start_fails_the_response() {
-    let mut encoder = ResponsesCodec::default().encoder(meta());
+    let mut encoder = codec().encoder(meta());
     encoder.open();
     encoder.event(&Event::TextDelta("a".into()));
     let frame = encoder.error(&Error::Internal("boom".into()));
