@@ -39,6 +39,9 @@ pub enum Event {
     Session(String),
     /// Token accounting; later reports replace earlier ones field by field.
     Usage(Usage),
+    /// The answer ended at this stop sequence of the client's (its finish
+    /// follows).
+    StopSequence(String),
     /// The answer is complete.
     Finish(FinishReason),
     /// The upstream's own words, for a client of the same wire dialect

@@ -100,6 +100,7 @@ impl RequestLog {
             Event::ReasoningSignature(_)
             | Event::RedactedReasoning(_)
             | Event::Session(_)
+            | Event::StopSequence(_)
             | Event::Finish(_)
             // Counted by the events read from it.
             | Event::Verbatim { .. } => 0,

@@ -36,6 +36,7 @@ impl Codec for MessagesCodec {
             tool_blocks: Vec::new(),
             usage: Usage::default(),
             called_tools: false,
+            stop_sequence: None,
             verbatim: false,
         })
     }
@@ -47,6 +48,7 @@ impl Codec for MessagesCodec {
             tool_arguments: Vec::new(),
             usage: Usage::default(),
             finish: None,
+            stop_sequence: None,
             verbatim: None,
         })
     }
@@ -75,6 +77,8 @@ struct MessageEncoder {
     tool_blocks: Vec<(usize, usize)>,
     usage: Usage,
     called_tools: bool,
+    /// The stop sequence the answer ended at.
+    stop_sequence: Option<String>,
     /// The upstream's own frames are being passed on.
     verbatim: bool,
 }
@@ -230,16 +234,18 @@ impl Encoder for MessageEncoder {
                 }
             }
             Event::Session(_) | Event::Verbatim { .. } => {}
+            Event::StopSequence(sequence) => self.stop_sequence = Some(sequence.clone()),
             Event::Usage(usage) => self.usage.update(usage),
             Event::Finish(reason) => {
                 self.start(&mut frames);
                 self.close(&mut frames);
-                let stop = stop_reason(*reason, self.called_tools);
+                let (stop, sequence) =
+                    stop_of(*reason, self.called_tools, self.stop_sequence.as_deref());
                 frames.push(named(
                     "message_delta",
                     &json!({
                         "type": "message_delta",
-                        "delta": {"stop_reason": stop, "stop_sequence": null},
+                        "delta": {"stop_reason": stop, "stop_sequence": sequence},
                         "usage": usage_json(&self.usage, true),
                     }),
                 ));
@@ -281,6 +287,7 @@ struct MessageFolder {
     tool_arguments: Vec<(usize, usize, String)>,
     usage: Usage,
     finish: Option<FinishReason>,
+    stop_sequence: Option<String>,
     /// The upstream's whole body, when the request was passed through.
     verbatim: Option<String>,
 }
@@ -333,6 +340,7 @@ impl Folder for MessageFolder {
                 }
             }
             Event::Session(_) => {}
+            Event::StopSequence(sequence) => self.stop_sequence = Some(sequence.clone()),
             Event::Usage(usage) => self.usage.update(usage),
             Event::Finish(reason) => self.finish = Some(*reason),
             Event::Verbatim { event: None, data } => self.verbatim = Some(data.clone()),
@@ -351,10 +359,13 @@ impl Folder for MessageFolder {
         }
         let mut body = message_shell(&self.meta);
         body["content"] = Value::Array(content);
-        body["stop_reason"] = json!(stop_reason(
+        let (stop, sequence) = stop_of(
             self.finish.unwrap_or(FinishReason::Stop),
             !self.tool_arguments.is_empty(),
-        ));
+            self.stop_sequence.as_deref(),
+        );
+        body["stop_reason"] = json!(stop);
+        body["stop_sequence"] = json!(sequence);
         body["usage"] = usage_json(&self.usage, false);
         body
     }
@@ -407,6 +418,19 @@ fn named(event: &'static str, data: &Value) -> Frame {
     Frame {
         event: Some(event.into()),
         data: data.to_string(),
+    }
+}
+
+/// Anthropic's stop reason and stop sequence: a plain stop at a stop
+/// sequence says which.
+fn stop_of(
+    reason: FinishReason,
+    called_tools: bool,
+    sequence: Option<&str>,
+) -> (&'static str, Option<&str>) {
+    match (reason, sequence) {
+        (FinishReason::Stop, Some(sequence)) if !called_tools => ("stop_sequence", Some(sequence)),
+        _ => (stop_reason(reason, called_tools), None),
     }
 }
 

@@ -334,6 +334,9 @@ pub fn answer(body: &Value) -> Result<Vec<Event>, String> {
     if let Some(usage) = usage.to_usage() {
         events.push(Event::Usage(usage));
     }
+    if let Some(sequence) = body.get("stop_sequence").and_then(Value::as_str) {
+        events.push(Event::StopSequence(sequence.to_owned()));
+    }
     events.push(Event::Finish(
         body.get("stop_reason")
             .and_then(Value::as_str)
@@ -387,6 +390,8 @@ struct WireDelta<'a> {
     partial_json: Option<Cow<'a, str>>,
     #[serde(borrow)]
     stop_reason: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    stop_sequence: Option<Cow<'a, str>>,
 }
 
 impl StreamDecoder for MessageDecoder {
@@ -415,6 +420,13 @@ impl StreamDecoder for MessageDecoder {
             "message_delta" => {
                 if let Some(reason) = event.delta.as_ref().and_then(|d| d.stop_reason.as_deref()) {
                     self.ending.set(stop_reason(reason));
+                }
+                let sequence = event
+                    .delta
+                    .as_ref()
+                    .and_then(|d| d.stop_sequence.as_deref());
+                if let Some(sequence) = sequence {
+                    events.push(Event::StopSequence(sequence.to_owned()));
                 }
                 if let Some(usage) = &event.usage {
                     self.usage.update(usage);

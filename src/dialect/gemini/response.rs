@@ -110,6 +110,7 @@ impl Parts {
             Event::ReasoningDelta(_)
             | Event::RedactedReasoning(_)
             | Event::Session(_)
+            | Event::StopSequence(_)
             | Event::Verbatim { .. } => {}
         }
         ready

@@ -155,8 +155,9 @@ impl Encoder for ChunkEncoder {
                 Vec::new()
             }
             Event::Finish(reason) => self.close(*reason),
-            // The upstream's own words are for clients of its dialect.
-            Event::Verbatim { .. } => Vec::new(),
+            // The upstream's own words are for clients of its dialect;
+            // a stop sequence is a plain `stop` here.
+            Event::Verbatim { .. } | Event::StopSequence(_) => Vec::new(),
         }
     }
 
@@ -215,7 +216,7 @@ impl Folder for Completion {
             Event::Session(id) => answer.session = Some(id.clone()),
             Event::Usage(usage) => answer.usage.update(usage),
             Event::Finish(reason) => answer.finish = Some(*reason),
-            Event::Verbatim { .. } => {}
+            Event::Verbatim { .. } | Event::StopSequence(_) => {}
         }
     }
 

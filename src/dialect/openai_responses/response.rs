@@ -171,7 +171,10 @@ impl Output {
                 None
             }
             // Signed reasoning has no Responses form (its text is kept).
-            Event::ReasoningSignature(_) | Event::Session(_) | Event::Verbatim { .. } => None,
+            Event::ReasoningSignature(_)
+            | Event::Session(_)
+            | Event::StopSequence(_)
+            | Event::Verbatim { .. } => None,
         }
     }
 

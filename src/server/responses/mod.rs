@@ -289,7 +289,7 @@ impl Answer {
             }
             Event::Verbatim { .. } => self.verbatim = true,
             Event::Finish(_) => return true,
-            Event::Session(_) | Event::Usage(_) => {}
+            Event::Session(_) | Event::Usage(_) | Event::StopSequence(_) => {}
         }
         self.bytes += event_bytes(event);
         if self.bytes > store::MAX_RESPONSE_BYTES {

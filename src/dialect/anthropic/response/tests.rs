@@ -270,3 +270,29 @@ fn errors_take_anthropics_envelope() {
     let data: Value = serde_json::from_str(&frame.data).unwrap();
     assert_eq!(data["error"]["type"], "api_error");
 }
+
+#[test]
+fn a_stop_sequence_is_named_and_read_back() {
+    let events = [
+        Event::TextDelta("one two".into()),
+        Event::StopSequence("END".into()),
+        Event::Finish(FinishReason::Stop),
+    ];
+    let frames = encode(&events);
+    let delta: Value = serde_json::from_str(&frames[frames.len() - 2].data).unwrap();
+    assert_eq!(
+        delta["delta"],
+        json!({"stop_reason": "stop_sequence", "stop_sequence": "END"})
+    );
+    let wire = String::from_utf8(crate::dialect::sse::encode(&frames)).unwrap();
+    let mut read = decode_in_pieces(&mut MessageDecoder::default(), &wire, 1).unwrap();
+    read.retain(|e| !matches!(e, Event::Usage(_)));
+    assert_eq!(read, events);
+    let mut folder = MessagesCodec.folder(meta());
+    for event in &events {
+        folder.push(event);
+    }
+    let body = folder.body();
+    assert_eq!(body["stop_reason"], "stop_sequence");
+    assert_eq!(body["stop_sequence"], "END");
+}
