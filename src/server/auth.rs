@@ -29,9 +29,10 @@ pub(super) async fn require_token(
     let config = state.config.load_full();
     let allowed = match &config.settings.token {
         None => true,
-        Some(token) => presented(request.headers())
-            .or_else(|| query_key(request.uri().query()))
-            .is_some_and(|t| token.matches(t.as_bytes())),
+        Some(token) => match presented(request.headers()) {
+            Some(presented) => token.matches(presented.as_bytes()),
+            None => query_key(request.uri().query()).is_some_and(|t| token.matches(&t)),
+        },
     };
     if allowed {
         request.extensions_mut().insert(Snapshot(config));
@@ -56,10 +57,28 @@ fn presented(headers: &HeaderMap) -> Option<&str> {
         .or_else(|| header("x-goog-api-key"))
 }
 
-/// The token in a `key=` query parameter (Google's clients send it so).
-fn query_key(query: Option<&str>) -> Option<&str> {
-    query?
+/// The token in a `key=` query parameter (Google's clients send it so),
+/// percent-decoded.
+fn query_key(query: Option<&str>) -> Option<Vec<u8>> {
+    let key = query?
         .split('&')
         .find_map(|pair| pair.strip_prefix("key="))
-        .filter(|key| !key.is_empty())
+        .filter(|key| !key.is_empty())?;
+    Some(percent_encoding::percent_decode_str(key).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_key_is_found_and_percent_decoded() {
+        assert_eq!(
+            query_key(Some("alt=sse&key=ab%2Bc%2F")),
+            Some(b"ab+c/".to_vec())
+        );
+        assert_eq!(query_key(Some("key=")), None);
+        assert_eq!(query_key(Some("monkey=x")), None);
+        assert_eq!(query_key(None), None);
+    }
 }
