@@ -350,4 +350,21 @@ async fn a_gemini_upstream_gets_the_request_as_sent() {
     let chunks = sse_data(&raw);
     assert_eq!(chunks.iter().map(text).collect::<String>(), REPLY_TEXT);
     assert!(chunks.iter().all(|c| c["modelVersion"] == "fake-gemini"));
+    // Without alt=sse, the upstream's chunks as the elements of one array.
+    let target = "gem:gemini-x:streamGenerateContent";
+    let (_, headers, raw) = call(&gw, target, &body, AUTH).await;
+    assert_eq!(headers["content-type"], "application/json");
+    let array: Vec<Value> = serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{e}: {raw}"));
+    let without_id = |chunks: &[Value]| {
+        let mut chunks = chunks.to_vec();
+        chunks
+            .iter_mut()
+            .for_each(|c| c["responseId"] = Value::Null);
+        chunks
+    };
+    assert_eq!(
+        without_id(&array),
+        without_id(&chunks),
+        "each answer has its own id"
+    );
 }
