@@ -34,10 +34,19 @@ pub(super) async fn create(
     pipeline::serve(&state, config, request_id, body, &ENDPOINT, |bytes| {
         let request: MessagesRequest = extract::json(bytes)?;
         let mut turn = anthropic::to_turn(request, session_header(&headers))?;
+        let native_headers = request_headers(&headers);
+        // Betas switch on features of Anthropic's own API: another
+        // backend names them as ignored.
+        if native_headers
+            .iter()
+            .any(|(name, _)| name == "anthropic-beta")
+        {
+            turn.unused.push("anthropic-beta".into());
+        }
         turn.native = Some(Native {
             wire: Wire::AnthropicMessages,
             body: bytes.clone(),
-            headers: request_headers(&headers),
+            headers: native_headers,
         });
         Ok(Parsed {
             turn,

@@ -476,11 +476,16 @@ async fn an_anthropic_upstream_gets_the_request_as_sent_and_answers_as_it_said()
     assert_eq!(names.last().unwrap(), "message_stop");
     assert_eq!(deltas(&events, "text_delta", "text"), REPLY_TEXT);
     // Another backend gets the same request translated, and says what it ignored.
-    let (status, headers, _) = post(&gw, with_claude_code_fields(ask("chat:m", "hi"))).await;
+    let request = with_claude_code_fields(ask("chat:m", "hi"));
+    let (status, headers, _) = gw
+        .post("/v1/messages", request, &[AUTH[0], AUTH[1], beta])
+        .await;
     assert_eq!(status, 200);
     let ignored = headers["x-agent-cli-ignored-params"].to_str().unwrap();
     assert!(
-        ignored.contains("context_management") && ignored.contains("top_k"),
+        ["context_management", "top_k", "anthropic-beta"]
+            .iter()
+            .all(|name| ignored.split(',').any(|n| n == *name)),
         "{ignored}"
     );
 }
