@@ -139,8 +139,8 @@ pub struct TokenCount {
 }
 
 /// The input tokens of `turn` on the resolved backend: its provider's
-/// count where it has a count endpoint (an Anthropic upstream), else the
-/// gateway's estimate.
+/// count where it has a count endpoint (an Anthropic or Gemini upstream),
+/// else the gateway's estimate.
 ///
 /// # Errors
 /// The upstream's errors, as for a run.

@@ -241,7 +241,7 @@ async fn models_are_listed_as_gemini_resources() {
 
 #[tokio::test]
 async fn tokens_are_counted_by_the_upstream_or_estimated() {
-    let (_mock, gw) = rig().await;
+    let (mock, gw) = rig().await;
     let (status, headers, raw) = call(
         &gw,
         "fake:fake-1:countTokens",
@@ -259,6 +259,27 @@ async fn tokens_are_counted_by_the_upstream_or_estimated() {
     let wrapped = json!({"generateContentRequest": ask("count these words please")});
     let (_, _, raw) = call(&gw, "fake:fake-1:countTokens", &wrapped, AUTH).await;
     assert_eq!(serde_json::from_str::<Value>(&raw).unwrap(), count);
+    // A Gemini upstream counts itself.
+    let (status, headers, raw) =
+        call(&gw, "gem:gemini-x:countTokens", &ask("count these"), AUTH).await;
+    assert_eq!(status, 200, "{raw}");
+    assert_eq!(headers["x-agent-cli-token-count"], "upstream");
+    let sent = mock.last_request(":countTokens");
+    assert!(
+        sent.path_and_query.contains("/models/gemini-x:countTokens"),
+        "{}",
+        sent.path_and_query
+    );
+    let request = &sent.body["generateContentRequest"];
+    assert_eq!(request["model"], "models/gemini-x");
+    assert_eq!(request["contents"][0]["parts"][0]["text"], "count these");
+    let raw_size = serde_json::to_vec(&sent.body).unwrap().len() as u64;
+    let counted: Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(
+        counted["totalTokens"],
+        (raw_size / 4).max(1),
+        "the mock's count"
+    );
 }
 
 #[tokio::test]
