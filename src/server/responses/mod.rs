@@ -12,7 +12,7 @@ use std::borrow::Cow;
 
 use std::sync::Arc;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Extension, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -30,6 +30,7 @@ use crate::error::Error;
 use crate::event::Event;
 use crate::state::AppState;
 use crate::turn::{Message, Native, Part, Role, Wire};
+use serde_json::{Map, Value};
 use store::{ResponseStore, TTL};
 
 const ENDPOINT: Endpoint = Endpoint {
@@ -44,78 +45,117 @@ pub(super) async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let id = new_response_id();
-    let responses = Arc::clone(&state.responses);
+    let store = Arc::clone(&state.responses);
     pipeline::serve(&state, config, request_id, body, &ENDPOINT, |bytes| {
-        let mut request: ResponsesRequest = extract::json(bytes)?;
-        let input = openai_responses::input(request.input.take())?;
-        let echo = ECHOED
-            .iter()
-            .filter_map(|key| Some(((*key).to_owned(), request.extra.get(*key)?.clone())))
-            .collect();
-        let instructions = request.instructions.clone();
-        let store = request.store.unwrap_or(true);
-        let previous = request
-            .previous_response_id
-            .clone()
-            .filter(|p| !p.is_empty());
-        let history = previous.as_deref().map(|p| (p, responses.history(p)));
-        let (messages, chain, unknown) = match history {
-            Some((_, Some(history))) => (history.messages, Some(history.chain), None),
-            Some((p, None)) => (Vec::new(), None, Some(p.to_owned())),
-            None => (Vec::new(), None, None),
-        };
-        let mut turn =
-            openai_responses::to_turn(request, messages, input.clone(), session_header(&headers))?;
-        if let Some(chain) = chain.clone().filter(|_| turn.session.is_none()) {
-            turn.session = Some(chain);
-            turn.implied_session = true;
-        }
-        // An id the gateway keeps is continued here; one it does not may
-        // be a Responses upstream's own.
-        if chain.is_none() {
-            turn.native = Some(Native {
-                wire: Wire::OpenAiResponses,
-                body: bytes.clone(),
-                headers: Vec::new(),
-            });
-        }
-        turn.native_only = unknown.map(|p| {
-            format!(
-                "`previous_response_id` {p:?} is not a response the gateway keeps (they are \
-                 kept for {} minutes unless sent with `store: false`); send the whole \
-                 conversation in `input` instead",
-                TTL.as_secs() / 60
-            )
-        });
-        let mut codec = ResponsesCodec {
-            id: id.clone(),
-            previous_response_id: previous.clone(),
-            store,
-            echo,
-        };
-        if let Some(instructions) = instructions {
-            codec
-                .echo
-                .insert("instructions".into(), instructions.into());
-        }
-        let codec: Box<dyn Codec> = if store {
-            Box::new(Keeping {
-                inner: codec,
-                record: Arc::new(Record {
-                    store: Arc::clone(&responses),
-                    id: id.clone(),
-                    chain: chain.unwrap_or_else(|| id.clone()),
-                    previous,
-                    input,
-                }),
-            })
-        } else {
-            Box::new(codec)
-        };
-        Ok(Parsed { turn, codec })
+        parse(bytes, &store, session_header(&headers))
     })
     .await
+}
+
+/// The request as a turn after the conversation it continues, and the
+/// codec that answers it (and keeps the answer, unless `store: false`).
+fn parse(
+    bytes: &Bytes,
+    store: &Arc<ResponseStore>,
+    session: Option<String>,
+) -> Result<Parsed, Error> {
+    let mut request: ResponsesRequest = extract::json(bytes)?;
+    let input = openai_responses::input(request.input.take())?;
+    let id = new_response_id();
+    let mut echo: Map<String, Value> = ECHOED
+        .iter()
+        .filter_map(|key| Some(((*key).to_owned(), request.extra.get(*key)?.clone())))
+        .collect();
+    if let Some(instructions) = &request.instructions {
+        echo.insert("instructions".into(), instructions.clone().into());
+    }
+    let keep = request.store.unwrap_or(true);
+    let previous = request
+        .previous_response_id
+        .clone()
+        .filter(|p| !p.is_empty());
+    let continued = Continued::look_up(store, previous.as_deref());
+    let mut turn = openai_responses::to_turn(request, continued.messages, input.clone(), session)?;
+    if let Some(chain) = continued.chain.clone().filter(|_| turn.session.is_none()) {
+        turn.session = Some(chain);
+        turn.implied_session = true;
+    }
+    // An id the gateway keeps is continued here; one it does not may be a
+    // Responses upstream's own, which only that upstream can continue.
+    if continued.chain.is_none() {
+        turn.native = Some(Native {
+            wire: Wire::OpenAiResponses,
+            body: bytes.clone(),
+            headers: Vec::new(),
+        });
+    }
+    turn.native_only = continued.unknown.map(|p| {
+        format!(
+            "`previous_response_id` {p:?} is not a response the gateway keeps (they are \
+             kept for {} minutes unless sent with `store: false`); send the whole \
+             conversation in `input` instead",
+            TTL.as_secs() / 60
+        )
+    });
+    let codec = ResponsesCodec {
+        id: id.clone(),
+        previous_response_id: previous.clone(),
+        store: keep,
+        echo,
+    };
+    if !keep {
+        return Ok(Parsed {
+            turn,
+            codec: Box::new(codec),
+        });
+    }
+    let record = Record {
+        store: Arc::clone(store),
+        chain: continued.chain.unwrap_or_else(|| id.clone()),
+        id,
+        previous,
+        input,
+    };
+    Ok(Parsed {
+        turn,
+        codec: Box::new(Keeping {
+            inner: codec,
+            record: Arc::new(record),
+        }),
+    })
+}
+
+/// The conversation a request continues.
+struct Continued {
+    /// Its messages so far.
+    messages: Vec<Message>,
+    /// Its key, when the gateway keeps it.
+    chain: Option<String>,
+    /// The id asked for, when the gateway does not keep it.
+    unknown: Option<String>,
+}
+
+impl Continued {
+    fn look_up(store: &ResponseStore, previous: Option<&str>) -> Continued {
+        let history = previous.map(|p| (p, store.history(p)));
+        match history {
+            Some((_, Some(history))) => Continued {
+                messages: history.messages,
+                chain: Some(history.chain),
+                unknown: None,
+            },
+            Some((p, None)) => Continued {
+                messages: Vec::new(),
+                chain: None,
+                unknown: Some(p.to_owned()),
+            },
+            None => Continued {
+                messages: Vec::new(),
+                chain: None,
+                unknown: None,
+            },
+        }
+    }
 }
 
 /// What a kept response is filed with.
