@@ -64,6 +64,12 @@ pub trait Encoder: Send {
     fn keepalive(&mut self) -> Vec<Frame> {
         Vec::new()
     }
+    /// Whether it holds the whole answer until the end (Responses repeats
+    /// it in its last event): the stream is then capped like a folded
+    /// answer (`server.max_answer_bytes`).
+    fn holds_answer(&self) -> bool {
+        false
+    }
 }
 
 /// Writes one non-streamed answer in a dialect.

@@ -46,7 +46,16 @@ pub(super) async fn respond(
                 let writer = Writer::new(codec.framing());
                 let content_type = writer.content_type();
                 let encoder = codec.encoder(meta);
-                let frames = sse_stream(events, encoder, writer, run.permit, log, sse_keepalive);
+                let held = Held::new(max_answer_bytes);
+                let frames = sse_stream(
+                    events,
+                    encoder,
+                    writer,
+                    held,
+                    run.permit,
+                    log,
+                    sse_keepalive,
+                );
                 (
                     [
                         (header::CONTENT_TYPE, content_type),
@@ -115,6 +124,31 @@ async fn first_output(mut events: EventStream) -> Result<EventStream, Error> {
     Ok(futures_util::stream::iter(head).chain(events).boxed())
 }
 
+/// An answer past `max_bytes`, stopped; `advice` says what to do instead.
+fn too_large(log: &RequestLog, max_bytes: usize, advice: &str) -> Error {
+    Error::Backend {
+        backend: log.backend.clone().unwrap_or_default(),
+        upstream_status: None,
+        message: format!(
+            "the answer grew past {max_bytes} bytes (server.max_answer_bytes) and was stopped; {advice}"
+        ),
+    }
+}
+
+/// How much of a stream its encoder holds, against the cap of a folded
+/// answer (only for encoders that hold the whole answer).
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    max: usize,
+    bytes: usize,
+}
+
+impl Held {
+    fn new(max: usize) -> Held {
+        Held { max, bytes: 0 }
+    }
+}
+
 /// An answer that ended without its finish event.
 fn unfinished() -> Error {
     Error::Internal("the backend's answer ended without finishing".into())
@@ -133,14 +167,11 @@ async fn fold(
         let event = event?;
         bytes += log.event(&event);
         if bytes > max_bytes {
-            return Err(Error::Backend {
-                backend: log.backend.clone().unwrap_or_default(),
-                upstream_status: None,
-                message: format!(
-                    "the answer grew past {max_bytes} bytes (server.max_answer_bytes) and was stopped; \
-                     ask for it with \"stream\": true, which has no such limit"
-                ),
-            });
+            return Err(too_large(
+                log,
+                max_bytes,
+                "ask for it with \"stream\": true, which has no such limit",
+            ));
         }
         folder.push(&event);
         if matches!(event, Event::Finish(_)) {
@@ -159,6 +190,7 @@ fn sse_stream(
     mut events: EventStream,
     mut encoder: Box<dyn Encoder>,
     mut writer: Writer,
+    mut held: Held,
     permit: Permit,
     mut log: RequestLog,
     keepalive: Option<Duration>,
@@ -198,7 +230,7 @@ fn sse_stream(
                 }
             };
             let mut frames = Vec::new();
-            let mut step = frame_of(next, encoder.as_mut(), &mut log, &mut frames);
+            let mut step = frame_of(next, encoder.as_mut(), &mut log, &mut frames, &mut held);
             // What has already arrived goes in the same write: turns of the
             // scheduler let the upstream's connection hand over its next
             // received chunk (microseconds, never a wait for new data);
@@ -208,7 +240,7 @@ fn sse_stream(
                 match events.next().now_or_never() {
                     Some(ready) => {
                         idle_turn = 0;
-                        step = frame_of(ready, encoder.as_mut(), &mut log, &mut frames);
+                        step = frame_of(ready, encoder.as_mut(), &mut log, &mut frames, &mut held);
                     }
                     None if idle_turn < turns => {
                         idle_turn += 1;
@@ -247,10 +279,22 @@ fn frame_of(
     encoder: &mut dyn Encoder,
     log: &mut RequestLog,
     frames: &mut Vec<Frame>,
+    held: &mut Held,
 ) -> Step {
     match item {
         Some(Ok(event)) => {
-            log.event(&event);
+            let size = log.event(&event);
+            if encoder.holds_answer() {
+                held.bytes += size;
+                if held.bytes > held.max {
+                    let advice = "this stream repeats the whole answer in its last event; \
+                                  ask for less, or use /v1/chat/completions";
+                    let error = too_large(log, held.max, advice);
+                    log.failed_in_stream(error.status().as_u16(), &error.to_string());
+                    frames.push(encoder.error(&error));
+                    return Step::Done;
+                }
+            }
             frames.extend(encoder.event(&event));
             if matches!(event, Event::Finish(_)) {
                 log.finished(200);

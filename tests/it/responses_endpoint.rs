@@ -351,3 +351,26 @@ async fn a_responses_upstream_gets_the_request_as_sent() {
     .await;
     assert_eq!(headers["x-agent-cli-ignored-params"], "truncation");
 }
+
+#[tokio::test]
+async fn a_stream_held_whole_is_capped_like_a_folded_answer() {
+    let mock = MockUpstream::start().await;
+    let config = config(&mock).replacen(
+        "use = []\n",
+        "use = []\n[server]\nmax_answer_bytes = 10\n",
+        1,
+    );
+    let gw = Gateway::builder(&config).env("UP_KEY", KEY).start();
+    // 3 chunks of 7 bytes: past 10, the stream ends, failed.
+    let events = stream(&gw, json!({"model": "fake-stream", "input": "go"})).await;
+    let last = events.last().unwrap().json();
+    assert_eq!(last["type"], "response.failed", "{events:?}");
+    let message = last["response"]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("max_answer_bytes"), "{message}");
+    // The chat endpoint's streams hold nothing, and have no cap.
+    let chat = gw
+        .stream_events(json!({"model": "fake-stream", "stream": true,
+                              "messages": [{"role": "user", "content": "go"}]}))
+        .await;
+    assert_eq!(chat.last().unwrap().data, "[DONE]");
+}

@@ -463,6 +463,10 @@ impl Encoder for EventEncoder {
         frames
     }
 
+    fn holds_answer(&self) -> bool {
+        !self.verbatim
+    }
+
     fn error(&mut self, error: &Error) -> Frame {
         let body = crate::dialect::openai_chat::error_body(error);
         let failure = json!({"code": error.code(), "message": body["error"]["message"]});

@@ -242,6 +242,10 @@ impl Encoder for KeepingEncoder {
     fn keepalive(&mut self) -> Vec<Frame> {
         self.inner.keepalive()
     }
+
+    fn holds_answer(&self) -> bool {
+        self.inner.holds_answer()
+    }
 }
 
 struct KeepingFolder {
