@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""The gateway's Anthropic Messages endpoint through the official `anthropic`
-Python SDK: plain answers from a CLI backend, streamed and not; a tool round
-trip through each HTTP backend in --models, streamed and not; token counts;
-and errors as the SDK's own exception classes.
+"""The gateway's Anthropic endpoints through the official `anthropic` Python
+SDK: the model list, plain answers from a CLI backend, streamed and not; a
+tool round trip through each HTTP backend in --models, streamed and not;
+token counts; and errors as the SDK's own exception classes.
 
 Run by `tests/it/sdk.rs`:
 
@@ -35,6 +35,14 @@ def command_of(block):
     """The shell command of a tool_use block: a string, or argv's last word."""
     command = block.input["command"]
     return command[-1] if isinstance(command, list) else command
+
+
+def model_list(client, model):
+    listed = [m.id for m in client.models.list()]
+    assert model in listed, listed
+    one = client.models.retrieve(model)
+    assert one.id == model and one.type == "model", one
+    ok(f"models.list, models.retrieve({model})")
 
 
 def plain(client, model):
@@ -143,6 +151,7 @@ def main():
     args = parser.parse_args()
     base_url = args.base_url.removesuffix("/v1")
     client = anthropic.Anthropic(base_url=base_url, api_key=args.api_key, max_retries=0)
+    model_list(client, args.plain_model)
     plain(client, args.plain_model)
     models = args.models.split(",")
     for model in models:
