@@ -51,9 +51,11 @@ impl Frame {
     }
 }
 
-/// Writes one streamed answer in a dialect.
+/// Writes one streamed answer in a dialect. An answer passed through as
+/// the upstream wrote it ([`Event::Verbatim`]) is the pipeline's to write:
+/// its encoder is only asked for a failure or a keep-alive.
 pub trait Encoder: Send {
-    /// The frames that open the stream.
+    /// The frames that open the stream, written with the first event's.
     fn open(&mut self) -> Vec<Frame>;
     /// The frames for one event; [`Event::Finish`] gives the closing ones.
     fn event(&mut self, event: &Event) -> Vec<Frame>;
@@ -78,11 +80,6 @@ pub trait Folder: Send {
     fn push(&mut self, event: &Event);
     /// The whole answer, once it finished.
     fn body(&self) -> Value;
-    /// The upstream's own body, byte for byte, when it speaks this dialect
-    /// (pass-through); it is the answer instead of [`Folder::body`].
-    fn verbatim(&self) -> Option<&str> {
-        None
-    }
 }
 
 /// A dialect's answers to one request (it knows the request's options,

@@ -3,6 +3,7 @@
 //! backend that fails at once gets a real HTTP status), or folded into one
 //! body by its folder, with a size cap. Dialect-neutral.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -45,17 +46,8 @@ pub(super) async fn respond(
             Ok(events) => {
                 let writer = Writer::new(codec.framing());
                 let content_type = writer.content_type();
-                let encoder = codec.encoder(meta);
-                let held = Held::new(max_answer_bytes);
-                let frames = sse_stream(
-                    events,
-                    encoder,
-                    writer,
-                    held,
-                    run.permit,
-                    log,
-                    sse_keepalive,
-                );
+                let out = Out::new(codec.encoder(meta), max_answer_bytes);
+                let frames = sse_stream(events, out, writer, run.permit, log, sse_keepalive);
                 (
                     [
                         (header::CONTENT_TYPE, content_type),
@@ -75,16 +67,13 @@ pub(super) async fn respond(
         let folded = fold(run.events, folder.as_mut(), &mut log, max_answer_bytes).await;
         drop(run.permit);
         match folded {
-            Ok(()) => {
+            Ok(Some(upstreams)) => {
                 log.finished(200);
-                match folder.verbatim() {
-                    Some(body) => (
-                        [(header::CONTENT_TYPE, "application/json")],
-                        body.to_owned(),
-                    )
-                        .into_response(),
-                    None => axum::Json(folder.body()).into_response(),
-                }
+                ([(header::CONTENT_TYPE, "application/json")], upstreams).into_response()
+            }
+            Ok(None) => {
+                log.finished(200);
+                axum::Json(folder.body()).into_response()
             }
             Err(error) => {
                 log.failed(error.status().as_u16(), &error.to_string());
@@ -135,17 +124,74 @@ fn too_large(log: &RequestLog, max_bytes: usize, advice: &str) -> Error {
     }
 }
 
-/// How much of a stream its encoder holds, against the cap of a folded
-/// answer (only for encoders that hold the whole answer).
-#[derive(Debug, Clone, Copy)]
-struct Held {
-    max: usize,
-    bytes: usize,
+/// What a stream's events become: the encoder's frames (opened with the
+/// first event), or, when the upstream's own frames come
+/// ([`Event::Verbatim`], a request passed through), those frames as they
+/// are, the encoder only answering a failure. An encoder that holds the
+/// whole answer is capped like a folded one.
+struct Out {
+    encoder: Box<dyn Encoder>,
+    opened: bool,
+    passing: bool,
+    /// Bytes of the answer so far, and the most an encoder may hold.
+    held: usize,
+    max_held: usize,
 }
 
-impl Held {
-    fn new(max: usize) -> Held {
-        Held { max, bytes: 0 }
+impl Out {
+    fn new(encoder: Box<dyn Encoder>, max_held: usize) -> Out {
+        Out {
+            encoder,
+            opened: false,
+            passing: false,
+            held: 0,
+            max_held,
+        }
+    }
+
+    /// The frames of one item of the event stream (`None`: it ended), logged.
+    fn frames_of(
+        &mut self,
+        item: Option<Result<Event, Error>>,
+        log: &mut RequestLog,
+        frames: &mut Vec<Frame>,
+    ) -> Step {
+        let error = match item {
+            Some(Ok(Event::Verbatim { event, data })) => {
+                self.passing = true;
+                frames.push(Frame {
+                    event: event.map(Cow::Owned),
+                    data,
+                });
+                return Step::More;
+            }
+            Some(Ok(event)) => {
+                self.held += log.event(&event);
+                if self.passing || !self.encoder.holds_answer() || self.held <= self.max_held {
+                    // Passed through, the upstream's frames said it all.
+                    if !self.passing {
+                        if !self.opened {
+                            self.opened = true;
+                            frames.extend(self.encoder.open());
+                        }
+                        frames.extend(self.encoder.event(&event));
+                    }
+                    if !matches!(event, Event::Finish(_)) {
+                        return Step::More;
+                    }
+                    log.finished(200);
+                    return Step::Done;
+                }
+                let advice = "this stream repeats the whole answer in its last event; \
+                              ask for less, or use /v1/chat/completions";
+                too_large(log, self.max_held, advice)
+            }
+            Some(Err(error)) => error,
+            None => unfinished(),
+        };
+        log.failed_in_stream(error.status().as_u16(), &error.to_string());
+        frames.push(self.encoder.error(&error));
+        Step::Done
     }
 }
 
@@ -155,14 +201,17 @@ fn unfinished() -> Error {
 }
 
 /// Folds the events into `folder`, refusing more than `max_bytes` of text
-/// (the stream is dropped past it, which stops the backend).
+/// (the stream is dropped past it, which stops the backend). The
+/// upstream's own body, when it comes ([`Event::Verbatim`], a request
+/// passed through), is the answer instead.
 async fn fold(
     mut events: EventStream,
     folder: &mut dyn Folder,
     log: &mut RequestLog,
     max_bytes: usize,
-) -> Result<(), Error> {
+) -> Result<Option<String>, Error> {
     let mut bytes = 0_usize;
+    let mut upstreams = None;
     while let Some(event) = events.next().await {
         let event = event?;
         bytes += log.event(&event);
@@ -173,9 +222,14 @@ async fn fold(
                 "ask for it with \"stream\": true, which has no such limit",
             ));
         }
-        folder.push(&event);
-        if matches!(event, Event::Finish(_)) {
-            return Ok(());
+        let finished = matches!(event, Event::Finish(_));
+        match event {
+            Event::Verbatim { data, .. } => upstreams = Some(data),
+            event if upstreams.is_none() => folder.push(&event),
+            _ => {}
+        }
+        if finished {
+            return Ok(upstreams);
         }
     }
     Err(unfinished())
@@ -188,19 +242,14 @@ async fn fold(
 /// slot until it ends.
 fn sse_stream(
     mut events: EventStream,
-    mut encoder: Box<dyn Encoder>,
+    mut out: Out,
     mut writer: Writer,
-    mut held: Held,
     permit: Permit,
     mut log: RequestLog,
     keepalive: Option<Duration>,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> {
     async_stream::stream! {
         let _permit = permit;
-        let opening = encoder.open();
-        if !opening.is_empty() {
-            yield Ok(Bytes::from(writer.frames(&opening)));
-        }
         // One timer for the whole stream, moved only when it fires.
         let every = keepalive.unwrap_or_default();
         let mut last_write = tokio::time::Instant::now();
@@ -215,7 +264,7 @@ fn sse_stream(
                 () = &mut ping, if keepalive.is_some() => {
                     let due = last_write + every;
                     if tokio::time::Instant::now() >= due {
-                        let frames = encoder.keepalive();
+                        let frames = out.encoder.keepalive();
                         if frames.is_empty() {
                             yield Ok(Bytes::from_static(writer.keepalive()));
                         } else {
@@ -230,7 +279,7 @@ fn sse_stream(
                 }
             };
             let mut frames = Vec::new();
-            let mut step = frame_of(next, encoder.as_mut(), &mut log, &mut frames, &mut held);
+            let mut step = out.frames_of(next, &mut log, &mut frames);
             // What has already arrived goes in the same write: turns of the
             // scheduler let the upstream's connection hand over its next
             // received chunk (microseconds, never a wait for new data);
@@ -240,7 +289,7 @@ fn sse_stream(
                 match events.next().now_or_never() {
                     Some(ready) => {
                         idle_turn = 0;
-                        step = frame_of(ready, encoder.as_mut(), &mut log, &mut frames, &mut held);
+                        step = out.frames_of(ready, &mut log, &mut frames);
                     }
                     None if idle_turn < turns => {
                         idle_turn += 1;
@@ -271,49 +320,6 @@ fn sse_stream(
 enum Step {
     More,
     Done,
-}
-
-/// The frames of one item of the event stream (`None`: it ended), logged.
-fn frame_of(
-    item: Option<Result<Event, Error>>,
-    encoder: &mut dyn Encoder,
-    log: &mut RequestLog,
-    frames: &mut Vec<Frame>,
-    held: &mut Held,
-) -> Step {
-    match item {
-        Some(Ok(event)) => {
-            let size = log.event(&event);
-            if encoder.holds_answer() {
-                held.bytes += size;
-                if held.bytes > held.max {
-                    let advice = "this stream repeats the whole answer in its last event; \
-                                  ask for less, or use /v1/chat/completions";
-                    let error = too_large(log, held.max, advice);
-                    log.failed_in_stream(error.status().as_u16(), &error.to_string());
-                    frames.push(encoder.error(&error));
-                    return Step::Done;
-                }
-            }
-            frames.extend(encoder.event(&event));
-            if matches!(event, Event::Finish(_)) {
-                log.finished(200);
-                return Step::Done;
-            }
-            Step::More
-        }
-        Some(Err(error)) => {
-            log.failed_in_stream(error.status().as_u16(), &error.to_string());
-            frames.push(encoder.error(&error));
-            Step::Done
-        }
-        None => {
-            let error = unfinished();
-            log.failed_in_stream(error.status().as_u16(), &error.to_string());
-            frames.push(encoder.error(&error));
-            Step::Done
-        }
-    }
 }
 
 /// Scheduler turns without a new event before the frames are written: the

@@ -4,10 +4,6 @@
 //! body, and errors → Anthropic's envelope. Pure: the id and model are
 //! given by the caller.
 //!
-//! An answer from an Anthropic upstream whose request was passed through
-//! comes as [`Event::Verbatim`] frames: they are written as they are, and
-//! the events read from them are not written again.
-//!
 //! Content blocks follow one another: text, thinking (its signature closes
 //! it), redacted thinking and tool calls each open a block when the one
 //! before is of another kind. Usage is given back in Anthropic's terms:
@@ -37,7 +33,6 @@ impl Codec for MessagesCodec {
             usage: Usage::default(),
             called_tools: false,
             stop_sequence: None,
-            verbatim: false,
         })
     }
 
@@ -49,7 +44,6 @@ impl Codec for MessagesCodec {
             usage: Usage::default(),
             finish: None,
             stop_sequence: None,
-            verbatim: None,
         })
     }
 }
@@ -79,8 +73,6 @@ struct MessageEncoder {
     called_tools: bool,
     /// The stop sequence the answer ended at.
     stop_sequence: Option<String>,
-    /// The upstream's own frames are being passed on.
-    verbatim: bool,
 }
 
 impl MessageEncoder {
@@ -162,18 +154,6 @@ impl Encoder for MessageEncoder {
 
     fn event(&mut self, event: &Event) -> Vec<Frame> {
         let mut frames = Vec::new();
-        if let Event::Verbatim { event, data } = event {
-            self.verbatim = true;
-            self.started = true;
-            frames.push(Frame {
-                event: event.clone().map(Cow::Owned),
-                data: data.clone(),
-            });
-            return frames;
-        }
-        if self.verbatim {
-            return frames;
-        }
         match event {
             Event::TextDelta(text) => {
                 let block = json!({"type": "text", "text": ""});
@@ -233,6 +213,7 @@ impl Encoder for MessageEncoder {
                     ));
                 }
             }
+            // The upstream's own words are the pipeline's to pass on.
             Event::Session(_) | Event::Verbatim { .. } => {}
             Event::StopSequence(sequence) => self.stop_sequence = Some(sequence.clone()),
             Event::Usage(usage) => self.usage.update(usage),
@@ -288,8 +269,6 @@ struct MessageFolder {
     usage: Usage,
     finish: Option<FinishReason>,
     stop_sequence: Option<String>,
-    /// The upstream's whole body, when the request was passed through.
-    verbatim: Option<String>,
 }
 
 impl MessageFolder {
@@ -343,13 +322,9 @@ impl Folder for MessageFolder {
             Event::StopSequence(sequence) => self.stop_sequence = Some(sequence.clone()),
             Event::Usage(usage) => self.usage.update(usage),
             Event::Finish(reason) => self.finish = Some(*reason),
-            Event::Verbatim { event: None, data } => self.verbatim = Some(data.clone()),
+            // The upstream's own words are the pipeline's to pass on.
             Event::Verbatim { .. } => {}
         }
-    }
-
-    fn verbatim(&self) -> Option<&str> {
-        self.verbatim.as_deref()
     }
 
     fn body(&self) -> Value {

@@ -7,9 +7,7 @@
 //! `thoughtSignature`, on the part that follows it. Thoughts are written
 //! only when the request asked for them (`includeThoughts`). A stream is
 //! server-sent events with `alt=sse`, else one JSON array written as it
-//! grows ([`Framing::JsonArray`]). An answer from a Gemini upstream whose
-//! request was passed through comes as [`Event::Verbatim`] frames and is
-//! written as it came.
+//! grows ([`Framing::JsonArray`]).
 
 use serde_json::{Value, json};
 
@@ -31,7 +29,6 @@ impl Codec for GeminiCodec {
         Box::new(ChunkEncoder {
             parts: Parts::new(self.include_thoughts),
             meta,
-            verbatim: false,
         })
     }
 
@@ -40,7 +37,6 @@ impl Codec for GeminiCodec {
             parts: Parts::new(self.include_thoughts),
             meta,
             ready: Vec::new(),
-            verbatim: None,
         })
     }
 
@@ -159,7 +155,6 @@ impl Parts {
 struct ChunkEncoder {
     parts: Parts,
     meta: AnswerMeta,
-    verbatim: bool,
 }
 
 impl Encoder for ChunkEncoder {
@@ -168,16 +163,6 @@ impl Encoder for ChunkEncoder {
     }
 
     fn event(&mut self, event: &Event) -> Vec<Frame> {
-        if let Event::Verbatim { data, .. } = event {
-            self.verbatim = true;
-            return vec![Frame {
-                event: None,
-                data: data.clone(),
-            }];
-        }
-        if self.verbatim {
-            return Vec::new();
-        }
         let mut ready = self.parts.push(event);
         let last = matches!(event, Event::Finish(_));
         if ready.is_empty() && !last {
@@ -200,14 +185,10 @@ struct WholeFolder {
     parts: Parts,
     meta: AnswerMeta,
     ready: Vec<Value>,
-    verbatim: Option<String>,
 }
 
 impl Folder for WholeFolder {
     fn push(&mut self, event: &Event) {
-        if let Event::Verbatim { event: None, data } = event {
-            self.verbatim = Some(data.clone());
-        }
         for part in self.parts.push(event) {
             // Consecutive text (or thoughts) make one part.
             let same = |last: &Value| {
@@ -231,10 +212,6 @@ impl Folder for WholeFolder {
 
     fn body(&self) -> Value {
         self.parts.response(&self.meta, self.ready.clone())
-    }
-
-    fn verbatim(&self) -> Option<&str> {
-        self.verbatim.as_deref()
     }
 }
 

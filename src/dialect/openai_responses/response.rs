@@ -8,9 +8,7 @@
 //! ends with `response.completed` (or `response.incomplete` when the
 //! output limit or a content filter cut it), whose response holds the whole
 //! output, and a failure after the start with `response.failed`. Errors
-//! before the start take OpenAI's envelope. An answer from a Responses
-//! upstream whose request was passed through comes as [`Event::Verbatim`]
-//! frames and is written as it came.
+//! before the start take OpenAI's envelope.
 
 use std::borrow::Cow;
 
@@ -55,16 +53,13 @@ impl Codec for ResponsesCodec {
         Box::new(EventEncoder {
             output: Output::new(meta, self.clone()),
             sequence: 0,
-            open: None,
-            started: false,
-            verbatim: false,
+            open_item: None,
         })
     }
 
     fn folder(&self, meta: AnswerMeta) -> Box<dyn Folder> {
         Box::new(ResponseFolder {
             output: Output::new(meta, self.clone()),
-            verbatim: None,
         })
     }
 }
@@ -289,26 +284,10 @@ struct EventEncoder {
     output: Output,
     sequence: u64,
     /// The item being written.
-    open: Option<usize>,
-    /// `response.created` was written (or the upstream's own).
-    started: bool,
-    /// The upstream's own frames are being passed on.
-    verbatim: bool,
+    open_item: Option<usize>,
 }
 
 impl EventEncoder {
-    /// `response.created` and `response.in_progress`, before the first
-    /// other frame (not when the upstream's own are passed on).
-    fn start(&mut self, frames: &mut Vec<Frame>) {
-        if self.started {
-            return;
-        }
-        self.started = true;
-        let response = self.output.response("in_progress", None);
-        frames.push(self.frame("response.created", json!({"response": response})));
-        frames.push(self.frame("response.in_progress", json!({"response": response})));
-    }
-
     fn frame(&mut self, kind: &'static str, mut data: Value) -> Frame {
         data["type"] = json!(kind);
         data["sequence_number"] = json!(self.sequence);
@@ -321,7 +300,7 @@ impl EventEncoder {
 
     /// The frames that close the open item.
     fn close(&mut self, frames: &mut Vec<Frame>) {
-        let Some(position) = self.open.take() else {
+        let Some(position) = self.open_item.take() else {
             return;
         };
         let id = self.output.item_id(position);
@@ -364,9 +343,9 @@ impl EventEncoder {
     }
 
     /// The frames that open item `position`.
-    fn open(&mut self, position: usize, frames: &mut Vec<Frame>) {
+    fn open_item(&mut self, position: usize, frames: &mut Vec<Frame>) {
         self.close(frames);
-        self.open = Some(position);
+        self.open_item = Some(position);
         let item = self.output.item(position, false);
         let id = self.output.item_id(position);
         frames.push(self.frame(
@@ -417,26 +396,15 @@ impl EventEncoder {
 
 impl Encoder for EventEncoder {
     fn open(&mut self) -> Vec<Frame> {
-        // `response.created` waits for the first event: it may be the
-        // upstream's own, passed on.
-        Vec::new()
+        let response = self.output.response("in_progress", None);
+        vec![
+            self.frame("response.created", json!({"response": response})),
+            self.frame("response.in_progress", json!({"response": response})),
+        ]
     }
 
     fn event(&mut self, event: &Event) -> Vec<Frame> {
         let mut frames = Vec::new();
-        if let Event::Verbatim { event, data } = event {
-            self.verbatim = true;
-            self.started = true;
-            frames.push(Frame {
-                event: event.clone().map(Cow::Owned),
-                data: data.clone(),
-            });
-            return frames;
-        }
-        if self.verbatim {
-            return frames;
-        }
-        self.start(&mut frames);
         if let Event::Finish(_) = event {
             self.output.push(event);
             self.close(&mut frames);
@@ -454,7 +422,7 @@ impl Encoder for EventEncoder {
             return frames;
         };
         if new {
-            self.open(position, &mut frames);
+            self.open_item(position, &mut frames);
         }
         frames.extend(self.delta(position, event));
         if matches!(event, Event::RedactedReasoning(_)) {
@@ -464,7 +432,7 @@ impl Encoder for EventEncoder {
     }
 
     fn holds_answer(&self) -> bool {
-        !self.verbatim
+        true
     }
 
     fn error(&mut self, error: &Error) -> Frame {
@@ -479,24 +447,15 @@ impl Encoder for EventEncoder {
 #[derive(Debug)]
 struct ResponseFolder {
     output: Output,
-    /// The upstream's whole body, when the request was passed through.
-    verbatim: Option<String>,
 }
 
 impl Folder for ResponseFolder {
     fn push(&mut self, event: &Event) {
-        if let Event::Verbatim { event: None, data } = event {
-            self.verbatim = Some(data.clone());
-        }
         self.output.push(event);
     }
 
     fn body(&self) -> Value {
         self.output.response(self.output.final_status(), None)
-    }
-
-    fn verbatim(&self) -> Option<&str> {
-        self.verbatim.as_deref()
     }
 }
 

@@ -171,9 +171,7 @@ struct Record {
 impl Record {
     /// Keeps the response once its answer finished.
     fn keep(&self, answer: &Answer) {
-        if answer.verbatim || answer.too_large {
-            // The upstream's own response, under its own id; or one too
-            // large to keep (the store says so when it refuses it).
+        if answer.too_large {
             return;
         }
         let mut messages = self.input.clone();
@@ -265,10 +263,6 @@ impl Folder for KeepingFolder {
     fn body(&self) -> serde_json::Value {
         self.inner.body()
     }
-
-    fn verbatim(&self) -> Option<&str> {
-        self.inner.verbatim()
-    }
 }
 
 /// An answer as the assistant message it adds to the conversation.
@@ -278,7 +272,6 @@ struct Answer {
     /// Where each tool call is in `parts`, by the call's index.
     calls: Vec<(usize, usize)>,
     bytes: usize,
-    verbatim: bool,
     too_large: bool,
 }
 
@@ -331,9 +324,13 @@ impl Answer {
                     arguments.push_str(fragment);
                 }
             }
-            Event::Verbatim { .. } => self.verbatim = true,
             Event::Finish(_) => return true,
-            Event::Session(_) | Event::Usage(_) | Event::StopSequence(_) => {}
+            // A passed-through answer never reaches a codec: the upstream's
+            // own response, under its own id, is not kept here.
+            Event::Verbatim { .. }
+            | Event::Session(_)
+            | Event::Usage(_)
+            | Event::StopSequence(_) => {}
         }
         self.bytes += event_bytes(event);
         if self.bytes > store::MAX_RESPONSE_BYTES {
