@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{FutureExt as _, Stream, StreamExt as _};
 
 use super::log::RequestLog;
-use super::pipeline::{Endpoint, Started, add_route_headers, error_response};
+use super::pipeline::{Started, add_route_headers};
 use crate::dialect::sse::Writer;
 use crate::dialect::{Encoder, Folder, Frame};
 use crate::engine::Permit;
@@ -25,11 +25,7 @@ const FIRST_OUTPUT_WAIT: Duration = Duration::from_secs(5);
 
 /// Streams or folds the answer. The log goes with the answer, so a stream
 /// is logged when it ends.
-pub(super) async fn respond(
-    started: Started,
-    mut log: RequestLog,
-    endpoint: &Endpoint,
-) -> Response {
+pub(super) async fn respond(started: Started, mut log: RequestLog) -> Response {
     let meta = started.meta(&log.id);
     let Started {
         run,
@@ -59,7 +55,7 @@ pub(super) async fn respond(
             }
             Err(error) => {
                 log.failed(error.status().as_u16(), &error.to_string());
-                error_response(&error, endpoint)
+                error.into_response()
             }
         }
     } else {
@@ -77,7 +73,7 @@ pub(super) async fn respond(
             }
             Err(error) => {
                 log.failed(error.status().as_u16(), &error.to_string());
-                error_response(&error, endpoint)
+                error.into_response()
             }
         }
     };

@@ -1,8 +1,6 @@
 //! `POST /v1/chat/completions`: the OpenAI Chat Completions request parsed
 //! into a `Turn`, answered through the shared pipeline with the chat codec.
 
-use std::borrow::Cow;
-
 use axum::body::Body;
 use axum::extract::{Extension, State};
 use axum::http::HeaderMap;
@@ -10,7 +8,7 @@ use axum::response::Response;
 
 use super::auth::Snapshot;
 use super::extract;
-use super::pipeline::{self, Endpoint, Parsed};
+use super::pipeline::{self, Parsed};
 use super::request_id::RequestId;
 use crate::dialect::openai_chat::{self, ChatCodec, wire::ChatRequest};
 use crate::state::AppState;
@@ -23,10 +21,8 @@ const SESSION_HEADERS: &[&str] = &[
     "session_id",
 ];
 
-const ENDPOINT: Endpoint = Endpoint {
-    path: Cow::Borrowed("/v1/chat/completions"),
-    error_body: openai_chat::error_body,
-};
+/// The path, for the log's replayable curl command.
+const PATH: &str = "/v1/chat/completions";
 
 pub(super) async fn completions(
     State(state): State<AppState>,
@@ -35,7 +31,7 @@ pub(super) async fn completions(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    pipeline::serve(&state, config, request_id, body, &ENDPOINT, |bytes| {
+    pipeline::serve(&state, config, request_id, body, PATH, |bytes| {
         let request: ChatRequest = extract::json(bytes)?;
         let include_usage = request
             .stream_options

@@ -5,7 +5,6 @@
 //! tokenizer; `x-agent-cli-token-count` says which (`upstream` or
 //! `estimate`). Not a turn: nothing runs.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -17,9 +16,7 @@ use serde_json::{Value, json};
 use super::auth::Snapshot;
 use super::extract;
 use super::log::RequestLog;
-use super::pipeline::{
-    Endpoint, add_route_headers, error_response, parse_off_the_workers, run_context,
-};
+use super::pipeline::{add_route_headers, parse_off_the_workers, run_context};
 use super::request_id::RequestId;
 use crate::config::Config;
 use crate::dialect::anthropic::{self, MessagesRequest};
@@ -27,11 +24,6 @@ use crate::engine;
 use crate::error::Error;
 use crate::state::AppState;
 use crate::turn::Turn;
-
-const ENDPOINT: Endpoint = Endpoint {
-    path: Cow::Borrowed("/v1/messages/count_tokens"),
-    error_body: anthropic::error_body,
-};
 
 pub(super) async fn count(
     State(state): State<AppState>,
@@ -44,17 +36,16 @@ pub(super) async fn count(
         anthropic::to_turn(request, None)
     };
     let answer = |tokens| json!({"input_tokens": tokens});
-    serve(&state, config, request_id, body, &ENDPOINT, parse, answer).await
+    serve(&state, config, request_id, body, parse, answer).await
 }
 
 /// Counts the turn `parse` reads from the body, answering `answer(count)`
-/// or an error in `endpoint`'s envelope.
+/// or an error (in the path's envelope, `server/envelope.rs`).
 pub(super) async fn serve(
     state: &AppState,
     config: Arc<Config>,
     request_id: String,
     body: Body,
-    endpoint: &Endpoint,
     parse: impl FnOnce(&[u8]) -> Result<Turn, Error>,
     answer: impl FnOnce(u64) -> Value,
 ) -> Response {
@@ -85,7 +76,7 @@ pub(super) async fn serve(
         }
         Err(error) => {
             log.failed(error.status().as_u16(), &error.to_string());
-            error_response(&error, endpoint)
+            error.into_response()
         }
     }
 }

@@ -4,8 +4,6 @@
 //! dialect translation, so it skips the chat pipeline's codec. A backend
 //! without embeddings may name one that has them (`embeddings_backend`).
 
-use std::borrow::Cow;
-
 use axum::body::Body;
 use axum::extract::{Extension, State};
 use axum::http::header;
@@ -15,17 +13,11 @@ use serde_json::{Map, Value};
 use super::auth::Snapshot;
 use super::extract;
 use super::log::RequestLog;
-use super::pipeline::{Endpoint, add_route_headers, error_response, run_context};
+use super::pipeline::{add_route_headers, run_context};
 use super::request_id::RequestId;
-use crate::dialect::openai_chat;
 use crate::engine;
 use crate::error::Error;
 use crate::state::AppState;
-
-const ENDPOINT: Endpoint = Endpoint {
-    path: Cow::Borrowed("/v1/embeddings"),
-    error_body: openai_chat::error_body,
-};
 
 pub(super) async fn create(
     State(state): State<AppState>,
@@ -76,7 +68,7 @@ pub(super) async fn create(
         }
         Err(error) => {
             log.failed(error.status().as_u16(), &error.to_string());
-            error_response(&error, &ENDPOINT)
+            error.into_response()
         }
     }
 }

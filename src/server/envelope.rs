@@ -1,9 +1,11 @@
-//! Errors in the client's dialect: a request to an Anthropic or Gemini
-//! path that fails anywhere (the edge guard, the token check, an unknown
-//! path below it, the pipeline) gets that dialect's error envelope, with
-//! the same status and retry headers. Errors are answered in OpenAI's
-//! envelope where they happen ([`Error`]'s `IntoResponse`), which keeps the
-//! error beside the body; this layer rewrites the body for the others.
+//! Errors in the client's dialect, the one place that picks the envelope:
+//! a request that fails before its answer starts, anywhere (the edge
+//! guard, the token check, an unknown path, the pipeline), gets the
+//! envelope of its path's dialect (Anthropic's on `/v1/messages*`,
+//! Google's on `/v1beta/*`, OpenAI's elsewhere) with the same status and
+//! retry headers. Errors are answered in OpenAI's envelope where they
+//! happen ([`Error`]'s `IntoResponse`), which keeps the error beside the
+//! body; this layer rewrites the body for the other dialects.
 
 use axum::extract::Request;
 use axum::middleware::Next;

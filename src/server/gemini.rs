@@ -6,8 +6,6 @@
 //! `:` (`claude:sonnet`): the action is after the last one. A Gemini
 //! upstream gets the request as sent.
 
-use std::borrow::Cow;
-
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Extension, Path, RawQuery, State};
@@ -16,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::auth::Snapshot;
-use super::pipeline::{self, Endpoint, Parsed};
+use super::pipeline::{self, Parsed};
 use super::request_id::RequestId;
 use super::{count_tokens, extract};
 use crate::dialect::Framing;
@@ -104,7 +102,7 @@ pub(super) async fn act(
             };
             generate(state, request_id, snapshot, call, body).await
         }
-        "countTokens" => count(state, request_id, snapshot, model, path, body).await,
+        "countTokens" => count(state, request_id, snapshot, model, body).await,
         other => Error::NotFound(format!(
             "no action `{other}`: use generateContent, streamGenerateContent or countTokens"
         ))
@@ -132,11 +130,7 @@ async fn generate(
     }: Call,
     body: Body,
 ) -> Response {
-    let endpoint = Endpoint {
-        path: Cow::Owned(path),
-        error_body: gemini::error_body,
-    };
-    pipeline::serve(&state, config, request_id, body, &endpoint, |bytes| {
+    pipeline::serve(&state, config, request_id, body, &path, |bytes| {
         let request: GenerateRequest = extract::json(bytes)?;
         let include_thoughts = request
             .generation_config
@@ -177,13 +171,8 @@ async fn count(
     Extension(RequestId(request_id)): Extension<RequestId>,
     Extension(Snapshot(config)): Extension<Snapshot>,
     model: String,
-    path: String,
     body: Body,
 ) -> Response {
-    let endpoint = Endpoint {
-        path: Cow::Owned(path),
-        error_body: gemini::error_body,
-    };
     let parse = |bytes: &[u8]| {
         let mut request: Map<String, Value> = extract::json(bytes)?;
         let inner = request
@@ -195,5 +184,5 @@ async fn count(
         gemini::to_turn(request, &model, false)
     };
     let answer = |tokens| json!({"totalTokens": tokens});
-    count_tokens::serve(&state, config, request_id, body, &endpoint, parse, answer).await
+    count_tokens::serve(&state, config, request_id, body, parse, answer).await
 }

@@ -3,8 +3,6 @@
 //! The request as sent goes with the turn: an Anthropic upstream gets it
 //! byte for byte (its model routed), with the client's `anthropic-beta`.
 
-use std::borrow::Cow;
-
 use axum::body::Body;
 use axum::extract::{Extension, State};
 use axum::http::HeaderMap;
@@ -13,16 +11,14 @@ use axum::response::Response;
 use super::auth::Snapshot;
 use super::chat::session_header;
 use super::extract;
-use super::pipeline::{self, Endpoint, Parsed};
+use super::pipeline::{self, Parsed};
 use super::request_id::RequestId;
 use crate::dialect::anthropic::{self, MessagesCodec, MessagesRequest};
 use crate::state::AppState;
 use crate::turn::{Native, Wire};
 
-pub(super) const ENDPOINT: Endpoint = Endpoint {
-    path: Cow::Borrowed("/v1/messages"),
-    error_body: anthropic::error_body,
-};
+/// The path, for the log's replayable curl command.
+const PATH: &str = "/v1/messages";
 
 pub(super) async fn create(
     State(state): State<AppState>,
@@ -31,7 +27,7 @@ pub(super) async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    pipeline::serve(&state, config, request_id, body, &ENDPOINT, |bytes| {
+    pipeline::serve(&state, config, request_id, body, PATH, |bytes| {
         let request: MessagesRequest = extract::json(bytes)?;
         let mut turn = anthropic::to_turn(request, session_header(&headers))?;
         let native_headers = request_headers(&headers);

@@ -2,17 +2,15 @@
 //! endpoint's dialect), route, review what the backend can honour (one
 //! capability review for every dialect), run it
 //! (the engine plans, queues and starts), then stream or fold the answer,
-//! and log. An endpoint gives only its parser, its error envelope and, per
+//! and log. An endpoint gives only its parser and, per
 //! request, its [`Codec`]; nothing here knows a wire format.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use axum::response::Response;
-use serde_json::Value;
+use axum::response::{IntoResponse as _, Response};
 
 use super::log::RequestLog;
 use super::{answer, extract};
@@ -25,14 +23,6 @@ use crate::routes::Resolved;
 use crate::state::AppState;
 use crate::turn::Turn;
 
-/// What an endpoint gives the pipeline.
-pub(super) struct Endpoint {
-    /// Its path, for the replayable curl command in the log.
-    pub(super) path: Cow<'static, str>,
-    /// Its dialect's error envelope.
-    pub(super) error_body: fn(&Error) -> Value,
-}
-
 /// A request parsed by its endpoint.
 pub(super) struct Parsed {
     /// The request, normalised.
@@ -41,23 +31,23 @@ pub(super) struct Parsed {
     pub(super) codec: Box<dyn Codec>,
 }
 
-/// Answers one request: a JSON body or an SSE stream, or an error in the
-/// endpoint's envelope.
+/// Answers one request to `path`: a JSON body or an SSE stream, or an
+/// error (in the path's envelope, `server/envelope.rs`).
 pub(super) async fn serve(
     state: &AppState,
     config: Arc<Config>,
     request_id: String,
     body: Body,
-    endpoint: &Endpoint,
+    path: &str,
     parse: impl FnOnce(&Bytes) -> Result<Parsed, Error>,
 ) -> Response {
     tracing::debug!(id = %request_id, "received");
     let mut log = RequestLog::start(request_id, config.settings.log, Arc::clone(&config.secrets));
-    match start(state, &config, body, endpoint, parse, &mut log).await {
-        Ok(started) => answer::respond(started, log, endpoint).await,
+    match start(state, &config, body, path, parse, &mut log).await {
+        Ok(started) => answer::respond(started, log).await,
         Err(error) => {
             log.failed(error.status().as_u16(), &error.to_string());
-            error_response(&error, endpoint)
+            error.into_response()
         }
     }
 }
@@ -98,7 +88,7 @@ async fn start(
     state: &AppState,
     config: &Arc<Config>,
     body: Body,
-    endpoint: &Endpoint,
+    path: &str,
     parse: impl FnOnce(&Bytes) -> Result<Parsed, Error>,
     log: &mut RequestLog,
 ) -> Result<Started, Error> {
@@ -114,7 +104,7 @@ async fn start(
     log.stream = turn.stream;
     log.curl(
         state.local_addr,
-        &endpoint.path,
+        path,
         settings.token.as_ref().map(Token::variable),
         &bytes,
         turn.stream,
@@ -238,11 +228,6 @@ pub(super) fn parse_off_the_workers<T>(
     } else {
         parse(bytes)
     }
-}
-
-/// An error before the answer started, in the endpoint's envelope.
-pub(super) fn error_response(error: &Error, endpoint: &Endpoint) -> Response {
-    super::error_response(error, (endpoint.error_body)(error))
 }
 
 /// Says who answered and what was ignored.

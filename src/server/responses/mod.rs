@@ -8,8 +8,6 @@
 
 pub mod store;
 
-use std::borrow::Cow;
-
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
@@ -20,12 +18,12 @@ use axum::response::Response;
 use super::auth::Snapshot;
 use super::chat::session_header;
 use super::extract;
-use super::pipeline::{self, Endpoint, Parsed};
+use super::pipeline::{self, Parsed};
 use super::request_id::RequestId;
 use crate::dialect::openai_responses::{
     self, ECHOED, ResponsesCodec, ResponsesRequest, new_response_id,
 };
-use crate::dialect::{AnswerMeta, Codec, Encoder, Folder, Frame, openai_chat};
+use crate::dialect::{AnswerMeta, Codec, Encoder, Folder, Frame};
 use crate::error::Error;
 use crate::event::Event;
 use crate::state::AppState;
@@ -33,10 +31,8 @@ use crate::turn::{Message, Native, Part, Role, Wire};
 use serde_json::{Map, Value};
 use store::{ResponseStore, TTL};
 
-const ENDPOINT: Endpoint = Endpoint {
-    path: Cow::Borrowed("/v1/responses"),
-    error_body: openai_chat::error_body,
-};
+/// The path, for the log's replayable curl command.
+const PATH: &str = "/v1/responses";
 
 pub(super) async fn create(
     State(state): State<AppState>,
@@ -46,7 +42,7 @@ pub(super) async fn create(
     body: Body,
 ) -> Response {
     let store = Arc::clone(&state.responses);
-    pipeline::serve(&state, config, request_id, body, &ENDPOINT, |bytes| {
+    pipeline::serve(&state, config, request_id, body, PATH, |bytes| {
         parse(bytes, &store, session_header(&headers))
     })
     .await
