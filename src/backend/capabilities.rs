@@ -84,6 +84,14 @@ impl HostedTools {
 }
 
 impl Capabilities {
+    /// The request as the client sent it, when this backend takes it so
+    /// (it speaks the client's wire dialect).
+    pub fn passes_through<'t>(&self, turn: &'t Turn) -> Option<&'t crate::turn::Native> {
+        turn.native
+            .as_ref()
+            .filter(|native| self.native == Some(native.wire))
+    }
+
     /// Reviews `turn` for backend `backend`: the names of what will be
     /// ignored, sorted, then `session_id` and `reasoning_effort` when the
     /// template has no place for them.
@@ -92,11 +100,7 @@ impl Capabilities {
     /// [`Error::InvalidRequest`] for what cannot be ignored: a forced tool
     /// call, more than one answer, or images for a backend without them.
     pub fn review(&self, turn: &Turn, backend: &str) -> Result<Vec<String>, Error> {
-        if turn
-            .native
-            .as_ref()
-            .is_some_and(|native| self.native == Some(native.wire))
-        {
+        if self.passes_through(turn).is_some() {
             return Ok(Vec::new());
         }
         if let Some(why) = &turn.native_only {

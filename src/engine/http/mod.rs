@@ -74,11 +74,7 @@ pub(super) async fn run(
     });
     upstream.codex = codex.as_deref().zip(session.as_deref());
     // A request in the upstream's own dialect goes as it came.
-    let native = turn
-        .native
-        .as_ref()
-        .filter(|native| backend.capabilities.native == Some(native.wire));
-    if let Some(native) = native {
+    if let Some(native) = backend.capabilities.passes_through(&turn) {
         upstream.client_headers = &native.headers;
         let body = dialects::native_request(&http, native, &resolved.model)?;
         return send(resolved, upstream, http.clone(), body, true, ctx).await;
