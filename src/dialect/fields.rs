@@ -89,3 +89,16 @@ pub(crate) fn session_id(
         ))
     }
 }
+
+/// The bytes of base64 `data` (whitespace ignored, as clients wrap long
+/// lines); `at` names it in the error.
+///
+/// # Errors
+/// [`Error::InvalidRequest`] when it is not base64.
+pub(crate) fn base64_bytes(data: &str, at: &str) -> Result<Vec<u8>, Error> {
+    use base64::Engine as _;
+    let cleaned: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(cleaned.as_bytes())
+        .map_err(|e| Error::InvalidRequest(format!("{at} is not valid base64: {e}")))
+}

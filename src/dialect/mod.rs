@@ -104,3 +104,19 @@ pub enum Framing {
     /// grows (`application/json`; Gemini's stream without `alt=sse`).
     JsonArray,
 }
+
+/// A tool call's arguments as the JSON object the dialects that write them
+/// whole need (Anthropic's `input`, Gemini's `args`); arguments that are
+/// not one (a backend's slip) are kept whole under `arguments`.
+pub fn arguments_object(arguments: &str) -> Value {
+    if arguments.trim().is_empty() {
+        return Value::Object(serde_json::Map::new());
+    }
+    match serde_json::from_str::<Value>(arguments) {
+        Ok(object @ Value::Object(_)) => object,
+        _ => {
+            tracing::warn!("a tool call's arguments are not a JSON object; sent as `arguments`");
+            serde_json::json!({"arguments": arguments})
+        }
+    }
+}

@@ -16,12 +16,11 @@
 //! `context_management`, a tool's `defer_loading`…) are named, not kept:
 //! only an Anthropic upstream reads them, and it gets the request as sent.
 
-use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::upstream::thinking_budget;
-use crate::dialect::fields::Fields;
+use crate::dialect::fields::{Fields, base64_bytes};
 use crate::error::Error;
 use crate::turn::{Effort, File, Image, Message, Params, Part, Role, Tool, ToolChoice, Turn};
 
@@ -503,11 +502,7 @@ fn source<'a>(
 }
 
 fn base64(source: &Map<String, Value>, at: &str) -> Result<Vec<u8>, Error> {
-    let data = string(source, "data", at)?;
-    let cleaned: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(cleaned.as_bytes())
-        .map_err(|e| invalid(format!("{at}.data is not valid base64: {e}")))
+    base64_bytes(&string(source, "data", at)?, &format!("{at}.data"))
 }
 
 fn object(value: Value, at: &str) -> Result<Map<String, Value>, Error> {

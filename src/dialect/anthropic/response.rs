@@ -14,7 +14,7 @@ use std::borrow::Cow;
 
 use serde_json::{Value, json};
 
-use crate::dialect::{AnswerMeta, Codec, Encoder, Folder, Frame};
+use crate::dialect::{AnswerMeta, Codec, Encoder, Folder, Frame, arguments_object};
 use crate::error::{Error, ErrorKind};
 use crate::event::{Event, FinishReason, Usage};
 
@@ -330,7 +330,7 @@ impl Folder for MessageFolder {
     fn body(&self) -> Value {
         let mut content = self.content.clone();
         for (_, block, arguments) in &self.tool_arguments {
-            content[*block]["input"] = tool_input(arguments);
+            content[*block]["input"] = arguments_object(arguments);
         }
         let mut body = message_shell(&self.meta);
         body["content"] = Value::Array(content);
@@ -343,21 +343,6 @@ impl Folder for MessageFolder {
         body["stop_sequence"] = json!(sequence);
         body["usage"] = usage_json(&self.usage, false);
         body
-    }
-}
-
-/// A tool call's arguments as the `input` object. Arguments that are not a
-/// JSON object (a backend's slip) are kept whole under `arguments`.
-fn tool_input(arguments: &str) -> Value {
-    if arguments.trim().is_empty() {
-        return json!({});
-    }
-    match serde_json::from_str::<Value>(arguments) {
-        Ok(input @ Value::Object(_)) => input,
-        _ => {
-            tracing::warn!("a tool call's arguments are not a JSON object; sent as `arguments`");
-            json!({"arguments": arguments})
-        }
     }
 }
 

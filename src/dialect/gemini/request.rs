@@ -14,10 +14,10 @@
 //! effort. Google's own fields (`safetySettings`, `cachedContent`…) are
 //! named.
 
-use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::dialect::fields::base64_bytes;
 use crate::error::Error;
 use crate::turn::{Effort, File, Image, Message, Params, Part, Role, Tool, ToolChoice, Turn};
 
@@ -293,10 +293,7 @@ fn inline(data: &Value, at: &str) -> Result<Part, Error> {
         .and_then(Value::as_str)
         .ok_or_else(|| invalid(format!("{at}.mimeType must be a string")))?
         .to_owned();
-    let encoded = string(data, "data", at)?;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .map_err(|e| invalid(format!("{at}.data is not valid base64: {e}")))?;
+    let bytes = base64_bytes(&string(data, "data", at)?, &format!("{at}.data"))?;
     Ok(if media_type.starts_with("image/") {
         Part::Image(Image::Inline {
             media_type,

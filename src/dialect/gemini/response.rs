@@ -11,7 +11,7 @@
 
 use serde_json::{Value, json};
 
-use crate::dialect::{AnswerMeta, Codec, Encoder, Folder, Frame, Framing};
+use crate::dialect::{AnswerMeta, Codec, Encoder, Folder, Frame, Framing, arguments_object};
 use crate::error::{Error, ErrorKind};
 use crate::event::{Event, FinishReason, Usage};
 
@@ -117,11 +117,7 @@ impl Parts {
         calls
             .into_iter()
             .map(|(_, id, name, arguments)| {
-                let args = match serde_json::from_str::<Value>(&arguments) {
-                    Ok(args @ Value::Object(_)) => args,
-                    _ if arguments.trim().is_empty() => json!({}),
-                    _ => json!({"arguments": arguments}),
-                };
+                let args = arguments_object(&arguments);
                 self.signed(json!({"functionCall": {"id": id, "name": name, "args": args}}))
             })
             .collect()

@@ -3,11 +3,10 @@
 //! client sent; what a backend cannot honour is the capability review's
 //! business, not the dialect's.
 
-use base64::Engine as _;
 use serde_json::Value;
 
 use self::fields::{Stop, choice, tools};
-use crate::dialect::fields::{Fields, session_id};
+use crate::dialect::fields::{Fields, base64_bytes, session_id};
 use crate::dialect::openai_chat::wire::{ChatMessage, ChatRequest};
 use crate::error::Error;
 use crate::turn::{Effort, File, Image, Message, Params, Part, Role, Turn};
@@ -318,10 +317,7 @@ fn data_uri(uri: &str, at: &str) -> Result<(String, Vec<u8>), Error> {
             "{at}: only base64 data URIs are supported"
         )));
     };
-    let cleaned: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(cleaned.as_bytes())
-        .map_err(|e| invalid(format!("{at}: the data is not valid base64: {e}")))?;
+    let bytes = base64_bytes(data, &format!("{at}: the data"))?;
     let media_type = if media_type.is_empty() {
         "application/octet-stream".to_owned()
     } else {
