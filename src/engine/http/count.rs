@@ -6,13 +6,11 @@
 //! upstreams (and Gemini through a Google login) have no count endpoint
 //! here: `None`, and the caller estimates.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde_json::Value;
-use tokio::time::Instant;
 
-use super::{Upstream, dialects, read_capped};
+use super::{dialects, exchange};
 use crate::backend::http::{HttpTemplate, UpstreamDialect};
 use crate::engine::RunContext;
 use crate::error::Error;
@@ -74,16 +72,7 @@ pub(crate) async fn count_tokens(
         .map_err(|e| Error::Internal(format!("cannot encode the count request: {e}")))?;
     let endpoint = reqwest::Url::parse(&endpoint)
         .map_err(|e| Error::Internal(format!("the count URL: {e}")))?;
-    let mut upstream = Upstream::open(backend, http, Cow::Owned(endpoint), false, ctx).await?;
-    let _permit = ctx.limiters.acquire(backend).await?;
-    let deadline = Instant::now() + backend.timeout;
-    let response = upstream.send(body.into(), deadline, ctx).await?;
-    let answer = tokio::time::timeout_at(deadline, read_capped(response, MAX_COUNT_BYTES))
-        .await
-        .map_err(|_| Error::Timeout {
-            backend: backend.name.clone(),
-            after: backend.timeout,
-        })?;
+    let answer = exchange(backend, http, endpoint, body.into(), MAX_COUNT_BYTES, ctx).await?;
     let count = serde_json::from_slice::<Value>(&answer)
         .ok()
         .and_then(|v| v.get(answer_field)?.as_u64());

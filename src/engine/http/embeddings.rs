@@ -3,13 +3,11 @@
 //! credentials, retries and deadlines, and the upstream's answer passed
 //! back as it is.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::time::Instant;
 
-use super::{Upstream, read_capped};
+use super::exchange;
 use crate::backend::http::HttpTemplate;
 use crate::engine::RunContext;
 use crate::error::Error;
@@ -36,24 +34,7 @@ pub(crate) async fn embeddings(
     }
     let endpoint = reqwest::Url::parse(&format!("{}/embeddings", http.url))
         .map_err(|e| Error::Internal(format!("the embeddings URL: {e}")))?;
-    let mut upstream = Upstream::open(backend, http, Cow::Owned(endpoint), false, ctx).await?;
-    let _permit = ctx.limiters.acquire(backend).await?;
-    let deadline = Instant::now() + backend.timeout;
-    let response = upstream.send(body, deadline, ctx).await?;
-    let read = read_capped(response, MAX_EMBEDDINGS_BYTES + 1);
-    let answer = tokio::time::timeout_at(deadline, read)
-        .await
-        .map_err(|_| Error::Timeout {
-            backend: backend.name.clone(),
-            after: backend.timeout,
-        })?;
-    if answer.len() > MAX_EMBEDDINGS_BYTES {
-        return Err(Error::Backend {
-            backend: backend.name.clone(),
-            upstream_status: None,
-            message: format!("the embeddings answer is larger than {MAX_EMBEDDINGS_BYTES} bytes"),
-        });
-    }
+    let answer = exchange(backend, http, endpoint, body, MAX_EMBEDDINGS_BYTES, ctx).await?;
     if serde_json::from_slice::<serde::de::IgnoredAny>(&answer).is_err() {
         let start = &answer[..answer.len().min(200)];
         return Err(Error::Backend {

@@ -476,6 +476,37 @@ async fn status_error(
     }
 }
 
+/// POSTs `body` to `url` for one whole answer, not a turn (a token
+/// count, embeddings): under the backend's queue, credentials, retries and
+/// deadline; the answer, at most `max` bytes.
+pub(super) async fn exchange(
+    backend: &crate::backend::Backend,
+    http: &HttpTemplate,
+    url: reqwest::Url,
+    body: bytes::Bytes,
+    max: usize,
+    ctx: &RunContext,
+) -> Result<Vec<u8>, Error> {
+    let mut upstream = Upstream::open(backend, http, Cow::Owned(url), false, ctx).await?;
+    let _permit = ctx.limiters.acquire(backend).await?;
+    let deadline = Instant::now() + backend.timeout;
+    let response = upstream.send(body, deadline, ctx).await?;
+    let answer = tokio::time::timeout_at(deadline, read_capped(response, max + 1))
+        .await
+        .map_err(|_| Error::Timeout {
+            backend: backend.name.clone(),
+            after: backend.timeout,
+        })?;
+    if answer.len() > max {
+        return Err(Error::Backend {
+            backend: backend.name.clone(),
+            upstream_status: None,
+            message: format!("the upstream's answer is larger than {max} bytes"),
+        });
+    }
+    Ok(answer)
+}
+
 /// At most `max` bytes of a body.
 pub(super) async fn read_capped(mut response: reqwest::Response, max: usize) -> Vec<u8> {
     let mut body = Vec::new();
