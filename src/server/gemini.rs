@@ -132,16 +132,7 @@ async fn generate(
 ) -> Response {
     pipeline::serve(&state, config, request_id, body, &path, |bytes| {
         let request: GenerateRequest = extract::json(bytes)?;
-        let include_thoughts = request
-            .generation_config
-            .as_ref()
-            .and_then(|c| c.get("thinkingConfig").or_else(|| c.get("thinking_config")))
-            .and_then(|t| {
-                t.get("includeThoughts")
-                    .or_else(|| t.get("include_thoughts"))
-            })
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let include_thoughts = gemini::request::include_thoughts(&request);
         let mut turn = gemini::to_turn(request, &model, stream)?;
         turn.native = Some(Native {
             wire: Wire::Gemini,

@@ -62,13 +62,13 @@ pub fn to_turn(request: GenerateRequest, model: &str, stream: bool) -> Result<Tu
         extra,
     } = request;
     let mut messages = Vec::new();
+    let mut reader = Reader::default();
     if let Some(system) = system_instruction.filter(|s| !s.is_null()) {
-        messages.extend(system_messages(&system)?);
+        messages.push(reader.system(&system)?);
     }
     let Some(Value::Array(contents)) = contents else {
         return Err(invalid("`contents` is required: an array of contents"));
     };
-    let mut reader = Reader::default();
     for (i, content) in contents.iter().enumerate() {
         reader.content(content, &format!("contents[{i}]"), &mut messages)?;
     }
@@ -111,22 +111,6 @@ pub fn to_turn(request: GenerateRequest, model: &str, stream: bool) -> Result<Tu
     })
 }
 
-/// `systemInstruction`: a content (`{"parts": [{"text"}]}`) or a string.
-fn system_messages(system: &Value) -> Result<Vec<Message>, Error> {
-    if let Value::String(text) = system {
-        return Ok(vec![Message::text_message(Role::System, text.clone())]);
-    }
-    let parts = system
-        .get("parts")
-        .and_then(Value::as_array)
-        .ok_or_else(|| invalid("`systemInstruction.parts` must be an array"))?;
-    let text: Vec<&str> = parts
-        .iter()
-        .filter_map(|p| p.get("text")?.as_str())
-        .collect();
-    Ok(vec![Message::text_message(Role::System, text.join("\n"))])
-}
-
 /// Reads contents, keeping the calls a later response answers.
 #[derive(Default)]
 struct Reader {
@@ -136,6 +120,26 @@ struct Reader {
 }
 
 impl Reader {
+    /// `systemInstruction`: a content (`{"parts": [{"text"}]}`) or a
+    /// string; parts other than text are named.
+    fn system(&mut self, system: &Value) -> Result<Message, Error> {
+        if let Value::String(text) = system {
+            return Ok(Message::text_message(Role::System, text.clone()));
+        }
+        let parts = system
+            .get("parts")
+            .and_then(Value::as_array)
+            .ok_or_else(|| invalid("`systemInstruction.parts` must be an array"))?;
+        let mut text = Vec::new();
+        for part in parts {
+            match part.get("text").and_then(Value::as_str) {
+                Some(piece) => text.push(piece),
+                None => self.note("systemInstruction.parts[]".into()),
+            }
+        }
+        Ok(Message::text_message(Role::System, text.join("\n")))
+    }
+
     fn note(&mut self, name: String) {
         if !self.unused.contains(&name) {
             self.unused.push(name);
@@ -459,6 +463,21 @@ fn generation(config: &Value, unused: &mut Vec<String>) -> Result<(Params, Optio
         params.named.push(named);
     }
     Ok((params, effort))
+}
+
+/// Whether the answer should show the model's thoughts
+/// (`thinkingConfig.includeThoughts`).
+pub fn include_thoughts(request: &GenerateRequest) -> bool {
+    let config = request.generation_config.as_ref();
+    let thinking =
+        config.and_then(|c| c.get("thinkingConfig").or_else(|| c.get("thinking_config")));
+    thinking
+        .and_then(|t| {
+            t.get("includeThoughts")
+                .or_else(|| t.get("include_thoughts"))
+        })
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
 }
 
 /// `thinkingConfig`: `thinkingLevel`, else `thinkingBudget` (0 or -1, the

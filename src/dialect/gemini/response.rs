@@ -55,7 +55,6 @@ struct Parts {
     calls: Vec<(usize, String, String, String)>,
     usage: Usage,
     finish: Option<FinishReason>,
-    called: bool,
 }
 
 impl Parts {
@@ -66,7 +65,6 @@ impl Parts {
             calls: Vec::new(),
             usage: Usage::default(),
             finish: None,
-            called: false,
         }
     }
 
@@ -86,7 +84,6 @@ impl Parts {
             }
             Event::ReasoningSignature(signature) => self.signature = Some(signature.clone()),
             Event::ToolCallStart { index, id, name } => {
-                self.called = true;
                 self.calls
                     .push((*index, id.clone(), name.clone(), String::new()));
             }

@@ -213,16 +213,10 @@ fn items_to_messages(items: Vec<Value>) -> Result<Vec<Message>, Error> {
     Ok(messages)
 }
 
-/// A `reasoning` item: its encrypted content, to go back as it is, else
-/// its summary's text.
+/// A `reasoning` item: its summary's text, and its encrypted content, to
+/// go back as it is to a Responses upstream (a backend that cannot take it
+/// names it as ignored; the summary still reads).
 fn reasoning(item: &Map<String, Value>) -> Vec<Part> {
-    if let Some(data) = item
-        .get("encrypted_content")
-        .and_then(Value::as_str)
-        .filter(|d| !d.is_empty())
-    {
-        return vec![Part::RedactedReasoning(data.to_owned())];
-    }
     let summary: Vec<&str> = item
         .get("summary")
         .and_then(Value::as_array)
@@ -230,13 +224,21 @@ fn reasoning(item: &Map<String, Value>) -> Vec<Part> {
         .flatten()
         .filter_map(|part| part.get("text")?.as_str())
         .collect();
-    if summary.is_empty() {
-        return Vec::new();
+    let mut parts = Vec::new();
+    if !summary.is_empty() {
+        parts.push(Part::Reasoning {
+            text: summary.join("\n\n"),
+            signature: None,
+        });
     }
-    vec![Part::Reasoning {
-        text: summary.join("\n\n"),
-        signature: None,
-    }]
+    if let Some(data) = item
+        .get("encrypted_content")
+        .and_then(Value::as_str)
+        .filter(|d| !d.is_empty())
+    {
+        parts.push(Part::RedactedReasoning(data.to_owned()));
+    }
+    parts
 }
 
 /// A message's `content`: a string, or parts.

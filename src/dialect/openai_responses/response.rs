@@ -28,13 +28,14 @@ pub struct ResponsesCodec {
     pub previous_response_id: Option<String>,
     /// Whether the gateway keeps it to be continued.
     pub store: bool,
-    /// Request fields the response object repeats ([`ECHOED`]), as sent.
+    /// Request fields the response object repeats ([`ECHOED`], and
+    /// `instructions`), as sent.
     pub echo: Map<String, Value>,
 }
 
-/// The request fields a response object repeats.
+/// The request fields kept apart from the vocabulary's that a response
+/// object repeats (`instructions`, read by the request, is repeated too).
 pub const ECHOED: &[&str] = &[
-    "instructions",
     "max_output_tokens",
     "metadata",
     "parallel_tool_calls",

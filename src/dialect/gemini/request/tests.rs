@@ -147,3 +147,15 @@ fn malformed_requests_name_the_field() {
         assert!(err.to_string().contains(expected), "{body}: {err}");
     }
 }
+
+#[test]
+fn system_parts_other_than_text_are_named() {
+    let t = turn(json!({
+        "systemInstruction": {"parts": [{"text": "be brief"},
+                                        {"inlineData": {"mimeType": "image/png", "data": "iVBORw=="}}]},
+        "contents": [{"parts": [{"text": "hi"}]}],
+    }))
+    .unwrap();
+    assert_eq!(t.messages[0].text(), "be brief");
+    assert_eq!(t.unused, ["systemInstruction.parts[]"]);
+}

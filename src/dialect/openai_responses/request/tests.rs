@@ -45,6 +45,10 @@ fn a_codex_request_keeps_every_item_in_order() {
     assert_eq!(
         t.messages[3].parts,
         [
+            Part::Reasoning {
+                text: "I should run ls.".into(),
+                signature: None
+            },
             Part::RedactedReasoning("gAAAA-opaque".into()),
             Part::ToolCall {
                 id: "call_1".into(),
