@@ -14,6 +14,9 @@ pub mod splice;
 pub mod sse;
 pub mod upstream;
 
+#[cfg(test)]
+pub(crate) mod testing;
+
 use std::borrow::Cow;
 
 use serde_json::Value;

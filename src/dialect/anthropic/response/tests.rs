@@ -6,14 +6,11 @@ use serde_json::json;
 
 use super::*;
 use crate::dialect::anthropic::upstream::MessageDecoder;
+use crate::dialect::testing;
 use crate::dialect::upstream::testing::decode_in_pieces;
 
 fn meta() -> AnswerMeta {
-    AnswerMeta {
-        request_id: "req-1".into(),
-        created: 0,
-        model: "claude-x".into(),
-    }
+    testing::meta("req-1", "claude-x")
 }
 
 fn usage() -> Usage {
@@ -69,12 +66,11 @@ fn answer() -> Vec<Event> {
 }
 
 fn encode(events: &[Event]) -> Vec<Frame> {
-    let mut encoder = MessagesCodec.encoder(meta());
-    let mut frames = encoder.open();
-    for event in events {
-        frames.extend(encoder.event(event));
-    }
-    frames
+    testing::encode(&MessagesCodec, meta(), events)
+}
+
+fn fold(events: &[Event]) -> Value {
+    testing::fold(&MessagesCodec, meta(), events)
 }
 
 #[test]
@@ -186,12 +182,8 @@ fn interleaved_tool_arguments_reach_their_own_block() {
 
 #[test]
 fn the_folded_message_has_every_block() {
-    let mut folder = MessagesCodec.folder(meta());
-    for event in answer() {
-        folder.push(&event);
-    }
     assert_eq!(
-        folder.body(),
+        fold(&answer()),
         json!({
             "id": "msg_req_1",
             "type": "message",
@@ -214,15 +206,11 @@ fn the_folded_message_has_every_block() {
 
 #[test]
 fn stop_reasons_and_unsigned_reasoning() {
-    let mut folder = MessagesCodec.folder(meta());
-    for event in [
+    let body = fold(&[
         Event::ReasoningDelta("hmm".into()),
         Event::TextDelta("cut".into()),
         Event::Finish(FinishReason::Length),
-    ] {
-        folder.push(&event);
-    }
-    let body = folder.body();
+    ]);
     assert_eq!(body["stop_reason"], "max_tokens");
     assert_eq!(
         body["content"][0],
@@ -288,11 +276,7 @@ fn a_stop_sequence_is_named_and_read_back() {
     let mut read = decode_in_pieces(&mut MessageDecoder::default(), &wire, 1).unwrap();
     read.retain(|e| !matches!(e, Event::Usage(_)));
     assert_eq!(read, events);
-    let mut folder = MessagesCodec.folder(meta());
-    for event in &events {
-        folder.push(event);
-    }
-    let body = folder.body();
+    let body = fold(&events);
     assert_eq!(body["stop_reason"], "stop_sequence");
     assert_eq!(body["stop_sequence"], "END");
 }

@@ -6,15 +6,12 @@ use serde_json::json;
 
 use super::*;
 use crate::dialect::gemini::upstream::ContentDecoder;
+use crate::dialect::testing;
 use crate::dialect::upstream::StreamDecoder as _;
 use crate::dialect::upstream::testing::decode_in_pieces;
 
 fn meta() -> AnswerMeta {
-    AnswerMeta {
-        request_id: "r1".into(),
-        created: 0,
-        model: "gem:x".into(),
-    }
+    testing::meta("r1", "gem:x")
 }
 
 fn answer() -> Vec<Event> {
@@ -48,12 +45,7 @@ fn answer() -> Vec<Event> {
 }
 
 fn encode(codec: GeminiCodec, events: &[Event]) -> Vec<Frame> {
-    let mut encoder = codec.encoder(meta());
-    let mut frames = encoder.open();
-    for event in events {
-        frames.extend(encoder.event(event));
-    }
-    frames
+    testing::encode(&codec, meta(), events)
 }
 
 const SSE: GeminiCodec = GeminiCodec {
@@ -120,11 +112,7 @@ fn the_whole_response_merges_text_and_hides_unasked_thoughts() {
         include_thoughts: false,
         framing: Framing::JsonArray,
     };
-    let mut folder = codec.folder(meta());
-    for event in answer() {
-        folder.push(&event);
-    }
-    let body = folder.body();
+    let body = testing::fold(&codec, meta(), &answer());
     assert_eq!(
         body["candidates"][0]["content"]["parts"],
         json!([
@@ -134,15 +122,15 @@ fn the_whole_response_merges_text_and_hides_unasked_thoughts() {
         ])
     );
     assert_eq!(body["modelVersion"], "gem:x");
-    let mut folder = codec.folder(meta());
-    for event in [
-        Event::TextDelta("a".into()),
-        Event::TextDelta("b".into()),
-        Event::Finish(FinishReason::Length),
-    ] {
-        folder.push(&event);
-    }
-    let body = folder.body();
+    let body = testing::fold(
+        &codec,
+        meta(),
+        &[
+            Event::TextDelta("a".into()),
+            Event::TextDelta("b".into()),
+            Event::Finish(FinishReason::Length),
+        ],
+    );
     assert_eq!(
         body["candidates"][0]["content"]["parts"],
         json!([{"text": "ab"}])

@@ -6,14 +6,11 @@ use serde_json::json;
 
 use super::*;
 use crate::dialect::openai_responses::upstream::ResponseDecoder;
+use crate::dialect::testing;
 use crate::dialect::upstream::testing::decode_in_pieces;
 
 fn meta() -> AnswerMeta {
-    AnswerMeta {
-        request_id: "r1".into(),
-        created: 7,
-        model: "gpt-x".into(),
-    }
+    testing::meta("r1", "gpt-x")
 }
 
 fn usage() -> Usage {
@@ -59,12 +56,7 @@ fn codec() -> ResponsesCodec {
 }
 
 fn encode(events: &[Event]) -> Vec<Frame> {
-    let mut encoder = codec().encoder(meta());
-    let mut frames = encoder.open();
-    for event in events {
-        frames.extend(encoder.event(event));
-    }
-    frames
+    testing::encode(&codec(), meta(), events)
 }
 
 #[test]
@@ -150,20 +142,20 @@ fn the_stream_reads_back_into_the_same_events_whole_and_byte_by_byte() {
 fn the_folded_response_and_a_cut_answer() {
     let mut echo = Map::new();
     echo.insert("tool_choice".into(), json!("required"));
-    let mut folder = ResponsesCodec {
+    let codec = ResponsesCodec {
         id: "resp_r1".into(),
         previous_response_id: Some("resp_0".into()),
         store: true,
         echo,
-    }
-    .folder(meta());
-    for event in [
-        Event::TextDelta("partial".into()),
-        Event::Finish(FinishReason::Length),
-    ] {
-        folder.push(&event);
-    }
-    let body = folder.body();
+    };
+    let body = testing::fold(
+        &codec,
+        meta(),
+        &[
+            Event::TextDelta("partial".into()),
+            Event::Finish(FinishReason::Length),
+        ],
+    );
     assert_eq!(body["status"], "incomplete");
     assert_eq!(body["incomplete_details"]["reason"], "max_output_tokens");
     assert_eq!(body["previous_response_id"], "resp_0");
