@@ -6,58 +6,14 @@
 
 use serde_json::{Value, json};
 
+use crate::support::Gateway;
+use crate::support::every_backend;
 use crate::support::mock_upstream::{MockUpstream, REPLY_TEXT, TOOL_COMMAND, TOOL_RESULT_REPLY};
-use crate::support::{FAKE_BACKEND, Gateway};
 
 const TOKEN: &str = "gemini-test-token-0123456789";
-const KEY: &str = "sk-upstream-0123456789";
-
-fn config(mock: &MockUpstream) -> String {
-    format!(
-        r#"use = []
-[server]
-token = "{TOKEN}"
-
-{FAKE_BACKEND}
-
-[backends.chat-api]
-kind = "http"
-url = "{base}/v1"
-auth = {{ env = "UP_KEY" }}
-max_retry_wait_seconds = 1
-
-[backends.gemini-api]
-kind = "http"
-dialect = "gemini"
-url = "{base}"
-auth = {{ env = "UP_KEY", header = "x-goog-api-key", scheme = "" }}
-max_retry_wait_seconds = 1
-
-[[routes]]
-prefix = "fake:"
-backend = "fake"
-
-[[routes]]
-model = "fake-stream"
-backend = "fake"
-vars = {{ mode = "stream", delay = "0" }}
-
-[[routes]]
-prefix = "chat:"
-backend = "chat-api"
-
-[[routes]]
-prefix = "gem:"
-backend = "gemini-api"
-"#,
-        base = mock.base_url()
-    )
-}
 
 async fn rig() -> (MockUpstream, Gateway) {
-    let mock = MockUpstream::start().await;
-    let gw = Gateway::builder(&config(&mock)).env("UP_KEY", KEY).start();
-    (mock, gw)
+    every_backend::start(&format!("token = \"{TOKEN}\"")).await
 }
 
 const AUTH: &[(&str, &str)] = &[("x-goog-api-key", TOKEN)];

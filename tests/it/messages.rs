@@ -6,74 +6,22 @@
 
 use serde_json::{Value, json};
 
+use crate::support::Gateway;
+use crate::support::every_backend::{self, UPSTREAM_KEY};
 use crate::support::mock_upstream::{
     MockUpstream, REASONING_TEXT, REPLY_TEXT, TOOL_COMMAND, TOOL_RESULT_REPLY,
 };
 use crate::support::sse::SseEvent;
-use crate::support::{FAKE_BACKEND, Gateway};
 
 const TOKEN: &str = "messages-test-token-0123456789";
-const KEY: &str = "sk-ant-upstream-0123456789";
 
-/// The fake CLI (plain, streaming, failing) and two HTTP backends on `mock`.
-fn config(mock: &MockUpstream) -> String {
-    format!(
-        r#"use = []
-[server]
-token = "{TOKEN}"
-sse_keepalive_seconds = 1
-
-{FAKE_BACKEND}
-
-[backends.claude-api]
-kind = "http"
-dialect = "anthropic-messages"
-url = "{base}"
-auth = {{ env = "UP_KEY", header = "x-api-key" }}
-max_retry_wait_seconds = 1
-
-[backends.chat-api]
-kind = "http"
-dialect = "openai-chat"
-url = "{base}/v1"
-auth = {{ env = "UP_KEY" }}
-max_retry_wait_seconds = 1
-
-[[routes]]
-prefix = "fake:"
-backend = "fake"
-
-[[routes]]
-model = "fake-stream"
-backend = "fake"
-vars = {{ mode = "stream", delay = "0" }}
-
-[[routes]]
-model = "fake-slow"
-backend = "fake"
-vars = {{ mode = "stream", delay = "1.6", chunks = "2" }}
-
-[[routes]]
-model = "fake-fail"
-backend = "fake"
-vars = {{ mode = "fail", exit = "3" }}
-
-[[routes]]
-prefix = "anthropic:"
-backend = "claude-api"
-
-[[routes]]
-prefix = "chat:"
-backend = "chat-api"
-"#,
-        base = mock.base_url()
-    )
+/// The gateway's server settings here: a token, and quick keep-alives.
+fn server() -> String {
+    format!("token = \"{TOKEN}\"\nsse_keepalive_seconds = 1")
 }
 
 async fn rig() -> (MockUpstream, Gateway) {
-    let mock = MockUpstream::start().await;
-    let gw = Gateway::builder(&config(&mock)).env("UP_KEY", KEY).start();
-    (mock, gw)
+    every_backend::start(&server()).await
 }
 
 const AUTH: &[(&str, &str)] = &[("x-api-key", TOKEN), ("anthropic-version", "2023-06-01")];
@@ -377,7 +325,7 @@ async fn an_anthropic_upstream_runs_a_tool_round_trip_with_thinking_signed() {
     tool_round_trip(&gw, "anthropic:").await;
     let sent = mock.last_request("/v1/messages");
     assert_eq!(sent.body["model"], "model-x");
-    assert_eq!(header(&sent, "x-api-key").as_deref(), Some(KEY));
+    assert_eq!(header(&sent, "x-api-key").as_deref(), Some(UPSTREAM_KEY));
     let result = &sent.body["messages"][2]["content"][0];
     assert_eq!(result["type"], "tool_result", "{}", sent.body);
 
@@ -457,7 +405,7 @@ async fn an_anthropic_upstream_gets_the_request_as_sent_and_answers_as_it_said()
     expected["model"] = json!("model-x");
     assert_eq!(sent.body, expected, "every field as sent, the model routed");
     assert_eq!(header(&sent, "anthropic-beta").as_deref(), Some(beta.1));
-    assert_eq!(header(&sent, "x-api-key").as_deref(), Some(KEY));
+    assert_eq!(header(&sent, "x-api-key").as_deref(), Some(UPSTREAM_KEY));
     // The answer is the upstream's own: its id and model.
     let body: Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(body["model"], "model-x", "{raw}");
@@ -590,12 +538,8 @@ async fn token_counts_come_from_the_upstream_or_the_tokenizer() {
 
 #[tokio::test]
 async fn an_operators_forced_effort_is_not_passed_over() {
-    let mock = MockUpstream::start().await;
-    let config = config(&mock).replace(
-        "sse_keepalive_seconds = 1",
-        "sse_keepalive_seconds = 1\nforce_effort = \"high\"",
-    );
-    let gw = Gateway::builder(&config).env("UP_KEY", KEY).start();
+    let server = format!("{}\nforce_effort = \"high\"", server());
+    let (mock, gw) = every_backend::start(&server).await;
     let mut request = with_claude_code_fields(ask("anthropic:m", "hi"));
     request["max_tokens"] = json!(20_000);
     let (status, headers, _) = post(&gw, request).await;

@@ -6,61 +6,13 @@
 
 use serde_json::{Value, json};
 
+use crate::support::Gateway;
+use crate::support::every_backend;
 use crate::support::mock_upstream::{MockUpstream, REPLY_TEXT, TOOL_COMMAND, TOOL_RESULT_REPLY};
 use crate::support::sse::SseEvent;
-use crate::support::{FAKE_BACKEND, Gateway};
-
-const KEY: &str = "sk-upstream-0123456789";
-
-fn config(mock: &MockUpstream) -> String {
-    format!(
-        r#"use = []
-
-{FAKE_BACKEND}
-
-[backends.chat-api]
-kind = "http"
-url = "{base}/v1"
-auth = {{ env = "UP_KEY" }}
-max_retry_wait_seconds = 1
-
-[backends.responses-api]
-kind = "http"
-dialect = "openai-responses"
-url = "{base}/v1"
-auth = {{ env = "UP_KEY" }}
-max_retry_wait_seconds = 1
-
-[[routes]]
-prefix = "fake:"
-backend = "fake"
-
-[[routes]]
-model = "fake-stream"
-backend = "fake"
-vars = {{ mode = "stream", delay = "0" }}
-
-[[routes]]
-model = "fake-late-error"
-backend = "fake"
-vars = {{ mode = "report-error", exit = "500" }}
-
-[[routes]]
-prefix = "chat:"
-backend = "chat-api"
-
-[[routes]]
-prefix = "responses:"
-backend = "responses-api"
-"#,
-        base = mock.base_url()
-    )
-}
 
 async fn rig() -> (MockUpstream, Gateway) {
-    let mock = MockUpstream::start().await;
-    let gw = Gateway::builder(&config(&mock)).env("UP_KEY", KEY).start();
-    (mock, gw)
+    every_backend::start("").await
 }
 
 async fn create(gw: &Gateway, body: Value) -> (u16, reqwest::header::HeaderMap, Value) {
@@ -354,13 +306,7 @@ async fn a_responses_upstream_gets_the_request_as_sent() {
 
 #[tokio::test]
 async fn a_stream_held_whole_is_capped_like_a_folded_answer() {
-    let mock = MockUpstream::start().await;
-    let config = config(&mock).replacen(
-        "use = []\n",
-        "use = []\n[server]\nmax_answer_bytes = 10\n",
-        1,
-    );
-    let gw = Gateway::builder(&config).env("UP_KEY", KEY).start();
+    let (_mock, gw) = every_backend::start("max_answer_bytes = 10").await;
     // 3 chunks of 7 bytes: past 10, the stream ends, failed.
     let events = stream(&gw, json!({"model": "fake-stream", "input": "go"})).await;
     let last = events.last().unwrap().json();

@@ -12,60 +12,14 @@ use serde_json::Value;
 use tokio::process::Command;
 
 use super::cli;
-use crate::support::mock_upstream::{MockUpstream, TOOL_RESULT_REPLY};
-use crate::support::{FAKE_BACKEND, Gateway};
+use crate::support::Gateway;
+use crate::support::every_backend;
+use crate::support::mock_upstream::TOOL_RESULT_REPLY;
 
 const TOKEN: &str = "clients-e2e-token-0123456789";
 
 /// How long one CLI run may take.
 const RUN_LIMIT: Duration = Duration::from_secs(90);
-
-/// The fake CLI (`fake:`), and HTTP backends on `mock`: Anthropic Messages
-/// (`anthropic:`) and OpenAI Responses (`responses:`).
-fn config(mock: &MockUpstream) -> String {
-    format!(
-        r#"use = []
-[server]
-token = "{TOKEN}"
-
-{FAKE_BACKEND}
-
-[backends.claude-api]
-kind = "http"
-dialect = "anthropic-messages"
-url = "{base}"
-auth = {{ env = "UP_KEY", header = "x-api-key" }}
-
-[backends.responses-api]
-kind = "http"
-dialect = "openai-responses"
-url = "{base}/v1"
-auth = {{ env = "UP_KEY" }}
-
-[backends.chat-api]
-kind = "http"
-url = "{base}/v1"
-auth = {{ env = "UP_KEY" }}
-
-[[routes]]
-prefix = "fake:"
-backend = "fake"
-
-[[routes]]
-prefix = "anthropic:"
-backend = "claude-api"
-
-[[routes]]
-prefix = "responses:"
-backend = "responses-api"
-
-[[routes]]
-prefix = "chat:"
-backend = "chat-api"
-"#,
-        base = mock.base_url()
-    )
-}
 
 /// Runs `command` in `dir` with nothing of the caller's environment but
 /// `PATH` (and `HOME` = `dir`) plus what the caller set, within
@@ -134,10 +88,7 @@ async fn claude_code(gw: &Gateway, dir: &Path, model: &str, prompt: &str) -> Val
 
 #[tokio::test]
 async fn claude_code_runs_on_a_cli_backend_and_its_bash_tool_on_http_backends() {
-    let mock = MockUpstream::start().await;
-    let gw = Gateway::builder(&config(&mock))
-        .env("UP_KEY", "sk-upstream-0123456789")
-        .start();
+    let (mock, gw) = every_backend::start(&format!("token = \"{TOKEN}\"")).await;
     let dir = tempfile::tempdir().unwrap();
     // A plain turn answered by a CLI (the fake one echoes its prompt).
     let result = claude_code(&gw, dir.path(), "fake:fake-1", "say hi to the gateway").await;
@@ -211,10 +162,7 @@ enabled = false
 
 #[tokio::test]
 async fn codex_runs_its_shell_tool_on_answers_from_other_dialects() {
-    let mock = MockUpstream::start().await;
-    let gw = Gateway::builder(&config(&mock))
-        .env("UP_KEY", "sk-upstream-0123456789")
-        .start();
+    let (mock, gw) = every_backend::start(&format!("token = \"{TOKEN}\"")).await;
     let dir = tempfile::tempdir().unwrap();
     // Chat Completions behind a Responses client.
     let lines = codex(&gw, dir.path(), "chat:gpt-test", "USE_TOOL please").await;
@@ -301,10 +249,7 @@ fn gemini_said(lines: &[Value]) -> String {
 
 #[tokio::test]
 async fn gemini_cli_runs_its_shell_tool_on_answers_from_another_dialect() {
-    let mock = MockUpstream::start().await;
-    let gw = Gateway::builder(&config(&mock))
-        .env("UP_KEY", "sk-upstream-0123456789")
-        .start();
+    let (_mock, gw) = every_backend::start(&format!("token = \"{TOKEN}\"")).await;
     let dir = tempfile::tempdir().unwrap();
     // Chat Completions behind a Gemini client.
     let lines = gemini_cli(&gw, dir.path(), "chat:gpt-test", "USE_TOOL please").await;

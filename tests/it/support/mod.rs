@@ -2,6 +2,7 @@
 //! config and environment, an SSE reader that keeps arrival times, the mock
 //! model upstream, and the template of the fake CLI.
 
+pub(crate) mod every_backend;
 pub(crate) mod gateway_process;
 pub(crate) mod mock_upstream;
 pub(crate) mod sse;
