@@ -34,10 +34,8 @@ impl Fields {
 
     /// Sets `key` to `value`: in its place, or last when it was not there.
     pub fn set(&mut self, key: &str, value: &Value) {
-        let raw = RawValue::from_string(value.to_string()).unwrap_or_else(|_| {
-            // A `Value` always serializes to valid JSON.
-            RawValue::from_string("null".into()).unwrap_or_default()
-        });
+        // A `Value` always serializes (the default, `null`, is never used).
+        let raw = serde_json::value::to_raw_value(value).unwrap_or_default();
         match self.0.iter_mut().find(|(k, _)| k == key) {
             Some((_, old)) => *old = raw,
             None => self.0.push((key.to_owned(), raw)),
