@@ -312,16 +312,18 @@ async fn sequential(sides: &Sides<'_>, stream: bool) -> anyhow::Result<bool> {
     }
     let mut direct = Vec::with_capacity(PAIRS);
     let mut through = Vec::with_capacity(PAIRS);
-    let (mut user, mut system) = (Duration::ZERO, Duration::ZERO);
+    // All the gateway's CPU over the phase, work after an answer included
+    // (the direct requests leave it idle).
+    let (cpu_before, split_before) = (cpu_time(sides.target.pid)?, cpu_split(sides.target.pid)?);
     for _ in 0..PAIRS {
         direct.push(sides.direct(stream).await?);
-        let before = cpu_split(sides.target.pid)?;
         through.push(sides.through(stream).await?);
-        let after = cpu_split(sides.target.pid)?;
-        user += after.0.saturating_sub(before.0);
-        system += after.1.saturating_sub(before.1);
     }
-    let gateway_cpu = user + system;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let gateway_cpu = cpu_time(sides.target.pid)?.saturating_sub(cpu_before);
+    let split_after = cpu_split(sides.target.pid)?;
+    let user = split_after.0.saturating_sub(split_before.0);
+    let system = split_after.1.saturating_sub(split_before.1);
     let totals = |t: &[Timed]| Stats::of(t.iter().map(|t| t.total).collect());
     let firsts = |t: &[Timed]| Stats::of(t.iter().map(|t| t.first_text).collect());
     println!("\n## {kind}, concurrency 1: {PAIRS} interleaved pairs after {WARMUP} warm-up pairs");
@@ -343,7 +345,7 @@ async fn sequential(sides: &Sides<'_>, stream: bool) -> anyhow::Result<bool> {
     };
     let pairs = u32::try_from(PAIRS)?;
     println!(
-        "(gateway CPU per request: user {} ms + kernel {} ms; clock-tick resolution ±{} ms)",
+        "(of which user {} ms + kernel {} ms, in clock ticks: ±{} ms)",
         ms(user / pairs),
         ms(system / pairs),
         ms(support::CPU_TICK / pairs)

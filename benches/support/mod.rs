@@ -42,18 +42,34 @@ where
     }
 }
 
-/// One clock tick, the resolution of [`cpu_time`]: `/proc` counts in
-/// USER_HZ, which Linux fixes at 100 per second.
+/// One clock tick, the resolution of [`cpu_split`]: `/proc/PID/stat`
+/// counts in USER_HZ, which Linux fixes at 100 per second.
 pub(crate) const CPU_TICK: Duration = Duration::from_millis(10);
 
-/// CPU time process `pid` has used (user + system, all its threads,
-/// without its children), from `/proc/PID/stat`.
+/// CPU time process `pid` has used (user + system, all its live threads,
+/// without its children), to the nanosecond: the sum of each thread's
+/// run time in `/proc/PID/task/TID/schedstat`. (`/proc/PID/stat` counts
+/// in 10 ms ticks: ±0.02 ms per request over 500 requests, as large as
+/// the differences measured.)
 pub(crate) fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
-    let (user, system) = cpu_split(pid)?;
-    Ok(user + system)
+    let mut nanos: u64 = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        // A thread that ended since the listing counts no more.
+        let Ok(schedstat) = std::fs::read_to_string(task?.path().join("schedstat")) else {
+            continue;
+        };
+        let run: u64 = schedstat
+            .split_whitespace()
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("empty schedstat of process {pid}"))?
+            .parse()?;
+        nanos += run;
+    }
+    Ok(Duration::from_nanos(nanos))
 }
 
-/// CPU time process `pid` has used in user space and in the kernel.
+/// CPU time process `pid` has used in user space and in the kernel, in
+/// clock ticks ([`CPU_TICK`]).
 pub(crate) fn cpu_split(pid: u32) -> anyhow::Result<(Duration, Duration)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let fields: Vec<&str> = stat

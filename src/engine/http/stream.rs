@@ -1,13 +1,17 @@
 //! An upstream's answer read as it comes: server-sent events decoded
 //! linearly and turned into events chunk by chunk, or a whole JSON body
 //! turned into events at once. Each read has the idle deadline, the whole
-//! answer the backend's; shutdown ends it.
+//! answer the backend's; shutdown ends it. The timers are made once per
+//! answer, not per chunk: a stream of many small chunks pays for none.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt as _;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::backend::Backend;
 use crate::backend::http::HttpTemplate;
@@ -41,13 +45,7 @@ pub(super) fn events(
         .trim()
         .to_owned();
     let is_sse = content_type.starts_with("text/event-stream");
-    let mut reader = Reader {
-        body: Box::pin(response.bytes_stream()),
-        backend,
-        idle: http.timeouts.idle,
-        deadline,
-        ctx,
-    };
+    let mut reader = Reader::new(response, backend, http.timeouts.idle, deadline, ctx);
     Box::pin(async_stream::stream! {
         if is_sse {
             let mut sse = SseDecoder::new(MAX_EVENT_BYTES);
@@ -136,30 +134,41 @@ pub(super) fn events(
 struct Reader {
     body: futures_util::stream::BoxStream<'static, reqwest::Result<Bytes>>,
     backend: Arc<Backend>,
-    idle: std::time::Duration,
-    deadline: Instant,
+    deadlines: Deadlines,
     ctx: RunContext,
 }
 
 impl Reader {
+    fn new(
+        response: reqwest::Response,
+        backend: Arc<Backend>,
+        idle: Duration,
+        deadline: Instant,
+        ctx: RunContext,
+    ) -> Reader {
+        Reader {
+            body: Box::pin(response.bytes_stream()),
+            backend,
+            deadlines: Deadlines::new(idle, deadline, ctx.shutdown.clone()),
+            ctx,
+        }
+    }
+
     /// The next piece of the body, `None` at its end.
     async fn next(&mut self) -> Result<Option<Bytes>, Error> {
-        let idle = self.idle;
-        tokio::select! {
-            next = tokio::time::timeout(idle, self.body.next()) => match next {
-                Ok(Some(Ok(bytes))) => Ok(Some(bytes)),
-                Ok(Some(Err(e))) => Err(self.failed(&format!("the upstream's answer broke off: {e}"))),
-                Ok(None) => Ok(None),
-                Err(_) => Err(self.failed(&format!(
-                    "the upstream sent nothing for {}s (idle_timeout_seconds)",
-                    idle.as_secs()
-                ))),
-            },
-            () = tokio::time::sleep_until(self.deadline) => Err(Error::Timeout {
+        match self.deadlines.read(self.body.next()).await {
+            Ok(Some(Ok(bytes))) => Ok(Some(bytes)),
+            Ok(Some(Err(e))) => Err(self.failed(&format!("the upstream's answer broke off: {e}"))),
+            Ok(None) => Ok(None),
+            Err(GaveUp::Idle) => Err(self.failed(&format!(
+                "the upstream sent nothing for {}s (idle_timeout_seconds)",
+                self.deadlines.idle.as_secs()
+            ))),
+            Err(GaveUp::Deadline) => Err(Error::Timeout {
                 backend: self.backend.name.clone(),
                 after: self.backend.timeout,
             }),
-            () = self.ctx.shutdown.cancelled() => Err(Error::ShuttingDown),
+            Err(GaveUp::Shutdown) => Err(Error::ShuttingDown),
         }
     }
 
@@ -169,5 +178,125 @@ impl Reader {
             upstream_status: None,
             message: redact(message, &self.backend.secrets),
         }
+    }
+}
+
+/// Why a read gave up.
+#[derive(Debug, PartialEq, Eq)]
+enum GaveUp {
+    /// Nothing came for the idle time.
+    Idle,
+    /// The whole answer's deadline passed.
+    Deadline,
+    /// The gateway is shutting down.
+    Shutdown,
+}
+
+/// The deadlines of one answer's reads, made once: a read costs one clock
+/// read, not two timers and a shutdown waiter.
+struct Deadlines {
+    idle: Duration,
+    /// When the last read ended.
+    last_read: Instant,
+    /// Fires at or before the idle deadline; moved to the last read's
+    /// deadline only when it fires.
+    idle_timer: Pin<Box<Sleep>>,
+    deadline: Pin<Box<Sleep>>,
+    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
+}
+
+impl Deadlines {
+    fn new(idle: Duration, deadline: Instant, shutdown: CancellationToken) -> Deadlines {
+        let now = Instant::now();
+        Deadlines {
+            idle,
+            last_read: now,
+            idle_timer: Box::pin(tokio::time::sleep_until(now + idle)),
+            deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            shutdown: Box::pin(shutdown.cancelled_owned()),
+        }
+    }
+
+    /// `read`'s output, unless a deadline passes or shutdown comes first.
+    async fn read<F: Future>(&mut self, read: F) -> Result<F::Output, GaveUp> {
+        tokio::pin!(read);
+        loop {
+            tokio::select! {
+                output = &mut read => {
+                    self.last_read = Instant::now();
+                    return Ok(output);
+                }
+                () = &mut self.idle_timer => {
+                    let due = self.last_read + self.idle;
+                    if Instant::now() >= due {
+                        return Err(GaveUp::Idle);
+                    }
+                    self.idle_timer.as_mut().reset(due);
+                }
+                () = &mut self.deadline => return Err(GaveUp::Deadline),
+                () = &mut self.shutdown => return Err(GaveUp::Shutdown),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IDLE: Duration = Duration::from_secs(1);
+
+    fn deadlines(total: Duration) -> (Deadlines, CancellationToken) {
+        let shutdown = CancellationToken::new();
+        let deadlines = Deadlines::new(IDLE, Instant::now() + total, shutdown.clone());
+        (deadlines, shutdown)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reads_closer_together_than_the_idle_time_never_time_out() {
+        let (mut deadlines, _shutdown) = deadlines(Duration::from_secs(60));
+        for i in 0..10 {
+            let read = deadlines.read(async {
+                tokio::time::sleep(Duration::from_millis(900)).await;
+                i
+            });
+            assert_eq!(read.await, Ok(i));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_read_that_stalls_gives_up_the_idle_time_after_the_last_one() {
+        let (mut deadlines, _shutdown) = deadlines(Duration::from_secs(60));
+        let first = deadlines.read(tokio::time::sleep(Duration::from_millis(700)));
+        assert_eq!(first.await, Ok(()));
+        let last = Instant::now();
+        let stalled = deadlines.read(std::future::pending::<()>()).await;
+        assert_eq!(stalled, Err(GaveUp::Idle));
+        assert_eq!(Instant::now() - last, IDLE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_whole_deadline_holds_even_while_reads_keep_coming() {
+        let (mut deadlines, _shutdown) = deadlines(Duration::from_secs(3));
+        let started = Instant::now();
+        let outcome = loop {
+            match deadlines
+                .read(tokio::time::sleep(Duration::from_millis(100)))
+                .await
+            {
+                Ok(()) => {}
+                Err(gave_up) => break gave_up,
+            }
+        };
+        assert_eq!(outcome, GaveUp::Deadline);
+        assert_eq!(Instant::now() - started, Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_ends_a_read() {
+        let (mut deadlines, shutdown) = deadlines(Duration::from_secs(60));
+        shutdown.cancel();
+        let read = deadlines.read(std::future::pending::<()>()).await;
+        assert_eq!(read, Err(GaveUp::Shutdown));
     }
 }
