@@ -10,12 +10,21 @@ use crate::error::Error;
 
 /// Reads the whole body, refusing more than `limit` bytes or a body that
 /// takes longer than `timeout` to arrive (a slow sender would hold its
-/// connection and memory forever).
+/// connection and memory forever). A `Content-Length` past the limit is
+/// refused before anything is read.
 pub(super) async fn body_bytes(
     body: Body,
     limit: usize,
     timeout: Duration,
 ) -> Result<Bytes, Error> {
+    let too_large = || {
+        Error::TooLarge(format!(
+            "the request body is larger than {limit} bytes (server.max_body_bytes)"
+        ))
+    };
+    if axum::body::HttpBody::size_hint(&body).lower() > limit as u64 {
+        return Err(too_large());
+    }
     let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit))
         .await
         .map_err(|_| {
@@ -25,12 +34,10 @@ pub(super) async fn body_bytes(
             ))
         })?;
     read.map_err(|e| {
-        let too_large = std::error::Error::source(&e)
+        let over_limit = std::error::Error::source(&e)
             .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-        if too_large {
-            Error::TooLarge(format!(
-                "the request body is larger than {limit} bytes (server.max_body_bytes)"
-            ))
+        if over_limit {
+            too_large()
         } else {
             Error::InvalidRequest(format!("could not read the request body: {e}"))
         }

@@ -75,9 +75,11 @@ pub fn router(state: AppState) -> Router {
 /// read from the live config on each request, so a reload changes them.
 /// Only a listed origin gets `Access-Control-Allow-Origin`; preflight
 /// `OPTIONS` requests are answered here, without a token, as browsers send
-/// them. Scripts may read the headers that say when and whether to retry.
+/// them. The headers a preflight asks for are allowed by name (a `*` never
+/// covers `Authorization`, which the OpenAI SDKs send). Scripts may read
+/// the headers that say when and whether to retry.
 fn cors_layer(state: &AppState) -> tower_http::cors::CorsLayer {
-    use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+    use tower_http::cors::{AllowHeaders, AllowOrigin, Any, CorsLayer};
     let config = std::sync::Arc::clone(&state.config);
     let allowed = move |origin: &HeaderValue, _: &axum::http::request::Parts| {
         config.load().settings.origin_allowed(origin.as_bytes())
@@ -85,7 +87,7 @@ fn cors_layer(state: &AppState) -> tower_http::cors::CorsLayer {
     CorsLayer::new()
         .allow_origin(AllowOrigin::predicate(allowed))
         .allow_methods(Any)
-        .allow_headers(Any)
+        .allow_headers(AllowHeaders::mirror_request())
         .expose_headers([
             header::RETRY_AFTER,
             HeaderName::from_static(SHOULD_RETRY),

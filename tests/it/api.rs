@@ -252,6 +252,17 @@ async fn bad_requests_get_openai_errors_and_the_gateway_keeps_serving() {
         "invalid_request_error",
         "max_body_bytes",
     );
+    // A declared length past the limit is refused before the body comes.
+    let started = std::time::Instant::now();
+    let answer = gw
+        .raw(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+             Content-Type: application/json\r\nContent-Length: 2000000000\r\n\r\n{",
+        )
+        .await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("max_body_bytes"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(5));
     let long = json!({"model": "fake:x", "messages": user(&"y".repeat(600))}).to_string();
     let r = post(long).await.unwrap();
     assert_eq!(r.status(), 413);
