@@ -208,6 +208,13 @@ impl Routes {
     /// when the resulting model name is unusable.
     pub fn resolve(&self, requested: &str) -> Result<Resolved, Error> {
         let requested = requested.trim();
+        // Never echoed whole: an error repeats the name it could not route.
+        if requested.len() > MAX_REQUESTED_MODEL_BYTES {
+            return Err(Error::InvalidRequest(format!(
+                "the model name is {} bytes long; at most {MAX_REQUESTED_MODEL_BYTES}",
+                requested.len()
+            )));
+        }
         let (aliased, alias_note) = match self.aliases.get(requested) {
             Some(target) => (
                 target.as_str(),
@@ -352,6 +359,10 @@ fn route_model(route: &Route, part: &str) -> String {
         None => part.to_owned(),
     }
 }
+
+/// Longest model string a client may send: a routed name (at most 200) and
+/// a prefix.
+const MAX_REQUESTED_MODEL_BYTES: usize = 256;
 
 /// Model names reach argv as one element; they must not look like a flag
 /// or carry control characters.

@@ -215,3 +215,18 @@ fn a_route_whose_backend_is_off_answers_instead_of_falling_through() {
     routes.provider = Some(Provider::Fixed("codex".into()));
     assert_eq!(resolve(&routes, "cursor:auto").0, "codex");
 }
+
+#[test]
+fn a_model_string_too_long_is_refused_without_being_echoed() {
+    let backends = [("codex".to_owned(), backend("codex", "gpt-5.5"))]
+        .into_iter()
+        .collect();
+    let routes = Routes::new(backends, vec![route(Matcher::Default, "codex", None)]);
+    let long = "m".repeat(30_000);
+    let Err(Error::InvalidRequest(message)) = routes.resolve(&long) else {
+        panic!("a 30,000-byte model name was routed");
+    };
+    assert!(message.contains("30000 bytes"), "{message}");
+    assert!(message.len() < 100, "{message}");
+    assert_eq!(resolve(&routes, &"m".repeat(200)).0, "codex");
+}

@@ -1,8 +1,9 @@
 //! Errors in the client's dialect, the one place that picks the envelope:
 //! a request that fails before its answer starts, anywhere (the edge
 //! guard, the token check, an unknown path, the pipeline), gets the
-//! envelope of its path's dialect (Anthropic's on `/v1/messages*`,
-//! Google's on `/v1beta/*`, OpenAI's elsewhere) with the same status and
+//! envelope of its path's dialect (Anthropic's on `/v1/messages*`, and on
+//! `/v1/models*` when the request has `anthropic-version`, as the Anthropic
+//! SDKs send; Google's on `/v1beta/*`; OpenAI's elsewhere) with the same status and
 //! retry headers. Errors are answered in OpenAI's envelope where they
 //! happen ([`Error`]'s `IntoResponse`), which keeps the error beside the
 //! body; this layer rewrites the body for the other dialects.
@@ -29,8 +30,13 @@ enum Envelope {
 }
 
 impl Envelope {
-    fn of_path(path: &str) -> Envelope {
-        if path == "/v1/messages" || path.starts_with("/v1/messages/") {
+    fn of(request: &Request) -> Envelope {
+        let path = request.uri().path();
+        let models = path == "/v1/models" || path.starts_with("/v1/models/");
+        if path == "/v1/messages"
+            || path.starts_with("/v1/messages/")
+            || (models && request.headers().contains_key("anthropic-version"))
+        {
             Envelope::Anthropic
         } else if path.starts_with("/v1beta/") {
             Envelope::Google
@@ -50,7 +56,7 @@ impl Envelope {
 
 /// Rewrites an error answered in OpenAI's envelope into the path's.
 pub(super) async fn in_dialect(request: Request, next: Next) -> Response {
-    let envelope = Envelope::of_path(request.uri().path());
+    let envelope = Envelope::of(&request);
     let response = next.run(request).await;
     if envelope == Envelope::OpenAi {
         return response;

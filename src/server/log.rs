@@ -212,28 +212,26 @@ impl Drop for RequestLog {
         let ms = |d: Option<Duration>| {
             d.map_or_else(|| "-".to_owned(), |d| format!("{}", d.as_millis()))
         };
-        let outcome = self
-            .outcome
-            .clone()
-            .unwrap_or_else(|| "client disconnected".to_owned());
+        let outcome = self.outcome.as_deref().unwrap_or("client disconnected");
         let usage = match (self.usage.input_tokens, self.usage.output_tokens) {
             (None, None) => "-".to_owned(),
             (i, o) => format!("{}/{}", i.unwrap_or(0), o.unwrap_or(0)),
         };
+        let ignored = self.ignored.join(",");
         tracing::info!(
             id = %self.id,
-            model = %self.model,
+            model = %field(&self.model, MAX_NAME_CHARS),
             backend = %self.backend.as_deref().unwrap_or("-"),
-            backend_model = %self.backend_model.as_deref().unwrap_or("-"),
+            backend_model = %field(self.backend_model.as_deref().unwrap_or("-"), MAX_NAME_CHARS),
             stream = self.stream,
-            status = %outcome,
+            status = %field(outcome, MAX_STATUS_CHARS),
             queue_ms = %ms(self.queued),
             spawn_ms = %ms(self.spawned),
             first_token_ms = %ms(self.first_token),
             total_ms = self.started.elapsed().as_millis() as u64,
             chars = self.answer_chars,
             tokens_in_out = %usage,
-            ignored = %self.ignored.join(","),
+            ignored = %field(&ignored, MAX_STATUS_CHARS),
             "request"
         );
         if self.settings.mode != LogMode::Summary && !self.answer.is_empty() {
@@ -242,10 +240,41 @@ impl Drop for RequestLog {
     }
 }
 
+/// Longest model name a summary line shows.
+const MAX_NAME_CHARS: usize = 256;
+/// Longest status or list of ignored parameters a summary line shows.
+const MAX_STATUS_CHARS: usize = 400;
+
+/// A client's text as one field of the summary line: control characters
+/// escaped, so it can neither start a forged line nor drive the terminal,
+/// and cut to `max` characters.
+fn field(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max && !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(truncate(&escape_controls(text, |_| false), max))
+}
+
+/// `text` with its control characters, except those `keep` allows, escaped.
+fn escape_controls(text: &str, keep: fn(char) -> bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && !keep(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 impl RequestLog {
-    /// `text` as it may be logged: secrets redacted, then cut to `max` characters.
+    /// `text` as it may be logged: secrets redacted, control characters
+    /// other than line ends and tabs escaped (no terminal escapes), then cut
+    /// to `max` characters.
     fn shown(&self, text: &str, max: usize) -> String {
-        truncate(&crate::error::redact(text, &self.secrets), max)
+        let text = crate::error::redact(text, &self.secrets);
+        truncate(&escape_controls(&text, |c| c == '\n' || c == '\t'), max)
     }
 }
 
@@ -272,4 +301,41 @@ fn shorten_data_uris(body: &str) -> String {
             )
         })
         .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_field_cannot_forge_a_line_or_drive_the_terminal() {
+        let forged = "fake:x\u{1b}[2J\n2026-12-04T10:40:00Z  INFO request id=1 model=forged";
+        let shown = field(forged, MAX_NAME_CHARS);
+        assert!(!shown.chars().any(char::is_control), "{shown}");
+        assert!(shown.starts_with(r"fake:x\u{1b}[2J\n2026"), "{shown}");
+        assert_eq!(field("claude:sonnet", MAX_NAME_CHARS), "claude:sonnet");
+    }
+
+    #[test]
+    fn a_long_field_is_cut() {
+        let long = "x".repeat(30_000);
+        let shown = field(&long, MAX_NAME_CHARS);
+        assert!(shown.len() < 300, "{}", shown.len());
+        assert!(shown.ends_with("… [29744 more chars]"), "{shown}");
+    }
+
+    #[test]
+    fn logged_text_keeps_its_lines_but_not_its_escapes() {
+        let settings = LogSettings {
+            mode: LogMode::Qa,
+            curl: false,
+            max_chars: 100,
+            events: false,
+        };
+        let log = RequestLog::start("r1".into(), settings, std::sync::Arc::from(vec![]));
+        assert_eq!(
+            log.shown("a\n\tb\u{1b}[31mc\u{7}", 100),
+            "a\n\tb\\u{1b}[31mc\\u{7}"
+        );
+    }
 }

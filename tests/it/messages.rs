@@ -244,6 +244,16 @@ async fn errors_come_in_anthropic_envelopes_with_their_status() {
     let (status, _, body) = gw.post("/v1/messages/nothing", json!({}), AUTH).await;
     assert_eq!(status, 404);
     envelope(&body, "not_found_error");
+    // The Anthropic SDK's models.retrieve of a model nobody serves.
+    let response = reqwest::Client::new()
+        .get(gw.url("/v1/models/nobody:knows"))
+        .header("x-api-key", TOKEN)
+        .header("anthropic-version", "2023-06-01")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    envelope(&response.json().await.unwrap(), "not_found_error");
     // A backend that fails.
     let (status, _, body) = post(&gw, ask("fake-fail", "hi")).await;
     assert_eq!(status, 502, "{body}");
