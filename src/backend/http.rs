@@ -73,6 +73,8 @@ impl UpstreamDialect {
 pub struct HttpTemplate {
     /// The base URL, without a trailing `/` (e.g. `https://api.openai.com/v1`).
     pub url: String,
+    /// `url` as it may be shown: credentials in it (`user:pass@`) masked.
+    pub shown_url: String,
     /// Where requests go: the base URL and the dialect's path, parsed once.
     pub endpoint: reqwest::Url,
     /// Where `url` came from when an environment variable set it.

@@ -167,7 +167,7 @@ impl Backend {
                         },
                     },
                 );
-                format!("http {} {} ({auth})", http.dialect.name(), http.url)
+                format!("http {} {} ({auth})", http.dialect.name(), http.shown_url)
             }
         }
     }

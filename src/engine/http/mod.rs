@@ -415,7 +415,7 @@ fn send_error(
         backend: backend.to_owned(),
         upstream_status: None,
         message: redact(
-            &format!("{what} {}: {}", http.url, error_chain(error)),
+            &format!("{what} {}: {}", http.shown_url, error_chain(error)),
             secrets,
         ),
     }
@@ -533,7 +533,7 @@ pub(super) fn doctor(http: &HttpTemplate) -> Vec<(super::Health, String)> {
         format!(
             "sends {} requests to {}{from}",
             http.dialect.name(),
-            http.url
+            http.shown_url
         ),
     )];
     findings.push(match &http.auth {

@@ -316,9 +316,10 @@ async fn a_missing_key_or_unreachable_upstream_is_a_clear_502() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
+    // Credentials in the URL are used, and shown nowhere.
     let gw = Gateway::builder(&one_backend(
         "gone",
-        &format!("http://127.0.0.1:{closed}/v1"),
+        &format!("http://proxy-user:PASSWORD-IN-URL@127.0.0.1:{closed}/v1"),
         "connect_timeout_seconds = 2",
     ))
     .start();
@@ -327,6 +328,10 @@ async fn a_missing_key_or_unreachable_upstream_is_a_clear_502() {
     assert_eq!(status, 502, "{body}");
     assert!(error_message(&body).contains("cannot connect to"), "{body}");
     assert!(started.elapsed() < Duration::from_secs(5));
+    let debug = gw.get_json("/debug/config").await.to_string();
+    for shown in [body.to_string(), debug, gw.logs()] {
+        assert!(!shown.contains("PASSWORD-IN-URL"), "{shown}");
+    }
 }
 
 #[tokio::test]

@@ -72,6 +72,7 @@ pub fn compile(
         headers.push(("anthropic-beta".into(), "oauth-2025-04-20".into()));
     }
     let mut secrets: Vec<String> = secret.into_iter().collect();
+    secrets.extend(url_credentials(&url));
     secrets.extend(
         headers
             .iter()
@@ -94,6 +95,7 @@ pub fn compile(
     })?;
     let template = HttpTemplate {
         endpoint,
+        shown_url: masked(&url).into_owned(),
         url,
         url_from,
         dialect,
@@ -256,22 +258,67 @@ fn base_url(
     };
     let at = KeyPath::keys([if from.is_some() { "url_env" } else { "url" }]);
     let origin = from.as_deref().unwrap_or("url");
+    // Errors are shown where a token is not needed (`/healthz`): never
+    // with the URL's credentials or query (a `?key=` is a secret too).
+    let shown = masked(&url);
+    let shown = shown.split(['?', '#']).next().unwrap_or_default();
     let parsed = reqwest::Url::parse(&url).map_err(|e| {
-        FieldError::new(at.clone(), format!("{origin} = {url:?} is not a URL: {e}"))
+        FieldError::new(
+            at.clone(),
+            format!("{origin} = {shown:?} is not a URL: {e}"),
+        )
     })?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
         return Err(FieldError::new(
             at,
-            format!("{origin} = {url:?} must be an http:// or https:// URL with a host"),
+            format!("{origin} = {shown:?} must be an http:// or https:// URL with a host"),
         ));
     }
     if parsed.query().is_some() || parsed.fragment().is_some() {
         return Err(FieldError::new(
             at,
-            format!("{origin} = {url:?} is a base URL: leave out `?…` and `#…`"),
+            format!(
+                "{origin} = {shown:?}… is a base URL: leave out `?…` and `#…` \
+                 (a key goes in `auth`)"
+            ),
         ));
     }
     Ok((url.trim_end_matches('/').to_owned(), from))
+}
+
+/// `url` with the credentials of its authority (`user:pass@`) masked.
+fn masked(url: &str) -> std::borrow::Cow<'_, str> {
+    match userinfo(url) {
+        Some((start, end)) => format!("{}***{}", &url[..start], &url[end..]).into(),
+        None => url.into(),
+    }
+}
+
+/// What of `url`'s credentials could show up in a message: `user:pass`,
+/// the password alone, and a user name long enough to be a key.
+fn url_credentials(url: &str) -> Vec<String> {
+    let Some((start, end)) = userinfo(url) else {
+        return Vec::new();
+    };
+    let info = &url[start..end];
+    match info.split_once(':') {
+        Some((user, password)) => [info, password, user]
+            .into_iter()
+            .filter(|s| s.len() >= 8 || *s == password || *s == info)
+            .map(str::to_owned)
+            .collect(),
+        None => vec![info.to_owned()],
+    }
+}
+
+/// Where the credentials in `url`'s authority are (`user:pass` before its `@`).
+fn userinfo(url: &str) -> Option<(usize, usize)> {
+    let start = url.find("://")? + 3;
+    let authority_len = url[start..]
+        .find(['/', '?', '#'])
+        .unwrap_or(url.len() - start);
+    let at = url[start..start + authority_len].rfind('@')?;
+    Some((start, start + at))
 }
 
 /// The dialect's headers, then the backend's own (which replace them),
@@ -310,4 +357,38 @@ fn headers(
         out.push((lower, value.clone()));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_urls_credentials_are_masked_and_kept_as_secrets() {
+        let url = "https://gateway-user:s3cret-pass@llm.example/v1";
+        assert_eq!(masked(url), "https://***@llm.example/v1");
+        assert_eq!(
+            url_credentials(url),
+            ["gateway-user:s3cret-pass", "s3cret-pass", "gateway-user"]
+        );
+        assert_eq!(masked("http://KEY-1234@h:8080"), "http://***@h:8080");
+        assert_eq!(url_credentials("http://KEY-1234@h:8080"), ["KEY-1234"]);
+        // An `@` in the path is not a credential.
+        assert_eq!(masked("http://h/v1/@x"), "http://h/v1/@x");
+        assert!(url_credentials("http://localhost:11434/v1").is_empty());
+    }
+
+    #[test]
+    fn an_error_about_a_url_never_shows_its_credentials_or_query() {
+        let raw = RawBackend {
+            url: Some("http://user:PASSWORD-IN-URL@127.0.0.1/v1?key=QUERYKEY-555".into()),
+            ..RawBackend::default()
+        };
+        let error = base_url(&raw, &BTreeMap::new()).unwrap_err().message;
+        assert!(error.contains("is a base URL"), "{error}");
+        assert!(
+            !error.contains("PASSWORD") && !error.contains("QUERYKEY"),
+            "{error}"
+        );
+    }
 }
