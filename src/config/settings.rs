@@ -47,7 +47,8 @@ pub struct Settings {
 /// What keeps slow and idle connections from exhausting the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionLimits {
-    /// Connections served at once; more wait in the listen backlog.
+    /// Connections open at once; past it a new one takes the place of the
+    /// oldest one waiting for a request.
     pub max: usize,
     /// Time a connection gets to send complete request headers, from its
     /// start or the end of its previous answer (so also the keep-alive idle limit).

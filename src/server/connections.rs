@@ -4,14 +4,24 @@
 //! neither). The request body's deadline is applied where it is read
 //! (`extract::body_bytes`).
 //!
-//! Connections beyond the cap wait in the listen backlog until one closes.
-//! The header deadline starts when a connection opens and again when its
-//! previous answer ends, so it also closes idle keep-alive connections.
+//! At the cap, a new connection takes the place of the oldest one that is
+//! waiting for a request (idle, or still sending its headers), so slow
+//! sockets cannot keep others out; with every connection answering a
+//! request, it waits for one to end. The header deadline starts when a
+//! connection opens and again when its previous answer ends, so it also
+//! closes idle keep-alive connections.
 
-use std::sync::Arc;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::{Body, Bytes};
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -39,12 +49,8 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .keep_alive(true);
+    let open = Arc::new(Open::default());
     loop {
-        let slot = tokio::select! {
-            () = shutdown.cancelled() => break,
-            slot = Arc::clone(&slots).acquire_owned() => slot,
-        };
-        let Ok(slot) = slot else { break };
         let accepted = tokio::select! {
             () = shutdown.cancelled() => break,
             accepted = listener.accept() => accepted,
@@ -59,19 +65,151 @@ pub async fn serve(
                 continue;
             }
         };
+        let slot = match Arc::clone(&slots).try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                open.close_oldest_waiting();
+                let slot = tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    slot = Arc::clone(&slots).acquire_owned() => slot,
+                };
+                let Ok(slot) = slot else { break };
+                slot
+            }
+        };
         // Small SSE frames must leave at once: Nagle plus delayed ACKs cost ~40 ms each.
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let connection = open.add();
+        let service = Counted {
+            app: TowerToHyperService::new(app.clone()),
+            connection: Arc::clone(&connection),
+        };
+        let serving = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let open = Arc::clone(&open);
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!("connection closed: {error}");
+            tokio::select! {
+                served = serving => if let Err(error) = served {
+                    tracing::debug!("connection closed: {error}");
+                },
+                () = connection.close.cancelled() => {
+                    tracing::debug!("connection closed to make room for a new one");
+                }
             }
+            open.remove(&connection);
             drop(slot);
         });
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// The open connections, oldest first.
+#[derive(Default)]
+struct Open(Mutex<Vec<Arc<Connection>>>);
+
+/// One open connection.
+#[derive(Default)]
+struct Connection {
+    /// Requests it is answering; none: it waits for a request.
+    in_flight: AtomicUsize,
+    /// Closes it.
+    close: CancellationToken,
+}
+
+impl Open {
+    fn list(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Connection>>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn add(&self) -> Arc<Connection> {
+        let connection = Arc::new(Connection::default());
+        self.list().push(Arc::clone(&connection));
+        connection
+    }
+
+    fn remove(&self, connection: &Arc<Connection>) {
+        self.list().retain(|c| !Arc::ptr_eq(c, connection));
+    }
+
+    /// Closes the oldest connection waiting for a request, if one is.
+    fn close_oldest_waiting(&self) {
+        let list = self.list();
+        let waiting = list
+            .iter()
+            .find(|c| c.in_flight.load(Ordering::Acquire) == 0 && !c.close.is_cancelled());
+        if let Some(connection) = waiting {
+            connection.close.cancel();
+        }
+    }
+}
+
+/// The app, counting the requests a connection is answering: from the
+/// request's headers to the end of its answer's body.
+struct Counted {
+    app: TowerToHyperService<Router>,
+    connection: Arc<Connection>,
+}
+
+impl hyper::service::Service<axum::http::Request<Incoming>> for Counted {
+    type Response = axum::http::Response<CountedBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn call(&self, request: axum::http::Request<Incoming>) -> Self::Future {
+        let in_flight = InFlight::start(&self.connection);
+        let answer = self.app.call(request);
+        Box::pin(async move {
+            let response = answer.await?;
+            Ok(response.map(|body| CountedBody {
+                body,
+                _in_flight: in_flight,
+            }))
+        })
+    }
+}
+
+/// One request being answered.
+struct InFlight(Arc<Connection>);
+
+impl InFlight {
+    fn start(connection: &Arc<Connection>) -> InFlight {
+        connection.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(Arc::clone(connection))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// An answer's body, its request counted until it is dropped.
+struct CountedBody {
+    body: Body,
+    _in_flight: InFlight,
+}
+
+impl hyper::body::Body for CountedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }
 
 fn is_out_of_descriptors(error: &std::io::Error) -> bool {

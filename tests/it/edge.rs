@@ -301,24 +301,80 @@ async fn idle_connections_cannot_starve_the_gateway() {
     drop(idle);
 }
 
+/// Whether the gateway closed `socket` within `limit` (it reads the end).
+async fn closed_by_gateway(socket: &mut tokio::net::TcpStream, limit: Duration) -> bool {
+    use tokio::io::AsyncReadExt as _;
+    let mut buffer = [0u8; 64];
+    matches!(
+        tokio::time::timeout(limit, socket.read(&mut buffer)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
 #[tokio::test]
-async fn the_connection_cap_holds_new_connections_until_idle_ones_time_out() {
-    let (gw, _scratch) = gateway("max_connections = 3\nheader_timeout_seconds = 2");
+async fn at_the_cap_a_new_connection_takes_the_place_of_the_oldest_waiting_one() {
+    let (gw, _scratch) = gateway("max_connections = 3\nheader_timeout_seconds = 30");
     let mut idle = Vec::new();
     for _ in 0..3 {
         idle.push(tokio::net::TcpStream::connect(gw.address()).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Slow senders: their headers never end.
+    for socket in &mut idle {
+        use tokio::io::AsyncWriteExt as _;
+        socket
+            .write_all(b"GET /healthz HTTP/1.1\r\nHo")
+            .await
+            .unwrap();
+    }
+    let health = tokio::time::timeout(Duration::from_secs(3), reqwest::get(gw.url("/healthz")))
+        .await
+        .expect("a new connection waited for the slow ones to time out")
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(
+        closed_by_gateway(&mut idle[0], Duration::from_secs(2)).await,
+        "the oldest slow connection made room"
+    );
+    for socket in &mut idle[1..] {
+        assert!(
+            !closed_by_gateway(socket, Duration::from_millis(200)).await,
+            "only one connection is closed for one new one"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_connection_answering_a_request_is_never_closed_to_make_room() {
+    let (gw, _scratch) =
+        gateway("max_connections = 2\nheader_timeout_seconds = 30\nbody_timeout_seconds = 2");
+    // Two requests whose bodies never finish arriving: both are being answered.
+    let mut busy = Vec::new();
+    for _ in 0..2 {
+        use tokio::io::AsyncWriteExt as _;
+        let mut socket = tokio::net::TcpStream::connect(gw.address()).await.unwrap();
+        let head = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+                    Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{";
+        socket.write_all(head.as_bytes()).await.unwrap();
+        busy.push(socket);
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();
     let health = tokio::time::timeout(Duration::from_secs(10), reqwest::get(gw.url("/healthz")))
         .await
-        .expect("the capped gateway never served the waiting connection")
+        .expect("the waiting connection was never served")
         .unwrap();
     assert_eq!(health.status(), 200);
-    let waited = started.elapsed();
     assert!(
-        waited >= Duration::from_secs(1),
-        "served at once ({waited:?}): the cap of 3 connections did not hold"
+        started.elapsed() >= Duration::from_secs(1),
+        "served at once ({:?}): a busy connection was closed for it",
+        started.elapsed()
     );
-    drop(idle);
+    for socket in &mut busy {
+        use tokio::io::AsyncReadExt as _;
+        let mut answer = String::new();
+        let _ =
+            tokio::time::timeout(Duration::from_secs(5), socket.read_to_string(&mut answer)).await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    }
 }
