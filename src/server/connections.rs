@@ -23,16 +23,22 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::settings::ConnectionLimits;
 
 /// How long to pause accepting after the process ran out of descriptors.
 const OUT_OF_DESCRIPTORS_PAUSE: Duration = Duration::from_millis(100);
+/// How long a connection closed to make room may take to finish sending an
+/// answer already made (a slow reader's), before it is cut.
+const CLOSING_GRACE: Duration = Duration::from_secs(1);
+/// How often a connection waiting at the cap looks again for one to close
+/// (while every connection is answering a request).
+const CAP_RECHECK: Duration = Duration::from_millis(100);
 
 /// Serves `app` on `listener` until `shutdown`, then waits for the open
 /// connections to finish their requests (idle ones are closed at once).
@@ -43,12 +49,13 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max));
-    let graceful = GracefulShutdown::new();
+    let tasks = TaskTracker::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .keep_alive(true);
+    let builder = Arc::new(builder);
     let open = Arc::new(Open::default());
     loop {
         let accepted = tokio::select! {
@@ -65,42 +72,89 @@ pub async fn serve(
                 continue;
             }
         };
-        let slot = match Arc::clone(&slots).try_acquire_owned() {
-            Ok(slot) => slot,
-            Err(_) => {
-                open.close_oldest_waiting();
-                let slot = tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    slot = Arc::clone(&slots).acquire_owned() => slot,
-                };
-                let Ok(slot) = slot else { break };
-                slot
-            }
+        let Some(slot) = take_slot(&slots, &open, &shutdown).await else {
+            break;
         };
         // Small SSE frames must leave at once: Nagle plus delayed ACKs cost ~40 ms each.
         let _ = stream.set_nodelay(true);
-        let connection = open.add();
+        let connection = open.add(slot);
         let service = Counted {
             app: TowerToHyperService::new(app.clone()),
             connection: Arc::clone(&connection),
         };
-        let serving = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-        let open = Arc::clone(&open);
-        tokio::spawn(async move {
-            tokio::select! {
-                served = serving => if let Err(error) = served {
-                    tracing::debug!("connection closed: {error}");
-                },
-                () = connection.close.cancelled() => {
-                    tracing::debug!("connection closed to make room for a new one");
-                }
-            }
+        let (builder, open, shutdown) = (Arc::clone(&builder), Arc::clone(&open), shutdown.clone());
+        tasks.spawn(async move {
+            let serving = builder.serve_connection(TokioIo::new(stream), service);
+            serve_one(serving, &connection, &shutdown).await;
             open.remove(&connection);
-            drop(slot);
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    tasks.close();
+    tasks.wait().await;
+}
+
+/// A free slot; at the cap, the one of the oldest connection waiting for a
+/// request, closed for it. `None` at shutdown.
+async fn take_slot(
+    slots: &Arc<Semaphore>,
+    open: &Open,
+    shutdown: &CancellationToken,
+) -> Option<OwnedSemaphorePermit> {
+    loop {
+        if let Ok(slot) = Arc::clone(slots).try_acquire_owned() {
+            return Some(slot);
+        }
+        open.close_oldest_waiting();
+        tokio::select! {
+            () = shutdown.cancelled() => return None,
+            slot = Arc::clone(slots).acquire_owned() => return slot.ok(),
+            // Every connection is answering: one may be done by now.
+            () = tokio::time::sleep(CAP_RECHECK) => {}
+        }
+    }
+}
+
+/// Serves one connection to its end. Closed to make room or at shutdown,
+/// it finishes the answer it is sending (hyper's graceful shutdown); one
+/// closed to make room and still idle or half-way through its headers
+/// after [`CLOSING_GRACE`] is cut.
+async fn serve_one<S>(
+    serving: hyper::server::conn::http1::Connection<TokioIo<tokio::net::TcpStream>, S>,
+    connection: &Connection,
+    shutdown: &CancellationToken,
+) where
+    S: hyper::service::HttpService<Incoming>,
+    S::ResBody: 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    tokio::pin!(serving);
+    let closing = tokio::select! {
+        served = serving.as_mut() => return log_end(served),
+        () = connection.close.cancelled() => true,
+        () = shutdown.cancelled() => false,
+    };
+    serving.as_mut().graceful_shutdown();
+    if !closing {
+        return log_end(serving.await);
+    }
+    loop {
+        match tokio::time::timeout(CLOSING_GRACE, serving.as_mut()).await {
+            Ok(served) => return log_end(served),
+            // A request that began just as it was picked ends normally.
+            Err(_) if connection.in_flight.load(Ordering::Acquire) > 0 => {}
+            Err(_) => {
+                tracing::debug!("connection closed to make room for a new one");
+                return;
+            }
+        }
+    }
+}
+
+fn log_end(served: hyper::Result<()>) {
+    if let Err(error) = served {
+        tracing::debug!("connection closed: {error}");
+    }
 }
 
 /// The open connections, oldest first.
@@ -108,12 +162,13 @@ pub async fn serve(
 struct Open(Mutex<Vec<Arc<Connection>>>);
 
 /// One open connection.
-#[derive(Default)]
 struct Connection {
     /// Requests it is answering; none: it waits for a request.
     in_flight: AtomicUsize,
     /// Closes it.
     close: CancellationToken,
+    /// Its place under the cap, given up when it is picked to make room.
+    slot: Mutex<Option<OwnedSemaphorePermit>>,
 }
 
 impl Open {
@@ -123,8 +178,12 @@ impl Open {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn add(&self) -> Arc<Connection> {
-        let connection = Arc::new(Connection::default());
+    fn add(&self, slot: OwnedSemaphorePermit) -> Arc<Connection> {
+        let connection = Arc::new(Connection {
+            in_flight: AtomicUsize::new(0),
+            close: CancellationToken::new(),
+            slot: Mutex::new(Some(slot)),
+        });
         self.list().push(Arc::clone(&connection));
         connection
     }
@@ -133,7 +192,8 @@ impl Open {
         self.list().retain(|c| !Arc::ptr_eq(c, connection));
     }
 
-    /// Closes the oldest connection waiting for a request, if one is.
+    /// Closes the oldest connection waiting for a request, if one is, and
+    /// frees its slot at once (it finishes within [`CLOSING_GRACE`]).
     fn close_oldest_waiting(&self) {
         let list = self.list();
         let waiting = list
@@ -141,6 +201,13 @@ impl Open {
             .find(|c| c.in_flight.load(Ordering::Acquire) == 0 && !c.close.is_cancelled());
         if let Some(connection) = waiting {
             connection.close.cancel();
+            drop(
+                connection
+                    .slot
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take(),
+            );
         }
     }
 }

@@ -196,45 +196,57 @@ enum GaveUp {
 /// read, not two timers and a shutdown waiter.
 struct Deadlines {
     idle: Duration,
-    /// When the last read ended.
-    last_read: Instant,
-    /// Fires at or before the idle deadline; moved to the last read's
-    /// deadline only when it fires.
+    /// Fires at or before the running read's idle deadline; moved to it
+    /// only when it fires.
     idle_timer: Pin<Box<Sleep>>,
+    deadline_at: Instant,
     deadline: Pin<Box<Sleep>>,
+    shutdown_token: CancellationToken,
     shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
 }
 
 impl Deadlines {
     fn new(idle: Duration, deadline: Instant, shutdown: CancellationToken) -> Deadlines {
-        let now = Instant::now();
+        let idle_at = Instant::now().checked_add(idle).unwrap_or(deadline);
         Deadlines {
             idle,
-            last_read: now,
-            idle_timer: Box::pin(tokio::time::sleep_until(now + idle)),
+            idle_timer: Box::pin(tokio::time::sleep_until(idle_at.min(deadline))),
+            deadline_at: deadline,
             deadline: Box::pin(tokio::time::sleep_until(deadline)),
-            shutdown: Box::pin(shutdown.cancelled_owned()),
+            shutdown: Box::pin(shutdown.clone().cancelled_owned()),
+            shutdown_token: shutdown,
         }
     }
 
-    /// `read`'s output, unless a deadline passes or shutdown comes first.
+    /// `read`'s output, unless it waits longer than the idle time, the
+    /// whole deadline passes or shutdown comes first. Only the read's own
+    /// wait counts as idle: not the time the answer's reader took between
+    /// reads (a slow client's).
     async fn read<F: Future>(&mut self, read: F) -> Result<F::Output, GaveUp> {
+        let started = Instant::now();
+        if started >= self.deadline_at {
+            return Err(GaveUp::Deadline);
+        }
+        if self.shutdown_token.is_cancelled() {
+            return Err(GaveUp::Shutdown);
+        }
+        let idle_at = started
+            .checked_add(self.idle)
+            .map_or(self.deadline_at, |at| at.min(self.deadline_at));
         tokio::pin!(read);
         loop {
             tokio::select! {
-                output = &mut read => {
-                    self.last_read = Instant::now();
-                    return Ok(output);
-                }
-                () = &mut self.idle_timer => {
-                    let due = self.last_read + self.idle;
-                    if Instant::now() >= due {
-                        return Err(GaveUp::Idle);
-                    }
-                    self.idle_timer.as_mut().reset(due);
-                }
+                // What has arrived is taken, whatever timer is due.
+                biased;
+                output = &mut read => return Ok(output),
                 () = &mut self.deadline => return Err(GaveUp::Deadline),
                 () = &mut self.shutdown => return Err(GaveUp::Shutdown),
+                () = &mut self.idle_timer => {
+                    if Instant::now() >= idle_at {
+                        return Err(GaveUp::Idle);
+                    }
+                    self.idle_timer.as_mut().reset(idle_at);
+                }
             }
         }
     }
@@ -290,6 +302,28 @@ mod tests {
         };
         assert_eq!(outcome, GaveUp::Deadline);
         assert_eq!(Instant::now() - started, Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn time_spent_between_reads_is_not_idle_time() {
+        let (mut deadlines, _shutdown) = deadlines(Duration::from_secs(60));
+        assert_eq!(deadlines.read(async { 1 }).await, Ok(1));
+        // The answer's reader is slow: the upstream is not idle meanwhile.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(deadlines.read(async { 2 }).await, Ok(2));
+        let late = deadlines.read(async {
+            tokio::time::sleep(Duration::from_millis(900)).await;
+            3
+        });
+        assert_eq!(late.await, Ok(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_time_past_any_clock_never_overflows() {
+        let shutdown = CancellationToken::new();
+        let mut deadlines = Deadlines::new(Duration::MAX, Instant::now() + IDLE, shutdown);
+        let stalled = deadlines.read(std::future::pending::<()>()).await;
+        assert_eq!(stalled, Err(GaveUp::Deadline));
     }
 
     #[tokio::test(start_paused = true)]
