@@ -29,10 +29,12 @@ use crate::event::Event;
 use crate::state::AppState;
 use crate::turn::{Message, Native, Part, Role, Wire};
 use serde_json::{Map, Value};
-use store::{ResponseStore, TTL};
+use store::{Lookup, ResponseStore, TTL};
 
 /// The path, for the log's replayable curl command.
 const PATH: &str = "/v1/responses";
+/// Longest `previous_response_id` taken (never echoed past it).
+const MAX_ID_BYTES: usize = 256;
 
 pub(super) async fn create(
     State(state): State<AppState>,
@@ -42,17 +44,20 @@ pub(super) async fn create(
     body: Body,
 ) -> Response {
     let store = Arc::clone(&state.responses);
+    let max_bytes = config.settings.max_body_bytes;
     pipeline::serve(&state, config, request_id, body, PATH, |bytes| {
-        parse(bytes, &store, session_header(&headers))
+        parse(bytes, &store, max_bytes, session_header(&headers))
     })
     .await
 }
 
 /// The request as a turn after the conversation it continues, and the
-/// codec that answers it (and keeps the answer, unless `store: false`).
+/// codec that answers it (and keeps the answer, unless `store: false`). A
+/// continued conversation may hold what one request body may (`max_bytes`).
 fn parse(
     bytes: &Bytes,
     store: &Arc<ResponseStore>,
+    max_bytes: usize,
     session: Option<String>,
 ) -> Result<Parsed, Error> {
     let mut request: ResponsesRequest = extract::json(bytes)?;
@@ -70,7 +75,12 @@ fn parse(
         .previous_response_id
         .clone()
         .filter(|p| !p.is_empty());
-    let continued = Continued::look_up(store, previous.as_deref());
+    if previous.as_ref().is_some_and(|p| p.len() > MAX_ID_BYTES) {
+        return Err(Error::InvalidRequest(format!(
+            "`previous_response_id` is longer than a response id may be ({MAX_ID_BYTES} bytes)"
+        )));
+    }
+    let continued = Continued::look_up(store, previous.as_deref(), max_bytes)?;
     let mut turn = openai_responses::to_turn(request, continued.messages, input.clone(), session)?;
     if let Some(chain) = continued.chain.clone().filter(|_| turn.session.is_none()) {
         turn.session = Some(chain);
@@ -132,24 +142,33 @@ struct Continued {
 }
 
 impl Continued {
-    fn look_up(store: &ResponseStore, previous: Option<&str>) -> Continued {
-        let history = previous.map(|p| (p, store.history(p)));
-        match history {
-            Some((_, Some(history))) => Continued {
+    fn look_up(
+        store: &ResponseStore,
+        previous: Option<&str>,
+        max_bytes: usize,
+    ) -> Result<Continued, Error> {
+        let Some(previous) = previous else {
+            return Ok(Continued {
+                messages: Vec::new(),
+                chain: None,
+                unknown: None,
+            });
+        };
+        match store.history(previous, max_bytes) {
+            Lookup::Found(history) => Ok(Continued {
                 messages: history.messages,
                 chain: Some(history.chain),
                 unknown: None,
-            },
-            Some((p, None)) => Continued {
+            }),
+            Lookup::Unknown => Ok(Continued {
                 messages: Vec::new(),
                 chain: None,
-                unknown: Some(p.to_owned()),
-            },
-            None => Continued {
-                messages: Vec::new(),
-                chain: None,
-                unknown: None,
-            },
+                unknown: Some(previous.to_owned()),
+            }),
+            Lookup::TooLarge => Err(Error::TooLarge(format!(
+                "the conversation up to this `previous_response_id` is larger than a request \
+                 may be ({max_bytes} bytes, server.max_body_bytes); start a new one"
+            ))),
         }
     }
 }

@@ -46,6 +46,17 @@ struct Stored {
     at: Instant,
 }
 
+/// What a `previous_response_id` finds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup {
+    /// The conversation up to it.
+    Found(History),
+    /// Not a response the gateway keeps (any more).
+    Unknown,
+    /// A conversation larger than a request may be.
+    TooLarge,
+}
+
 /// A conversation to continue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct History {
@@ -89,30 +100,41 @@ impl ResponseStore {
     }
 
     /// The whole conversation up to and including response `id`, if every
-    /// response of it is still kept.
-    pub fn history(&self, id: &str) -> Option<History> {
+    /// response of it is still kept; [`Lookup::TooLarge`] past `max_bytes`
+    /// (found before anything is copied).
+    pub fn history(&self, id: &str, max_bytes: usize) -> Lookup {
         let (key, pieces) = {
             let kept = self.lock();
             let mut pieces: Vec<Arc<[Message]>> = Vec::new();
             let mut key = None;
+            let mut bytes = 0;
             let mut next = Some(id);
             while let Some(id) = next {
-                let stored = kept.by_id.get(id).filter(|s| s.at.elapsed() < TTL)?;
+                let Some(stored) = kept.by_id.get(id).filter(|s| s.at.elapsed() < TTL) else {
+                    return Lookup::Unknown;
+                };
+                bytes += stored.bytes;
+                if bytes > max_bytes {
+                    return Lookup::TooLarge;
+                }
                 pieces.push(Arc::clone(&stored.messages));
                 key.get_or_insert_with(|| stored.chain.clone());
                 next = stored.previous.as_deref();
                 if pieces.len() > kept.by_id.len() {
-                    return None;
+                    return Lookup::Unknown;
                 }
             }
-            (key?, pieces)
+            match key {
+                Some(key) => (key, pieces),
+                None => return Lookup::Unknown,
+            }
         };
         let messages = pieces
             .iter()
             .rev()
             .flat_map(|piece| piece.iter().cloned())
             .collect();
-        Some(History {
+        Lookup::Found(History {
             messages,
             chain: key,
         })
@@ -173,12 +195,31 @@ mod tests {
             "r1".into(),
             vec![said(Role::User, "c"), said(Role::Assistant, "d")],
         );
-        let history = store.history("r2").unwrap();
+        let Lookup::Found(history) = store.history("r2", usize::MAX) else {
+            panic!("r2 is kept")
+        };
         assert_eq!(history.chain, "r1");
         let texts: Vec<String> = history.messages.iter().map(Message::text).collect();
         assert_eq!(texts, ["a", "b", "c", "d"]);
-        assert_eq!(store.history("r1").unwrap().messages.len(), 2);
-        assert_eq!(store.history("nope"), None);
+        assert!(
+            matches!(store.history("r1", usize::MAX), Lookup::Found(h) if h.messages.len() == 2)
+        );
+        assert_eq!(store.history("nope", usize::MAX), Lookup::Unknown);
+    }
+
+    #[test]
+    fn a_chain_larger_than_a_request_may_be_is_not_rebuilt() {
+        let store = ResponseStore::default();
+        let big = "x".repeat(1000);
+        store.keep("r1", None, "r1".into(), vec![said(Role::User, &big)]);
+        store.keep(
+            "r2",
+            Some("r1".into()),
+            "r1".into(),
+            vec![said(Role::User, &big)],
+        );
+        assert!(matches!(store.history("r1", 1500), Lookup::Found(_)));
+        assert_eq!(store.history("r2", 1500), Lookup::TooLarge);
     }
 
     #[test]
@@ -188,9 +229,17 @@ mod tests {
         for n in 0..CAPACITY {
             store.keep(&format!("r{n}"), None, format!("r{n}"), vec![]);
         }
-        assert_eq!(store.history("first"), None, "evicted");
+        assert_eq!(
+            store.history("first", usize::MAX),
+            Lookup::Unknown,
+            "evicted"
+        );
         store.keep("child", Some("first".into()), "first".into(), vec![]);
-        assert_eq!(store.history("child"), None, "its parent is gone");
-        assert!(store.history("r5").is_some());
+        assert_eq!(
+            store.history("child", usize::MAX),
+            Lookup::Unknown,
+            "its parent is gone"
+        );
+        assert!(matches!(store.history("r5", usize::MAX), Lookup::Found(_)));
     }
 }
