@@ -190,12 +190,20 @@ impl RequestLog {
         }
         // Quoted for the shell: a path may hold a `'`.
         let url = format!("http://{address}{path}").replace('\'', r"'\''");
-        let body = crate::error::redact(&String::from_utf8_lossy(body), &self.secrets);
-        let body = shorten_data_uris(&body);
-        let mut delimiter = "JSON".to_owned();
-        while body.contains(&delimiter) {
-            delimiter.push('_');
+        // Bounded work on any body: a prefix is read, its base64 shortened, then cut.
+        let end = body.len().min(CURL_BODY_READ);
+        let text = String::from_utf8_lossy(&body[..end]);
+        let text = shorten_base64(&crate::error::redact(&text, &self.secrets));
+        let mut shown = truncate(&text, CURL_BODY_CHARS);
+        if end < body.len() && shown.len() == text.len() {
+            shown.push_str(&format!("… [{} more bytes]", body.len() - end));
         }
+        let body = shown;
+        // A delimiter the body does not hold, found in linear time.
+        let delimiter = ["JSON".to_owned(), format!("JSON_{}", self.id)]
+            .into_iter()
+            .find(|d| !body.contains(d.as_str()))
+            .unwrap_or_else(|| format!("JSON_{}", uuid::Uuid::new_v4().simple()));
         let auth = token_var.map_or_else(String::new, |var| {
             format!(" -H \"Authorization: Bearer ${var}\"")
         });
@@ -240,6 +248,11 @@ impl Drop for RequestLog {
     }
 }
 
+/// Most of a request body the curl command is made from.
+const CURL_BODY_READ: usize = 1 << 20;
+/// Longest body a curl command shows.
+const CURL_BODY_CHARS: usize = 64 * 1024;
+
 /// Longest model name a summary line shows.
 const MAX_NAME_CHARS: usize = 256;
 /// Longest status or list of ignored parameters a summary line shows.
@@ -249,17 +262,26 @@ const MAX_STATUS_CHARS: usize = 400;
 /// escaped, so it can neither start a forged line nor drive the terminal,
 /// and cut to `max` characters.
 fn field(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
-    if text.len() <= max && !text.chars().any(char::is_control) {
+    if text.len() <= max && !text.chars().any(misleading) {
         return std::borrow::Cow::Borrowed(text);
     }
-    std::borrow::Cow::Owned(truncate(&escape_controls(text, |_| false), max))
+    // Cut first: an escape is never cut in two, and the count is the text's.
+    std::borrow::Cow::Owned(escape_controls(&truncate(text, max), |_| false))
 }
 
-/// `text` with its control characters, except those `keep` allows, escaped.
+/// Whether `c` can change how a log line reads: control characters, line
+/// and paragraph separators, and bidirectional overrides.
+fn misleading(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with the characters that could mislead ([`misleading`]), except
+/// those `keep` allows, escaped.
 fn escape_controls(text: &str, keep: fn(char) -> bool) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_control() && !keep(c) {
+        if misleading(c) && !keep(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);
@@ -274,7 +296,7 @@ impl RequestLog {
     /// to `max` characters.
     fn shown(&self, text: &str, max: usize) -> String {
         let text = crate::error::redact(text, &self.secrets);
-        truncate(&escape_controls(&text, |c| c == '\n' || c == '\t'), max)
+        escape_controls(&truncate(&text, max), |c| c == '\n' || c == '\t')
     }
 }
 
@@ -286,19 +308,28 @@ fn truncate(text: &str, max: usize) -> String {
     format!("{cut}… [{} more chars]", text.chars().count() - max)
 }
 
-/// Replaces the payload of long `data:` URIs, which would flood the log.
-fn shorten_data_uris(body: &str) -> String {
+/// Replaces the payload of long `data:` URIs and long base64 strings
+/// (Anthropic's `source.data`, Gemini's `inlineData.data`), which would
+/// flood the log.
+fn shorten_base64(body: &str) -> String {
     static DATA_URI: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
         regex::Regex::new(r"data:([a-z]+/[a-z0-9.+-]+);base64,([A-Za-z0-9+/=]{64,})")
             .unwrap_or_else(|e| unreachable!("static regex: {e}"))
     });
-    DATA_URI
-        .replace_all(body, |c: &regex::Captures<'_>| {
-            format!(
-                "data:{};base64,<{} base64 chars omitted>",
-                &c[1],
-                c[2].len()
-            )
+    static BASE64: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#""([A-Za-z0-9+/]{256,}={0,2})""#)
+            .unwrap_or_else(|e| unreachable!("static regex: {e}"))
+    });
+    let body = DATA_URI.replace_all(body, |c: &regex::Captures<'_>| {
+        format!(
+            "data:{};base64,<{} base64 chars omitted>",
+            &c[1],
+            c[2].len()
+        )
+    });
+    BASE64
+        .replace_all(&body, |c: &regex::Captures<'_>| {
+            format!("\"<{} base64 chars omitted>\"", c[1].len())
         })
         .into_owned()
 }
@@ -309,9 +340,10 @@ mod tests {
 
     #[test]
     fn a_field_cannot_forge_a_line_or_drive_the_terminal() {
-        let forged = "fake:x\u{1b}[2J\n2026-12-04T10:40:00Z  INFO request id=1 model=forged";
+        let forged =
+            "fake:x\u{1b}[2J\n2026-12-04T10:40:00Z  INFO request id=1 model=\u{202e}forged";
         let shown = field(forged, MAX_NAME_CHARS);
-        assert!(!shown.chars().any(char::is_control), "{shown}");
+        assert!(!shown.chars().any(misleading), "{shown}");
         assert!(shown.starts_with(r"fake:x\u{1b}[2J\n2026"), "{shown}");
         assert_eq!(field("claude:sonnet", MAX_NAME_CHARS), "claude:sonnet");
     }
@@ -337,5 +369,40 @@ mod tests {
             log.shown("a\n\tb\u{1b}[31mc\u{7}", 100),
             "a\n\tb\\u{1b}[31mc\\u{7}"
         );
+    }
+
+    #[test]
+    fn base64_in_any_dialect_is_shortened() {
+        let image = "QUJD".repeat(100);
+        let body = format!(
+            r#"{{"a":"data:image/png;base64,{image}","b":{{"data":"{image}"}},"c":"short"}}"#
+        );
+        let shown = shorten_base64(&body);
+        assert_eq!(
+            shown,
+            r#"{"a":"data:image/png;base64,<400 base64 chars omitted>","b":{"data":"<400 base64 chars omitted>"},"c":"short"}"#
+        );
+    }
+
+    #[test]
+    fn the_curl_command_of_a_huge_body_is_bounded_and_quick() {
+        let settings = LogSettings {
+            mode: LogMode::Summary,
+            curl: true,
+            max_chars: 100,
+            events: false,
+        };
+        let log = RequestLog::start("r1".into(), settings, std::sync::Arc::from(vec![]));
+        // Every delimiter the old search would try, back to back.
+        let body = format!("{{\"x\":\"JSON{}\"}}", "_".repeat(200_000));
+        let started = std::time::Instant::now();
+        log.curl(
+            "127.0.0.1:1".parse().unwrap(),
+            "/v1/chat/completions",
+            None,
+            body.as_bytes(),
+            false,
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 }
