@@ -10,6 +10,11 @@
 //! JSON schema, plus OpenAI's framing (3 tokens a message, 3 to prime the
 //! answer) and a fixed cost per image and document, whose size the
 //! gateway does not decode.
+//!
+//! The tokenizer's cost grows with what it reads, and some text (one
+//! character repeated) costs far more than prose: the first
+//! [`EXACT_BYTES`] of a request are counted exactly, the rest at the rate
+//! they gave, so one request's count is bounded.
 
 use std::sync::LazyLock;
 
@@ -30,6 +35,10 @@ pub const PER_DOCUMENT: u64 = 1_600;
 /// The tokenizer, loaded on first use (~0.1 s).
 static BPE: LazyLock<Option<CoreBPE>> = LazyLock::new(|| tiktoken_rs::o200k_base().ok());
 
+/// Bytes of a request's text the tokenizer reads; the rest is counted at
+/// the rate they gave.
+pub const EXACT_BYTES: usize = 256 * 1024;
+
 /// The estimated prompt tokens of `turn`. Runs the tokenizer: call it
 /// where blocking is allowed.
 pub fn estimate(turn: &Turn) -> u64 {
@@ -37,39 +46,74 @@ pub fn estimate(turn: &Turn) -> u64 {
         // The ranks are compiled in; this cannot fail at run time.
         return 0;
     };
-    let count = |text: &str| bpe.encode_ordinary(text).len() as u64;
+    let mut counter = Counter {
+        bpe,
+        budget: EXACT_BYTES,
+        read_bytes: 0,
+        read_tokens: 0,
+    };
     let mut tokens = PRIMING;
     for message in &turn.messages {
-        tokens += PER_MESSAGE + parts(&message.parts, &count);
+        tokens += PER_MESSAGE + parts(&message.parts, &mut counter);
         if let Some(name) = &message.name {
-            tokens += count(name);
+            tokens += counter.count(name);
         }
     }
     for tool in &turn.tools {
-        tokens += count(&tool.name) + count(&tool.parameters.to_string());
+        tokens += counter.count(&tool.name) + counter.count(&tool.parameters.to_string());
         if let Some(description) = &tool.description {
-            tokens += count(description);
+            tokens += counter.count(description);
         }
     }
     for tool in &turn.hosted_tools {
-        tokens += count(&tool.to_string());
+        tokens += counter.count(&tool.to_string());
     }
     tokens
 }
 
-fn parts(of: &[Part], count: &dyn Fn(&str) -> u64) -> u64 {
+/// Counts text with the tokenizer until its budget is spent, then at the
+/// rate of what it read.
+struct Counter<'a> {
+    bpe: &'a CoreBPE,
+    budget: usize,
+    read_bytes: usize,
+    read_tokens: u64,
+}
+
+impl Counter<'_> {
+    fn count(&mut self, text: &str) -> u64 {
+        let mut cut = text.len().min(self.budget);
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let read = self.bpe.encode_ordinary(&text[..cut]).len() as u64;
+        self.budget -= cut;
+        self.read_bytes += cut;
+        self.read_tokens += read;
+        let rest = (text.len() - cut) as u64;
+        // Before anything was read (an empty budget), about 4 bytes a token.
+        let rate = if self.read_bytes == 0 {
+            0.25
+        } else {
+            self.read_tokens as f64 / self.read_bytes as f64
+        };
+        read + (rest as f64 * rate).ceil() as u64
+    }
+}
+
+fn parts(of: &[Part], counter: &mut Counter<'_>) -> u64 {
     of.iter()
         .map(|part| match part {
-            Part::Text(text) | Part::Reasoning { text, .. } => count(text),
+            Part::Text(text) | Part::Reasoning { text, .. } => counter.count(text),
             Part::Image(_) => PER_IMAGE,
             Part::File(crate::turn::File::Inline {
                 media_type, data, ..
-            }) if media_type.starts_with("text/") => count(&String::from_utf8_lossy(data)),
+            }) if media_type.starts_with("text/") => counter.count(&String::from_utf8_lossy(data)),
             Part::File(_) => PER_DOCUMENT,
             Part::ToolCall {
                 name, arguments, ..
-            } => count(name) + count(arguments),
-            Part::ToolResult { content, .. } => parts(content, count),
+            } => counter.count(name) + counter.count(arguments),
+            Part::ToolResult { content, .. } => parts(content, counter),
             Part::RedactedReasoning(_) => 0,
         })
         .sum()
@@ -122,5 +166,26 @@ mod tests {
             extra: serde_json::Map::new(),
         });
         assert!(estimate(&turn) > without_tools + 5);
+    }
+
+    #[test]
+    fn past_its_budget_text_is_counted_at_the_rate_read_so_far() {
+        let turn = |text: String| Turn {
+            messages: vec![Message::text_message(Role::User, text)],
+            ..Turn::default()
+        };
+        let prose = "the quick brown fox jumps over the lazy dog ";
+        let long = prose.repeat(EXACT_BYTES / prose.len() * 4);
+        let tokens = estimate(&turn(long.clone())) - PER_MESSAGE - PRIMING;
+        // Nine tokens per sentence, read or scaled.
+        let sentences = (long.len() / prose.len()) as u64;
+        assert!(
+            tokens.abs_diff(sentences * 9) <= sentences / 100,
+            "{tokens}"
+        );
+        // One character repeated costs the tokenizer the most: bounded.
+        let started = std::time::Instant::now();
+        estimate(&turn("a".repeat(8 << 20)));
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
     }
 }

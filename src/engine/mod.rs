@@ -157,6 +157,12 @@ pub async fn count_tokens(
             exact: true,
         });
     }
+    // Two at a time: a client that leaves while waiting costs nothing.
+    static ESTIMATES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+    let _turn = ESTIMATES
+        .acquire()
+        .await
+        .map_err(|e| Error::Internal(format!("the token estimate failed: {e}")))?;
     let tokens = tokio::task::spawn_blocking(move || crate::tokens::estimate(&turn))
         .await
         .map_err(|e| Error::Internal(format!("the token estimate failed: {e}")))?;
