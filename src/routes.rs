@@ -364,6 +364,16 @@ fn route_model(route: &Route, part: &str) -> String {
 /// a prefix.
 const MAX_REQUESTED_MODEL_BYTES: usize = 256;
 
+/// A requested model name as an error may repeat it: quoted whole up to
+/// the longest a client may send, else only its length.
+pub fn shown_model(model: &str) -> String {
+    if model.len() <= MAX_REQUESTED_MODEL_BYTES {
+        format!("{model:?}")
+    } else {
+        format!("of {} bytes", model.len())
+    }
+}
+
 /// Model names reach argv as one element; they must not look like a flag
 /// or carry control characters.
 pub fn check_model_name(model: &str) -> Result<(), Error> {

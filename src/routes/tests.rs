@@ -229,4 +229,6 @@ fn a_model_string_too_long_is_refused_without_being_echoed() {
     assert!(message.contains("30000 bytes"), "{message}");
     assert!(message.len() < 100, "{message}");
     assert_eq!(resolve(&routes, &"m".repeat(200)).0, "codex");
+    assert_eq!(shown_model(&long), "of 30000 bytes");
+    assert_eq!(shown_model("gpt-5"), "\"gpt-5\"");
 }

@@ -55,7 +55,10 @@ pub(super) async fn retrieve(
         .routes
         .resolve(id)
         .map_err(|error| Error::UnknownModel {
-            message: format!("model {id:?} is not served here: {error}"),
+            message: format!(
+                "model {} is not served here: {error}",
+                crate::routes::shown_model(&id)
+            ),
         })?;
     Ok(Json(resource(id)))
 }

@@ -55,7 +55,10 @@ pub(super) async fn retrieve(
         // the routes cannot serve does not exist here.
         Err(Error::UnknownModel { message }) => Err(Error::UnknownModel { message }),
         Err(error) => Err(Error::UnknownModel {
-            message: format!("model {id:?} is not served here: {error}"),
+            message: format!(
+                "model {} is not served here: {error}",
+                crate::routes::shown_model(&id)
+            ),
         }),
     }
 }
