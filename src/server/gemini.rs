@@ -57,7 +57,7 @@ pub(super) async fn retrieve(
         .map_err(|error| Error::UnknownModel {
             message: format!(
                 "model {} is not served here: {error}",
-                crate::routes::shown_model(&id)
+                crate::routes::shown_model(id)
             ),
         })?;
     Ok(Json(resource(id)))
