@@ -90,12 +90,12 @@ pub fn compile(
     let endpoint = reqwest::Url::parse(&endpoint).map_err(|e| {
         FieldError::new(
             KeyPath::keys(["url"]),
-            format!("{endpoint:?} is not a URL: {e}"),
+            format!("the URL with the dialect's path is not a URL: {e}"),
         )
     })?;
     let template = HttpTemplate {
         endpoint,
-        shown_url: masked(&url).into_owned(),
+        shown_url: masked(&url),
         url,
         url_from,
         dialect,
@@ -258,67 +258,56 @@ fn base_url(
     };
     let at = KeyPath::keys([if from.is_some() { "url_env" } else { "url" }]);
     let origin = from.as_deref().unwrap_or("url");
-    // Errors are shown where a token is not needed (`/healthz`): never
-    // with the URL's credentials or query (a `?key=` is a secret too).
-    let shown = masked(&url);
-    let shown = shown.split(['?', '#']).next().unwrap_or_default();
-    let parsed = reqwest::Url::parse(&url).map_err(|e| {
-        FieldError::new(
-            at.clone(),
-            format!("{origin} = {shown:?} is not a URL: {e}"),
-        )
-    })?;
+    // Errors are shown where a token is not needed (`/healthz`): they name
+    // the key, never its value (credentials or a `?key=` may be in it).
+    let parsed = reqwest::Url::parse(&url)
+        .map_err(|e| FieldError::new(at.clone(), format!("{origin} is not a URL: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
         return Err(FieldError::new(
             at,
-            format!("{origin} = {shown:?} must be an http:// or https:// URL with a host"),
+            format!("{origin} must be an http:// or https:// URL with a host"),
         ));
     }
     if parsed.query().is_some() || parsed.fragment().is_some() {
         return Err(FieldError::new(
             at,
-            format!(
-                "{origin} = {shown:?}… is a base URL: leave out `?…` and `#…` \
-                 (a key goes in `auth`)"
-            ),
+            format!("{origin} is a base URL: leave out `?…` and `#…` (a key goes in `auth`)"),
         ));
     }
     Ok((url.trim_end_matches('/').to_owned(), from))
 }
 
-/// `url` with the credentials of its authority (`user:pass@`) masked.
-fn masked(url: &str) -> std::borrow::Cow<'_, str> {
-    match userinfo(url) {
-        Some((start, end)) => format!("{}***{}", &url[..start], &url[end..]).into(),
-        None => url.into(),
+/// `url` with its credentials (`user:pass@`) masked.
+fn masked(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+            let _ = parsed.set_password(None);
+            let _ = parsed.set_username("***");
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
     }
 }
 
-/// What of `url`'s credentials could show up in a message: `user:pass`,
-/// the password alone, and a user name long enough to be a key.
+/// What of `url`'s credentials could show up in a message (as the URL is
+/// written out): `user:pass`, the password alone, and a user name.
 fn url_credentials(url: &str) -> Vec<String> {
-    let Some((start, end)) = userinfo(url) else {
+    let Ok(parsed) = reqwest::Url::parse(url) else {
         return Vec::new();
     };
-    let info = &url[start..end];
-    match info.split_once(':') {
-        Some((user, password)) => [info, password, user]
-            .into_iter()
-            .filter(|s| s.len() >= 8 || *s == password || *s == info)
-            .map(str::to_owned)
-            .collect(),
-        None => vec![info.to_owned()],
+    let user = parsed.username();
+    match parsed.password() {
+        Some(password) => vec![
+            format!("{user}:{password}"),
+            password.to_owned(),
+            user.to_owned(),
+        ],
+        None if user.is_empty() => Vec::new(),
+        None => vec![user.to_owned()],
     }
-}
-
-/// Where the credentials in `url`'s authority are (`user:pass` before its `@`).
-fn userinfo(url: &str) -> Option<(usize, usize)> {
-    let start = url.find("://")? + 3;
-    let authority_len = url[start..]
-        .find(['/', '?', '#'])
-        .unwrap_or(url.len() - start);
-    let at = url[start..start + authority_len].rfind('@')?;
-    Some((start, start + at))
+    .into_iter()
+    .filter(|secret| !secret.is_empty())
+    .collect()
 }
 
 /// The dialect's headers, then the backend's own (which replace them),
@@ -371,8 +360,17 @@ mod tests {
             url_credentials(url),
             ["gateway-user:s3cret-pass", "s3cret-pass", "gateway-user"]
         );
-        assert_eq!(masked("http://KEY-1234@h:8080"), "http://***@h:8080");
+        assert_eq!(masked("http://KEY-1234@h:8080"), "http://***@h:8080/");
         assert_eq!(url_credentials("http://KEY-1234@h:8080"), ["KEY-1234"]);
+        // Spellings the URL standard also reads as credentials.
+        for odd in [
+            "http:user:s3cret@h/v1",
+            "http:/user:s3cret@h/v1",
+            "http:\\\\user:s3cret@h/v1",
+        ] {
+            assert_eq!(masked(odd), "http://***@h/v1", "{odd}");
+            assert!(url_credentials(odd).contains(&"s3cret".to_owned()), "{odd}");
+        }
         // An `@` in the path is not a credential.
         assert_eq!(masked("http://h/v1/@x"), "http://h/v1/@x");
         assert!(url_credentials("http://localhost:11434/v1").is_empty());
