@@ -258,20 +258,26 @@ fn base_url(
     };
     let at = KeyPath::keys([if from.is_some() { "url_env" } else { "url" }]);
     let origin = from.as_deref().unwrap_or("url");
-    // Errors are shown where a token is not needed (`/healthz`): they name
-    // the key, never its value (credentials or a `?key=` may be in it).
+    // Errors are shown where a token is not needed (`/healthz`): never
+    // with credentials or a query (a `?key=`), nor a value that is not a URL.
     let parsed = reqwest::Url::parse(&url)
         .map_err(|e| FieldError::new(at.clone(), format!("{origin} is not a URL: {e}")))?;
+    let mut shown = parsed.clone();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    let shown = masked(shown.as_str());
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
         return Err(FieldError::new(
             at,
-            format!("{origin} must be an http:// or https:// URL with a host"),
+            format!("{origin} = {shown:?} must be an http:// or https:// URL with a host"),
         ));
     }
     if parsed.query().is_some() || parsed.fragment().is_some() {
         return Err(FieldError::new(
             at,
-            format!("{origin} is a base URL: leave out `?…` and `#…` (a key goes in `auth`)"),
+            format!(
+                "{origin} = {shown:?}… is a base URL: leave out `?…` and `#…` (a key goes in `auth`)"
+            ),
         ));
     }
     Ok((url.trim_end_matches('/').to_owned(), from))
