@@ -71,17 +71,36 @@ pub struct SourceFile {
     pub text: String,
 }
 
+/// The text of `path` if it is a regular file, checked on the opened file
+/// (opened without waiting, so a FIFO swapped in is refused, not waited on).
+fn read_regular(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text)?;
+    Ok(text)
+}
+
 impl SourceFile {
-    /// Reads a file from disk.
+    /// Reads a file from disk: a regular file only (opening a FIFO or a
+    /// device could block a reload for good).
     pub fn read(path: &Path) -> Result<SourceFile, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        let error = |message: String| ConfigError {
             origin: Origin::File {
                 file: path.display().to_string(),
                 position: None,
             },
             key: KeyPath::default(),
-            message: format!("cannot read: {e}"),
-        })?;
+            message,
+        };
+        let text = read_regular(path).map_err(|e| error(format!("cannot read: {e}")))?;
         Ok(SourceFile {
             name: path.display().to_string(),
             path: Some(path.to_path_buf()),
@@ -301,6 +320,29 @@ fn builtin(name: &str) -> Option<&'static (&'static str, &'static str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_regular_file_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("routes.toml");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        // Opening it to read would wait for a writer forever.
+        let error = SourceFile::read(&fifo).unwrap_err();
+        assert!(
+            error.message.contains("not a regular file"),
+            "{}",
+            error.message
+        );
+        let error = SourceFile::read(dir.path()).unwrap_err();
+        assert!(error.message.contains("cannot read"), "{}", error.message);
+        let file = dir.path().join("real.toml");
+        std::fs::write(&file, "use = []\n").unwrap();
+        assert_eq!(SourceFile::read(&file).unwrap().text, "use = []\n");
+    }
 
     fn file(text: &str) -> SourceFile {
         SourceFile {
