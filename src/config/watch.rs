@@ -256,9 +256,24 @@ impl Reloader {
         if presets.is_dir() {
             dirs.push(presets.clone());
         }
-        let file_name = config.file_name().map(ToOwned::to_owned);
+        // A config that is a symbolic link (dotfiles): its target is edited
+        // where it lives.
+        let target = std::fs::canonicalize(&config)
+            .ok()
+            .filter(|target| *target != config);
+        if let Some(dir) = target.as_deref().and_then(Path::parent)
+            && !dirs.iter().any(|d| d == dir)
+        {
+            dirs.push(dir.to_path_buf());
+        }
+        let names: Vec<_> = [Some(&config), target.as_ref()]
+            .into_iter()
+            .flatten()
+            .filter_map(|path| path.file_name().map(ToOwned::to_owned))
+            .collect();
         let relevant = move |path: &Path| {
-            path.file_name() == file_name.as_deref()
+            path.file_name()
+                .is_some_and(|name| names.iter().any(|n| n == name))
                 || (path.starts_with(&presets) && path.extension().is_some_and(|e| e == "toml"))
         };
         (dirs, relevant)

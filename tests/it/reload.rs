@@ -24,6 +24,30 @@ fn rename_save(gw: &Gateway, text: &str) {
 }
 
 #[tokio::test]
+async fn an_edit_to_the_file_a_symlinked_config_points_to_goes_live() {
+    let gw = Gateway::without_config()
+        .file("dotfiles/gateway.toml", &config(ROUTE_A))
+        .symlink("link.toml", "dotfiles/gateway.toml")
+        .arg("--config")
+        .arg("link.toml")
+        .start();
+    assert!(gw.model_ids().await.contains(&"model-a".to_owned()));
+    let target = gw.dir.path().join("dotfiles/gateway.toml");
+    let tmp = gw.dir.path().join("dotfiles/.gateway.toml.swp");
+    std::fs::write(&tmp, config(ROUTE_B)).unwrap();
+    std::fs::rename(&tmp, &target).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !gw.model_ids().await.contains(&"model-b".to_owned()) {
+        assert!(
+            Instant::now() < deadline,
+            "the edit never went live:\n{}",
+            gw.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
 async fn rename_save_goes_live_within_a_second() {
     let gw = Gateway::builder(&config(ROUTE_A)).start();
     assert!(gw.model_ids().await.contains(&"model-a".to_owned()));

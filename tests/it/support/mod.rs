@@ -121,6 +121,7 @@ pub(crate) struct GatewayBuilder {
     env: Vec<(String, String)>,
     args: Vec<String>,
     files: Vec<(String, String)>,
+    links: Vec<(String, String)>,
     soft_nofile: Option<u64>,
 }
 
@@ -285,6 +286,13 @@ impl GatewayBuilder {
         self
     }
 
+    /// Makes a symbolic link `link` → `target` (relative to the config's
+    /// directory) before starting, after the files.
+    pub(crate) fn symlink(mut self, link: &str, target: &str) -> Self {
+        self.links.push((link.to_owned(), target.to_owned()));
+        self
+    }
+
     /// Adds a command-line argument.
     pub(crate) fn arg(mut self, arg: &str) -> Self {
         self.args.push(arg.to_owned());
@@ -310,6 +318,9 @@ impl GatewayBuilder {
             let path = dir.path().join(path);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, text).unwrap();
+        }
+        for (link, target) in &self.links {
+            std::os::unix::fs::symlink(dir.path().join(target), dir.path().join(link)).unwrap();
         }
         let binary = env!("CARGO_BIN_EXE_agent-cli-to-api");
         let mut command = match self.soft_nofile {
