@@ -333,10 +333,18 @@ async fn processes_are_retired_after_max_turns_and_end_when_idle() {
         "{}",
         gw.logs()
     );
-    // The line is written once the process is gone: it may come a moment later.
     assert!(
         gw.wait_for_log("idle warm process ended", Duration::from_secs(5))
             .await,
+        "{}",
+        gw.logs()
+    );
+    // A process list read while a process starts can miss it: look again.
+    assert!(
+        crate::support::eventually(Duration::from_secs(3), || {
+            processes_with_env(&marker).is_empty()
+        })
+        .await,
         "{}",
         gw.logs()
     );
