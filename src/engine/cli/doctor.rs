@@ -1,5 +1,6 @@
-//! `doctor` for a `cli` backend: its program is found, answers its version
-//! command, and one of its login sources exists.
+//! `doctor` for a `cli` backend: its program is found, only its owner can
+//! replace it, it answers its version command, and one of its login
+//! sources exists.
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
@@ -30,6 +31,16 @@ pub async fn check(
         return out;
     };
     out.push((Level::Ok, format!("binary {}", path.display())));
+    if let Some(open) = writable_by_everyone(path) {
+        out.push((
+            Level::Warn,
+            format!(
+                "{} is writable by everyone: anyone on this machine could replace what \
+                 the gateway runs, with the gateway's logins",
+                open.display()
+            ),
+        ));
+    }
     out.push(version(cli).await);
     if let Some(credentials) = credentials(cli, env) {
         out.push(credentials);
@@ -46,6 +57,24 @@ pub async fn check(
         ));
     }
     out
+}
+
+/// The file, or a directory it sits in without the sticky bit (which
+/// would keep others from replacing it), that everyone can write to.
+fn writable_by_everyone(program: &std::path::Path) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    const OTHERS_WRITE: u32 = 0o002;
+    const STICKY: u32 = 0o1000;
+    let program = std::fs::canonicalize(program).ok()?;
+    let mode = |path: &std::path::Path| std::fs::metadata(path).map(|m| m.permissions().mode());
+    if mode(&program).ok()? & OTHERS_WRITE != 0 {
+        return Some(program);
+    }
+    program
+        .ancestors()
+        .skip(1)
+        .find(|dir| mode(dir).is_ok_and(|m| m & OTHERS_WRITE != 0 && m & STICKY == 0))
+        .map(std::path::Path::to_path_buf)
 }
 
 async fn version(cli: &CliTemplate) -> (Level, String) {
@@ -124,4 +153,38 @@ fn credentials(cli: &CliTemplate, env: &BTreeMap<String, String>) -> Option<(Lev
             cli.doctor.credentials.join(", ")
         ),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    #[test]
+    fn a_program_others_can_replace_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        let program = open.join("cli");
+        std::fs::write(&program, "#!/bin/sh\n").unwrap();
+        let set = |path: &std::path::Path, mode: u32| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+        };
+        set(&program, 0o755);
+        set(&open, 0o755);
+        assert_eq!(writable_by_everyone(&program), None);
+        set(&open, 0o777);
+        assert_eq!(
+            writable_by_everyone(&program),
+            Some(open.canonicalize().unwrap())
+        );
+        // Like /tmp: others may add files, not replace this one.
+        set(&open, 0o1777);
+        assert_eq!(writable_by_everyone(&program), None);
+        set(&program, 0o757);
+        assert_eq!(
+            writable_by_everyone(&program),
+            Some(program.canonicalize().unwrap())
+        );
+    }
 }
