@@ -102,3 +102,34 @@ pub(crate) fn base64_bytes(data: &str, at: &str) -> Result<Vec<u8>, Error> {
         .decode(cleaned.as_bytes())
         .map_err(|e| Error::InvalidRequest(format!("{at} is not valid base64: {e}")))
 }
+
+/// A request the client must mend (400).
+pub(crate) fn invalid(message: impl Into<String>) -> Error {
+    Error::InvalidRequest(message.into())
+}
+
+/// A JSON object, held as a map or as a value that should be one.
+pub(crate) trait Object {
+    /// Its field `key`.
+    fn field(&self, key: &str) -> Option<&Value>;
+}
+
+impl Object for Map<String, Value> {
+    fn field(&self, key: &str) -> Option<&Value> {
+        self.get(key)
+    }
+}
+
+impl Object for Value {
+    fn field(&self, key: &str) -> Option<&Value> {
+        self.get(key)
+    }
+}
+
+/// The string field `key` of `object`, which is at `at` in the request.
+pub(crate) fn string_at(object: &impl Object, key: &str, at: &str) -> Result<String, Error> {
+    match object.field(key) {
+        Some(Value::String(text)) => Ok(text.clone()),
+        _ => Err(invalid(format!("{at}.{key} must be a string"))),
+    }
+}

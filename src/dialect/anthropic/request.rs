@@ -21,6 +21,7 @@ use serde_json::{Map, Value};
 
 use super::upstream::thinking_budget;
 use crate::dialect::fields::{Fields, base64_bytes};
+use crate::dialect::fields::{invalid, string_at};
 use crate::error::Error;
 use crate::turn::{Effort, File, Image, Message, Params, Part, Role, Tool, ToolChoice, Turn};
 
@@ -173,7 +174,7 @@ impl Reader {
                     self.cache_mark(&block);
                     Ok(Message::text_message(
                         Role::System,
-                        string(&block, "text", &at)?,
+                        string_at(&block, "text", &at)?,
                     ))
                 })
                 .collect(),
@@ -235,24 +236,24 @@ impl Reader {
         self.cache_mark(&block);
         let kind = kind(&block, at)?;
         let part = match kind.as_str() {
-            "text" => Part::Text(string(&block, "text", at)?),
+            "text" => Part::Text(string_at(&block, "text", at)?),
             "image" => Part::Image(image(&block, at)?),
             "document" => Part::File(document(&block, at)?),
             "tool_use" if role == Role::Assistant => Part::ToolCall {
-                id: string(&block, "id", at)?,
-                name: string(&block, "name", at)?,
+                id: string_at(&block, "id", at)?,
+                name: string_at(&block, "name", at)?,
                 arguments: block
                     .get("input")
                     .filter(|v| !v.is_null())
                     .map_or_else(|| "{}".to_owned(), Value::to_string),
             },
             "tool_result" if role == Role::User => Part::ToolResult {
-                id: string(&block, "tool_use_id", at)?,
+                id: string_at(&block, "tool_use_id", at)?,
                 content: self.tool_result_content(&block, at)?,
                 is_error: block.get("is_error").and_then(Value::as_bool) == Some(true),
             },
             "thinking" if role == Role::Assistant => Part::Reasoning {
-                text: string(&block, "thinking", at)?,
+                text: string_at(&block, "thinking", at)?,
                 signature: block
                     .get("signature")
                     .and_then(Value::as_str)
@@ -260,7 +261,7 @@ impl Reader {
                     .map(str::to_owned),
             },
             "redacted_thinking" if role == Role::Assistant => {
-                Part::RedactedReasoning(string(&block, "data", at)?)
+                Part::RedactedReasoning(string_at(&block, "data", at)?)
             }
             "tool_use" | "thinking" | "redacted_thinking" => {
                 return Err(invalid(format!(
@@ -330,7 +331,7 @@ impl Reader {
                 _ => {}
             }
             entry.remove("type");
-            let name = string(&entry, "name", &at)?;
+            let name = string_at(&entry, "name", &at)?;
             entry.remove("name");
             let description = match entry.remove("description") {
                 None | Some(Value::Null) => None,
@@ -380,7 +381,7 @@ fn tool_choice(value: &Value) -> Result<(Option<ToolChoice>, Option<bool>), Erro
         "auto" => ToolChoice::Auto,
         "any" => ToolChoice::Required,
         "none" => ToolChoice::None,
-        "tool" => ToolChoice::Named(string(choice, "name", at)?),
+        "tool" => ToolChoice::Named(string_at(choice, "name", at)?),
         other => {
             return Err(invalid(format!(
                 "tool_choice.type = {other:?} is not one of auto, any, tool, none"
@@ -455,10 +456,10 @@ fn image(block: &Map<String, Value>, at: &str) -> Result<Image, Error> {
     let (source, at) = source(block, at)?;
     match kind(source, &at)?.as_str() {
         "base64" => Ok(Image::Inline {
-            media_type: string(source, "media_type", &at)?,
+            media_type: string_at(source, "media_type", &at)?,
             data: base64(source, &at)?,
         }),
-        "url" => Ok(Image::Url(string(source, "url", &at)?)),
+        "url" => Ok(Image::Url(string_at(source, "url", &at)?)),
         other => Err(invalid(format!(
             "{at}.type = {other:?} is not supported for images: use base64 or url"
         ))),
@@ -474,16 +475,16 @@ fn document(block: &Map<String, Value>, at: &str) -> Result<File, Error> {
         .map(str::to_owned);
     match kind(source, &source_at)?.as_str() {
         "base64" => Ok(File::Inline {
-            media_type: string(source, "media_type", &source_at)?,
+            media_type: string_at(source, "media_type", &source_at)?,
             data: base64(source, &source_at)?,
             filename,
         }),
         "text" => Ok(File::Inline {
             media_type: "text/plain".into(),
-            data: string(source, "data", &source_at)?.into_bytes(),
+            data: string_at(source, "data", &source_at)?.into_bytes(),
             filename,
         }),
-        "file" => Ok(File::Id(string(source, "file_id", &source_at)?)),
+        "file" => Ok(File::Id(string_at(source, "file_id", &source_at)?)),
         other => Err(invalid(format!(
             "{source_at}.type = {other:?} is not supported for documents: use base64, text or file"
         ))),
@@ -502,7 +503,7 @@ fn source<'a>(
 }
 
 fn base64(source: &Map<String, Value>, at: &str) -> Result<Vec<u8>, Error> {
-    base64_bytes(&string(source, "data", at)?, &format!("{at}.data"))
+    base64_bytes(&string_at(source, "data", at)?, &format!("{at}.data"))
 }
 
 fn object(value: Value, at: &str) -> Result<Map<String, Value>, Error> {
@@ -513,18 +514,7 @@ fn object(value: Value, at: &str) -> Result<Map<String, Value>, Error> {
 }
 
 fn kind(block: &Map<String, Value>, at: &str) -> Result<String, Error> {
-    string(block, "type", at)
-}
-
-fn string(block: &Map<String, Value>, key: &str, at: &str) -> Result<String, Error> {
-    match block.get(key) {
-        Some(Value::String(text)) => Ok(text.clone()),
-        _ => Err(invalid(format!("{at}.{key} must be a string"))),
-    }
-}
-
-fn invalid(message: impl Into<String>) -> Error {
-    Error::InvalidRequest(message.into())
+    string_at(block, "type", at)
 }
 
 #[cfg(test)]

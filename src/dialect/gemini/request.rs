@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::dialect::fields::base64_bytes;
+use crate::dialect::fields::{invalid, string_at};
 use crate::error::Error;
 use crate::turn::{Effort, File, Image, Message, Params, Part, Role, Tool, ToolChoice, Turn};
 
@@ -217,7 +218,7 @@ impl Reader {
                     "{at}: a functionCall belongs in a model turn"
                 )));
             }
-            let name = string(call, "name", &format!("{at}.functionCall"))?;
+            let name = string_at(call, "name", &format!("{at}.functionCall"))?;
             let id = match call.get("id").and_then(Value::as_str) {
                 Some(id) if !id.is_empty() => id.to_owned(),
                 _ => format!("call_{}", self.calls.len()),
@@ -231,7 +232,7 @@ impl Reader {
             }));
         }
         if let Some(data) = part.get("fileData").or_else(|| part.get("file_data")) {
-            let uri = string(data, "fileUri", &format!("{at}.fileData"))?;
+            let uri = string_at(data, "fileUri", &format!("{at}.fileData"))?;
             let media = data.get("mimeType").and_then(Value::as_str).unwrap_or("");
             if media.starts_with("image/") || media.is_empty() {
                 return Ok(Some(Part::Image(Image::Url(uri))));
@@ -252,7 +253,7 @@ impl Reader {
     /// A `functionResponse` as a tool result, paired with its call.
     fn function_response(&mut self, response: &Value, at: &str) -> Result<Message, Error> {
         let at = format!("{at}.functionResponse");
-        let name = string(response, "name", &at)?;
+        let name = string_at(response, "name", &at)?;
         let given = response
             .get("id")
             .and_then(Value::as_str)
@@ -297,7 +298,7 @@ fn inline(data: &Value, at: &str) -> Result<Part, Error> {
         .and_then(Value::as_str)
         .ok_or_else(|| invalid(format!("{at}.mimeType must be a string")))?
         .to_owned();
-    let bytes = base64_bytes(&string(data, "data", at)?, &format!("{at}.data"))?;
+    let bytes = base64_bytes(&string_at(data, "data", at)?, &format!("{at}.data"))?;
     Ok(if media_type.starts_with("image/") {
         Part::Image(Image::Inline {
             media_type,
@@ -342,7 +343,7 @@ fn read_tools(tools: &Value) -> Result<(Vec<Tool>, Vec<Value>), Error> {
                     .map_or_else(|| json!({"type": "object", "properties": {}}), json_schema),
             };
             functions.push(Tool {
-                name: string(declaration, "name", &at)?,
+                name: string_at(declaration, "name", &at)?,
                 description: declaration
                     .get("description")
                     .and_then(Value::as_str)
@@ -505,17 +506,6 @@ fn thinking(config: &Value) -> Result<Option<Effort>, Error> {
             super::upstream::thinking_budget,
         )),
     })
-}
-
-fn string(value: &Value, key: &str, at: &str) -> Result<String, Error> {
-    match value.get(key) {
-        Some(Value::String(text)) => Ok(text.clone()),
-        _ => Err(invalid(format!("{at}.{key} must be a string"))),
-    }
-}
-
-fn invalid(message: impl Into<String>) -> Error {
-    Error::InvalidRequest(message.into())
 }
 
 #[cfg(test)]

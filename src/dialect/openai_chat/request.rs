@@ -6,6 +6,7 @@
 use serde_json::Value;
 
 use self::fields::{Stop, choice, tools};
+use crate::dialect::fields::invalid;
 use crate::dialect::fields::{Fields, base64_bytes, session_id};
 use crate::dialect::openai_chat::wire::{ChatMessage, ChatRequest};
 use crate::error::Error;
@@ -104,10 +105,6 @@ pub fn to_turn(request: ChatRequest, header_session: Option<String>) -> Result<T
         unused,
         ..Turn::default()
     })
-}
-
-fn invalid(message: impl Into<String>) -> Error {
-    Error::InvalidRequest(message.into())
 }
 
 fn parse_effort(value: &str, field: &str) -> Result<Effort, Error> {

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::dialect::fields::Fields;
+use crate::dialect::fields::{invalid, string_at};
 use crate::dialect::openai_chat::request::{content_part, role};
 use crate::error::Error;
 use crate::turn::{Effort, Message, Params, Part, Role, Tool, ToolChoice, Turn};
@@ -165,15 +166,15 @@ fn items_to_messages(items: Vec<Value>) -> Result<Vec<Message>, Error> {
             .unwrap_or("message");
         let (role, parts, call) = match kind {
             "message" => {
-                let role_name = text(&item, "role", &at)?;
+                let role_name = string_at(&item, "role", &at)?;
                 let role = role(&role_name, &at)?;
                 (role, content(item.get("content"), &at)?, None)
             }
             "function_call" => (
                 Role::Assistant,
                 vec![Part::ToolCall {
-                    id: text(&item, "call_id", &at)?,
-                    name: text(&item, "name", &at)?,
+                    id: string_at(&item, "call_id", &at)?,
+                    name: string_at(&item, "name", &at)?,
                     arguments: match item.get("arguments") {
                         Some(Value::String(arguments)) => arguments.clone(),
                         None | Some(Value::Null) => "{}".into(),
@@ -187,7 +188,7 @@ fn items_to_messages(items: Vec<Value>) -> Result<Vec<Message>, Error> {
                     Some(Value::String(output)) => vec![Part::Text(output.clone())],
                     other => content(other, &format!("{at}.output"))?,
                 };
-                (Role::Tool, output, Some(text(&item, "call_id", &at)?))
+                (Role::Tool, output, Some(string_at(&item, "call_id", &at)?))
             }
             "reasoning" => (Role::Assistant, reasoning(&item), None),
             other => {
@@ -278,7 +279,7 @@ fn tools(value: Value) -> Result<(Vec<Tool>, Vec<Value>), Error> {
             continue;
         }
         entry.remove("type");
-        let name = text(&entry, "name", &at)?;
+        let name = string_at(&entry, "name", &at)?;
         entry.remove("name");
         let description = match entry.remove("description") {
             None | Some(Value::Null) => None,
@@ -309,7 +310,7 @@ fn tool_choice(value: &Value, unused: &mut Vec<String>) -> Result<Option<ToolCho
         Value::String(s) if s == "none" => ToolChoice::None,
         Value::String(s) if s == "required" => ToolChoice::Required,
         Value::Object(choice) if choice.get("type").and_then(Value::as_str) == Some("function") => {
-            ToolChoice::Named(text(choice, "name", "tool_choice")?)
+            ToolChoice::Named(string_at(choice, "name", "tool_choice")?)
         }
         Value::Object(_) => {
             unused.push("tool_choice".into());
@@ -390,17 +391,6 @@ fn text_format(
             )));
         }
     })
-}
-
-fn text(item: &Map<String, Value>, key: &str, at: &str) -> Result<String, Error> {
-    match item.get(key) {
-        Some(Value::String(text)) => Ok(text.clone()),
-        _ => Err(invalid(format!("{at}.{key} must be a string"))),
-    }
-}
-
-fn invalid(message: impl Into<String>) -> Error {
-    Error::InvalidRequest(message.into())
 }
 
 #[cfg(test)]
