@@ -81,7 +81,9 @@ fn parse(
         )));
     }
     let continued = Continued::look_up(store, previous.as_deref(), max_bytes)?;
-    let mut turn = openai_responses::to_turn(request, continued.messages, input.clone(), session)?;
+    // The new input is kept with the answer, unless nothing is kept.
+    let kept_input = if keep { input.clone() } else { Vec::new() };
+    let mut turn = openai_responses::to_turn(request, continued.messages, input, session)?;
     if let Some(chain) = continued.chain.clone().filter(|_| turn.session.is_none()) {
         turn.session = Some(chain);
         turn.implied_session = true;
@@ -120,7 +122,7 @@ fn parse(
         chain: continued.chain.unwrap_or_else(|| id.clone()),
         id,
         previous,
-        input,
+        input: kept_input,
     };
     Ok(Parsed {
         turn,
