@@ -85,7 +85,7 @@ pub fn to_turn(request: GenerateRequest, model: &str, stream: bool) -> Result<Tu
     };
     let tool_choice = match tool_config {
         None | Some(Value::Null) => None,
-        Some(config) => choice(&config)?,
+        Some(config) => choice(&config, &mut reader.unused)?,
     };
     let mut unused = reader.unused;
     let (params, effort) = match generation_config {
@@ -313,6 +313,15 @@ fn inline(data: &Value, at: &str) -> Result<Part, Error> {
     })
 }
 
+/// The fields of a function declaration a [`Tool`] has a place for.
+const DECLARATION_FIELDS: &[&str] = &[
+    "name",
+    "description",
+    "parameters",
+    "parametersJsonSchema",
+    "parameters_json_schema",
+];
+
 /// `tools`: function declarations, and the provider's own tools as sent.
 fn read_tools(tools: &Value) -> Result<(Vec<Tool>, Vec<Value>), Error> {
     let entries = tools
@@ -328,6 +337,22 @@ fn read_tools(tools: &Value) -> Result<(Vec<Tool>, Vec<Value>), Error> {
             hosted.push(entry.clone());
             continue;
         };
+        // The provider's own tools beside the declarations (`googleSearch`…).
+        if let Value::Object(entry) = entry {
+            let others: Map<String, Value> = entry
+                .iter()
+                .filter(|(key, _)| {
+                    !matches!(
+                        key.as_str(),
+                        "functionDeclarations" | "function_declarations"
+                    )
+                })
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect();
+            if !others.is_empty() {
+                hosted.push(Value::Object(others));
+            }
+        }
         let declarations = declarations
             .as_array()
             .ok_or_else(|| invalid(format!("tools[{i}].functionDeclarations must be an array")))?;
@@ -349,7 +374,14 @@ fn read_tools(tools: &Value) -> Result<(Vec<Tool>, Vec<Value>), Error> {
                     .and_then(Value::as_str)
                     .map(str::to_owned),
                 parameters,
-                extra: Map::new(),
+                // `response`, `behavior`…: kept, as a tool's own fields are.
+                extra: declaration
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(key, _)| !DECLARATION_FIELDS.contains(&key.as_str()))
+                    .map(|(key, value)| (key.clone(), value.clone()))
+                    .collect(),
             });
         }
     }
@@ -376,25 +408,37 @@ fn json_schema(schema: &Value) -> Value {
     }
 }
 
-/// `toolConfig.functionCallingConfig`.
-fn choice(config: &Value) -> Result<Option<ToolChoice>, Error> {
-    let Some(calling) = config
-        .get("functionCallingConfig")
-        .or_else(|| config.get("function_calling_config"))
-    else {
+/// `toolConfig.functionCallingConfig`; what has no place in a tool choice
+/// (other `toolConfig` keys, several allowed names) is named.
+fn choice(config: &Value, unused: &mut Vec<String>) -> Result<Option<ToolChoice>, Error> {
+    let mut calling = None;
+    for (key, value) in config.as_object().into_iter().flatten() {
+        match key.as_str() {
+            "functionCallingConfig" | "function_calling_config" => calling = Some(value),
+            _ if value.is_null() => {}
+            _ => unused.push(format!("toolConfig.{key}")),
+        }
+    }
+    let Some(calling) = calling else {
         return Ok(None);
     };
     let allowed: Vec<&str> = calling
         .get("allowedFunctionNames")
+        .or_else(|| calling.get("allowed_function_names"))
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
         .collect();
-    Ok(Some(match calling.get("mode").and_then(Value::as_str) {
+    let mode = calling.get("mode").and_then(Value::as_str);
+    let named = matches!(mode, Some("ANY" | "VALIDATED")) && allowed.len() == 1;
+    if !allowed.is_empty() && !named {
+        unused.push("toolConfig.functionCallingConfig.allowedFunctionNames".into());
+    }
+    Ok(Some(match mode {
         None | Some("AUTO" | "MODE_UNSPECIFIED") => ToolChoice::Auto,
         Some("NONE") => ToolChoice::None,
-        Some("ANY" | "VALIDATED") if allowed.len() == 1 => ToolChoice::Named(allowed[0].into()),
+        Some("ANY" | "VALIDATED") if named => ToolChoice::Named(allowed[0].into()),
         Some("ANY" | "VALIDATED") => ToolChoice::Required,
         Some(other) => {
             return Err(invalid(format!(
@@ -433,12 +477,17 @@ fn generation(config: &Value, unused: &mut Vec<String>) -> Result<(Params, Optio
                 params.stop = serde_json::from_value(value.clone()).map_err(|_| wrong())?;
             }
             "responseMimeType" | "response_mime_type" => {
-                if value == "application/json" && params.response_format.is_none() {
-                    params.response_format = Some(json!({"type": "json_object"}));
-                } else if value != "text/plain" && value != "application/json" {
-                    unused.push(named);
+                if value == "text/plain" {
+                    continue;
                 }
-                continue;
+                if value != "application/json" {
+                    unused.push(named);
+                    continue;
+                }
+                // A schema given too says more.
+                params
+                    .response_format
+                    .get_or_insert_with(|| json!({"type": "json_object"}));
             }
             "responseJsonSchema"
             | "response_json_schema"

@@ -111,12 +111,44 @@ fn thinking_budgets_and_json_output() {
         with(json!({"thinkingConfig": {"thinkingBudget": 16384}})).effort,
         Some(Effort::High)
     );
+    let t = with(json!({"responseMimeType": "application/json"}));
+    assert_eq!(
+        t.params.response_format,
+        Some(json!({"type": "json_object"}))
+    );
+    assert_eq!(t.params.named, ["generationConfig.responseMimeType"]);
     let t = with(json!({"responseMimeType": "application/json",
                         "responseSchema": {"type": "OBJECT"}}));
     assert_eq!(
         t.params.response_format,
         Some(json!({"type": "json_schema",
                     "json_schema": {"name": "response", "schema": {"type": "object"}}}))
+    );
+}
+
+#[test]
+fn what_has_no_place_beside_tools_is_kept_or_named() {
+    let t = turn(json!({
+        "contents": [{"parts": [{"text": "hi"}]}],
+        "tools": [{"functionDeclarations": [{"name": "f", "behavior": "NON_BLOCKING",
+                                             "parameters": {"type": "OBJECT"}}],
+                   "googleSearch": {}}],
+        "toolConfig": {"functionCallingConfig": {"mode": "AUTO", "allowedFunctionNames": ["f", "g"]},
+                       "retrievalConfig": {"languageCode": "en"}}
+    }))
+    .unwrap();
+    assert_eq!(
+        t.tools[0].extra.get("behavior"),
+        Some(&json!("NON_BLOCKING"))
+    );
+    assert_eq!(t.hosted_tools, [json!({"googleSearch": {}})]);
+    assert_eq!(t.tool_choice, Some(ToolChoice::Auto));
+    assert_eq!(
+        t.unused,
+        [
+            "toolConfig.retrievalConfig",
+            "toolConfig.functionCallingConfig.allowedFunctionNames"
+        ]
     );
 }
 
