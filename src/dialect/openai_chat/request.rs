@@ -323,7 +323,8 @@ fn data_uri(uri: &str, at: &str) -> Result<(String, Vec<u8>), Error> {
     Ok((media_type, bytes))
 }
 
-/// Responses-style `input` + `instructions`, accepted by the original here too.
+/// Responses-style `input` + `instructions`, accepted by the original here
+/// too, read as the Responses endpoint reads them.
 fn responses_input(
     input: Option<Value>,
     instructions: Option<String>,
@@ -332,36 +333,8 @@ fn responses_input(
     if let Some(text) = instructions.filter(|t| !t.trim().is_empty()) {
         messages.push(Message::text_message(Role::System, text));
     }
-    match input {
-        None | Some(Value::Null) => {}
-        Some(Value::String(text)) => messages.push(Message::text_message(Role::User, text)),
-        Some(Value::Array(items)) => {
-            for (i, item) in items.into_iter().enumerate() {
-                let at = format!("input[{i}]");
-                let role_name = item
-                    .get("role")
-                    .and_then(Value::as_str)
-                    .unwrap_or("user")
-                    .to_owned();
-                let role = role(&role_name, &at)?;
-                let parts = match item.get("content") {
-                    Some(inner) => content(inner.clone(), &format!("{at}.content"))?,
-                    None => content(item, &at)?,
-                };
-                messages.push(Message {
-                    role,
-                    parts,
-                    tool_call_id: None,
-                    name: None,
-                    extra: serde_json::Map::new(),
-                });
-            }
-        }
-        Some(other) => {
-            return Err(invalid(format!(
-                "`input` must be a string or an array, not {other}"
-            )));
-        }
+    if !matches!(input, None | Some(Value::Null)) {
+        messages.extend(crate::dialect::openai_responses::input(input)?);
     }
     if messages.iter().all(|m| m.role != Role::User) {
         return Err(invalid("`messages` is required: send at least one message"));

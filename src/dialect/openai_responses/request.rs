@@ -166,7 +166,11 @@ fn items_to_messages(items: Vec<Value>) -> Result<Vec<Message>, Error> {
             .unwrap_or("message");
         let (role, parts, call) = match kind {
             "message" => {
-                let role_name = string_at(&item, "role", &at)?;
+                // An item without a role is the user's.
+                let role_name = match item.get("role") {
+                    None => "user".to_owned(),
+                    Some(_) => string_at(&item, "role", &at)?,
+                };
                 let role = role(&role_name, &at)?;
                 (role, content(item.get("content"), &at)?, None)
             }

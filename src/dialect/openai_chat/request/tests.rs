@@ -170,6 +170,17 @@ fn responses_style_input_is_accepted() {
     assert_eq!(t.messages.len(), 2);
     assert_eq!(t.messages[0].role, Role::System);
     assert_eq!(t.messages[1].text(), "hello");
+    // Items as the Responses endpoint reads them: a role-less message is
+    // the user's, a function call and its output find their places.
+    let t = turn(json!({"input": [
+        {"content": "list the files"},
+        {"type": "function_call", "call_id": "c1", "name": "ls", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": "a.txt"}
+    ]}))
+    .unwrap();
+    let roles: Vec<Role> = t.messages.iter().map(|m| m.role).collect();
+    assert_eq!(roles, [Role::User, Role::Assistant, Role::Tool]);
+    assert_eq!(t.messages[2].tool_call_id.as_deref(), Some("c1"));
 }
 
 #[test]
