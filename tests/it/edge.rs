@@ -338,7 +338,7 @@ async fn at_the_cap_a_new_connection_takes_the_place_of_the_oldest_waiting_one()
     );
     for socket in &mut idle[1..] {
         assert!(
-            !closed_by_gateway(socket, Duration::from_millis(200)).await,
+            !closed_by_gateway(socket, Duration::from_secs(1)).await,
             "only one connection is closed for one new one"
         );
     }
