@@ -85,14 +85,14 @@ def tool_round_trip(client, model):
     ok(f"{model}: a tool round trip, streamed and not, continued by id")
 
 
-def errors(client):
+def errors(client, upstream_model):
     try:
         client.responses.create(model="nobody:knows", input="hi")
         raise AssertionError("an unknown model was accepted")
     except openai.NotFoundError as e:
         assert "nobody:knows" in e.message, e.message
     try:
-        client.responses.create(model="ant:fake-model", input="FAIL_400")
+        client.responses.create(model=upstream_model, input="FAIL_400")
         raise AssertionError("the upstream's 400 was lost")
     except openai.BadRequestError as e:
         assert "FAIL_400 marker" in e.message, e.message
@@ -108,9 +108,10 @@ def main():
     args = parser.parse_args()
     client = OpenAI(base_url=args.base_url, api_key=args.api_key, max_retries=0)
     plain(client, args.plain_model)
-    for model in args.models.split(","):
+    models = args.models.split(",")
+    for model in models:
         tool_round_trip(client, model)
-    errors(client)
+    errors(client, models[0])
     print("all checks passed", flush=True)
 
 
