@@ -296,19 +296,16 @@ fn masked(url: &str) -> String {
 }
 
 /// What of `url`'s credentials could show up in a message (as the URL is
-/// written out): `user:pass`, the password alone, and a user name.
+/// written out): `user:pass` and the password; a user name alone only when
+/// it is the whole credential (a key as the user). A user name beside a
+/// password is no secret, and redacting it would hide every `"user"`.
 fn url_credentials(url: &str) -> Vec<String> {
     let Ok(parsed) = reqwest::Url::parse(url) else {
         return Vec::new();
     };
     let user = parsed.username();
     match parsed.password() {
-        Some(password) => vec![
-            format!("{user}:{password}"),
-            password.to_owned(),
-            user.to_owned(),
-        ],
-        None if user.is_empty() => Vec::new(),
+        Some(password) => vec![format!("{user}:{password}"), password.to_owned()],
         None => vec![user.to_owned()],
     }
     .into_iter()
@@ -364,7 +361,7 @@ mod tests {
         assert_eq!(masked(url), "https://***@llm.example/v1");
         assert_eq!(
             url_credentials(url),
-            ["gateway-user:s3cret-pass", "s3cret-pass", "gateway-user"]
+            ["gateway-user:s3cret-pass", "s3cret-pass"]
         );
         assert_eq!(masked("http://KEY-1234@h:8080"), "http://***@h:8080/");
         assert_eq!(url_credentials("http://KEY-1234@h:8080"), ["KEY-1234"]);
