@@ -16,8 +16,6 @@
 //! [`EXACT_BYTES`] of a request are counted exactly, the rest at the rate
 //! they gave, so one request's count is bounded.
 
-use std::sync::LazyLock;
-
 use tiktoken_rs::CoreBPE;
 
 use crate::turn::{Part, Turn};
@@ -32,8 +30,6 @@ pub const PER_IMAGE: u64 = 1_600;
 /// Tokens counted for a document the gateway cannot read (a PDF).
 pub const PER_DOCUMENT: u64 = 1_600;
 
-/// The tokenizer, loaded on first use (~0.1 s).
-static BPE: LazyLock<Option<CoreBPE>> = LazyLock::new(|| tiktoken_rs::o200k_base().ok());
 
 /// Bytes of a request's text the tokenizer reads; the rest is counted at
 /// the rate they gave.
@@ -42,10 +38,9 @@ pub const EXACT_BYTES: usize = 256 * 1024;
 /// The estimated prompt tokens of `turn`. Runs the tokenizer: call it
 /// where blocking is allowed.
 pub fn estimate(turn: &Turn) -> u64 {
-    let Some(bpe) = BPE.as_ref() else {
-        // The ranks are compiled in; this cannot fail at run time.
-        return 0;
-    };
+    // Loaded on first use (~0.1 s); its ranks are compiled in. Were they
+    // broken, the panic would fail the count (a 500), not make it 0.
+    let bpe = tiktoken_rs::o200k_base_singleton();
     let mut counter = Counter {
         bpe,
         budget: EXACT_BYTES,
@@ -186,7 +181,7 @@ mod tests {
         // One character repeated costs the tokenizer the most: it reads
         // only its budget of it.
         let mut counter = Counter {
-            bpe: BPE.as_ref().unwrap(),
+            bpe: tiktoken_rs::o200k_base_singleton(),
             budget: EXACT_BYTES,
             read_bytes: 0,
             read_tokens: 0,
