@@ -30,7 +30,6 @@ pub const PER_IMAGE: u64 = 1_600;
 /// Tokens counted for a document the gateway cannot read (a PDF).
 pub const PER_DOCUMENT: u64 = 1_600;
 
-
 /// Bytes of a request's text the tokenizer reads; the rest is counted at
 /// the rate they gave.
 pub const EXACT_BYTES: usize = 256 * 1024;

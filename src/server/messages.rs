@@ -52,16 +52,18 @@ pub(super) async fn create(
     .await
 }
 
-/// The client's headers an Anthropic upstream reads with the request
-/// (Claude Code's betas enable fields of its body).
-const REQUEST_HEADERS: &[&str] = &["anthropic-beta", "anthropic-version"];
-
+/// The client's betas, which an Anthropic upstream reads with the request
+/// (Claude Code's betas enable fields of its body); several headers are
+/// joined. (Its `anthropic-version` is the backend's own.)
 fn request_headers(headers: &HeaderMap) -> Vec<(String, String)> {
-    REQUEST_HEADERS
+    let betas: Vec<&str> = headers
+        .get_all("anthropic-beta")
         .iter()
-        .filter_map(|name| {
-            let value = headers.get(*name)?.to_str().ok()?;
-            Some(((*name).to_owned(), value.to_owned()))
-        })
-        .collect()
+        .filter_map(|value| value.to_str().ok())
+        .collect();
+    if betas.is_empty() {
+        Vec::new()
+    } else {
+        vec![("anthropic-beta".to_owned(), betas.join(","))]
+    }
 }
