@@ -89,7 +89,13 @@ impl ResponseStore {
         } else {
             kept.order.push_back(id.to_owned());
         }
-        while kept.order.len() > CAPACITY || kept.bytes > MAX_BYTES {
+        // The oldest go first: past the bounds, or past their time (so
+        // memory is given back, not only refused to readers).
+        while let Some(oldest) = kept.order.front() {
+            let expired = kept.by_id.get(oldest).is_none_or(|s| s.at.elapsed() >= TTL);
+            if !expired && kept.order.len() <= CAPACITY && kept.bytes <= MAX_BYTES {
+                break;
+            }
             let Some(oldest) = kept.order.pop_front() else {
                 break;
             };
@@ -205,6 +211,22 @@ mod tests {
             matches!(store.history("r1", usize::MAX), Lookup::Found(h) if h.messages.len() == 2)
         );
         assert_eq!(store.history("nope", usize::MAX), Lookup::Unknown);
+    }
+
+    #[test]
+    fn responses_past_their_time_are_given_back_when_another_is_kept() {
+        let store = ResponseStore::default();
+        store.keep("old", None, "old".into(), vec![said(Role::User, "a")]);
+        {
+            let mut kept = store.lock();
+            let stored = kept.by_id.get_mut("old").unwrap();
+            stored.at = Instant::now().checked_sub(TTL).unwrap();
+        }
+        store.keep("new", None, "new".into(), vec![said(Role::User, "b")]);
+        let kept = store.lock();
+        assert!(!kept.by_id.contains_key("old"));
+        assert_eq!(kept.order, ["new"]);
+        assert_eq!(kept.bytes, kept.by_id["new"].bytes);
     }
 
     #[test]
